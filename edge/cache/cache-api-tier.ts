@@ -1,0 +1,63 @@
+/**
+ * The POP's Cache API tier (caches.default). Thin on purpose: it turns our
+ * records into stored Responses and back. Facts that shape it (PLATFORM.md):
+ * the Cache API forgets an entry when its own max-age ends, so entries are
+ * stored for their whole retention and freshness lives in our record; it
+ * ignores Vary, so variants have their own keys; it refuses 206 and Vary: *,
+ * so the stored response is always a plain 200 and the real status is in the record.
+ */
+import { decodeRecord, encodeRecord, META_HEADER, type StoredRecord } from "./entry";
+
+export interface CacheApiItem {
+  record: StoredRecord;
+  body: ReadableStream<Uint8Array> | null;
+  /** Content length of the stored body. */
+  size: number;
+  storedAt: number;
+}
+
+const STORED_AT_HEADER = "x-outpost-stored-at";
+
+export class CacheApiTier {
+  constructor(private readonly cache: Cache) {}
+
+  async get(key: string): Promise<CacheApiItem | undefined> {
+    let response: Response | undefined;
+    try {
+      response = await this.cache.match(new Request(key));
+    } catch {
+      return undefined; // an unreadable entry is a miss, not an error for the client
+    }
+    if (!response) return undefined;
+    const record = decodeRecord(response.headers.get(META_HEADER));
+    if (!record) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    return {
+      record,
+      body: response.body,
+      size: Number(response.headers.get("content-length") ?? 0),
+      storedAt: Number(response.headers.get(STORED_AT_HEADER) ?? 0),
+    };
+  }
+
+  async put(key: string, record: StoredRecord, body: BodyInit | null, retentionSeconds: number, storedAt: number): Promise<void> {
+    const headers = new Headers({
+      "cache-control": `public, max-age=${Math.max(1, Math.ceil(retentionSeconds))}`,
+      [META_HEADER]: encodeRecord(record),
+      [STORED_AT_HEADER]: String(storedAt),
+    });
+    // Cache-Tag on the stored response lets Cloudflare's purge-by-tag reach it in every colo.
+    if (record.kind === "entry" && record.meta.tags.length > 0) headers.set("cache-tag", record.meta.tags.join(","));
+    await this.cache.put(new Request(key), new Response(body, { status: 200, headers }));
+  }
+
+  async delete(key: string): Promise<boolean> {
+    try {
+      return await this.cache.delete(new Request(key));
+    } catch {
+      return false;
+    }
+  }
+}

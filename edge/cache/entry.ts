@@ -1,0 +1,77 @@
+/**
+ * What a stored entry knows about itself. Both tiers keep the same record:
+ * the in-isolate tier as an object, the Cache API tier in one header of the
+ * stored response (the Cache API keeps custom headers, and its own expiry
+ * must outlive freshness so that stale entries can still be revalidated).
+ */
+
+export interface EntryMeta {
+  v: 1;
+  /** Primary key of the object (without the variant part). */
+  key: string;
+  status: number;
+  /** Response headers as the client should see them, minus hop-by-hop fields. */
+  headers: [string, string][];
+  /** When the request that produced this response was sent, ms since the epoch. */
+  requestTime: number;
+  /** When its response arrived, ms since the epoch. */
+  responseTime: number;
+  /** corrected_initial_age (RFC 9111 §4.2.3), seconds. */
+  initialAge: number;
+  /** Freshness lifetime, seconds. */
+  freshness: number;
+  staleWhileRevalidate: number;
+  staleIfError: number;
+  /** Must be revalidated whenever stale (must-revalidate / proxy-revalidate / s-maxage). */
+  mustRevalidate: boolean;
+  /** Must be revalidated before every reuse (no-cache). */
+  noCache: boolean;
+  tags: string[];
+  size: number;
+  originId: string;
+}
+
+/** Stored at a primary key when the response varies: which fields select the variant. */
+export interface VaryManifest {
+  v: 1;
+  vary: string[];
+}
+
+export type StoredRecord = { kind: "entry"; meta: EntryMeta } | { kind: "vary"; manifest: VaryManifest };
+
+export const META_HEADER = "x-outpost-meta";
+
+export function encodeRecord(record: StoredRecord): string {
+  return encodeURIComponent(JSON.stringify(record.kind === "entry" ? record.meta : record.manifest));
+}
+
+function isEntryMeta(value: Record<string, unknown>): boolean {
+  return (
+    typeof value.key === "string" &&
+    typeof value.status === "number" &&
+    Array.isArray(value.headers) &&
+    typeof value.responseTime === "number" &&
+    typeof value.freshness === "number" &&
+    typeof value.size === "number"
+  );
+}
+
+/** Decodes a stored record; a corrupt one is undefined, so that it reads as a miss, never as a wrong body. */
+export function decodeRecord(value: string | null): StoredRecord | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(decodeURIComponent(value)) as Record<string, unknown>;
+    if (parsed.v !== 1) return undefined;
+    if (Array.isArray(parsed.vary)) return { kind: "vary", manifest: parsed as unknown as VaryManifest };
+    if (isEntryMeta(parsed)) return { kind: "entry", meta: parsed as unknown as EntryMeta };
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Seconds this entry stays usable at all: fresh, then the longest stale window, then the retention for revalidation. */
+export function retentionSeconds(meta: EntryMeta, staleRetention: number): number {
+  const staleWindow = Math.max(meta.staleWhileRevalidate, meta.staleIfError, staleRetention);
+  return Math.max(1, Math.ceil(meta.freshness - meta.initialAge + staleWindow));
+}

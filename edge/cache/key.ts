@@ -1,0 +1,69 @@
+/**
+ * Cache keys. The primary key is the request URL with the scheme and port
+ * dropped (an object is the same whichever way the client came in) and the
+ * query normalized as configured. A variant key adds the normalized values of
+ * the request headers the response varies on (the Cache API ignores Vary, so
+ * variants need keys of their own).
+ */
+import type { CacheKeyConfig } from "../config";
+
+export const VARIANT_PARAM = "outpost-variant";
+
+function ignoredParam(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+export function normalizeQuery(search: string, config: CacheKeyConfig): string {
+  if (!search || search === "?") return "";
+  const params = new URLSearchParams(search);
+  const kept: [string, string][] = [];
+  for (const [name, value] of params) if (!ignoredParam(name, config.ignoreQueryParams)) kept.push([name, value]);
+  if (config.sortQuery) kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (kept.length === 0) return "";
+  return "?" + new URLSearchParams(kept).toString();
+}
+
+/** The primary cache key of a request URL, itself an https URL (the Cache API wants one). */
+export function primaryKey(url: URL, config: CacheKeyConfig): string {
+  return `https://${url.hostname.toLowerCase()}${url.pathname}${normalizeQuery(url.search, config)}`;
+}
+
+/**
+ * How request header values are normalized before they select a variant:
+ * Accept-Encoding collapses to the one coding we would pick, so that the many
+ * spellings browsers send share one entry; other fields fold whitespace and case.
+ */
+export function normalizeVaryValue(field: string, value: string | null): string {
+  if (value === null) return "";
+  if (field === "accept-encoding") {
+    const codings = value.toLowerCase().split(",").map((c) => c.split(";")[0].trim());
+    if (codings.includes("br")) return "br";
+    if (codings.includes("gzip")) return "gzip";
+    return "";
+  }
+  return value.split(",").map((v) => v.trim().replace(/\s+/g, " ")).filter(Boolean).join(",").toLowerCase();
+}
+
+/** Field names from a Vary header, lower-cased, deduplicated, sorted. */
+export function varyFields(vary: string | null): string[] {
+  if (!vary) return [];
+  return [...new Set(vary.split(",").map((f) => f.trim().toLowerCase()).filter(Boolean))].sort();
+}
+
+/** A stable, compact digest of a string (FNV-1a 64 bit as hex): enough to tell variants apart. */
+export function digest(text: string): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+  }
+  return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
+}
+
+export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers): string {
+  const selector = fields.map((f) => `${f}:${normalizeVaryValue(f, requestHeaders.get(f))}`).join("\n");
+  const sep = primary.includes("?") ? "&" : "?";
+  return `${primary}${sep}${VARIANT_PARAM}=${digest(selector)}`;
+}

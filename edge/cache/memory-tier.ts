@@ -1,0 +1,65 @@
+/**
+ * The in-isolate tier: recently used records and small bodies held in memory,
+ * bounded in bytes. A hit here costs almost nothing; the Cache API behind it
+ * costs about half a bare worker's throughput (see docs/PLATFORM-NOTES.md).
+ */
+import { LRUCache } from "lru-cache";
+import type { StoredRecord } from "./entry";
+
+export interface MemoryItem {
+  record: StoredRecord;
+  /** The body, for entries; absent for vary manifests. */
+  body?: Uint8Array;
+  /** When the item was put, ms since the epoch; purge rules compare against it. */
+  storedAt: number;
+}
+
+/** Bookkeeping per item, so tiny records still count against the bound. */
+const OVERHEAD_BYTES = 512;
+
+export class MemoryTier {
+  private readonly lru: LRUCache<string, MemoryItem>;
+
+  constructor(maxBytes: number) {
+    this.lru = new LRUCache<string, MemoryItem>({
+      maxSize: Math.max(OVERHEAD_BYTES, maxBytes),
+      sizeCalculation: (item) => OVERHEAD_BYTES + (item.body?.byteLength ?? 0),
+      // workerd does not advance the lru-cache clock between requests unless resolution is 0.
+      ttlResolution: 0,
+      ttlAutopurge: false,
+    });
+  }
+
+  get(key: string): MemoryItem | undefined {
+    return this.lru.get(key);
+  }
+
+  set(key: string, item: MemoryItem, ttlSeconds: number): void {
+    if (OVERHEAD_BYTES + (item.body?.byteLength ?? 0) > this.lru.maxSize) return;
+    this.lru.set(key, item, { ttl: Math.max(1, ttlSeconds) * 1000 });
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  /** Deletes every item for which the predicate holds (purges by tag, prefix, host). */
+  deleteWhere(predicate: (key: string, item: MemoryItem) => boolean): number {
+    let n = 0;
+    for (const [key, item] of this.lru.entries()) {
+      if (predicate(key, item)) {
+        this.lru.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The configuration every POP runs with: sites (which hosts Outpost serves),
+ * origins (where their content comes from, and where they are), and the knobs
+ * of the cache and the origin fetch. It reaches the worker as the
+ * OUTPOST_CONFIG variable (wrangler.toml in production, `npm start` locally)
+ * and is validated once per isolate; the control plane may then override
+ * per-origin weight/enabled/draining at run time through its snapshot.
+ */
+import { z } from "zod";
+
+const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
+
+export const OriginSchema = z
+  .object({
+    id: z.string().regex(idPattern, "must be 1-63 letters, digits, '.', '_' or '-'"),
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL")
+      .refine((u) => {
+        const parsed = URL.canParse(u) ? new URL(u) : undefined;
+        return parsed === undefined || (!parsed.search && !parsed.hash);
+      }, "must not carry a query or fragment"),
+    region: z.string().max(64).optional(),
+    latitude: z.number().min(-90).max(90),
+    longitude: z.number().min(-180).max(180),
+    weight: z.number().int().min(0).max(1000).default(100),
+    enabled: z.boolean().default(true),
+    draining: z.boolean().default(false),
+  })
+  .strict();
+
+export const SiteSchema = z
+  .object({
+    id: z.string().regex(idPattern, "must be 1-63 letters, digits, '.', '_' or '-'"),
+    /** Hostnames (no port, no scheme) this site answers for. */
+    hosts: z
+      .array(
+        z
+          .string()
+          .toLowerCase()
+          .regex(/^[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/, "must be a bare hostname without scheme or port"),
+      )
+      .min(1),
+    /** Origin ids; the nearest healthy one serves each miss. */
+    origins: z.array(z.string()).min(1),
+  })
+  .strict();
+
+export const CacheKeySchema = z
+  .object({
+    /** Sort query parameters so that ?a=1&b=2 and ?b=2&a=1 share an entry. */
+    sortQuery: z.boolean().default(false),
+    /** Query parameters left out of the key; a trailing * matches a prefix (utm_*). */
+    ignoreQueryParams: z.array(z.string().min(1)).default(["utm_*", "fbclid", "gclid"]),
+  })
+  .strict();
+
+export const CacheSchema = z
+  .object({
+    /** Bytes of response bodies the in-isolate tier may hold. */
+    memoryBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+    /** Largest body kept in the in-isolate tier; larger ones live in the Cache API only. */
+    memoryEntryMaxBytes: z.number().int().min(0).default(1024 * 1024),
+    /** Largest body stored at all; larger ones stream through uncached. */
+    maxObjectBytes: z.number().int().min(0).default(512 * 1024 * 1024),
+    /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
+    staleRetentionSeconds: z.number().int().min(0).default(86400),
+    key: CacheKeySchema.default(CacheKeySchema.parse({})),
+  })
+  .strict();
+
+export const OriginFetchSchema = z
+  .object({
+    /** Time to the origin's response headers before the attempt is abandoned. */
+    timeoutMs: z.number().int().min(50).max(120000).default(10000),
+    /** Attempts on other origins after a connect failure or timeout (idempotent methods only). */
+    retries: z.number().int().min(0).max(5).default(1),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    origins: z.array(OriginSchema).min(1),
+    sites: z.array(SiteSchema).min(1),
+    cache: CacheSchema.default(CacheSchema.parse({})),
+    originFetch: OriginFetchSchema.default(OriginFetchSchema.parse({})),
+    /** Adds key and detail to Cache-Status. */
+    debug: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const originIds = new Set<string>();
+    config.origins.forEach((o, i) => {
+      if (originIds.has(o.id)) ctx.addIssue({ code: "custom", path: ["origins", i, "id"], message: `duplicate origin id "${o.id}"` });
+      originIds.add(o.id);
+    });
+    const hostOwner = new Map<string, string>();
+    config.sites.forEach((site, i) => {
+      site.origins.forEach((id, j) => {
+        if (!originIds.has(id)) ctx.addIssue({ code: "custom", path: ["sites", i, "origins", j], message: `unknown origin "${id}"` });
+      });
+      site.hosts.forEach((host, j) => {
+        const owner = hostOwner.get(host);
+        if (owner !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["sites", i, "hosts", j], message: `host "${host}" already belongs to site "${owner}"` });
+        }
+        hostOwner.set(host, site.id);
+      });
+    });
+  });
+
+export type OutpostConfig = z.output<typeof ConfigSchema>;
+export type OutpostConfigInput = z.input<typeof ConfigSchema>;
+export type OriginConfig = z.output<typeof OriginSchema>;
+export type SiteConfig = z.output<typeof SiteSchema>;
+export type CacheConfig = z.output<typeof CacheSchema>;
+export type CacheKeyConfig = z.output<typeof CacheKeySchema>;
+
+/** A configuration error that names every bad field, e.g. `sites[0].origins[1]: unknown origin "x"`. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: string[],
+    source = "configuration",
+  ) {
+    super(`invalid ${source}:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || "(root)";
+}
+
+export function zodProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+}
+
+/** Parses and validates; throws ConfigError naming each bad field. */
+export function parseConfig(input: unknown, source = "configuration"): OutpostConfig {
+  let value = input;
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch (err) {
+      throw new ConfigError([`(root): not valid JSON (${(err as Error).message})`], source);
+    }
+  }
+  const result = ConfigSchema.safeParse(value);
+  if (!result.success) throw new ConfigError(zodProblems(result.error), source);
+  return result.data;
+}

@@ -1,0 +1,32 @@
+/** Header field groups the pipeline treats alike. */
+
+/** Hop-by-hop fields (RFC 9110 §7.6.1): never forwarded, never stored. */
+export const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+/** Fields a stored response must not keep: per-hop, per-message, or ours. */
+export const NOT_STORED = [...HOP_BY_HOP, "set-cookie", "age", "x-outpost-meta"];
+
+/** Request fields that, on a cache fill, would make the origin answer with something we cannot store. */
+export const CLIENT_VALIDATORS = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"];
+
+/** Removes the fields named in Connection as well as the fixed hop-by-hop set. */
+export function stripHopByHop(headers: Headers): void {
+  const connection = headers.get("connection");
+  if (connection) for (const name of connection.split(",")) headers.delete(name.trim());
+  for (const name of HOP_BY_HOP) headers.delete(name);
+}
+
+/** Headers as [name, value] pairs; repeated fields stay separate (Set-Cookie never gets here). */
+export function headerPairs(headers: Headers): [string, string][] {
+  return [...headers];
+}

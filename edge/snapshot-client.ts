@@ -1,0 +1,77 @@
+/**
+ * The POP's copy of the control plane's snapshot. A request never waits for
+ * it except on a cold start (and then only briefly); afterwards it is
+ * refreshed in the background, and when the control plane cannot be reached
+ * the POP keeps serving from the last snapshot it had.
+ */
+import { EMPTY_SNAPSHOT, type Snapshot } from "../control/snapshot";
+
+export interface SnapshotClientOptions {
+  /** The CONTROL binding (a service binding on Cloudflare and locally alike). */
+  control: Fetcher | undefined;
+  controlHost: string;
+  popToken: string | undefined;
+  popName: string;
+  refreshMs: number;
+  coldStartWaitMs: number;
+}
+
+export class SnapshotClient {
+  private current: Snapshot = EMPTY_SNAPSHOT;
+  private fetchedAt = 0;
+  private inflight: Promise<void> | undefined;
+  lastError: string | undefined;
+  lastSyncAt = 0;
+
+  constructor(private readonly options: SnapshotClientOptions) {}
+
+  get snapshot(): Snapshot {
+    return this.current;
+  }
+
+  /**
+   * The snapshot to use for this request. Cold: wait for the first fetch, at
+   * most coldStartWaitMs. Warm: use what we have; refresh behind the request when due.
+   */
+  async forRequest(waitUntil: (p: Promise<unknown>) => void, now: number): Promise<Snapshot> {
+    if (!this.options.control) return this.current;
+    if (this.fetchedAt === 0) {
+      const first = this.refresh(now);
+      await Promise.race([first, new Promise((r) => setTimeout(r, this.options.coldStartWaitMs))]);
+      waitUntil(first);
+    } else if (now - this.fetchedAt >= this.options.refreshMs) {
+      waitUntil(this.refresh(now));
+    }
+    return this.current;
+  }
+
+  refresh(now: number): Promise<void> {
+    if (this.inflight) return this.inflight;
+    const control = this.options.control;
+    if (!control) return Promise.resolve();
+    this.fetchedAt = now; // a failed attempt also waits refreshMs before the next one
+    this.inflight = (async () => {
+      try {
+        const url = `https://${this.options.controlHost}/v1/snapshot?pop=${encodeURIComponent(this.options.popName)}&have=${this.current.version}`;
+        const response = await control.fetch(url, {
+          headers: this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {},
+          signal: AbortSignal.timeout(2000),
+        });
+        if (!response.ok) {
+          this.lastError = `control plane answered ${response.status}`;
+          await response.body?.cancel();
+          return;
+        }
+        const next = (await response.json()) as Snapshot;
+        if (typeof next.version === "number" && next.version >= this.current.version) this.current = next;
+        this.lastError = undefined;
+        this.lastSyncAt = Date.now();
+      } catch (err) {
+        this.lastError = `control plane unreachable: ${(err as Error).message}`;
+      } finally {
+        this.inflight = undefined;
+      }
+    })();
+    return this.inflight;
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../edge/config";
+import { normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../edge/cache/key";
+import { greatCircleKm } from "../../edge/routing/geo";
+import { rankOrigins } from "../../edge/routing/steering";
+import { formatCacheStatus } from "../../edge/http/cache-status";
+
+const config = parseConfig({
+  origins: [
+    { id: "us", url: "http://127.0.0.1:1", latitude: 39.04, longitude: -77.49 },
+    { id: "eu", url: "http://127.0.0.1:2", latitude: 50.11, longitude: 8.68 },
+    { id: "ap", url: "http://127.0.0.1:3", latitude: 1.35, longitude: 103.82 },
+  ],
+  sites: [{ id: "demo", hosts: ["localhost"], origins: ["us", "eu", "ap"] }],
+});
+
+describe("cache key", () => {
+  it("drops tracking parameters and keeps the rest in order", () => {
+    const key = primaryKey(new URL("http://LOCALHOST:8701/a?b=2&utm_source=x&a=1"), config.cache.key);
+    expect(key).toBe("https://localhost/a?b=2&a=1");
+  });
+  it("normalizes Accept-Encoding to the coding we would choose", () => {
+    expect(normalizeVaryValue("accept-encoding", "gzip, deflate, br;q=1")).toBe("br");
+    expect(normalizeVaryValue("accept-encoding", "identity")).toBe("");
+  });
+  it("gives different variants different keys", () => {
+    const fields = varyFields("Accept-Language, accept-language");
+    expect(fields).toEqual(["accept-language"]);
+    const a = variantKey("https://h/x", fields, new Headers({ "accept-language": "en" }));
+    const b = variantKey("https://h/x", fields, new Headers({ "accept-language": "de" }));
+    expect(a).not.toBe(b);
+  });
+});
+
+describe("steering", () => {
+  it("measures great-circle distance", () => {
+    const km = greatCircleKm({ latitude: 39.04, longitude: -77.49 }, { latitude: 50.11, longitude: 8.68 });
+    expect(km).toBeGreaterThan(6400);
+    expect(km).toBeLessThan(6700);
+  });
+  it("ranks the nearest origin first", () => {
+    const frankfurt = { latitude: 50.03, longitude: 8.56 };
+    expect(rankOrigins(config.origins, frankfurt).map((r) => r.origin.id)).toEqual(["eu", "us", "ap"]);
+    const singapore = { latitude: 1.36, longitude: 103.99 };
+    expect(rankOrigins(config.origins, singapore)[0].origin.id).toBe("ap");
+  });
+  it("never picks a disabled or draining origin", () => {
+    const origins = config.origins.map((o) => (o.id === "eu" ? { ...o, draining: true } : o));
+    expect(rankOrigins(origins, { latitude: 50, longitude: 8 }).map((r) => r.origin.id)).not.toContain("eu");
+  });
+});
+
+describe("config", () => {
+  it("names each bad field", () => {
+    try {
+      parseConfig({ origins: [{ id: "a", url: "nope", latitude: 500, longitude: 0 }], sites: [{ id: "s", hosts: ["h"], origins: ["b"] }] });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const text = (err as ConfigError).problems.join("\n");
+      expect(text).toContain("origins[0].url");
+      expect(text).toContain("origins[0].latitude");
+      expect(text).toContain("sites[0].origins[0]");
+    }
+  });
+  it("rejects unknown fields", () => {
+    expect(() => parseConfig({ ...config, colour: "red" })).toThrow(/colour|unrecognized/i);
+  });
+});
+
+describe("Cache-Status", () => {
+  it("formats RFC 9211 members", () => {
+    expect(formatCacheStatus({ cache: "Outpost-FRA", hit: true, ttl: 57.9 })).toBe("Outpost-FRA; hit; ttl=57");
+    expect(formatCacheStatus({ cache: "Outpost-FRA", fwd: "uri-miss", fwdStatus: 200, stored: true })).toBe(
+      "Outpost-FRA; fwd=uri-miss; fwd-status=200; stored",
+    );
+  });
+});
