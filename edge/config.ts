@@ -18,8 +18,12 @@ export const OriginSchema = z
       .url()
       .refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL")
       .refine((u) => {
-        const parsed = URL.canParse(u) ? new URL(u) : undefined;
-        return parsed === undefined || (!parsed.search && !parsed.hash);
+        try {
+          const parsed = new URL(u);
+          return !parsed.search && !parsed.hash;
+        } catch {
+          return true; // the url check above already reports it
+        }
       }, "must not carry a query or fragment"),
     region: z.string().max(64).optional(),
     latitude: z.number().min(-90).max(90),
@@ -66,6 +70,12 @@ export const CacheSchema = z
     maxObjectBytes: z.number().int().min(0).default(512 * 1024 * 1024),
     /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
     staleRetentionSeconds: z.number().int().min(0).default(86400),
+    /**
+     * How long past freshness a stored response may stand in for an origin
+     * that fails (RFC 5861 stale-if-error), when the response names no window
+     * itself. Never for must-revalidate / no-cache responses.
+     */
+    staleIfErrorSeconds: z.number().int().min(0).default(86400),
     key: CacheKeySchema.default(CacheKeySchema.parse({})),
   })
   .strict();

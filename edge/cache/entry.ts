@@ -35,6 +35,12 @@ export interface EntryMeta {
 export interface VaryManifest {
   v: 1;
   vary: string[];
+  /**
+   * When this manifest began, ms since the epoch. Variants stored before it
+   * belong to an invalidated object and are ignored (the Cache API cannot list
+   * and delete them).
+   */
+  since: number;
 }
 
 export type StoredRecord = { kind: "entry"; meta: EntryMeta } | { kind: "vary"; manifest: VaryManifest };

@@ -1,0 +1,135 @@
+/**
+ * The control API (Hono, JSON, under /v1). It authenticates, validates, and
+ * asks the control plane; no platform imports, so Node tests can call it
+ * with app.request().
+ */
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { parseConfig, type OutpostConfig } from "../edge/config";
+import { grants, TokenStore, type Scope, type TokenGrant } from "./auth";
+import type { ControlPlaneRpc } from "./rpc";
+
+export interface ControlBindings {
+  OUTPOST_CONFIG: string;
+  CONTROL_TOKENS?: string;
+  POP_TOKEN?: string;
+}
+
+export interface ControlDeps {
+  /** The control plane for this request's environment. */
+  plane: (env: ControlBindings) => ControlPlaneRpc;
+}
+
+type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant } };
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+const OriginPatchSchema = z
+  .object({
+    weight: z.number().int().min(0).max(1000).optional(),
+    enabled: z.boolean().optional(),
+    draining: z.boolean().optional(),
+  })
+  .strict()
+  .refine((v) => Object.keys(v).length > 0, "give at least one of weight, enabled, draining");
+
+function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 500, error: string, extra: Record<string, unknown> = {}) {
+  return c.json({ error, status, ...extra }, status);
+}
+
+/** Reads a JSON body with a size bound; the error names what was wrong. */
+async function readJson(c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/json\b/i.test(type)) return { ok: false, response: problem(c, 415, "content-type must be application/json") };
+  const text = await c.req.text();
+  if (new TextEncoder().encode(text).byteLength > MAX_BODY_BYTES) {
+    return { ok: false, response: problem(c, 413, `body larger than ${MAX_BODY_BYTES} bytes`) };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, response: problem(c, 400, "body is not valid JSON", { detail: (err as Error).message }) };
+  }
+}
+
+function zodErrors(error: z.ZodError): { field: string; message: string }[] {
+  return error.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message }));
+}
+
+const configCache = new Map<string, OutpostConfig>();
+function configOf(env: ControlBindings): OutpostConfig {
+  let config = configCache.get(env.OUTPOST_CONFIG);
+  if (!config) {
+    config = parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
+    configCache.clear();
+    configCache.set(env.OUTPOST_CONFIG, config);
+  }
+  return config;
+}
+
+const tokenCache = new Map<string, TokenStore>();
+function tokensOf(env: ControlBindings): TokenStore {
+  const id = `${env.CONTROL_TOKENS ?? ""}\n${env.POP_TOKEN ?? ""}`;
+  let store = tokenCache.get(id);
+  if (!store) {
+    store = new TokenStore(env.CONTROL_TOKENS, env.POP_TOKEN);
+    tokenCache.clear();
+    tokenCache.set(id, store);
+  }
+  return store;
+}
+
+function requireScope(scope: Scope) {
+  return async (c: Context<AppEnv>, next: () => Promise<void>) => {
+    const grant = tokensOf(c.env).authenticate(c.req.header("authorization"));
+    if (!grant) {
+      c.header("www-authenticate", 'Bearer realm="outpost"');
+      return problem(c, 401, "missing or invalid bearer token");
+    }
+    if (!grants(grant, scope)) return problem(c, 403, `token lacks the "${scope}" scope`);
+    c.set("grant", grant);
+    await next();
+  };
+}
+
+export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    console.error(`outpost control: ${err.message}`);
+    return problem(c, 500, "internal error");
+  });
+  app.notFound((c) => problem(c, 404, "no such endpoint", { path: c.req.path }));
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.get("/v1/snapshot", requireScope("pop"), async (c) => {
+    const have = Number(c.req.query("have") ?? 0);
+    const snapshot = await deps.plane(c.env).snapshot(c.req.query("pop"), Number.isFinite(have) ? have : 0);
+    return c.json(snapshot);
+  });
+
+  app.get("/v1/pops", requireScope("read"), async (c) => c.json({ pops: await deps.plane(c.env).pops() }));
+
+  app.get("/v1/origins", requireScope("read"), async (c) => {
+    const config = configOf(c.env);
+    const overrides = await deps.plane(c.env).overrides();
+    const origins = config.origins.map((o) => ({ ...o, ...overrides[o.id] }));
+    return c.json({ origins });
+  });
+
+  app.patch("/v1/origins/:id", requireScope("admin"), async (c) => {
+    const id = c.req.param("id") ?? "";
+    if (!configOf(c.env).origins.some((o) => o.id === id)) return problem(c, 404, `no origin "${id}"`);
+    const body = await readJson(c);
+    if (!body.ok) return body.response;
+    const parsed = OriginPatchSchema.safeParse(body.value);
+    if (!parsed.success) return problem(c, 400, "invalid origin patch", { problems: zodErrors(parsed.error) });
+    const result = await deps.plane(c.env).patchOrigin(id, parsed.data);
+    return c.json({ id, ...result });
+  });
+
+  app.get("/v1/health", requireScope("read"), async (c) => c.json({ health: await deps.plane(c.env).health() }));
+
+  return app;
+}

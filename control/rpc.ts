@@ -1,0 +1,11 @@
+/** What the control API asks of the control plane (the Durable Object, or ControlState in Node tests). */
+import type { PopSync } from "./state";
+import type { OriginHealthView, OriginOverride, Snapshot } from "./snapshot";
+
+export interface ControlPlaneRpc {
+  snapshot(pop: string | undefined, have: number): Promise<Snapshot>;
+  pops(): Promise<PopSync[]>;
+  overrides(): Promise<Record<string, OriginOverride>>;
+  health(): Promise<Record<string, OriginHealthView>>;
+  patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }>;
+}

@@ -1,0 +1,97 @@
+/**
+ * Building and refreshing the metadata of a stored entry from origin
+ * responses. Pure: times are parameters.
+ */
+import { secondsOf } from "../http/cache-control";
+import { correctedInitialAge, freshnessLifetime } from "../http/freshness";
+import { NOT_STORED } from "../http/headers";
+import { governingDirectives } from "../http/targeted";
+import type { EntryMeta } from "./entry";
+
+/** Tags per entry and characters per tag we keep (Cloudflare allows 1,024 bytes of Cache-Tag in total). */
+export const MAX_TAGS = 64;
+export const MAX_TAG_LENGTH = 128;
+
+/** Cache-Tag is comma-separated, Surrogate-Key space-separated; both feed one tag set. */
+export function responseTags(headers: Headers): string[] {
+  const tags = new Set<string>();
+  const add = (raw: string) => {
+    const tag = raw.trim();
+    if (tag && tag.length <= MAX_TAG_LENGTH && tags.size < MAX_TAGS) tags.add(tag);
+  };
+  headers.get("cache-tag")?.split(",").forEach(add);
+  headers.get("surrogate-key")?.split(/\s+/).forEach(add);
+  return [...tags];
+}
+
+/** Headers worth keeping with the entry. */
+export function storedHeaders(headers: Headers): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, value] of headers) if (!NOT_STORED.includes(name)) out.push([name, value]);
+  return out;
+}
+
+export interface EntryInput {
+  key: string;
+  status: number;
+  headers: Headers;
+  requestTime: number;
+  responseTime: number;
+  size: number;
+  originId: string;
+}
+
+export function buildEntryMeta(input: EntryInput): EntryMeta {
+  const { directives } = governingDirectives(input.headers);
+  const freshness = freshnessLifetime(input.status, input.headers, directives, input.responseTime);
+  return {
+    v: 1,
+    key: input.key,
+    status: input.status,
+    headers: storedHeaders(input.headers),
+    requestTime: input.requestTime,
+    responseTime: input.responseTime,
+    initialAge: correctedInitialAge(input.headers, input.requestTime, input.responseTime),
+    freshness: freshness.lifetime,
+    staleWhileRevalidate: secondsOf(directives.staleWhileRevalidate) ?? 0,
+    staleIfError: secondsOf(directives.staleIfError) ?? 0,
+    // s-maxage implies proxy-revalidate for shared caches (RFC 9111 §5.2.2.10).
+    mustRevalidate: directives.mustRevalidate || directives.proxyRevalidate || directives.sMaxAge !== undefined,
+    noCache: directives.noCache === true,
+    tags: responseTags(input.headers),
+    size: input.size,
+    originId: input.originId,
+  };
+}
+
+/** Fields of a 304 that must not overwrite the stored representation's own (RFC 9111 §3.2). */
+const NOT_UPDATED_BY_304 = new Set(["content-length", "content-encoding", "content-range", "transfer-encoding"]);
+
+/**
+ * Freshens a stored entry with a 304 (RFC 9111 §4.3.4): the 304's fields
+ * replace the stored ones, and freshness starts again from the 304.
+ */
+export function freshenWithNotModified(meta: EntryMeta, notModified: Headers, requestTime: number, responseTime: number): EntryMeta {
+  const merged = new Headers(meta.headers);
+  for (const [name, value] of notModified) {
+    if (NOT_STORED.includes(name) || NOT_UPDATED_BY_304.has(name)) continue;
+    merged.set(name, value);
+  }
+  return buildEntryMeta({
+    key: meta.key,
+    status: meta.status,
+    headers: merged,
+    requestTime,
+    responseTime,
+    size: meta.size,
+    originId: meta.originId,
+  });
+}
+
+/** Does a 304 describe the stored entry (§4.3.4: strong validator match, or no validators to compare)? */
+export function notModifiedMatches(meta: EntryMeta, notModified: Headers): boolean {
+  const etag = notModified.get("etag");
+  if (etag === null) return true;
+  const stored = meta.headers.find(([n]) => n === "etag")?.[1];
+  return stored !== undefined && stored.replace(/^W\//, "") === etag.replace(/^W\//, "");
+}

@@ -1,0 +1,26 @@
+/** The bindings and variables the worker runs with (wrangler.toml documents each). */
+export interface Env {
+  /** The Outpost configuration as JSON (edge/config.ts). */
+  OUTPOST_CONFIG: string;
+  /**
+   * "pop" serves content, "control" serves the control API, "both" (the
+   * default, as on Cloudflare) picks by Host: CONTROL_HOSTS get the control API.
+   */
+  OUTPOST_ROLE?: "pop" | "control" | "both";
+  /** Comma-separated hostnames answered by the control API when the role is "both". */
+  CONTROL_HOSTS?: string;
+  /** The hostname POPs use to reach the control plane through the CONTROL binding. */
+  CONTROL_HOST?: string;
+  /** How POPs reach the control plane: a service binding (to this worker on Cloudflare). */
+  CONTROL?: Fetcher;
+  /** The control plane's Durable Object. */
+  CONTROL_PLANE?: DurableObjectNamespace;
+  /** Secret: the token POPs present to the control plane. */
+  POP_TOKEN?: string;
+  /** Secret: JSON list of operator tokens, [{"name","token","scopes":["purge","read","admin"]}]. */
+  CONTROL_TOKENS?: string;
+  /** How often a POP refreshes its snapshot, ms. */
+  SNAPSHOT_REFRESH_MS?: string;
+  /** POP name when request.cf has no colo. */
+  POP_NAME?: string;
+}

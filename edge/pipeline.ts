@@ -1,0 +1,469 @@
+/**
+ * The edge pipeline, as a cache's state machine:
+ *
+ *   recv ─▶ key ─▶ lookup ─▶ hit ─────────────────────────────▶ deliver
+ *                          ├▶ stale ─▶ revalidate (fetch) ─▶ store ─▶ deliver
+ *                          └▶ miss ──▶ fill (fetch, collapsed) ─▶ store ─▶ deliver
+ *   recv ─▶ pass (unsafe methods) ─▶ fetch ─▶ invalidate ─▶ deliver
+ *
+ * Each state is a function named after it. HTTP decisions live in edge/http
+ * (pure); this file wires them to the tiers and the origins.
+ */
+import { readBounded } from "./body";
+import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
+import { retentionSeconds, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
+import { buildEntryMeta, freshenWithNotModified, notModifiedMatches } from "./cache/record";
+import { deliver, type Representation } from "./deliver";
+import type { Env } from "./env";
+import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
+import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
+import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
+import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
+import { storeDecision } from "./http/storable";
+import { governingDirectives } from "./http/targeted";
+import { popFor, type FillOutcome, type Pop } from "./pop";
+import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
+import type { SiteConfig } from "./config";
+import { errorResponse } from "./errors";
+import { statusResponse, STATUS_PATH } from "./status";
+
+/** Everything the states share about one client request. */
+interface Transaction {
+  pop: Pop;
+  request: Request;
+  url: URL;
+  site: SiteConfig;
+  ctx: ExecutionContext;
+  primaryKey: string;
+  requestDirectives: CacheDirectives;
+  pragmaNoCache: boolean;
+  cf: IncomingRequestCfProperties | undefined;
+}
+
+/** A stored entry found by lookup. */
+interface Found {
+  key: string;
+  meta: EntryMeta;
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  tier: "memory" | "cache-api";
+}
+
+type LookupResult = { found: Found } | { found: undefined; reason: "uri-miss" | "vary-miss" };
+
+const CACHEABLE_METHODS = new Set(["GET", "HEAD"]);
+/** Methods that never change anything at the origin, so they never invalidate (RFC 9110 §9.2.1). */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+
+export async function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const cf = request.cf as IncomingRequestCfProperties | undefined;
+  let pop: Pop;
+  try {
+    pop = popFor(env, cf);
+  } catch (err) {
+    // A broken OUTPOST_CONFIG is the operator's error; say so without crashing.
+    return errorResponse(500, "configuration invalid", { detail: (err as Error).message });
+  }
+  pop.counters.requests++;
+  await pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
+  return recv(pop, request, ctx, cf);
+}
+
+// ── recv: which site, and is this request for the cache at all? ──────────────
+
+async function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingRequestCfProperties | undefined): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.pathname === STATUS_PATH) return statusResponse(pop);
+  const site = pop.siteFor(url.hostname);
+  if (!site) {
+    // Never an open proxy: only configured hosts are fetched, from configured origins.
+    const response = errorResponse(421, "unknown host", { host: url.hostname, popName: pop.name });
+    response.headers.set("cache-status", `${pop.name}; detail="unknown-host"`);
+    return response;
+  }
+  const requestDirectives = parseCacheControl(request.headers.get("cache-control"));
+  const tx: Transaction = {
+    pop,
+    request,
+    url,
+    site,
+    ctx,
+    primaryKey: primaryKey(url, pop.config.cache.key),
+    requestDirectives,
+    pragmaNoCache: /(^|,)\s*no-cache\s*(,|$)/i.test(request.headers.get("pragma") ?? ""),
+    cf,
+  };
+  if (!CACHEABLE_METHODS.has(request.method)) return pass(tx);
+  const result = await lookup(tx);
+  if (!result.found) {
+    pop.counters.misses++;
+    return miss(tx, result.reason);
+  }
+  return hitOrStale(tx, result.found);
+}
+
+// ── lookup: the in-isolate tier, then the POP's Cache API ─────────────────────
+
+async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; body: Found["body"]; tier: Found["tier"]; storedAt: number } | undefined> {
+  const inMemory = pop.memory.get(key);
+  if (inMemory) return { record: inMemory.record, body: inMemory.body ?? null, tier: "memory", storedAt: inMemory.storedAt };
+  const stored = await pop.cacheApi.get(key);
+  if (!stored) return undefined;
+  let body: Found["body"] = stored.body;
+  const size = stored.record.kind === "entry" ? stored.record.meta.size : 0;
+  if (size <= pop.config.cache.memoryEntryMaxBytes) {
+    // Promote to the in-isolate tier: the next hit costs nothing.
+    const bytes = stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
+    body = bytes;
+    const ttl = stored.record.kind === "entry" ? retentionSeconds(stored.record.meta, pop.config.cache.staleRetentionSeconds) : pop.config.cache.staleRetentionSeconds;
+    pop.memory.set(key, { record: stored.record, body: stored.record.kind === "entry" ? bytes : undefined, storedAt: stored.storedAt }, ttl);
+  }
+  return { record: stored.record, body, tier: "cache-api", storedAt: stored.storedAt };
+}
+
+async function lookup(tx: Transaction): Promise<LookupResult> {
+  const primary = await readTier(tx.pop, tx.primaryKey);
+  if (!primary) return { found: undefined, reason: "uri-miss" };
+  if (primary.record.kind === "entry") {
+    return { found: { key: tx.primaryKey, meta: primary.record.meta, body: primary.body, tier: primary.tier } };
+  }
+  const manifest = primary.record.manifest;
+  const key = computeVariantKey(tx.primaryKey, manifest.vary, tx.request.headers);
+  const variant = await readTier(tx.pop, key);
+  if (!variant || variant.record.kind !== "entry" || variant.storedAt < manifest.since) {
+    await cancelBody(variant?.body ?? null);
+    return { found: undefined, reason: "vary-miss" };
+  }
+  return { found: { key, meta: variant.record.meta, body: variant.body, tier: variant.tier } };
+}
+
+// ── hit / stale: may the stored response be used, and how? ───────────────────
+
+async function hitOrStale(tx: Transaction, found: Found): Promise<Response> {
+  const now = Date.now();
+  const decision = reuseDecision(found.meta, tx.requestDirectives, tx.pragmaNoCache, now);
+  if (decision.kind === "fresh") {
+    tx.pop.counters.hits++;
+    return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl }, decision.age);
+  }
+  if (decision.kind === "stale-serve") {
+    tx.pop.counters.hits++;
+    tx.pop.counters.staleServes++;
+    if (decision.revalidate) revalidateInBackground(tx, found);
+    return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl, detail: "stale-while-revalidate" }, decision.age);
+  }
+  if (tx.requestDirectives.onlyIfCached) return gatewayTimeoutOnlyIfCached(tx, found);
+  return revalidate(tx, found, decision.reason);
+}
+
+function revalidateInBackground(tx: Transaction, found: Found): void {
+  if (tx.pop.revalidating.has(found.key)) return;
+  tx.pop.revalidating.add(found.key);
+  const work = (async () => {
+    try {
+      const stored = found.tier === "memory" ? found : { ...found, body: null };
+      const response = await revalidate(tx, stored, "stale", true);
+      await cancelBody(response.body);
+    } finally {
+      tx.pop.revalidating.delete(found.key);
+    }
+  })();
+  tx.ctx.waitUntil(work.catch(() => undefined));
+}
+
+function gatewayTimeoutOnlyIfCached(tx: Transaction, found: Found): Response {
+  void cancelBody(found.body);
+  return withCacheStatus(errorResponse(504, "only-if-cached: no fresh stored response"), { cache: tx.pop.name, fwd: "miss" }, tx);
+}
+
+// ── revalidate: a conditional request for a stale (or no-cache) entry ────────
+
+async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, background = false): Promise<Response> {
+  const headers = forwardHeaders(tx, true);
+  const storedHeaders = new Headers(found.meta.headers);
+  const etag = storedHeaders.get("etag");
+  const lastModified = storedHeaders.get("last-modified");
+  if (etag) headers.set("if-none-match", etag);
+  if (lastModified) headers.set("if-modified-since", lastModified);
+  const result = await forward(tx, "GET", headers, null);
+  const now = Date.now();
+
+  if (!result.ok || result.response.status >= 500) {
+    const failedStatus = result.ok ? result.response.status : failureStatus(result.failure);
+    if (staleIfErrorAllows(found.meta, Math.max(found.meta.staleIfError, tx.pop.config.cache.staleIfErrorSeconds), now)) {
+      if (result.ok) await cancelBody(result.response.body);
+      tx.pop.counters.staleServes++;
+      const age = Math.floor(found.meta.initialAge + (now - found.meta.responseTime) / 1000);
+      return deliverStored(tx, found, { cache: tx.pop.name, fwd: "stale", fwdStatus: failedStatus, ttl: found.meta.freshness - age, detail: "stale-if-error" }, age);
+    }
+    await cancelBody(found.body);
+    // The origin's own error passes through; no answer at all gets ours.
+    return result.ok ? storeAndDeliver(tx, result, reason) : unreachableResponse(tx, result, reason);
+  }
+
+  const response = result.response;
+  if (response.status === 304 && notModifiedMatches(found.meta, response.headers)) {
+    const meta = freshenWithNotModified(found.meta, response.headers, result.requestTime, result.responseTime);
+    tx.ctx.waitUntil(refreshStored(tx, found, meta));
+    const age = Math.floor(meta.initialAge);
+    const entry: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true };
+    if (background) return new Response(null);
+    return deliverStored(tx, { ...found, meta }, entry, age);
+  }
+  // A full response replaces what we had.
+  await cancelBody(found.body);
+  return storeAndDeliver(tx, result, reason);
+}
+
+/** Re-stores an entry freshened by a 304 in both tiers. */
+async function refreshStored(tx: Transaction, found: Found, meta: EntryMeta): Promise<void> {
+  const retention = retentionSeconds(meta, tx.pop.config.cache.staleRetentionSeconds);
+  const now = Date.now();
+  if (found.body instanceof Uint8Array) {
+    if (found.body.byteLength <= tx.pop.config.cache.memoryEntryMaxBytes) {
+      tx.pop.memory.set(found.key, { record: { kind: "entry", meta }, body: found.body, storedAt: now }, retention);
+    }
+    await safePut(tx, found.key, { kind: "entry", meta }, found.body, retention, now);
+    return;
+  }
+  // A large body was streamed to the client: take it again from the Cache API.
+  const again = await tx.pop.cacheApi.get(found.key);
+  if (again?.body) await safePut(tx, found.key, { kind: "entry", meta }, again.body, retention, now);
+}
+
+// ── miss: fill from the origin, collapsing concurrent misses for one key ─────
+
+async function miss(tx: Transaction, reason: "uri-miss" | "vary-miss"): Promise<Response> {
+  if (tx.requestDirectives.onlyIfCached) {
+    return withCacheStatus(errorResponse(504, "only-if-cached: nothing stored"), { cache: tx.pop.name, fwd: reason }, tx);
+  }
+  const leader = tx.pop.inflight.get(tx.primaryKey);
+  if (leader) {
+    const outcome = await leader;
+    if (outcome.kind === "shared" && sameVariant(tx, outcome)) {
+      tx.pop.counters.collapsed++;
+      const found: Found = { key: outcome.variantKey, meta: outcome.meta, body: outcome.body, tier: "memory" };
+      const age = Math.floor(outcome.meta.initialAge + (Date.now() - outcome.meta.responseTime) / 1000);
+      return deliverStored(tx, found, { cache: tx.pop.name, fwd: reason, fwdStatus: outcome.meta.status, ttl: outcome.meta.freshness - age, collapsed: true }, age);
+    }
+    // Not shareable: go forward on our own.
+    return fill(tx, reason, undefined);
+  }
+  let settle!: (outcome: FillOutcome) => void;
+  const promise = new Promise<FillOutcome>((resolve) => (settle = resolve));
+  tx.pop.inflight.set(tx.primaryKey, promise);
+  try {
+    return await fill(tx, reason, settle);
+  } finally {
+    settle({ kind: "not-shared" }); // no-op when fill already settled
+    tx.pop.inflight.delete(tx.primaryKey);
+  }
+}
+
+function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {
+  const fields = varyFields(new Headers(outcome.meta.headers).get("vary"));
+  if (fields.length === 0) return true;
+  return computeVariantKey(tx.primaryKey, fields, tx.request.headers) === outcome.variantKey;
+}
+
+async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOutcome) => void) | undefined): Promise<Response> {
+  const result = await forward(tx, "GET", forwardHeaders(tx, true), null);
+  if (!result.ok) return unreachableResponse(tx, result, reason);
+  return storeAndDeliver(tx, result, reason, settle);
+}
+
+// ── pass: methods the cache does not serve; invalidate after unsafe ones ─────
+
+async function pass(tx: Transaction): Promise<Response> {
+  const body = tx.request.body;
+  const result = await forward(tx, tx.request.method, forwardHeaders(tx, false), body);
+  if (!result.ok) return unreachableResponse(tx, result, "method");
+  const response = result.response;
+  if (!SAFE_METHODS.has(tx.request.method) && response.status < 400) await invalidateAfterUnsafe(tx, response.headers);
+  const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: undefined };
+  return deliver(tx.request, rep, {
+    popName: tx.pop.name,
+    cacheStatus: { cache: tx.pop.name, fwd: "method", fwdStatus: response.status },
+    debug: tx.pop.config.debug,
+    evaluateRequest: false,
+  });
+}
+
+/** RFC 9111 §4.4: an unsafe request invalidates the target URI and same-origin Location / Content-Location. */
+async function invalidateAfterUnsafe(tx: Transaction, headers: Headers): Promise<void> {
+  const keys = new Set([tx.primaryKey]);
+  for (const field of ["location", "content-location"]) {
+    const value = headers.get(field);
+    if (!value) continue;
+    let target: URL;
+    try {
+      target = new URL(value, tx.url);
+    } catch {
+      continue;
+    }
+    if (target.host === tx.url.host) keys.add(primaryKey(target, tx.pop.config.cache.key));
+  }
+  await Promise.all([...keys].map((key) => invalidate(tx.pop, key)));
+}
+
+/** Forgets an object: its entry, or its vary manifest (which orphans its variants). */
+export async function invalidate(pop: Pop, key: string): Promise<void> {
+  pop.memory.delete(key);
+  await pop.cacheApi.delete(key);
+}
+
+// ── fetch: the request to the origin ─────────────────────────────────────────
+
+/** Request headers for the origin. A fill drops the client's validators and Range: we want the whole object. */
+function forwardHeaders(tx: Transaction, fill: boolean): Headers {
+  const headers = new Headers(tx.request.headers);
+  stripHopByHop(headers);
+  if (fill) for (const name of CLIENT_VALIDATORS) headers.delete(name);
+  // Compression is negotiated at the edge; origins are asked for identity so stored bodies are plain.
+  headers.set("accept-encoding", "identity");
+  const clientIp = tx.request.headers.get("cf-connecting-ip");
+  if (clientIp) headers.set("x-forwarded-for", [tx.request.headers.get("x-forwarded-for"), clientIp].filter(Boolean).join(", "));
+  headers.set("x-forwarded-host", tx.url.host);
+  headers.set("x-forwarded-proto", tx.url.protocol.replace(":", ""));
+  const via = headers.get("via");
+  headers.set("via", via ? `${via}, 1.1 ${tx.pop.name}` : `1.1 ${tx.pop.name}`);
+  for (const name of [...headers.keys()]) if (name.startsWith("cf-")) headers.delete(name);
+  return headers;
+}
+
+async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<OriginFetchResult> {
+  const candidates = tx.pop.rankFor(tx.site, tx.cf);
+  tx.pop.counters.originRequests++;
+  const result = await fetchFromOrigins(candidates, {
+    method,
+    headers,
+    body,
+    timeoutMs: tx.pop.config.originFetch.timeoutMs,
+    retries: tx.pop.config.originFetch.retries,
+    pathAndQuery: tx.url.pathname + tx.url.search,
+  });
+  if (!result.ok) tx.pop.counters.originErrors++;
+  else if (result.response.status >= 500) tx.pop.counters.originErrors++;
+  return result;
+}
+
+// ── store: keep what may be kept, in the tiers it fits ───────────────────────
+
+async function storeAndDeliver(
+  tx: Transaction,
+  result: Extract<OriginFetchResult, { ok: true }>,
+  reason: ForwardReason,
+  settle?: (o: FillOutcome) => void,
+): Promise<Response> {
+  const response = result.response;
+  const cacheConfig = tx.pop.config.cache;
+  const { directives } = governingDirectives(response.headers);
+  const decision = storeDecision({
+    method: "GET",
+    status: response.status,
+    requestHeaders: tx.request.headers,
+    requestDirectives: tx.requestDirectives,
+    responseHeaders: response.headers,
+    responseDirectives: directives,
+  });
+  const declaredLength = Number(response.headers.get("content-length") ?? NaN);
+  const tooLarge = Number.isFinite(declaredLength) && declaredLength > cacheConfig.maxObjectBytes;
+  const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
+  if (!decision.store || tooLarge) {
+    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? undefined : `not-stored:${decision.reason}`;
+    const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
+    return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true });
+  }
+
+  const fields = varyFields(response.headers.get("vary"));
+  const key = fields.length > 0 ? computeVariantKey(tx.primaryKey, fields, tx.request.headers) : tx.primaryKey;
+  const body = await readBounded(response.body, cacheConfig.memoryEntryMaxBytes);
+  const now = Date.now();
+  const size = body.kind === "complete" ? body.bytes.byteLength : Number.isFinite(declaredLength) ? declaredLength : 0;
+  const meta = buildEntryMeta({
+    key: tx.primaryKey,
+    status: response.status,
+    headers: response.headers,
+    requestTime: result.requestTime,
+    responseTime: result.responseTime,
+    size,
+    originId: result.originId,
+  });
+  const retention = retentionSeconds(meta, cacheConfig.staleRetentionSeconds);
+  const record: StoredRecord = { kind: "entry", meta };
+  status.stored = true;
+  status.ttl = meta.freshness - Math.floor(meta.initialAge);
+  tx.pop.counters.stored++;
+  if (fields.length > 0) tx.ctx.waitUntil(storeVaryManifest(tx, fields, now));
+
+  let clientBody: Representation["body"];
+  if (body.kind === "complete") {
+    tx.pop.memory.set(key, { record, body: body.bytes, storedAt: now }, retention);
+    tx.ctx.waitUntil(safePut(tx, key, record, body.bytes, retention, now));
+    settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
+    clientBody = body.bytes;
+  } else {
+    // Large: one branch to the client, one into the Cache API, neither held in memory.
+    const [toClient, toCache] = body.stream.tee();
+    tx.ctx.waitUntil(safePut(tx, key, record, toCache, retention, now));
+    clientBody = toClient;
+  }
+  const rep: Representation = { status: response.status, headers: response.headers, body: clientBody, size: body.kind === "complete" ? size : Number.isFinite(declaredLength) ? declaredLength : undefined };
+  return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true });
+}
+
+async function storeVaryManifest(tx: Transaction, fields: string[], now: number): Promise<void> {
+  const existing = tx.pop.memory.get(tx.primaryKey)?.record ?? (await tx.pop.cacheApi.get(tx.primaryKey).then(async (item) => {
+    await cancelBody(item?.body ?? null);
+    return item?.record;
+  }));
+  if (existing?.kind === "vary" && existing.manifest.vary.join(",") === fields.join(",")) return;
+  const manifest: VaryManifest = { v: 1, vary: fields, since: now - 1 };
+  const record: StoredRecord = { kind: "vary", manifest };
+  const retention = tx.pop.config.cache.staleRetentionSeconds;
+  tx.pop.memory.set(tx.primaryKey, { record, storedAt: now }, retention);
+  await safePut(tx, tx.primaryKey, record, null, retention, now);
+}
+
+/** Storing is best effort: a failed put costs a later miss, never the client's response. */
+async function safePut(tx: Transaction, key: string, record: StoredRecord, body: BodyInit | null, retention: number, now: number): Promise<void> {
+  try {
+    await tx.pop.cacheApi.put(key, record, body, retention, now);
+  } catch (err) {
+    console.warn(`outpost: cache put failed for ${key}: ${(err as Error).message}`);
+  }
+}
+
+// ── deliver ──────────────────────────────────────────────────────────────────
+
+function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number): Response {
+  if (tx.pop.config.debug) cacheStatus.key = found.key;
+  const rep: Representation = { status: found.meta.status, headers: new Headers(found.meta.headers), body: found.body, size: found.meta.size };
+  return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true });
+}
+
+function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: Transaction): Response {
+  return deliver(tx.request, { status: response.status, headers: response.headers, body: response.body, size: undefined }, {
+    popName: tx.pop.name,
+    cacheStatus,
+    debug: tx.pop.config.debug,
+    evaluateRequest: false,
+  });
+}
+
+function failureStatus(failure: "connect" | "timeout" | "no-origin"): number {
+  return failure === "timeout" ? 504 : failure === "no-origin" ? 503 : 502;
+}
+
+/** No origin answered: a short, clear error the client can retry. */
+function unreachableResponse(tx: Transaction, result: Extract<OriginFetchResult, { ok: false }>, reason: ForwardReason): Response {
+  const status = failureStatus(result.failure);
+  const message = result.failure === "timeout" ? "origin timed out" : result.failure === "no-origin" ? "no origin available" : "origin unreachable";
+  const response = errorResponse(status, message, { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) });
+  response.headers.set("retry-after", "5");
+  response.headers.set("cache-control", "no-store");
+  return withCacheStatus(response, { cache: tx.pop.name, fwd: reason, fwdStatus: status, detail: result.failure }, tx);
+}
+
+async function cancelBody(body: Found["body"] | ReadableStream | null): Promise<void> {
+  if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
+}

@@ -1,0 +1,118 @@
+/**
+ * The state one isolate of a POP keeps between requests: the validated
+ * configuration, the two cache tiers, requests in flight (for collapsing),
+ * the control plane's snapshot, and counters. Built once per configuration.
+ */
+import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "./config";
+import { CacheApiTier } from "./cache/cache-api-tier";
+import { MemoryTier } from "./cache/memory-tier";
+import type { EntryMeta } from "./cache/entry";
+import type { Env } from "./env";
+import { locationFromCf } from "./routing/geo";
+import { rankOrigins, type RankedOrigin } from "./routing/steering";
+import { SnapshotClient } from "./snapshot-client";
+
+/** What a collapsed request receives from the request that went forward for it. */
+export type FillOutcome =
+  | { kind: "shared"; variantKey: string; meta: EntryMeta; body: Uint8Array }
+  /** Not storable, or too big to share: followers go forward themselves. */
+  | { kind: "not-shared" };
+
+export interface PopCounters {
+  requests: number;
+  hits: number;
+  misses: number;
+  staleServes: number;
+  collapsed: number;
+  originRequests: number;
+  originErrors: number;
+  stored: number;
+}
+
+export class Pop {
+  readonly config: OutpostConfig;
+  readonly memory: MemoryTier;
+  private cacheApiTier: CacheApiTier | undefined;
+  private readonly sitesByHost = new Map<string, SiteConfig>();
+  private readonly originsById = new Map<string, OriginConfig>();
+  /** Fills in flight, by primary key. */
+  readonly inflight = new Map<string, Promise<FillOutcome>>();
+  /** Keys being revalidated in the background (stale-while-revalidate), one at a time each. */
+  readonly revalidating = new Set<string>();
+  readonly snapshots: SnapshotClient;
+  readonly counters: PopCounters = {
+    requests: 0,
+    hits: 0,
+    misses: 0,
+    staleServes: 0,
+    collapsed: 0,
+    originRequests: 0,
+    originErrors: 0,
+    stored: 0,
+  };
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly env: Env,
+    readonly name: string,
+  ) {
+    this.config = parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
+    this.memory = new MemoryTier(this.config.cache.memoryBytes);
+    for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
+    for (const origin of this.config.origins) this.originsById.set(origin.id, origin);
+    this.snapshots = new SnapshotClient({
+      control: env.CONTROL,
+      controlHost: env.CONTROL_HOST ?? "control.internal",
+      popToken: env.POP_TOKEN,
+      popName: name,
+      refreshMs: Number(env.SNAPSHOT_REFRESH_MS ?? 1000),
+      coldStartWaitMs: 500,
+    });
+  }
+
+  /** caches.default, opened on first use (it does not exist outside workerd). */
+  get cacheApi(): CacheApiTier {
+    this.cacheApiTier ??= new CacheApiTier(caches.default);
+    return this.cacheApiTier;
+  }
+
+  siteFor(hostname: string): SiteConfig | undefined {
+    return this.sitesByHost.get(hostname.toLowerCase());
+  }
+
+  /** The origins of a site with the control plane's run-time overrides applied. */
+  originsOf(site: SiteConfig): OriginConfig[] {
+    const overrides = this.snapshots.snapshot.origins;
+    return site.origins.map((id) => {
+      const origin = this.originsById.get(id)!;
+      return { ...origin, ...overrides[id] };
+    });
+  }
+
+  /**
+   * The order in which a miss tries origins: healthy ones by proximity and
+   * weight. When none is healthy, all of them (a panic mode: trying beats refusing).
+   */
+  rankFor(site: SiteConfig, cf: IncomingRequestCfProperties | undefined): RankedOrigin[] {
+    const health = this.snapshots.snapshot.health;
+    const origins = this.originsOf(site);
+    const healthy = origins.filter((o) => health[o.id]?.healthy !== false);
+    return rankOrigins(healthy.length > 0 ? healthy : origins, locationFromCf(cf));
+  }
+}
+
+const pops = new Map<string, Pop>();
+
+/** The isolate's Pop for this configuration and name; a changed configuration builds a new one. */
+export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): Pop {
+  const colo = typeof cf?.colo === "string" && cf.colo ? cf.colo : undefined;
+  const name = `Outpost-${colo ?? env.POP_NAME ?? "local"}`;
+  const id = `${name}\n${env.OUTPOST_CONFIG}`;
+  let pop = pops.get(id);
+  if (!pop) {
+    pop = new Pop(env, name);
+    pops.clear();
+    pops.set(id, pop);
+  }
+  return pop;
+}

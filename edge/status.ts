@@ -1,0 +1,21 @@
+/**
+ * A POP's own status page: counters, tier sizes, and how fresh its snapshot
+ * of the control plane is. No secrets: tokens and configuration values stay out.
+ */
+import type { Pop } from "./pop";
+
+export const STATUS_PATH = "/__outpost/status";
+
+export function statusResponse(pop: Pop): Response {
+  const snapshot = pop.snapshots.snapshot;
+  const body = {
+    pop: pop.name,
+    uptimeSeconds: Math.floor((Date.now() - pop.startedAt) / 1000),
+    counters: pop.counters,
+    memoryTier: { entries: pop.memory.size, bytes: pop.memory.bytes },
+    snapshot: { version: snapshot.version, lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },
+  };
+  return new Response(JSON.stringify(body, null, 2) + "\n", {
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+}

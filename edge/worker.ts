@@ -1,0 +1,35 @@
+/**
+ * The worker every POP runs, and the control plane's home: one script, so
+ * that `wrangler deploy` ships both. Requests for a control host go to the
+ * control API; everything else goes through the edge pipeline.
+ */
+import { createControlApp, type ControlBindings } from "../control/api";
+import { ControlPlane } from "../control/durable-object";
+import type { ControlPlaneRpc } from "../control/rpc";
+import type { Env } from "./env";
+import { handleEdgeRequest } from "./pipeline";
+
+export { ControlPlane };
+
+const controlApp = createControlApp({
+  plane: (env: ControlBindings) => {
+    const ns = (env as Env).CONTROL_PLANE;
+    if (!ns) throw new Error("CONTROL_PLANE binding missing");
+    return ns.get(ns.idFromName("global")) as unknown as ControlPlaneRpc;
+  },
+});
+
+function isControlRequest(request: Request, env: Env): boolean {
+  const role = env.OUTPOST_ROLE ?? "both";
+  if (role !== "both") return role === "control";
+  const host = new URL(request.url).hostname.toLowerCase();
+  const hosts = (env.CONTROL_HOSTS ?? "control.internal").split(",").map((h) => h.trim().toLowerCase());
+  return hosts.includes(host);
+}
+
+export default {
+  fetch(request, env, ctx) {
+    if (isControlRequest(request, env)) return controlApp.fetch(request, env, ctx);
+    return handleEdgeRequest(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

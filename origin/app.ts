@@ -1,0 +1,162 @@
+/**
+ * The reference origin's content app (Hono): demo objects with validators,
+ * Range and conditional requests, generated objects of any size, an endpoint
+ * that answers with whatever headers a test asks for, and a health check.
+ * Every response names the origin in x-origin-id.
+ */
+import { Hono, type Context } from "hono";
+import { DEMO_CONTENT, textOfSize, type DemoObject } from "./content";
+import { createHash } from "node:crypto";
+
+export interface OriginIdentity {
+  id: string;
+  region: string;
+}
+
+export interface OriginStats {
+  requests: number;
+  byPath: Record<string, number>;
+}
+
+const MAX_GENERATED_BYTES = 64 * 1024 * 1024;
+
+function httpDate(d: Date): string {
+  return d.toUTCString();
+}
+
+/** One satisfiable single range, or why not (RFC 9110 §14.2). */
+function parseRange(header: string, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const n = Number(m[2]);
+    return n === 0 ? "unsatisfiable" : { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size) return "unsatisfiable";
+  if (end < start) return undefined;
+  return { start, end };
+}
+
+function etagMatches(list: string, etag: string): boolean {
+  if (list.trim() === "*") return true;
+  const bare = etag.replace(/^W\//, "");
+  return list.split(",").some((t) => t.trim().replace(/^W\//, "") === bare);
+}
+
+/** Sends an object the way a careful origin does: validators, 304, Range, HEAD. */
+function sendObject(c: Context, obj: DemoObject): Response {
+  const headers = new Headers({
+    "content-type": obj.contentType,
+    "cache-control": obj.cacheControl,
+    "cache-tag": obj.tags.join(","),
+    etag: obj.etag,
+    "last-modified": httpDate(obj.lastModified),
+    "accept-ranges": "bytes",
+  });
+  const inm = c.req.header("if-none-match");
+  const ims = c.req.header("if-modified-since");
+  if ((inm && etagMatches(inm, obj.etag)) || (!inm && ims && Date.parse(ims) >= obj.lastModified.getTime())) {
+    headers.delete("content-type");
+    return new Response(null, { status: 304, headers });
+  }
+  const range = c.req.header("range");
+  const ifRange = c.req.header("if-range");
+  if (range && (!ifRange || ifRange === obj.etag)) {
+    const r = parseRange(range, obj.body.byteLength);
+    if (r === "unsatisfiable") {
+      headers.set("content-range", `bytes */${obj.body.byteLength}`);
+      return new Response(null, { status: 416, headers });
+    }
+    if (r) {
+      headers.set("content-range", `bytes ${r.start}-${r.end}/${obj.body.byteLength}`);
+      const part = obj.body.subarray(r.start, r.end + 1);
+      return new Response(c.req.method === "HEAD" ? null : part, { status: 206, headers });
+    }
+  }
+  headers.set("content-length", String(obj.body.byteLength));
+  return new Response(c.req.method === "HEAD" ? null : obj.body, { status: 200, headers });
+}
+
+const generatedCache = new Map<string, DemoObject>();
+
+function generated(size: number, ttl: number, tag: string | undefined): DemoObject {
+  const id = `${size}/${ttl}/${tag ?? ""}`;
+  let obj = generatedCache.get(id);
+  if (!obj) {
+    const body = textOfSize(size, `generated ${size} bytes`);
+    obj = {
+      body,
+      contentType: "text/plain; charset=utf-8",
+      cacheControl: ttl > 0 ? `public, max-age=${ttl}` : "no-store",
+      tags: ["generated", ...(tag ? [tag] : [])],
+      lastModified: new Date("2026-11-01T00:00:00Z"),
+      etag: `"g-${createHash("sha1").update(id).digest("hex").slice(0, 16)}"`,
+    };
+    if (generatedCache.size > 256) generatedCache.clear();
+    generatedCache.set(id, obj);
+  }
+  return obj;
+}
+
+export function createOriginApp(identity: OriginIdentity, stats: OriginStats): Hono {
+  const app = new Hono();
+  let echoCounter = 0;
+
+  app.use("*", async (c, next) => {
+    stats.requests++;
+    stats.byPath[c.req.path] = (stats.byPath[c.req.path] ?? 0) + 1;
+    await next();
+    c.res.headers.set("x-origin-id", identity.id);
+    c.res.headers.set("x-origin-region", identity.region);
+    if (!c.res.headers.has("date")) c.res.headers.set("date", httpDate(new Date()));
+  });
+
+  app.get("/health", (c) => c.json({ ok: true, id: identity.id, region: identity.region }, 200, { "cache-control": "no-store" }));
+
+  app.get("/", (c) => c.redirect("/index.html", 302));
+
+  /** /gen/16384?ttl=60&tag=t: a text object of that many bytes. */
+  app.get("/gen/:size", (c) => {
+    const size = Number(c.req.param("size"));
+    if (!Number.isInteger(size) || size < 0 || size > MAX_GENERATED_BYTES) {
+      return c.json({ error: `size must be an integer from 0 to ${MAX_GENERATED_BYTES}` }, 400);
+    }
+    const ttl = Number(c.req.query("ttl") ?? 60);
+    return sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
+  });
+
+  /**
+   * /headers?cache-control=max-age%3D5&etag=%22x%22: answers 200 (or ?status=)
+   * with exactly those response headers and a body that counts requests, so a
+   * test can tell a cached answer from a fresh one.
+   */
+  app.all("/headers", (c) => {
+    echoCounter++;
+    const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
+    let status = 200;
+    for (const [name, value] of new URL(c.req.url).searchParams) {
+      if (name === "status") status = Number(value) || 200;
+      else if (name !== "n") headers.append(name, value);
+    }
+    const body = status === 204 || status === 304 ? null : `response ${echoCounter} from ${identity.id}\n`;
+    return new Response(c.req.method === "HEAD" ? null : body, { status, headers });
+  });
+
+  app.get("/nocache", (c) => c.text(`uncacheable ${Date.now()}\n`, 200, { "cache-control": "no-store" }));
+  app.get("/private", (c) => c.text(`private ${Date.now()}\n`, 200, { "cache-control": "private, max-age=60" }));
+
+  app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async (c) => {
+    const text = await c.req.text();
+    return c.json({ method: c.req.method, path: c.req.path, received: text.length }, 200, { "cache-control": "no-store" });
+  });
+
+  app.on(["GET", "HEAD"], "*", (c) => {
+    const obj = DEMO_CONTENT[c.req.path];
+    if (!obj) return c.text("not found\n", 404);
+    return sendObject(c, obj);
+  });
+
+  return app;
+}

@@ -1,0 +1,44 @@
+/**
+ * The reference origin's fault switch: what the origin should do to the next
+ * request. Pure apart from the clock and the dice, which are parameters.
+ */
+import { z } from "zod";
+
+export const FaultSchema = z
+  .object({
+    mode: z.enum(["ok", "down", "slow", "error", "reset", "flap"]),
+    /** slow: delay before the response headers, ms. */
+    delayMs: z.number().int().min(0).max(600_000).default(3000),
+    /** error / reset: the share of requests affected, 0..1. */
+    rate: z.number().min(0).max(1).default(1),
+    /** error: the status to answer with. */
+    status: z.number().int().min(500).max(599).default(503),
+    /** flap: how long each up and each down phase lasts, ms. */
+    periodMs: z.number().int().min(100).max(3_600_000).default(3000),
+  })
+  .strict();
+
+export type Fault = z.output<typeof FaultSchema>;
+export const NO_FAULT: Fault = FaultSchema.parse({ mode: "ok" });
+
+export type RequestFate = { kind: "serve"; delayMs: number } | { kind: "error"; status: number } | { kind: "reset" };
+
+/** Should the listener be accepting connections now? */
+export function listening(fault: Fault, since: number, now: number): boolean {
+  if (fault.mode === "down") return false;
+  if (fault.mode === "flap") return Math.floor((now - since) / fault.periodMs) % 2 === 1;
+  return true;
+}
+
+export function requestFate(fault: Fault, random: () => number = Math.random): RequestFate {
+  switch (fault.mode) {
+    case "slow":
+      return { kind: "serve", delayMs: fault.delayMs };
+    case "error":
+      return random() < fault.rate ? { kind: "error", status: fault.status } : { kind: "serve", delayMs: 0 };
+    case "reset":
+      return random() < fault.rate ? { kind: "reset" } : { kind: "serve", delayMs: 0 };
+    default:
+      return { kind: "serve", delayMs: 0 };
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * A reference origin process's two listeners: content (with the fault switch
+ * applied) and admin (the switch itself, and request counts). `down` closes
+ * the content listener for real, so clients see connections refused.
+ */
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { Hono } from "hono";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createOriginApp, type OriginIdentity, type OriginStats } from "./app";
+import { FaultSchema, listening, NO_FAULT, requestFate, type Fault } from "./faults";
+
+export interface OriginOptions extends OriginIdentity {
+  host?: string;
+  port?: number;
+  adminPort?: number;
+}
+
+export interface RunningOrigin {
+  id: string;
+  port: number;
+  adminPort: number;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startOrigin(options: OriginOptions): Promise<RunningOrigin> {
+  const host = options.host ?? "127.0.0.1";
+  const stats: OriginStats = { requests: 0, byPath: {} };
+  const app = createOriginApp(options, stats);
+  let fault: Fault = NO_FAULT;
+  let faultSince = Date.now();
+
+  const content = createAdaptorServer({
+    fetch: async (request: Request, env: HttpBindings | Http2Bindings) => {
+      const fate = requestFate(fault);
+      if (fate.kind === "reset") {
+        env.incoming.socket.destroy();
+        return new Response(null, { status: 500 });
+      }
+      if (fate.kind === "error") {
+        return new Response(JSON.stringify({ error: "injected fault", status: fate.status }) + "\n", {
+          status: fate.status,
+          headers: { "content-type": "application/json", "x-origin-id": options.id, "cache-control": "no-store" },
+        });
+      }
+      if (fate.delayMs > 0) await sleep(fate.delayMs);
+      return app.fetch(request, env);
+    },
+  }) as Server;
+  content.keepAliveTimeout = 5000;
+  const port = await listen(content, options.port ?? 0, host);
+
+  // Keeps the listener's state in line with the fault: down closes it, ok (or a flap's up phase) reopens it.
+  let transition = Promise.resolve();
+  const applyListening = () => {
+    transition = transition.then(async () => {
+      const want = listening(fault, faultSince, Date.now());
+      if (want && !content.listening) await listen(content, port, host).catch(() => undefined);
+      else if (!want && content.listening) await closeServer(content);
+    });
+    return transition;
+  };
+  const flapTimer = setInterval(() => {
+    if (fault.mode === "flap") void applyListening();
+  }, 50);
+  flapTimer.unref();
+
+  const admin = new Hono();
+  admin.get("/fault", (c) => c.json({ ...fault, since: faultSince, listening: content.listening }));
+  admin.post("/fault", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json({ error: "body must be JSON, e.g. {\"mode\":\"down\"}" }, 400);
+    }
+    const parsed = FaultSchema.safeParse(body);
+    if (!parsed.success) {
+      return c.json({ error: "invalid fault", problems: parsed.error.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message })) }, 400);
+    }
+    fault = parsed.data;
+    faultSince = Date.now();
+    await applyListening();
+    return c.json({ ...fault, since: faultSince, listening: content.listening });
+  });
+  admin.get("/stats", (c) => c.json({ id: options.id, ...stats }));
+  admin.post("/stats/reset", (c) => {
+    stats.requests = 0;
+    stats.byPath = {};
+    return c.json({ id: options.id, ...stats });
+  });
+  const adminServer = createAdaptorServer({ fetch: admin.fetch }) as Server;
+  const adminPort = await listen(adminServer, options.adminPort ?? 0, host);
+
+  return {
+    id: options.id,
+    port,
+    adminPort,
+    async close() {
+      clearInterval(flapTimer);
+      await Promise.all([closeServer(content), closeServer(adminServer)]);
+    },
+  };
+}

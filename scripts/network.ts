@@ -1,0 +1,294 @@
+/**
+ * The local network: reference origins (Node processes) in several regions,
+ * POPs (one Miniflare instance each, with its own `cf` geography and cache)
+ * and the control plane (a Miniflare instance hosting the ControlPlane
+ * Durable Object). Every POP runs the bundle `wrangler deploy` ships, and
+ * reaches the control plane through its CONTROL service binding, as on
+ * Cloudflare; only the binding's target differs (an external address here,
+ * the worker itself there).
+ *
+ * Used by `npm start`, the end-to-end tests, the benchmark and the conformance run.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import type { OutpostConfigInput } from "../edge/config";
+import type { NetworkConfig, OriginSpec, PopSpec } from "./network-config";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const COMPATIBILITY_DATE = "2026-04-26";
+
+export interface TopologyPop {
+  name: string;
+  colo: string;
+  url: string;
+  port: number;
+  city?: string;
+  country: string;
+  continent: string;
+  latitude: number;
+  longitude: number;
+}
+
+export interface TopologyOrigin {
+  id: string;
+  url: string;
+  admin: string;
+  region: string;
+  latitude: number;
+  longitude: number;
+  /** Started by us (false for `--origin URL`). */
+  managed: boolean;
+}
+
+export interface Topology {
+  control: { url: string; token: string };
+  pops: TopologyPop[];
+  origins: TopologyOrigin[];
+  startedAt: string;
+}
+
+export interface NetworkOptions {
+  config: NetworkConfig;
+  /** Put one POP in front of this origin instead of starting the configured origins. */
+  externalOrigin?: string;
+  /** Where the bundle is built; a fresh build unless `bundle` is given. */
+  buildDir?: string;
+  /** A bundle already built (tests build once and share it). */
+  bundle?: string;
+  /** Write .outpost/topology.json here. */
+  topologyPath?: string;
+  /** Extra OUTPOST_CONFIG fields (tests). */
+  configOverrides?: Partial<OutpostConfigInput>;
+  /** Snapshot refresh interval for POPs, ms. */
+  snapshotRefreshMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface Network {
+  topology: Topology;
+  /** The OUTPOST_CONFIG every POP runs with. */
+  outpostConfig: OutpostConfigInput;
+  pops: Miniflare[];
+  control: Miniflare;
+  stop(): Promise<void>;
+}
+
+/** Builds the worker bundle exactly as `wrangler deploy` would, offline. */
+export async function buildBundle(outdir = join(ROOT, ".outpost", "build")): Promise<string> {
+  const wrangler = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+  await new Promise<void>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir, "--config", join(ROOT, "wrangler.toml")], {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolvePromise() : reject(new Error(`wrangler build failed (${code}):\n${output}`))));
+  });
+  return join(outdir, "worker.js");
+}
+
+interface StartedOrigin {
+  spec: OriginSpec;
+  child: ChildProcess;
+  port: number;
+  adminPort: number;
+}
+
+/** Starts one reference origin process and waits for its ready line. */
+export async function spawnOrigin(spec: { id: string; region: string }, port: number, adminPort: number): Promise<{ child: ChildProcess; port: number; adminPort: number }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "origin", "main.ts"), "--id", spec.id, "--region", spec.region, "--port", String(port), "--admin-port", String(adminPort)], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<{ port: number; adminPort: number }>((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`origin ${spec.id} did not start within 20 s`)), 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`origin ${spec.id} exited (${code}) before it was ready; is port ${port} free?`));
+    });
+    lines.on("line", (line) => {
+      try {
+        const msg = JSON.parse(line) as { ready?: boolean; port: number; adminPort: number };
+        if (msg.ready) {
+          clearTimeout(timer);
+          resolvePromise(msg);
+        }
+      } catch {
+        // not our line
+      }
+    });
+  });
+  child.removeAllListeners("exit");
+  return { child, ...ready };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolvePromise) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), 3000);
+    child.once("exit", () => {
+      clearTimeout(kill);
+      resolvePromise();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+function popCf(pop: PopSpec): Record<string, unknown> {
+  return {
+    colo: pop.colo,
+    country: pop.country,
+    continent: pop.continent,
+    city: pop.city,
+    latitude: String(pop.latitude),
+    longitude: String(pop.longitude),
+    timezone: "UTC",
+    asn: 64512,
+    httpProtocol: "HTTP/1.1",
+    tlsVersion: "TLSv1.3",
+  };
+}
+
+function portFor(base: number, offset: number): number {
+  return base === 0 ? 0 : base + offset;
+}
+
+export async function startNetwork(options: NetworkOptions): Promise<Network> {
+  const log = options.log ?? (() => undefined);
+  const { config } = options;
+  const base = config.basePort;
+  const started: StartedOrigin[] = [];
+  const miniflares: Miniflare[] = [];
+  const stop = async () => {
+    await Promise.allSettled(miniflares.map((mf) => mf.dispose()));
+    await Promise.allSettled(started.map((o) => stopChild(o.child)));
+  };
+
+  try {
+    const bundle = options.bundle ?? (await buildBundle(options.buildDir));
+    log(`bundle: ${bundle}`);
+
+    // Origins first: POPs need their addresses.
+    let origins: TopologyOrigin[];
+    let popSpecs = config.pops;
+    if (options.externalOrigin) {
+      const url = new URL(options.externalOrigin);
+      const pop = config.pops[0];
+      popSpecs = [pop];
+      origins = [{ id: "origin", url: url.origin, admin: "", region: "external", latitude: pop.latitude, longitude: pop.longitude, managed: false }];
+    } else {
+      const firstOriginPort = config.pops.length + 20;
+      const results = await Promise.all(
+        config.origins.map(async (spec, i) => {
+          const o = await spawnOrigin(spec, portFor(base, firstOriginPort + 2 * i), portFor(base, firstOriginPort + 2 * i + 1));
+          started.push({ spec, ...o });
+          return { spec, ...o };
+        }),
+      );
+      origins = results.map((o) => ({
+        id: o.spec.id,
+        url: `http://127.0.0.1:${o.port}`,
+        admin: `http://127.0.0.1:${o.adminPort}`,
+        region: o.spec.region,
+        latitude: o.spec.latitude,
+        longitude: o.spec.longitude,
+        managed: true,
+      }));
+    }
+
+    const weights = new Map(config.origins.map((o) => [o.id, o.weight]));
+    const outpostConfig: OutpostConfigInput = {
+      origins: origins.map((o) => ({ id: o.id, url: o.url, region: o.region, latitude: o.latitude, longitude: o.longitude, weight: weights.get(o.id) ?? 100 })),
+      sites: [{ id: "demo", hosts: config.hosts, origins: origins.map((o) => o.id) }],
+      ...(config.cache ? { cache: config.cache } : {}),
+      ...(config.originFetch ? { originFetch: config.originFetch } : {}),
+      debug: config.debug,
+      ...options.configOverrides,
+    };
+    const adminToken = `opk_${randomBytes(24).toString("hex")}`;
+    const popToken = randomBytes(32).toString("hex");
+    const bindings = {
+      OUTPOST_CONFIG: JSON.stringify(outpostConfig),
+      CONTROL_HOST: "control.internal",
+      CONTROL_TOKENS: JSON.stringify([{ name: "local-admin", token: adminToken, scopes: ["admin"] }]),
+      POP_TOKEN: popToken,
+      SNAPSHOT_REFRESH_MS: String(options.snapshotRefreshMs ?? 1000),
+    };
+    const worker = {
+      name: "outpost",
+      modules: true,
+      scriptPath: bundle,
+      compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: ["nodejs_compat"],
+      durableObjects: { CONTROL_PLANE: "ControlPlane" },
+    };
+
+    const control = new Miniflare({
+      host: "127.0.0.1",
+      port: portFor(base, 0),
+      cf: popCf(config.pops[0]),
+      workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" } }],
+    });
+    miniflares.push(control);
+    const controlUrl = new URL(await control.ready);
+
+    const pops: TopologyPop[] = [];
+    const popInstances = await Promise.all(
+      popSpecs.map(async (spec, i) => {
+        const mf = new Miniflare({
+          host: "127.0.0.1",
+          port: portFor(base, 1 + i),
+          cf: popCf(spec),
+          workers: [
+            {
+              ...worker,
+              bindings: { ...bindings, OUTPOST_ROLE: "pop", POP_NAME: spec.colo },
+              serviceBindings: { CONTROL: { external: { address: `127.0.0.1:${controlUrl.port}`, http: {} } } },
+            },
+          ],
+        });
+        miniflares.push(mf);
+        const url = new URL(await mf.ready);
+        return { mf, spec, url };
+      }),
+    );
+    for (const { spec, url } of popInstances) {
+      pops.push({
+        name: `Outpost-${spec.colo}`,
+        colo: spec.colo,
+        url: `http://127.0.0.1:${url.port}`,
+        port: Number(url.port),
+        city: spec.city,
+        country: spec.country,
+        continent: spec.continent,
+        latitude: spec.latitude,
+        longitude: spec.longitude,
+      });
+    }
+
+    const topology: Topology = {
+      control: { url: `http://127.0.0.1:${controlUrl.port}`, token: adminToken },
+      pops,
+      origins,
+      startedAt: new Date().toISOString(),
+    };
+    if (options.topologyPath) {
+      mkdirSync(dirname(options.topologyPath), { recursive: true });
+      writeFileSync(options.topologyPath, JSON.stringify(topology, null, 2) + "\n", { mode: 0o600 });
+    }
+    return { topology, outpostConfig, pops: popInstances.map((p) => p.mf), control, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,29 @@
+/** Shared by the end-to-end tests: the default network on free ports. */
+import { join } from "node:path";
+import { loadNetworkConfig } from "../../scripts/network-config";
+import { ROOT, startNetwork, type Network, type NetworkOptions } from "../../scripts/network";
+
+export async function startTestNetwork(overrides: Partial<NetworkOptions> = {}): Promise<Network> {
+  const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
+  config.basePort = 0;
+  return startNetwork({ config, snapshotRefreshMs: 200, buildDir: join(ROOT, ".outpost", "test-build"), ...overrides });
+}
+
+export async function setFault(admin: string, fault: Record<string, unknown>): Promise<Response> {
+  return fetch(`${admin}/fault`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let counter = 0;
+export function unique(path: string): string {
+  return `${path}${path.includes("?") ? "&" : "?"}n=${process.pid}-${Date.now()}-${++counter}`;
+}

@@ -1,0 +1,105 @@
+/**
+ * The local CDN end to end: four POPs (Miniflare, own cf geography), three
+ * origin processes, the control plane; plain HTTP on loopback.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Network } from "../../scripts/network";
+import { setFault, startTestNetwork, unique, waitFor } from "./helpers";
+
+let network: Network;
+beforeAll(async () => {
+  network = await startTestNetwork();
+});
+afterAll(async () => {
+  await network?.stop();
+});
+
+const pop = (colo: string) => network.topology.pops.find((p) => p.colo === colo)!;
+const origin = (id: string) => network.topology.origins.find((o) => o.id === id)!;
+
+describe("topology", () => {
+  it("runs four POPs, three origins and the control plane", () => {
+    expect(network.topology.pops.map((p) => p.name)).toEqual(["Outpost-IAD", "Outpost-FRA", "Outpost-SIN", "Outpost-GRU"]);
+    expect(network.topology.origins.map((o) => o.id)).toEqual(["us-east", "eu-central", "ap-southeast"]);
+    expect(network.topology.control.token).toMatch(/^opk_/);
+  });
+});
+
+describe("content through the POPs", () => {
+  it("sends each POP's miss to its nearest origin and serves the repeat from its cache", async () => {
+    const expected: Record<string, string> = { IAD: "us-east", FRA: "eu-central", SIN: "ap-southeast", GRU: "us-east" };
+    for (const [colo, originId] of Object.entries(expected)) {
+      const url = `${pop(colo).url}${unique("/api/products.json")}`;
+      const miss = await fetch(url);
+      expect(miss.headers.get("x-origin-id")).toBe(originId);
+      expect(miss.headers.get("cache-status")).toBe(`Outpost-${colo}; fwd=uri-miss; fwd-status=200; ttl=10; stored`);
+      const body = await miss.text();
+      const hit = await fetch(url);
+      expect(hit.headers.get("cache-status")).toMatch(new RegExp(`^Outpost-${colo}; hit; ttl=\\d+$`));
+      expect(await hit.text()).toBe(body);
+    }
+  });
+
+  it("serves every kind of demo object, the large one byte for byte", async () => {
+    for (const path of ["/index.html", "/styles/site.css", "/scripts/app.js", "/images/logo.svg", "/images/photo.png"]) {
+      const response = await fetch(`${pop("FRA").url}${path}`);
+      expect(response.status, path).toBe(200);
+      await response.arrayBuffer();
+    }
+    const direct = new Uint8Array(await (await fetch(`${origin("eu-central").url}/files/large.bin`)).arrayBuffer());
+    const first = new Uint8Array(await (await fetch(`${pop("FRA").url}/files/large.bin`)).arrayBuffer());
+    expect(first.byteLength).toBe(6 * 1024 * 1024);
+    expect(Buffer.compare(first, direct)).toBe(0);
+    const again = await fetch(`${pop("FRA").url}/files/large.bin`);
+    const status = again.headers.get("cache-status");
+    const second = new Uint8Array(await again.arrayBuffer());
+    expect(Buffer.compare(second, direct)).toBe(0);
+    expect(status).toContain("hit");
+  });
+});
+
+describe("the origin's fault switch", () => {
+  it("rejects a bad body with 400", async () => {
+    const response = await setFault(origin("ap-southeast").admin, { mode: "sideways" });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: "invalid fault" });
+  });
+
+  it("down stops accepting connections until ok; the POP retries the next origin", async () => {
+    const eu = origin("eu-central");
+    const down = await setFault(eu.admin, { mode: "down" });
+    expect(down.status).toBe(200);
+    expect(await down.json()).toMatchObject({ mode: "down", listening: false });
+    try {
+      await expect(fetch(`${eu.url}/health`)).rejects.toThrow();
+      const response = await fetch(`${pop("FRA").url}${unique("/api/products.json")}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-origin-id")).not.toBe("eu-central");
+      await response.text();
+    } finally {
+      await setFault(eu.admin, { mode: "ok" });
+    }
+    expect((await fetch(`${eu.url}/health`)).status).toBe(200);
+  });
+});
+
+describe("control plane", () => {
+  it("applies an origin change at the POPs through their snapshots", async () => {
+    const headers = { authorization: `Bearer ${network.topology.control.token}`, "content-type": "application/json" };
+    const patch = await fetch(`${network.topology.control.url}/v1/origins/ap-southeast`, { method: "PATCH", headers, body: JSON.stringify({ enabled: false }) });
+    expect(patch.status).toBe(200);
+    try {
+      const servedBy = await waitFor("SIN to stop using ap-southeast", async () => {
+        const response = await fetch(`${pop("SIN").url}${unique("/api/products.json")}`);
+        await response.text();
+        const id = response.headers.get("x-origin-id")!;
+        return id !== "ap-southeast" ? id : undefined;
+      });
+      expect(["us-east", "eu-central"]).toContain(servedBy);
+    } finally {
+      await fetch(`${network.topology.control.url}/v1/origins/ap-southeast`, { method: "PATCH", headers, body: JSON.stringify({ enabled: true }) });
+    }
+    const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers })).json()) as { pops: { name: string }[] };
+    expect(pops.pops.map((p) => p.name).sort()).toEqual(["Outpost-FRA", "Outpost-GRU", "Outpost-IAD", "Outpost-SIN"]);
+  });
+});

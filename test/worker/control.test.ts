@@ -1,0 +1,47 @@
+/** The control API inside workerd, reached the way POPs reach it on Cloudflare (CONTROL_HOSTS). */
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, POP_TOKEN, READ_TOKEN } from "./env";
+
+const control = (path: string, init: RequestInit = {}) => SELF.fetch(`https://control.test${path}`, init);
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe("control API", () => {
+  it("refuses requests without a valid token", async () => {
+    expect((await control("/v1/origins")).status).toBe(401);
+    expect((await control("/v1/origins", { headers: bearer("wrong-token-xxxxxxxxxxxxxxxx") })).status).toBe(401);
+  });
+
+  it("refuses a token without the scope", async () => {
+    const response = await control("/v1/origins/local", {
+      method: "PATCH",
+      headers: { ...bearer(READ_TOKEN), "content-type": "application/json" },
+      body: JSON.stringify({ weight: 5 }),
+    });
+    expect(response.status).toBe(403);
+  });
+
+  it("serves snapshots to POPs and records their sync", async () => {
+    const snapshot = await control("/v1/snapshot?pop=Outpost-XYZ&have=0", { headers: bearer(POP_TOKEN) });
+    expect(snapshot.status).toBe(200);
+    expect(await snapshot.json()).toMatchObject({ version: expect.any(Number) });
+    const pops = (await (await control("/v1/pops", { headers: bearer(READ_TOKEN) })).json()) as { pops: { name: string }[] };
+    expect(pops.pops.map((p) => p.name)).toContain("Outpost-XYZ");
+  });
+
+  it("patches an origin and names bad fields", async () => {
+    const headers = { ...bearer(ADMIN_TOKEN), "content-type": "application/json" };
+    const bad = await control("/v1/origins/local", { method: "PATCH", headers, body: JSON.stringify({ weight: -1, colour: "red" }) });
+    expect(bad.status).toBe(400);
+    const problems = ((await bad.json()) as { problems: { field: string }[] }).problems.map((p) => p.field);
+    expect(problems.join(" ")).toMatch(/weight|colour/);
+    const unknown = await control("/v1/origins/nope", { method: "PATCH", headers, body: JSON.stringify({ weight: 5 }) });
+    expect(unknown.status).toBe(404);
+    const broken = await control("/v1/origins/local", { method: "PATCH", headers, body: "{" });
+    expect(broken.status).toBe(400);
+    const ok = await control("/v1/origins/local", { method: "PATCH", headers, body: JSON.stringify({ weight: 50 }) });
+    expect(ok.status).toBe(200);
+    const origins = (await (await control("/v1/origins", { headers: bearer(READ_TOKEN) })).json()) as { origins: { id: string; weight: number }[] };
+    expect(origins.origins.find((o) => o.id === "local")?.weight).toBe(50);
+  });
+});

@@ -1,0 +1,31 @@
+/** The bindings the worker tests run with, built from the origin global-setup started. */
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+export const READ_TOKEN = "test-read-token-0123456789abcdef";
+export const POP_TOKEN = "test-pop-token-0123456789abcdef";
+
+export function testBindings(originUrl: string): Record<string, string> {
+  return {
+    OUTPOST_CONFIG: JSON.stringify({
+      origins: [
+        { id: "local", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
+        // Nothing listens on port 9: connections are refused.
+        { id: "dead", url: "http://127.0.0.1:9", region: "nowhere", latitude: 0, longitude: 0 },
+      ],
+      sites: [
+        { id: "demo", hosts: ["cdn.test"], origins: ["local"] },
+        { id: "down", hosts: ["down.test"], origins: ["dead"] },
+      ],
+      originFetch: { timeoutMs: 2000, retries: 1 },
+    }),
+    OUTPOST_ROLE: "both",
+    CONTROL_HOSTS: "control.internal,control.test",
+    CONTROL_HOST: "control.internal",
+    POP_NAME: "TST",
+    POP_TOKEN,
+    CONTROL_TOKENS: JSON.stringify([
+      { name: "admin", token: ADMIN_TOKEN, scopes: ["admin"] },
+      { name: "reader", token: READ_TOKEN, scopes: ["read"] },
+    ]),
+    SNAPSHOT_REFRESH_MS: "200",
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * The edge pipeline inside workerd (the workers vitest pool), in front of a
+ * real reference origin on loopback.
+ */
+import { SELF } from "cloudflare:test";
+import { describe, expect, inject, it } from "vitest";
+
+const admin = inject("originAdminUrl");
+let unique = 0;
+/** A path no other test uses, so each test starts cold. */
+function fresh(path: string): string {
+  const sep = path.includes("?") ? "&" : "?";
+  return `${path}${sep}n=${Date.now()}-${++unique}`;
+}
+
+function get(path: string, init: RequestInit = {}, host = "cdn.test"): Promise<Response> {
+  return SELF.fetch(`http://${host}${path}`, init);
+}
+
+async function originHits(path: string): Promise<number> {
+  const stats = (await (await fetch(`${admin}/stats`)).json()) as { byPath: Record<string, number> };
+  return stats.byPath[path] ?? 0;
+}
+
+describe("miss, then hit", () => {
+  it("stores a cacheable response and serves the repeat from the POP", async () => {
+    const path = fresh("/headers?cache-control=public,max-age=60");
+    const first = await get(path);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("cache-status")).toMatch(/^Outpost-TST; fwd=uri-miss; fwd-status=200; ttl=60; stored$/);
+    const body = await first.text();
+    const second = await get(path);
+    expect(second.headers.get("cache-status")).toMatch(/^Outpost-TST; hit; ttl=(59|60)$/);
+    expect(await second.text()).toBe(body);
+    expect(second.headers.get("via")).toBe("1.1 Outpost-TST");
+    expect(Number(second.headers.get("age"))).toBeGreaterThanOrEqual(0);
+  });
+
+  it("gives no default TTL to a response without freshness information", async () => {
+    const path = fresh("/headers?x=1");
+    const a = await (await get(path)).text();
+    const second = await get(path);
+    expect(second.headers.get("cache-status")).not.toContain("hit");
+    expect(await second.text()).not.toBe(a);
+  });
+
+  it("never stores no-store or Set-Cookie responses", async () => {
+    for (const query of ["cache-control=no-store", "cache-control=max-age%3D60&set-cookie=a%3D1"]) {
+      const path = fresh(`/headers?${query}`);
+      const a = await (await get(path)).text();
+      const b = await get(path);
+      expect(b.headers.get("cache-status")).toContain("fwd=uri-miss");
+      expect(await b.text()).not.toBe(a);
+    }
+  });
+
+  it("passes the origin's 404 through", async () => {
+    const response = await get(fresh("/no/such/thing"));
+    expect(response.status).toBe(404);
+    expect(response.headers.get("cache-status")).toContain("fwd-status=404");
+    expect(response.headers.get("x-origin-id")).toBe("test-origin");
+  });
+
+  it("removes Outpost-only fields before the client", async () => {
+    const response = await get(fresh("/headers?outpost-cdn-cache-control=max-age%3D30&surrogate-control=max-age%3D5&cache-tag=a,b"));
+    await response.text();
+    expect(response.headers.get("outpost-cdn-cache-control")).toBeNull();
+    expect(response.headers.get("surrogate-control")).toBeNull();
+    expect(response.headers.get("cache-tag")).toBeNull();
+    expect(response.headers.get("cache-status")).toContain("ttl=30");
+  });
+});
+
+describe("answered from the cache", () => {
+  it("answers If-None-Match with 304 and Range with 206", async () => {
+    const path = "/styles/site.css";
+    const full = await get(path);
+    const etag = full.headers.get("etag")!;
+    const text = await full.text();
+    const notModified = await get(path, { headers: { "if-none-match": etag } });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.get("cache-status")).toContain("hit");
+    const partial = await get(path, { headers: { range: "bytes=5-14" } });
+    expect(partial.status).toBe(206);
+    expect(partial.headers.get("content-range")).toBe(`bytes 5-14/${text.length}`);
+    expect(await partial.text()).toBe(text.slice(5, 15));
+    const unsatisfiable = await get(path, { headers: { range: `bytes=${text.length + 10}-` } });
+    expect(unsatisfiable.status).toBe(416);
+  });
+
+  it("answers HEAD without a body", async () => {
+    const path = fresh("/gen/2048?ttl=60");
+    const head = await get(path, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe("");
+    const again = await get(path);
+    expect(again.headers.get("cache-status")).toContain("hit");
+    expect((await again.arrayBuffer()).byteLength).toBe(2048);
+  });
+});
+
+describe("collapsing", () => {
+  it("sends one origin request for concurrent misses of one key", async () => {
+    const path = fresh("/gen/4096?ttl=60");
+    const responses = await Promise.all(Array.from({ length: 20 }, () => get(path)));
+    const statuses = responses.map((r) => r.headers.get("cache-status") ?? "");
+    await Promise.all(responses.map((r) => r.arrayBuffer()));
+    const pathOnly = path.split("?")[0];
+    expect(await originHits(pathOnly)).toBeGreaterThanOrEqual(1);
+    const forwarded = statuses.filter((s) => s.includes("fwd=") && !s.includes("collapsed"));
+    expect(forwarded.length).toBe(1);
+    expect(statuses.filter((s) => s.includes("collapsed") || s.includes("hit")).length).toBe(19);
+  });
+});
+
+describe("unsafe methods", () => {
+  it("invalidate the stored response for their target", async () => {
+    const path = fresh("/headers?cache-control=max-age%3D60");
+    const before = await (await get(path)).text();
+    expect((await get(path)).headers.get("cache-status")).toContain("hit");
+    const post = await get(path, { method: "POST", body: "x" });
+    expect(post.headers.get("cache-status")).toContain("fwd=method");
+    await post.text();
+    const after = await get(path);
+    expect(after.headers.get("cache-status")).toContain("fwd=uri-miss");
+    expect(await after.text()).not.toBe(before);
+  });
+});
+
+describe("bad input", () => {
+  it("answers an unknown host with 421 and fetches nothing", async () => {
+    const response = await get("/index.html", {}, "elsewhere.example");
+    expect(response.status).toBe(421);
+    expect(await response.json()).toMatchObject({ error: "unknown host", host: "elsewhere.example" });
+  });
+
+  it("answers 502 with Cache-Status fwd-status when the origin refuses connections", async () => {
+    const response = await get(fresh("/index.html"), {}, "down.test");
+    expect(response.status).toBe(502);
+    expect(response.headers.get("cache-status")).toMatch(/fwd=uri-miss; fwd-status=502/);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toMatchObject({ error: "origin unreachable" });
+  });
+
+  it("answers 504 when the origin does not answer in time", async () => {
+    const path = fresh("/headers?cache-control=max-age%3D60");
+    await fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify({ mode: "slow", delayMs: 5000 }) });
+    try {
+      const started = Date.now();
+      const response = await get(path);
+      expect(response.status).toBe(504);
+      expect(Date.now() - started).toBeLessThan(4900);
+      expect(response.headers.get("cache-status")).toContain("fwd-status=504");
+    } finally {
+      await fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify({ mode: "ok" }) });
+    }
+  });
+});
