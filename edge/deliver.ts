@@ -5,13 +5,16 @@
  */
 import { appendCacheStatus, type CacheStatusEntry } from "./http/cache-status";
 import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
-import { stripHopByHop } from "./http/headers";
+import { HOP_BY_HOP } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
 import { FIELDS_REMOVED_BEFORE_CLIENT } from "./http/targeted";
 
+export type HeaderPairs = [string, string][];
+
 export interface Representation {
   status: number;
-  headers: Headers;
+  /** Response fields; pairs (lower-case names) avoid a Headers copy on the hit path. */
+  headers: Headers | HeaderPairs;
   body: Uint8Array | ReadableStream<Uint8Array> | null;
   /** Body length when known. */
   size: number | undefined;
@@ -29,7 +32,14 @@ export interface DeliverOptions {
 }
 
 /** Fields that describe routing or caching inside the CDN and are no business of the client's. */
-const INTERNAL_FIELDS = ["cache-tag", "surrogate-key"];
+const INTERNAL_FIELDS = new Set(["cache-tag", "surrogate-key"]);
+
+/**
+ * Never sent on: hop-by-hop fields, the length (the runtime frames the body
+ * itself; a stale one, say of bytes it decoded, would corrupt it), Outpost-only
+ * fields, and the field it sets itself.
+ */
+const DROPPED = new Set<string>([...HOP_BY_HOP, "content-length", ...FIELDS_REMOVED_BEFORE_CLIENT, "via", "cache-status"]);
 
 function sliceStream(stream: ReadableStream<Uint8Array>, start: number, end: number): ReadableStream<Uint8Array> {
   let offset = 0;
@@ -64,22 +74,48 @@ async function discard(body: Representation["body"]): Promise<void> {
   if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
 }
 
-function finalHeaders(source: Headers, options: DeliverOptions): Headers {
-  const headers = new Headers(source);
-  stripHopByHop(headers);
-  // The runtime frames the body itself; a stale length (say, of bytes it decoded) would corrupt it.
-  headers.delete("content-length");
-  for (const name of FIELDS_REMOVED_BEFORE_CLIENT) headers.delete(name);
-  if (!options.debug) for (const name of INTERNAL_FIELDS) headers.delete(name);
-  if (options.age !== undefined) headers.set("age", String(Math.max(0, Math.floor(options.age))));
-  const via = headers.get("via");
-  headers.set("via", via ? `${via}, 1.1 ${options.popName}` : `1.1 ${options.popName}`);
-  headers.set("cache-status", appendCacheStatus(source.get("cache-status"), options.cacheStatus));
-  return headers;
+/**
+ * The client's fields, built in plain JS and turned into one Headers at the
+ * end: on workerd each Headers call crosses into the runtime, and a hit would
+ * otherwise spend more time there than serving its bytes.
+ */
+function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, acceptRanges: boolean): Headers {
+  const pairs = Array.isArray(source) ? source : [...source];
+  let connectionNamed: Set<string> | undefined;
+  let via: string | undefined;
+  let upstreamStatus: string | undefined;
+  for (const [name, value] of pairs) {
+    if (name === "connection") connectionNamed = new Set(value.split(",").map((v) => v.trim().toLowerCase()));
+    else if (name === "via") via = via ? `${via}, ${value}` : value;
+    else if (name === "cache-status") upstreamStatus = upstreamStatus ? `${upstreamStatus}, ${value}` : value;
+  }
+  const out: HeaderPairs = [];
+  for (const pair of pairs) {
+    const name = pair[0];
+    if (DROPPED.has(name) || connectionNamed?.has(name)) continue;
+    if (!options.debug && INTERNAL_FIELDS.has(name)) continue;
+    if (name === "age" && options.age !== undefined) continue;
+    if (name === "accept-ranges") acceptRanges = false;
+    out.push(pair);
+  }
+  if (acceptRanges) out.push(["accept-ranges", "bytes"]);
+  if (options.age !== undefined) out.push(["age", String(Math.max(0, Math.floor(options.age)))]);
+  out.push(["via", via ? `${via}, 1.1 ${options.popName}` : `1.1 ${options.popName}`]);
+  out.push(["cache-status", appendCacheStatus(upstreamStatus ?? null, options.cacheStatus)]);
+  return new Headers(out);
+}
+
+/** Request fields that ask deliver for more than the plain representation. */
+const EVALUATED_REQUEST_FIELDS = ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range"];
+
+function asksForEvaluation(request: Request): boolean {
+  for (const name of EVALUATED_REQUEST_FIELDS) if (request.headers.has(name)) return true;
+  return false;
 }
 
 export function deliver(request: Request, rep: Representation, options: DeliverOptions): Response {
-  const headers = finalHeaders(rep.headers, options);
+  // Ranges are served from what passed through the cache, so say so (RFC 9110 §14.3).
+  const headers = finalHeaders(rep.headers, options, options.evaluateRequest && rep.status === 200 && rep.size !== undefined);
   const isHead = request.method === "HEAD";
   const respond = (status: number, body: Representation["body"], h: Headers) => {
     if (isHead || status === 204 || status === 304) {
@@ -89,8 +125,9 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
     return new Response(body, { status, headers: h });
   };
 
-  if (options.evaluateRequest && rep.status >= 200 && rep.status < 300) {
-    const precondition = evaluatePreconditions(request.method, request.headers, rep.headers);
+  if (options.evaluateRequest && rep.status >= 200 && rep.status < 300 && asksForEvaluation(request)) {
+    const stored = Array.isArray(rep.headers) ? new Headers(rep.headers) : rep.headers;
+    const precondition = evaluatePreconditions(request.method, request.headers, stored);
     if (precondition === "not-modified") {
       const h = new Headers();
       for (const name of [...NOT_MODIFIED_FIELDS, "age", "cache-status", "via"]) {
@@ -106,7 +143,7 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
       return respond(412, new TextEncoder().encode('{"error":"precondition failed"}'), h);
     }
     const rangeHeader = request.headers.get("range");
-    if (rep.status === 200 && rangeHeader !== null && rep.size !== undefined && ifRangeAllowsPartial(request.headers.get("if-range"), rep.headers)) {
+    if (rep.status === 200 && rangeHeader !== null && rep.size !== undefined && ifRangeAllowsPartial(request.headers.get("if-range"), stored)) {
       const range = resolveRange(rangeHeader, rep.size);
       if (range.kind === "partial") {
         headers.set("content-range", `bytes ${range.start}-${range.end}/${rep.size}`);
@@ -119,7 +156,6 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
         return respond(416, null, headers);
       }
     }
-    if (rep.status === 200) headers.set("accept-ranges", "bytes");
   }
   return respond(rep.status, withKnownLength(rep.body, rep.size), headers);
 }

@@ -64,13 +64,14 @@ export async function handleEdgeRequest(request: Request, env: Env, ctx: Executi
     return errorResponse(500, "configuration invalid", { detail: (err as Error).message });
   }
   pop.counters.requests++;
-  await pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
+  const coldStart = pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
+  if (coldStart) await coldStart;
   return recv(pop, request, ctx, cf);
 }
 
 // ── recv: which site, and is this request for the cache at all? ──────────────
 
-async function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingRequestCfProperties | undefined): Promise<Response> {
+function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingRequestCfProperties | undefined): Response | Promise<Response> {
   const url = new URL(request.url);
   if (url.pathname === STATUS_PATH) return statusResponse(pop);
   const site = pop.siteFor(url.hostname);
@@ -93,12 +94,14 @@ async function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: Incom
     cf,
   };
   if (!CACHEABLE_METHODS.has(request.method)) return pass(tx);
-  const result = await lookup(tx);
-  if (!result.found) {
+  // A fresh entry in the isolate's memory is answered without a single await.
+  const inMemory = lookupMemory(tx);
+  if (inMemory) return hitOrStale(tx, inMemory);
+  return lookup(tx).then((result) => {
+    if (result.found) return hitOrStale(tx, result.found);
     pop.counters.misses++;
     return miss(tx, result.reason);
-  }
-  return hitOrStale(tx, result.found);
+  });
 }
 
 // ── lookup: the in-isolate tier, then the POP's Cache API ─────────────────────
@@ -120,6 +123,18 @@ async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; 
   return { record: stored.record, body, tier: "cache-api", storedAt: stored.storedAt };
 }
 
+/** The in-isolate tier alone, synchronously: the common hit. */
+function lookupMemory(tx: Transaction): Found | undefined {
+  const primary = tx.pop.memory.get(tx.primaryKey);
+  if (!primary) return undefined;
+  if (primary.record.kind === "entry") return { key: tx.primaryKey, meta: primary.record.meta, body: primary.body ?? null, tier: "memory" };
+  const manifest = primary.record.manifest;
+  const key = computeVariantKey(tx.primaryKey, manifest.vary, tx.request.headers);
+  const variant = tx.pop.memory.get(key);
+  if (!variant || variant.record.kind !== "entry" || variant.storedAt < manifest.since) return undefined;
+  return { key, meta: variant.record.meta, body: variant.body ?? null, tier: "memory" };
+}
+
 async function lookup(tx: Transaction): Promise<LookupResult> {
   const primary = await readTier(tx.pop, tx.primaryKey);
   if (!primary) return { found: undefined, reason: "uri-miss" };
@@ -138,7 +153,7 @@ async function lookup(tx: Transaction): Promise<LookupResult> {
 
 // ── hit / stale: may the stored response be used, and how? ───────────────────
 
-async function hitOrStale(tx: Transaction, found: Found): Promise<Response> {
+function hitOrStale(tx: Transaction, found: Found): Response | Promise<Response> {
   const now = Date.now();
   const decision = reuseDecision(found.meta, tx.requestDirectives, tx.pragmaNoCache, now);
   if (decision.kind === "fresh") {
@@ -437,7 +452,7 @@ async function safePut(tx: Transaction, key: string, record: StoredRecord, body:
 
 function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number): Response {
   if (tx.pop.config.debug) cacheStatus.key = found.key;
-  const rep: Representation = { status: found.meta.status, headers: new Headers(found.meta.headers), body: found.body, size: found.meta.size };
+  const rep: Representation = { status: found.meta.status, headers: found.meta.headers, body: found.body, size: found.meta.size };
   return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true });
 }
 

@@ -101,18 +101,15 @@ export class Pop {
   }
 }
 
-const pops = new Map<string, Pop>();
+let current: { config: string; name: string; pop: Pop } | undefined;
 
 /** The isolate's Pop for this configuration and name; a changed configuration builds a new one. */
 export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): Pop {
   const colo = typeof cf?.colo === "string" && cf.colo ? cf.colo : undefined;
   const name = `Outpost-${colo ?? env.POP_NAME ?? "local"}`;
-  const id = `${name}\n${env.OUTPOST_CONFIG}`;
-  let pop = pops.get(id);
-  if (!pop) {
-    pop = new Pop(env, name);
-    pops.clear();
-    pops.set(id, pop);
-  }
+  // The same string object comes with every request: comparing it is cheap.
+  if (current && current.config === env.OUTPOST_CONFIG && current.name === name) return current.pop;
+  const pop = new Pop(env, name);
+  current = { config: env.OUTPOST_CONFIG, name, pop };
   return pop;
 }

@@ -31,18 +31,19 @@ export class SnapshotClient {
 
   /**
    * The snapshot to use for this request. Cold: wait for the first fetch, at
-   * most coldStartWaitMs. Warm: use what we have; refresh behind the request when due.
+   * most coldStartWaitMs (the returned promise). Warm: undefined; a refresh
+   * runs behind the request when due.
    */
-  async forRequest(waitUntil: (p: Promise<unknown>) => void, now: number): Promise<Snapshot> {
-    if (!this.options.control) return this.current;
+  forRequest(waitUntil: (p: Promise<unknown>) => void, now: number): Promise<void> | undefined {
+    if (!this.options.control) return undefined;
     if (this.fetchedAt === 0) {
       const first = this.refresh(now);
-      await Promise.race([first, new Promise((r) => setTimeout(r, this.options.coldStartWaitMs))]);
       waitUntil(first);
-    } else if (now - this.fetchedAt >= this.options.refreshMs) {
-      waitUntil(this.refresh(now));
+      return Promise.race([first, new Promise<void>((r) => setTimeout(r, this.options.coldStartWaitMs))]);
     }
-    return this.current;
+    if (now - this.fetchedAt >= this.options.refreshMs) waitUntil(this.refresh(now));
+    // Warm: nothing to wait for, so the hit path stays synchronous.
+    return undefined;
   }
 
   refresh(now: number): Promise<void> {

@@ -13,14 +13,29 @@ function ignoredParam(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => (p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : name === p));
 }
 
+function decodedName(part: string): string {
+  const eq = part.indexOf("=");
+  const raw = eq === -1 ? part : part.slice(0, eq);
+  if (!raw.includes("%") && !raw.includes("+")) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, " "));
+  } catch {
+    return raw; // a broken escape is kept as written
+  }
+}
+
+/**
+ * The query as it goes into the key: ignored parameters dropped, sorted by
+ * name if configured, everything else byte for byte as the client sent it.
+ * Plain string work: the hit path runs this on every request.
+ */
 export function normalizeQuery(search: string, config: CacheKeyConfig): string {
   if (!search || search === "?") return "";
-  const params = new URLSearchParams(search);
-  const kept: [string, string][] = [];
-  for (const [name, value] of params) if (!ignoredParam(name, config.ignoreQueryParams)) kept.push([name, value]);
-  if (config.sortQuery) kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const parts = search.slice(1).split("&").filter((p) => p !== "");
+  let kept = parts.map((part) => ({ part, name: decodedName(part) })).filter((p) => !ignoredParam(p.name, config.ignoreQueryParams));
+  if (config.sortQuery) kept = kept.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (kept.length === 0) return "";
-  return "?" + new URLSearchParams(kept).toString();
+  return "?" + kept.map((p) => p.part).join("&");
 }
 
 /** The primary cache key of a request URL, itself an https URL (the Cache API wants one). */

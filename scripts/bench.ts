@@ -1,0 +1,132 @@
+/**
+ * `npm run bench`: throughput and latency of one POP under bounded load, next
+ * to a bare worker (a constant body) under the same launcher (Miniflare), the
+ * floor this platform allows. Writes .bench/results.json.
+ *
+ *   npm run bench -- --duration 5 --connections 16
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { Miniflare } from "miniflare";
+import { loadNetworkConfig } from "./network-config";
+import { ROOT, startNetwork } from "./network";
+import { runLoad, type LoadResult } from "./load";
+
+const SIZES = [1024, 16 * 1024, 256 * 1024];
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: "string", default: "3" },
+    rounds: { type: "string", default: "3" },
+    connections: { type: "string", default: "16" },
+    out: { type: "string", default: join(ROOT, ".bench", "results.json") },
+  },
+});
+const durationSeconds = Math.min(60, Math.max(1, Number(values.duration)));
+const connections = Math.min(256, Math.max(1, Number(values.connections)));
+const rounds = Math.min(9, Math.max(1, Number(values.rounds)));
+
+/**
+ * The floor: a worker that answers a constant body of the size in its path
+ * and nothing else. "?headers" adds the header set a cache hit carries, since
+ * under Miniflare every response field costs throughput of its own.
+ */
+const BARE_WORKER = `
+const bodies = new Map();
+const HIT_FIELDS = [["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA; hit; ttl=86000"]];
+export default {
+  fetch(request) {
+    const url = new URL(request.url);
+    const size = Number(url.pathname.slice(1)) || 16384;
+    let body = bodies.get(size);
+    if (!body) { body = new Uint8Array(size).fill(120); bodies.set(size, body); }
+    if (url.search === "?headers") return new Response(body, { headers: HIT_FIELDS });
+    return new Response(body, { headers: { "content-type": "text/plain" } });
+  },
+};`;
+
+function median(values: LoadResult[]): LoadResult {
+  const sorted = [...values].sort((a, b) => a.rps - b.rps);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function fmt(r: LoadResult): string {
+  return `${String(r.rps).padStart(7)} rps  p50 ${String(r.p50).padStart(4)} ms  p99 ${String(r.p99).padStart(4)} ms  p99.9 ${String(r.p999).padStart(4)} ms  errors ${r.errors + r.non2xx}`;
+}
+
+async function main(): Promise<void> {
+  const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
+  config.basePort = 0;
+  console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (autocannon)`);
+  const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build") });
+  const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
+  const bare = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" },
+    modules: true,
+    script: BARE_WORKER,
+    compatibilityDate: "2026-04-26",
+    compatibilityFlags: ["nodejs_compat"],
+  });
+  const bareUrl = (await bare.ready).toString().replace(/\/$/, "");
+  const results: Record<string, LoadResult> = {};
+  const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
+  const report = (name: string, r: LoadResult) => {
+    results[name] = r;
+    console.log(`${name.padEnd(16)} ${fmt(r)}`);
+  };
+
+  try {
+    for (const size of SIZES) {
+      const label = `${size / 1024}k`;
+      const path = `${fra.url}/gen/${size}?ttl=86400`;
+      await (await fetch(path)).arrayBuffer();
+      // Interleaved rounds, median of each: this machine's noise is larger than the differences we look for.
+      const bareRuns: LoadResult[] = [];
+      const hitRuns: LoadResult[] = [];
+      const headerRuns: LoadResult[] = [];
+      for (let round = 0; round < rounds; round++) {
+        bareRuns.push(await once(`${bareUrl}/${size}`));
+        hitRuns.push(await once(path));
+        if (size === 16 * 1024) headerRuns.push(await once(`${bareUrl}/${size}?headers`));
+      }
+      report(`bare-${label}`, median(bareRuns));
+      if (headerRuns.length) report(`bare-hdrs-${label}`, median(headerRuns));
+      report(`hit-${label}`, median(hitRuns));
+    }
+    report("miss-16k", await once(`${fra.url}/gen/16384?ttl=86400&u=[<id>]`, true));
+  } finally {
+    await bare.dispose();
+    await network.stop();
+  }
+
+  const ratio = (a: string, b: string) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
+  const ratios = {
+    "hit-1k/bare-1k": ratio("hit-1k", "bare-1k"),
+    "hit-16k/bare-16k": ratio("hit-16k", "bare-16k"),
+    "hit-256k/bare-256k": ratio("hit-256k", "bare-256k"),
+    "hit-16k/bare-hdrs-16k": ratio("hit-16k", "bare-hdrs-16k"),
+    "miss-16k/bare-16k": ratio("miss-16k", "bare-16k"),
+  };
+  console.log("\nratios (target: hit ≥ 0.8 of bare)");
+  for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(20)} ${v}`);
+
+  const written = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    options: { connections, durationSeconds, rounds, launcher: "miniflare 4 (one instance per POP)", loadGenerator: "autocannon 8, separate process" },
+    results,
+    ratios,
+  };
+  mkdirSync(dirname(values.out!), { recursive: true });
+  writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");
+  console.log(`\nwritten to ${values.out}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
