@@ -1,0 +1,144 @@
+/**
+ * `npm run conformance`: the public HTTP cache test suite (http-cache-tests,
+ * the suite behind cache-tests.fyi) against one POP in front of the suite's
+ * own origin server. Prints counts by test kind, the tests that fail, and
+ * `cache-tests: P passed, F failed` last. Writes .outpost/conformance.json.
+ *
+ *   npm run conformance                 # the whole suite
+ *   npm run conformance -- --id freshness-max-age   # one test, with its requests dumped
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { loadNetworkConfig } from "./network-config";
+import { ROOT, startNetwork } from "./network";
+
+const SUITE = join(ROOT, "node_modules", "http-cache-tests");
+
+interface SuiteTest {
+  id: string;
+  name: string;
+  kind?: "required" | "optimal" | "check";
+  browser_only?: boolean;
+  dump?: boolean;
+}
+interface SuiteGroup {
+  id: string;
+  name: string;
+  tests: SuiteTest[];
+}
+type SuiteResult = true | [string, string];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startSuiteServer(port: number): Promise<ChildProcess> {
+  mkdirSync(join(ROOT, ".outpost"), { recursive: true });
+  const child = spawn(process.execPath, [join(SUITE, "server", "server.mjs")], {
+    cwd: SUITE,
+    env: { ...process.env, npm_config_protocol: "http", npm_config_port: String(port), npm_config_pidfile: join(ROOT, ".outpost", "cache-tests-server.pid") },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      await response.arrayBuffer();
+      return child;
+    } catch {
+      if (Date.now() > deadline) throw new Error("the cache-tests server did not start");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** The result class a test gets, as cache-tests.fyi counts them. */
+export function classify(test: SuiteTest, result: SuiteResult | undefined): "pass" | "fail" | "setup" | "harness" {
+  if (result === undefined) return "harness";
+  if (result === true) return "pass";
+  if (result[0] === "Setup") return "setup";
+  if (result[0] !== "Assertion") return "harness";
+  return "fail";
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { id: { type: "string" }, json: { type: "string", default: join(ROOT, ".outpost", "conformance.json") } } });
+  const port = await freePort();
+  const server = await startSuiteServer(port);
+  const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
+  config.basePort = 0;
+  const network = await startNetwork({ config, externalOrigin: `http://127.0.0.1:${port}`, buildDir: join(ROOT, ".outpost", "conformance-build") });
+  const pop = network.topology.pops[0];
+  try {
+    const { runTests, getResults } = (await import(join(SUITE, "client", "runner.mjs"))) as {
+      runTests: (tests: SuiteGroup[], fetch: unknown, browser: boolean, base: string) => Promise<void>;
+      getResults: () => Record<string, SuiteResult>;
+    };
+    const suites = ((await import(join(SUITE, "tests", "index.mjs"))) as { default: SuiteGroup[] }).default;
+    const surrogate = ((await import(join(SUITE, "tests", "surrogate-control.mjs"))) as { default: SuiteGroup }).default;
+    const nodeFetch = ((await import(join(SUITE, "node_modules", "node-fetch", "lib", "index.mjs")).catch(() => import("node-fetch"))) as { default: unknown }).default;
+    let groups = [...suites, surrogate];
+    if (values.id) {
+      groups = groups
+        .map((g) => ({ ...g, tests: g.tests.filter((t) => t.id === values.id).map((t) => ({ ...t, dump: true })) }))
+        .filter((g) => g.tests.length > 0);
+      if (groups.length === 0) throw new Error(`no test with id "${values.id}"`);
+    }
+    console.log(`cache-tests: running ${groups.reduce((n, g) => n + g.tests.length, 0)} tests against ${pop.name} (${pop.url}) in front of the suite's server on :${port}`);
+    await runTests(groups, nodeFetch, false, pop.url);
+    const results = getResults();
+
+    const counts: Record<string, Record<string, number>> = {};
+    const failures: { id: string; kind: string; name: string; result: string }[] = [];
+    let passed = 0;
+    let failed = 0;
+    for (const group of groups) {
+      for (const test of group.tests) {
+        if (test.browser_only) continue;
+        const kind = test.kind ?? "required";
+        const outcome = classify(test, results[test.id]);
+        counts[kind] ??= { pass: 0, fail: 0, setup: 0, harness: 0 };
+        counts[kind][outcome]++;
+        if (outcome === "pass") passed++;
+        else {
+          failed++;
+          const r = results[test.id];
+          failures.push({ id: test.id, kind, name: test.name, result: r === undefined ? "no result" : r === true ? "" : `${r[0]}: ${r[1]}` });
+        }
+      }
+    }
+    console.log("\nkind       passed  failed  (setup/harness failures included in failed)");
+    for (const kind of ["required", "optimal", "check"]) {
+      const c = counts[kind];
+      if (!c) continue;
+      console.log(`${kind.padEnd(10)} ${String(c.pass).padStart(6)}  ${String(c.fail + c.setup + c.harness).padStart(6)}`);
+    }
+    if (failures.length) {
+      console.log("\nnot passing:");
+      for (const f of failures.sort((a, b) => a.kind.localeCompare(b.kind) || a.id.localeCompare(b.id))) {
+        console.log(`  [${f.kind}] ${f.id}: ${f.name}${f.result ? ` — ${f.result.slice(0, 160)}` : ""}`);
+      }
+    }
+    if (!values.id) writeFileSync(values.json!, JSON.stringify({ date: new Date().toISOString(), counts, failures, results }, null, 2) + "\n");
+    console.log(`\ncache-tests: ${passed} passed, ${failed} failed`);
+    process.exitCode = (counts.required?.fail ?? 0) + (counts.required?.setup ?? 0) + (counts.required?.harness ?? 0) > 0 ? 1 : 0;
+  } finally {
+    await network.stop();
+    server.kill("SIGTERM");
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
