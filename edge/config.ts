@@ -60,6 +60,17 @@ export const CacheKeySchema = z
   })
   .strict();
 
+export const VarySchema = z
+  .object({
+    /**
+     * Languages the sites offer, e.g. ["en", "de", "fr"]: a response that
+     * varies on Accept-Language is then stored once per language, not once
+     * per distinct header a browser sends.
+     */
+    languages: z.array(z.string().regex(/^[a-z]{1,8}(-[a-z0-9]{1,8})*$/i, "must be a language tag such as en or pt-BR")).max(64).default([]),
+  })
+  .strict();
+
 export const CacheSchema = z
   .object({
     /** Bytes of response bodies the in-isolate tier may hold. */
@@ -77,6 +88,7 @@ export const CacheSchema = z
      */
     staleIfErrorSeconds: z.number().int().min(0).default(86400),
     key: CacheKeySchema.default(CacheKeySchema.parse({})),
+    vary: VarySchema.default(VarySchema.parse({})),
   })
   .strict();
 

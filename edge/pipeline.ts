@@ -12,7 +12,7 @@
 import { readBounded } from "./body";
 import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
 import { retentionSeconds, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
-import { buildEntryMeta, freshenWithNotModified, notModifiedMatches } from "./cache/record";
+import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
 import { deliver, type Representation } from "./deliver";
 import type { Env } from "./env";
 import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
@@ -20,7 +20,7 @@ import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
 import { storeDecision } from "./http/storable";
-import { governingDirectives } from "./http/targeted";
+import { governingDirectives, SURROGATE_CAPABILITY } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
 import type { SiteConfig } from "./config";
@@ -38,6 +38,8 @@ interface Transaction {
   requestDirectives: CacheDirectives;
   pragmaNoCache: boolean;
   cf: IncomingRequestCfProperties | undefined;
+  /** The vary manifest lookup found at the primary key, if any. */
+  manifest?: VaryManifest;
 }
 
 /** A stored entry found by lookup. */
@@ -129,7 +131,8 @@ function lookupMemory(tx: Transaction): Found | undefined {
   if (!primary) return undefined;
   if (primary.record.kind === "entry") return { key: tx.primaryKey, meta: primary.record.meta, body: primary.body ?? null, tier: "memory" };
   const manifest = primary.record.manifest;
-  const key = computeVariantKey(tx.primaryKey, manifest.vary, tx.request.headers);
+  tx.manifest = manifest;
+  const key = computeVariantKey(tx.primaryKey, manifest.vary, tx.request.headers, tx.pop.config.cache.vary);
   const variant = tx.pop.memory.get(key);
   if (!variant || variant.record.kind !== "entry" || variant.storedAt < manifest.since) return undefined;
   return { key, meta: variant.record.meta, body: variant.body ?? null, tier: "memory" };
@@ -142,7 +145,8 @@ async function lookup(tx: Transaction): Promise<LookupResult> {
     return { found: { key: tx.primaryKey, meta: primary.record.meta, body: primary.body, tier: primary.tier } };
   }
   const manifest = primary.record.manifest;
-  const key = computeVariantKey(tx.primaryKey, manifest.vary, tx.request.headers);
+  tx.manifest = manifest;
+  const key = computeVariantKey(tx.primaryKey, manifest.vary, tx.request.headers, tx.pop.config.cache.vary);
   const variant = await readTier(tx.pop, key);
   if (!variant || variant.record.kind !== "entry" || variant.storedAt < manifest.since) {
     await cancelBody(variant?.body ?? null);
@@ -216,7 +220,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
   }
 
   const response = result.response;
-  if (response.status === 304 && notModifiedMatches(found.meta, response.headers)) {
+  if (response.status === 304) {
     const meta = freshenWithNotModified(found.meta, response.headers, result.requestTime, result.responseTime);
     tx.ctx.waitUntil(refreshStored(tx, found, meta));
     const age = Math.floor(meta.initialAge);
@@ -277,7 +281,7 @@ async function miss(tx: Transaction, reason: "uri-miss" | "vary-miss"): Promise<
 function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {
   const fields = varyFields(new Headers(outcome.meta.headers).get("vary"));
   if (fields.length === 0) return true;
-  return computeVariantKey(tx.primaryKey, fields, tx.request.headers) === outcome.variantKey;
+  return computeVariantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) === outcome.variantKey;
 }
 
 async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOutcome) => void) | undefined): Promise<Response> {
@@ -288,8 +292,13 @@ async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOut
 
 // ── pass: methods the cache does not serve; invalidate after unsafe ones ─────
 
+/** Request bodies up to this size are buffered so that an idempotent request (PUT, DELETE) can be retried. */
+const REPLAYABLE_BODY_BYTES = 64 * 1024;
+
 async function pass(tx: Transaction): Promise<Response> {
-  const body = tx.request.body;
+  let body: ReadableStream<Uint8Array> | Uint8Array | null = tx.request.body;
+  const length = Number(tx.request.headers.get("content-length") ?? NaN);
+  if (body && length <= REPLAYABLE_BODY_BYTES) body = new Uint8Array(await tx.request.arrayBuffer());
   const result = await forward(tx, tx.request.method, forwardHeaders(tx, false), body);
   if (!result.ok) return unreachableResponse(tx, result, "method");
   const response = result.response;
@@ -341,11 +350,14 @@ function forwardHeaders(tx: Transaction, fill: boolean): Headers {
   headers.set("x-forwarded-proto", tx.url.protocol.replace(":", ""));
   const via = headers.get("via");
   headers.set("via", via ? `${via}, 1.1 ${tx.pop.name}` : `1.1 ${tx.pop.name}`);
+  // Tells the origin that Surrogate-Control may target us (W3C Edge Architecture).
+  const capability = headers.get("surrogate-capability");
+  headers.set("surrogate-capability", capability ? `${capability}, ${SURROGATE_CAPABILITY}` : SURROGATE_CAPABILITY);
   for (const name of [...headers.keys()]) if (name.startsWith("cf-")) headers.delete(name);
   return headers;
 }
 
-async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<OriginFetchResult> {
+async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null): Promise<OriginFetchResult> {
   const candidates = tx.pop.rankFor(tx.site, tx.cf);
   tx.pop.counters.originRequests++;
   const result = await fetchFromOrigins(candidates, {
@@ -390,7 +402,7 @@ async function storeAndDeliver(
   }
 
   const fields = varyFields(response.headers.get("vary"));
-  const key = fields.length > 0 ? computeVariantKey(tx.primaryKey, fields, tx.request.headers) : tx.primaryKey;
+  const key = fields.length > 0 ? computeVariantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) : tx.primaryKey;
   const body = await readBounded(response.body, cacheConfig.memoryEntryMaxBytes);
   const now = Date.now();
   const size = body.kind === "complete" ? body.bytes.byteLength : Number.isFinite(declaredLength) ? declaredLength : 0;
@@ -408,7 +420,7 @@ async function storeAndDeliver(
   status.stored = true;
   status.ttl = meta.freshness - Math.floor(meta.initialAge);
   tx.pop.counters.stored++;
-  if (fields.length > 0) tx.ctx.waitUntil(storeVaryManifest(tx, fields, now));
+  if (fields.length > 0) storeVaryManifest(tx, fields, now);
 
   let clientBody: Representation["body"];
   if (body.kind === "complete") {
@@ -426,17 +438,18 @@ async function storeAndDeliver(
   return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true });
 }
 
-async function storeVaryManifest(tx: Transaction, fields: string[], now: number): Promise<void> {
-  const existing = tx.pop.memory.get(tx.primaryKey)?.record ?? (await tx.pop.cacheApi.get(tx.primaryKey).then(async (item) => {
-    await cancelBody(item?.body ?? null);
-    return item?.record;
-  }));
-  if (existing?.kind === "vary" && existing.manifest.vary.join(",") === fields.join(",")) return;
+/**
+ * Records which fields select this object's variants. In memory at once (the
+ * next request must find it), in the Cache API behind the response. A manifest
+ * with the same fields is kept, so its variants stay valid.
+ */
+function storeVaryManifest(tx: Transaction, fields: string[], now: number): void {
+  if (tx.manifest && tx.manifest.vary.join(",") === fields.join(",")) return;
   const manifest: VaryManifest = { v: 1, vary: fields, since: now - 1 };
   const record: StoredRecord = { kind: "vary", manifest };
   const retention = tx.pop.config.cache.staleRetentionSeconds;
   tx.pop.memory.set(tx.primaryKey, { record, storedAt: now }, retention);
-  await safePut(tx, tx.primaryKey, record, null, retention, now);
+  tx.ctx.waitUntil(safePut(tx, tx.primaryKey, record, null, retention, now));
 }
 
 /** Storing is best effort: a failed put costs a later miss, never the client's response. */

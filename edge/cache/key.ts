@@ -43,18 +43,70 @@ export function primaryKey(url: URL, config: CacheKeyConfig): string {
   return `https://${url.hostname.toLowerCase()}${url.pathname}${normalizeQuery(url.search, config)}`;
 }
 
+/** How selecting header values are normalized; `languages` comes from cache.vary.languages. */
+export interface VaryNormalization {
+  /** Languages the sites offer: Accept-Language collapses to the best of these. */
+  languages?: readonly string[];
+}
+
+interface Weighted {
+  value: string;
+  q: number;
+}
+
+/** Parses a q-value list (Accept-Language, Accept-Encoding): members lower-cased, q=0 dropped. */
+export function weightedList(value: string): Weighted[] {
+  const out: Weighted[] = [];
+  for (const member of value.split(",")) {
+    const [head, ...params] = member.split(";");
+    const item = head.trim().toLowerCase();
+    if (!item) continue;
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
+      if (m) q = Math.min(1, Number(m[1]) || 0);
+    }
+    if (q > 0) out.push({ value: item, q });
+  }
+  return out;
+}
+
+/** Best of `offered` for an Accept-Language list (RFC 4647 lookup, prefixes match); "" when none. */
+function bestLanguage(accepted: Weighted[], offered: readonly string[]): string {
+  const byPreference = [...accepted].sort((a, b) => b.q - a.q);
+  for (const { value } of byPreference) {
+    if (value === "*") return offered[0] ?? "";
+    for (let range = value; range; range = range.includes("-") ? range.slice(0, range.lastIndexOf("-")) : "") {
+      const hit = offered.find((o) => o.toLowerCase() === range);
+      if (hit) return hit.toLowerCase();
+    }
+  }
+  return "";
+}
+
 /**
- * How request header values are normalized before they select a variant:
- * Accept-Encoding collapses to the one coding we would pick, so that the many
- * spellings browsers send share one entry; other fields fold whitespace and case.
+ * How request header values are normalized before they select a variant, so
+ * that the many spellings of one preference share one entry:
+ * Accept-Encoding collapses to the coding we would pick; Accept-Language to
+ * the best configured language, or else to its members ordered by q-value
+ * (ties by name, since equal q-values carry no order); other fields fold
+ * whitespace and case.
  */
-export function normalizeVaryValue(field: string, value: string | null): string {
+export function normalizeVaryValue(field: string, value: string | null, options: VaryNormalization = {}): string {
   if (value === null) return "";
   if (field === "accept-encoding") {
-    const codings = value.toLowerCase().split(",").map((c) => c.split(";")[0].trim());
+    const codings = weightedList(value).map((w) => w.value);
     if (codings.includes("br")) return "br";
     if (codings.includes("gzip")) return "gzip";
     return "";
+  }
+  if (field === "accept-language") {
+    const accepted = weightedList(value);
+    if (options.languages && options.languages.length > 0) return bestLanguage(accepted, options.languages);
+    return accepted
+      .sort((a, b) => b.q - a.q || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
+      .map((w) => (w.q === 1 ? w.value : `${w.value};q=${w.q}`))
+      .join(",");
   }
   return value.split(",").map((v) => v.trim().replace(/\s+/g, " ")).filter(Boolean).join(",").toLowerCase();
 }
@@ -77,8 +129,8 @@ export function digest(text: string): string {
   return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
 }
 
-export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers): string {
-  const selector = fields.map((f) => `${f}:${normalizeVaryValue(f, requestHeaders.get(f))}`).join("\n");
+export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers, options: VaryNormalization = {}): string {
+  const selector = fields.map((f) => `${f}:${normalizeVaryValue(f, requestHeaders.get(f), options)}`).join("\n");
   const sep = primary.includes("?") ? "&" : "?";
   return `${primary}${sep}${VARIANT_PARAM}=${digest(selector)}`;
 }

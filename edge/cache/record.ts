@@ -64,8 +64,22 @@ export function buildEntryMeta(input: EntryInput): EntryMeta {
   };
 }
 
-/** Fields of a 304 that must not overwrite the stored representation's own (RFC 9111 §3.2). */
-const NOT_UPDATED_BY_304 = new Set(["content-length", "content-encoding", "content-range", "transfer-encoding"]);
+/**
+ * Fields of a 304 that must not overwrite the stored representation's own
+ * (RFC 9111 §3.2): framing, and what describes the stored bytes themselves.
+ * The 304 answers our conditional request for exactly this entry, so its
+ * validator and digests cannot be newer than the bytes we keep.
+ */
+const NOT_UPDATED_BY_304 = new Set([
+  "content-length",
+  "content-encoding",
+  "content-range",
+  "transfer-encoding",
+  "etag",
+  "content-md5",
+  "content-digest",
+  "repr-digest",
+]);
 
 /**
  * Freshens a stored entry with a 304 (RFC 9111 §4.3.4): the 304's fields
@@ -86,12 +100,4 @@ export function freshenWithNotModified(meta: EntryMeta, notModified: Headers, re
     size: meta.size,
     originId: meta.originId,
   });
-}
-
-/** Does a 304 describe the stored entry (§4.3.4: strong validator match, or no validators to compare)? */
-export function notModifiedMatches(meta: EntryMeta, notModified: Headers): boolean {
-  const etag = notModified.get("etag");
-  if (etag === null) return true;
-  const stored = meta.headers.find(([n]) => n === "etag")?.[1];
-  return stored !== undefined && stored.replace(/^W\//, "") === etag.replace(/^W\//, "");
 }

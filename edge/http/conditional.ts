@@ -44,7 +44,8 @@ export function strongMatch(a: string, b: string): boolean {
 
 export function evaluatePreconditions(method: string, request: Headers, stored: Headers): PreconditionOutcome {
   const etag = stored.get("etag");
-  const lastModified = parseHttpDate(stored.get("last-modified"));
+  // Without Last-Modified, the stored response's Date is the best modification time we have (RFC 9110 §13.1.3).
+  const lastModified = parseHttpDate(stored.get("last-modified")) ?? parseHttpDate(stored.get("date"));
 
   const ifMatch = request.get("if-match");
   if (ifMatch !== null) {

@@ -65,14 +65,18 @@ export function hasExplicitFreshness(headers: Headers, directives: CacheDirectiv
   return directives.sMaxAge !== undefined || directives.maxAge !== undefined || headers.get("expires") !== null;
 }
 
-/** The Age header as delta-seconds; a missing, negative or garbage value counts as 0. */
-export function ageHeaderValue(headers: Headers): number {
+/**
+ * The Age header as delta-seconds. Missing counts as 0. Anything but one
+ * non-negative integer (a list, a float, a negative number, parameters) is
+ * "invalid": a cache that cannot tell how old a response is treats it as
+ * stale rather than trusting it (the cache-tests suite's age-parse tests).
+ */
+export function ageHeaderValue(headers: Headers): number | "invalid" {
   const raw = headers.get("age");
   if (raw === null) return 0;
-  // A list of ages (repeated field lines) uses the first one.
-  const first = raw.split(",")[0].trim();
-  if (!/^\d+$/.test(first)) return 0;
-  return Math.min(Number(first), 2147483648);
+  const value = raw.trim();
+  if (!/^\d+$/.test(value)) return "invalid";
+  return Math.min(Number(value), 2147483648);
 }
 
 /**
@@ -83,7 +87,9 @@ export function correctedInitialAge(headers: Headers, requestTime: number, respo
   const date = parseHttpDate(headers.get("date"));
   const apparentAge = date === undefined ? 0 : Math.max(0, (responseTime - date) / 1000);
   const responseDelay = Math.max(0, (responseTime - requestTime) / 1000);
-  const correctedAgeValue = ageHeaderValue(headers) + responseDelay;
+  const age = ageHeaderValue(headers);
+  if (age === "invalid") return 2147483648;
+  const correctedAgeValue = age + responseDelay;
   return Math.max(apparentAge, correctedAgeValue);
 }
 

@@ -22,7 +22,8 @@ export type OriginFetchResult =
 export interface OriginFetchOptions {
   method: string;
   headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
+  /** Bytes can be replayed on a retry; a stream cannot. */
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
   timeoutMs: number;
   retries: number;
   /** Path and query to request, e.g. "/index.html?x=1". */
@@ -32,6 +33,7 @@ export interface OriginFetchOptions {
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const SAFE = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 export function originUrl(base: string, pathAndQuery: string): string {
   return base.replace(/\/+$/, "") + pathAndQuery;
@@ -41,10 +43,18 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
   const fetcher = options.fetcher ?? fetch;
   const now = options.now ?? Date.now;
   const attempts: OriginAttempt[] = [];
-  // A body can be sent once only, so requests with one are never retried.
-  const maxAttempts = IDEMPOTENT.has(options.method) && options.body === null ? 1 + options.retries : 1;
+  // A streamed body can be sent once only; a buffered one (bytes) can be sent again.
+  const replayable = options.body === null || options.body instanceof Uint8Array;
+  const maxAttempts = IDEMPOTENT.has(options.method) && replayable ? 1 + options.retries : 1;
   let lastFailure: OriginFailure | "no-origin" = "no-origin";
-  for (const candidate of candidates.slice(0, maxAttempts)) {
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    // With no next origin, a safe request whose connection failed (often a
+    // pooled one the origin had just closed) is tried once more on the same
+    // origin. Not a request with a body: the origin may have acted on it
+    // already. Not after a timeout: the client has waited long enough.
+    const sameAgain = lastFailure === "connect" && attempt === candidates.length && SAFE.has(options.method);
+    const candidate = candidates[attempt] ?? (sameAgain ? candidates[attempt - 1] : undefined);
+    if (!candidate) break;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), options.timeoutMs);
     const requestTime = now();

@@ -40,9 +40,10 @@ describe("age", () => {
     expect(correctedInitialAge(headers, now - 1000, now)).toBe(11);
     expect(currentAge(11, now, now + 5000)).toBe(16);
   });
-  it("ignores a negative or garbage Age", () => {
-    expect(correctedInitialAge(new Headers({ age: "-20" }), now, now)).toBe(0);
-    expect(correctedInitialAge(new Headers({ age: "soon" }), now, now)).toBe(0);
+  it("takes a negative, garbage or list-valued Age as stale", () => {
+    for (const age of ["-20", "soon", "0, 0", "7200.0", "5;x=1"]) {
+      expect(correctedInitialAge(new Headers({ age }), now, now), age).toBe(2147483648);
+    }
   });
 });
 
