@@ -21,6 +21,8 @@ export default defineConfig({
           include: ["test/worker/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
           testTimeout: 20_000,
+          // The files share one origin and its fault switch.
+          fileParallelism: false,
         },
       },
       {

@@ -13,6 +13,7 @@ import { Miniflare } from "miniflare";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
 import { runLoad, type LoadResult } from "./load";
+import { zipfSampler } from "./zipf";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
 
@@ -56,6 +57,70 @@ function fmt(r: LoadResult): string {
   return `${String(r.rps).padStart(7)} rps  p50 ${String(r.p50).padStart(4)} ms  p99 ${String(r.p99).padStart(4)} ms  p99.9 ${String(r.p999).padStart(4)} ms  errors ${r.errors + r.non2xx}`;
 }
 
+interface CollapseResult {
+  pop: string;
+  concurrentRequests: number;
+  originRequests: number;
+}
+
+interface ZipfResult {
+  pop: string;
+  requests: number;
+  objects: number;
+  hitRatio: number;
+  originRequests: number;
+}
+
+type Topology = Awaited<ReturnType<typeof startNetwork>>["topology"];
+
+async function originRequestTotal(topology: Topology, reset: boolean): Promise<number> {
+  let total = 0;
+  for (const o of topology.origins) {
+    const r = await fetch(`${o.admin}/stats${reset ? "/reset" : ""}`, { method: reset ? "POST" : "GET" });
+    total += ((await r.json()) as { requests: number }).requests;
+  }
+  return total;
+}
+
+/** 100 concurrent requests for one cold key at each POP: how many reach an origin? */
+async function measureCollapse(topology: Topology): Promise<CollapseResult[]> {
+  const out: CollapseResult[] = [];
+  for (const pop of topology.pops) {
+    await originRequestTotal(topology, true);
+    const url = `${pop.url}/gen/16384?ttl=600&collapse=${Date.now()}`;
+    await Promise.all(Array.from({ length: 100 }, async () => (await fetch(url)).arrayBuffer()));
+    const originRequests = await originRequestTotal(topology, false);
+    out.push({ pop: pop.name, concurrentRequests: 100, originRequests });
+    console.log(`collapse ${pop.name}: 100 concurrent cold requests → ${originRequests} origin request(s)`);
+  }
+  return out;
+}
+
+/** A Zipf (s = 1.0) workload over 10,000 objects at each POP: hit ratio and origin load. */
+async function measureZipf(topology: Topology, requests = 4000, objects = 10_000, concurrency = 16): Promise<ZipfResult[]> {
+  const out: ZipfResult[] = [];
+  for (const pop of topology.pops) {
+    await originRequestTotal(topology, true);
+    const next = zipfSampler(objects, 1.0, 7);
+    let sent = 0;
+    let hits = 0;
+    const worker = async () => {
+      while (sent < requests) {
+        sent++;
+        const r = await fetch(`${pop.url}/gen/2048?ttl=3600&z=${next()}`);
+        if (/; hit/.test(r.headers.get("cache-status") ?? "")) hits++;
+        await r.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const originRequests = await originRequestTotal(topology, false);
+    const result = { pop: pop.name, requests, objects, hitRatio: Math.round((hits / requests) * 1000) / 1000, originRequests };
+    out.push(result);
+    console.log(`zipf ${pop.name}: ${requests} requests over ${objects} objects → hit ratio ${result.hitRatio}, ${originRequests} origin requests`);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
@@ -73,6 +138,8 @@ async function main(): Promise<void> {
   });
   const bareUrl = (await bare.ready).toString().replace(/\/$/, "");
   const results: Record<string, LoadResult> = {};
+  let collapse: CollapseResult[] = [];
+  let zipf: ZipfResult[] = [];
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -98,6 +165,8 @@ async function main(): Promise<void> {
       report(`hit-${label}`, median(hitRuns));
     }
     report("miss-16k", await once(`${fra.url}/gen/16384?ttl=86400&u=[<id>]`, true));
+    collapse = await measureCollapse(network.topology);
+    zipf = await measureZipf(network.topology);
   } finally {
     await bare.dispose();
     await network.stop();
@@ -120,6 +189,8 @@ async function main(): Promise<void> {
     options: { connections, durationSeconds, rounds, launcher: "miniflare 4 (one instance per POP)", loadGenerator: "autocannon 8, separate process" },
     results,
     ratios,
+    collapse,
+    zipf,
   };
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");

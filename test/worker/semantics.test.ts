@@ -1,0 +1,144 @@
+/** RFC 9111 / 5861 behaviour through the worker, against the reference origin. */
+import { SELF } from "cloudflare:test";
+import { describe, expect, inject, it } from "vitest";
+
+const admin = inject("originAdminUrl");
+let unique = 0;
+const fresh = (path: string) => `${path}${path.includes("?") ? "&" : "?"}n=sem-${Date.now()}-${++unique}`;
+const get = (path: string, init: RequestInit = {}) => SELF.fetch(`http://cdn.test${path}`, init);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cc = (value: string) => `cache-control=${encodeURIComponent(value)}`;
+
+async function fault(body: Record<string, unknown>) {
+  const r = await fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify(body) });
+  expect(r.status).toBe(200);
+}
+
+describe("stale-while-revalidate", () => {
+  it("serves the stale copy at once and refreshes it in the background", async () => {
+    const path = fresh(`/headers?${cc("max-age=1, stale-while-revalidate=30")}`);
+    const first = await (await get(path)).text();
+    await sleep(2100);
+    const stale = await get(path);
+    expect(stale.headers.get("cache-status")).toMatch(/hit; ttl=-\d+; detail="stale-while-revalidate"/);
+    expect(await stale.text()).toBe(first);
+    const refreshed = await (async () => {
+      for (let i = 0; i < 40; i++) {
+        await sleep(50);
+        const r = await get(path);
+        const text = await r.text();
+        if (text !== first) return { text, status: r.headers.get("cache-status") };
+      }
+      return undefined;
+    })();
+    expect(refreshed?.status).toMatch(/hit; ttl=\d/);
+  });
+});
+
+describe("validation", () => {
+  it("revalidates a stale entry with If-None-Match and freshens it on 304", async () => {
+    const path = fresh("/gen/300?ttl=1");
+    await (await get(path)).arrayBuffer();
+    await sleep(2100);
+    const revalidated = await get(path);
+    expect(revalidated.headers.get("cache-status")).toMatch(/fwd=stale; fwd-status=304; ttl=1; stored/);
+    expect((await revalidated.arrayBuffer()).byteLength).toBe(300);
+    const hit = await get(path);
+    expect(hit.headers.get("cache-status")).toMatch(/hit/);
+    await hit.arrayBuffer();
+  });
+
+  it("honours a request's no-cache by revalidating", async () => {
+    const path = fresh("/gen/100?ttl=60");
+    await (await get(path)).arrayBuffer();
+    const r = await get(path, { headers: { "cache-control": "no-cache" } });
+    expect(r.headers.get("cache-status")).toMatch(/fwd=request; fwd-status=304/);
+    await r.arrayBuffer();
+  });
+});
+
+describe("Vary", () => {
+  it("keeps one variant per normalized selecting header", async () => {
+    const path = fresh(`/headers?${cc("max-age=60")}&vary=Accept-Language`);
+    const en = await (await get(path, { headers: { "accept-language": "en, de" } })).text();
+    const de = await get(path, { headers: { "accept-language": "de;q=0.9" } });
+    expect(de.headers.get("cache-status")).toContain("fwd=vary-miss");
+    expect(await de.text()).not.toBe(en);
+    const enAgain = await get(path, { headers: { "accept-language": "DE, en" } });
+    expect(enAgain.headers.get("cache-status")).toContain("hit");
+    expect(await enAgain.text()).toBe(en);
+  });
+
+  it("never serves Vary: * from the cache", async () => {
+    const path = fresh(`/headers?${cc("max-age=60")}&vary=*`);
+    await (await get(path)).text();
+    const again = await get(path);
+    expect(again.headers.get("cache-status")).toContain("fwd=uri-miss");
+    await again.text();
+  });
+});
+
+describe("invalidation", () => {
+  it("invalidates a same-origin Location after a POST", async () => {
+    const target = fresh(`/headers?${cc("max-age=60")}`);
+    const before = await (await get(target)).text();
+    const post = await get(`/headers?location=${encodeURIComponent(target)}`, { method: "POST", body: "x" });
+    await post.text();
+    const after = await get(target);
+    expect(after.headers.get("cache-status")).toContain("fwd=uri-miss");
+    expect(await after.text()).not.toBe(before);
+  });
+});
+
+describe("stale-if-error", () => {
+  it("serves the stale copy when the origin fails, and not when must-revalidate forbids it", async () => {
+    const allowed = fresh(`/headers?${cc("max-age=1, stale-if-error=60")}`);
+    const forbidden = fresh(`/headers?${cc("max-age=1, must-revalidate")}`);
+    const body = await (await get(allowed)).text();
+    await (await get(forbidden)).text();
+    await sleep(2100);
+    await fault({ mode: "error", status: 503 });
+    try {
+      const stale = await get(allowed);
+      expect(stale.status).toBe(200);
+      expect(stale.headers.get("cache-status")).toMatch(/fwd=stale; fwd-status=503/);
+      expect(await stale.text()).toBe(body);
+      const refused = await get(forbidden);
+      expect(refused.status).toBe(503);
+      await refused.text();
+    } finally {
+      await fault({ mode: "ok" });
+    }
+  });
+});
+
+describe("targeted and malformed cache fields", () => {
+  it("lets CDN-Cache-Control govern and leaves Cache-Control for the browser", async () => {
+    const path = fresh(`/headers?${cc("no-store")}&cdn-cache-control=max-age%3D120`);
+    const first = await get(path);
+    expect(first.headers.get("cache-status")).toContain("ttl=120; stored");
+    expect(first.headers.get("cache-control")).toBe("no-store");
+    await first.text();
+    expect((await get(path)).headers.get("cache-status")).toContain("hit");
+  });
+
+  it("treats garbage max-age and a negative Age as stale, never as fresh", async () => {
+    for (const query of [cc("max-age=banana"), `${cc("max-age=60")}&age=-5`]) {
+      const path = fresh(`/headers?${query}`);
+      await (await get(path)).text();
+      const second = await get(path);
+      expect(second.headers.get("cache-status"), query).not.toMatch(/; hit/);
+      await second.text();
+    }
+  });
+
+  it("survives a huge header value from the origin", async () => {
+    const path = fresh(`/headers?${cc("max-age=60")}&x-big=${"a".repeat(16000)}`);
+    const r = await get(path);
+    expect(r.status).toBe(200);
+    await r.text();
+    const again = await get(path);
+    expect(again.status).toBe(200);
+    await again.text();
+  });
+});
