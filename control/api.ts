@@ -33,6 +33,25 @@ const OriginPatchSchema = z
   .strict()
   .refine((v) => Object.keys(v).length > 0, "give at least one of weight, enabled, draining");
 
+const ReportSchema = z
+  .object({
+    pop: z.string().min(1).max(64),
+    events: z
+      .array(
+        z
+          .object({
+            kind: z.enum(["ejected", "restored"]),
+            originId: z.string().min(1).max(64),
+            at: z.number(),
+            until: z.number().optional(),
+            reason: z.string().max(256).optional(),
+          })
+          .strict(),
+      )
+      .max(100),
+  })
+  .strict();
+
 function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 500, error: string, extra: Record<string, unknown> = {}) {
   return c.json({ error, status, ...extra }, status);
 }
@@ -129,7 +148,16 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     return c.json({ id, ...result });
   });
 
-  app.get("/v1/health", requireScope("read"), async (c) => c.json({ health: await deps.plane(c.env).health() }));
+  app.get("/v1/health", requireScope("read"), async (c) => c.json(await deps.plane(c.env).health()));
+
+  /** POPs report passive ejections and recoveries here; the control plane shares them with every POP. */
+  app.post("/v1/reports", requireScope("pop"), async (c) => {
+    const body = await readJson(c);
+    if (!body.ok) return body.response;
+    const parsed = ReportSchema.safeParse(body.value);
+    if (!parsed.success) return problem(c, 400, "invalid report", { problems: zodErrors(parsed.error) });
+    return c.json(await deps.plane(c.env).report(parsed.data.pop, parsed.data.events));
+  });
 
   return app;
 }

@@ -1,37 +1,60 @@
 /**
  * The control plane's Durable Object: one instance ("global") holds the
  * truth. Thin on purpose: ControlState does the work; this class gives it
- * durable storage and exposes it over RPC.
+ * durable storage, runs the active probes on its alarm, and exposes RPC.
  */
 import { DurableObject } from "cloudflare:workers";
-import { ControlState } from "./state";
+import { parseConfig, type OutpostConfig } from "../edge/config";
+import type { Env } from "../edge/env";
+import { ControlState, type ReportEvent } from "./state";
 import type { ControlPlaneRpc } from "./rpc";
 import type { OriginOverride } from "./snapshot";
 
-export class ControlPlane extends DurableObject implements ControlPlaneRpc {
+export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc {
   private readonly state: ControlState;
+  private config: OutpostConfig | undefined;
 
-  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.state = new ControlState({
-      get: (key) => ctx.storage.get(key),
-      put: (key, value) => ctx.storage.put(key, value),
-    });
+    this.state = new ControlState(
+      { get: (key) => ctx.storage.get(key), put: (key, value) => ctx.storage.put(key, value) },
+      () => (this.config ??= parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")),
+    );
   }
 
-  snapshot(pop: string | undefined, have: number) {
+  /** Probes run on the alarm, started by the first call and rescheduled by each run. */
+  private async ensureAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + 100);
+  }
+
+  override async alarm(): Promise<void> {
+    let next = Date.now() + 5000;
+    try {
+      next = await this.state.runProbes();
+    } finally {
+      await this.ctx.storage.setAlarm(Math.max(next, Date.now() + 250));
+    }
+  }
+
+  async snapshot(pop: string | undefined, have: number) {
+    await this.ensureAlarm();
     return this.state.snapshot(pop, have);
   }
-  pops() {
+  async pops() {
     return this.state.pops();
   }
-  overrides() {
+  async overrides() {
     return this.state.overrides();
   }
-  health() {
+  async health() {
+    await this.ensureAlarm();
     return this.state.health();
   }
-  patchOrigin(id: string, patch: OriginOverride) {
+  async patchOrigin(id: string, patch: OriginOverride) {
     return this.state.patchOrigin(id, patch);
+  }
+  async report(pop: string, events: ReportEvent[]) {
+    await this.ensureAlarm();
+    return this.state.report(pop, events);
   }
 }

@@ -1,11 +1,12 @@
 /** What the control API asks of the control plane (the Durable Object, or ControlState in Node tests). */
-import type { PopSync } from "./state";
-import type { OriginHealthView, OriginOverride, Snapshot } from "./snapshot";
+import type { HealthReport, PopSync, ReportEvent } from "./state";
+import type { OriginOverride, Snapshot } from "./snapshot";
 
 export interface ControlPlaneRpc {
   snapshot(pop: string | undefined, have: number): Promise<Snapshot>;
   pops(): Promise<PopSync[]>;
   overrides(): Promise<Record<string, OriginOverride>>;
-  health(): Promise<Record<string, OriginHealthView>>;
+  health(): Promise<HealthReport>;
   patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }>;
+  report(pop: string, events: ReportEvent[]): Promise<{ version: number }>;
 }

@@ -1,8 +1,11 @@
 /**
  * The control plane's truth, apart from the Durable Object that hosts it so
- * Node tests can drive it: run-time origin overrides, health, and what each
- * POP last synced. Every change bumps the version POPs compare against.
+ * Node tests can drive it: run-time origin overrides, origin health (active
+ * probes and what POPs report), and what each POP last synced. Every change
+ * a POP must see bumps the version POPs compare against.
  */
+import { monitorFor, type OutpostConfig } from "../edge/config";
+import { applyProbe, initialHealth, probeOrigin, type ActiveHealth, type HealthTransition } from "./health-monitor";
 import type { OriginHealthView, OriginOverride, Snapshot } from "./snapshot";
 
 export interface PopSync {
@@ -11,11 +14,32 @@ export interface PopSync {
   versionApplied: number;
 }
 
+/** A POP's passive verdict on an origin, shared with every POP until it runs out. */
+export interface PassiveReport {
+  pop: string;
+  at: number;
+  until: number;
+  reason: string;
+}
+
+export interface ReportEvent {
+  kind: "ejected" | "restored";
+  originId: string;
+  at: number;
+  until?: number;
+  reason?: string;
+}
+
 export interface ControlData {
   version: number;
   origins: Record<string, OriginOverride>;
-  health: Record<string, OriginHealthView>;
+  active: Record<string, ActiveHealth>;
+  passive: Record<string, PassiveReport>;
+  /** The health view last published; a change bumps the version. */
+  published: Record<string, OriginHealthView>;
+  transitions: HealthTransition[];
   pops: Record<string, PopSync>;
+  nextProbeAt: Record<string, number>;
 }
 
 /** The storage the state needs: the Durable Object's, or a Map in tests. */
@@ -24,18 +48,38 @@ export interface ControlStorage {
   put<T>(key: string, value: T): Promise<void>;
 }
 
+export interface HealthReport {
+  origins: Record<
+    string,
+    { healthy: boolean; reason: string | null; active: ActiveHealth | null; passive: PassiveReport | null }
+  >;
+  transitions: HealthTransition[];
+}
+
 const DATA_KEY = "control-data";
+const MAX_TRANSITIONS = 200;
+
+function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginHealthView>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if (a[k]?.healthy !== b[k]?.healthy) return false;
+  return true;
+}
 
 export class ControlState {
   private data: ControlData | undefined;
 
   constructor(
     private readonly storage: ControlStorage,
+    private readonly config: () => OutpostConfig,
     private readonly now: () => number = Date.now,
+    private readonly log: (line: string) => void = (line) => console.log(line),
   ) {}
 
   private async load(): Promise<ControlData> {
-    this.data ??= (await this.storage.get<ControlData>(DATA_KEY)) ?? { version: 1, origins: {}, health: {}, pops: {} };
+    if (!this.data) {
+      const stored = await this.storage.get<ControlData>(DATA_KEY);
+      this.data = { version: 1, origins: {}, active: {}, passive: {}, published: {}, transitions: [], pops: {}, nextProbeAt: {}, ...stored };
+    }
     return this.data;
   }
 
@@ -43,13 +87,38 @@ export class ControlState {
     await this.storage.put(DATA_KEY, data);
   }
 
+  /** Health as POPs should apply it: down if probes say so, or a POP's ejection still runs. */
+  private view(data: ControlData, now: number): Record<string, OriginHealthView> {
+    const out: Record<string, OriginHealthView> = {};
+    for (const origin of this.config().origins) {
+      const active = data.active[origin.id];
+      const passive = data.passive[origin.id];
+      if (active && !active.healthy) out[origin.id] = { healthy: false, since: active.since, reason: `probes: ${active.lastResult}` };
+      else if (passive && passive.until > now) out[origin.id] = { healthy: false, since: passive.at, reason: `ejected by ${passive.pop}: ${passive.reason}` };
+      else out[origin.id] = { healthy: true, since: active?.since ?? 0 };
+    }
+    return out;
+  }
+
+  /** Recomputes the published view; a change (including an ejection running out) bumps the version. */
+  private async publish(data: ControlData, now: number): Promise<boolean> {
+    const view = this.view(data, now);
+    if (sameView(view, data.published)) return false;
+    data.published = view;
+    data.version++;
+    await this.save(data);
+    return true;
+  }
+
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
     const data = await this.load();
+    const now = this.now();
+    await this.publish(data, now);
     if (popName) {
       // Sync records live in memory between saves: a write per poll would be wasteful.
-      data.pops[popName] = { name: popName, lastSyncAt: this.now(), versionApplied: have };
+      data.pops[popName] = { name: popName, lastSyncAt: now, versionApplied: have };
     }
-    return { version: data.version, generatedAt: this.now(), origins: data.origins, health: data.health };
+    return { version: data.version, generatedAt: now, origins: data.origins, health: data.published };
   }
 
   async pops(): Promise<PopSync[]> {
@@ -60,8 +129,22 @@ export class ControlState {
     return (await this.load()).origins;
   }
 
-  async health(): Promise<Record<string, OriginHealthView>> {
-    return (await this.load()).health;
+  async health(): Promise<HealthReport> {
+    const data = await this.load();
+    const now = this.now();
+    await this.publish(data, now);
+    const origins: HealthReport["origins"] = {};
+    for (const origin of this.config().origins) {
+      const view = data.published[origin.id];
+      const passive = data.passive[origin.id];
+      origins[origin.id] = {
+        healthy: view?.healthy !== false,
+        reason: view?.reason ?? null,
+        active: data.active[origin.id] ?? null,
+        passive: passive && passive.until > now ? passive : null,
+      };
+    }
+    return { origins, transitions: data.transitions.slice(-50) };
   }
 
   async patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }> {
@@ -71,5 +154,52 @@ export class ControlState {
     data.version++;
     await this.save(data);
     return { version: data.version, override };
+  }
+
+  /** POPs report their passive ejections and recoveries; every POP then learns. */
+  async report(pop: string, events: ReportEvent[]): Promise<{ version: number }> {
+    const data = await this.load();
+    const known = new Set(this.config().origins.map((o) => o.id));
+    for (const event of events) {
+      if (!known.has(event.originId)) continue;
+      if (event.kind === "ejected" && event.until !== undefined) {
+        data.passive[event.originId] = { pop, at: event.at, until: event.until, reason: event.reason ?? "failures" };
+        this.log(JSON.stringify({ event: "origin-ejected", origin: event.originId, pop, until: new Date(event.until).toISOString(), reason: event.reason }));
+      } else if (event.kind === "restored" && data.passive[event.originId]?.pop === pop) {
+        delete data.passive[event.originId];
+        this.log(JSON.stringify({ event: "origin-restored", origin: event.originId, pop }));
+      }
+    }
+    if (!(await this.publish(data, this.now()))) await this.save(data);
+    return { version: data.version };
+  }
+
+  /**
+   * Probes every origin that is due, applies the results, and returns when
+   * the next probe is due (ms since the epoch), for the alarm.
+   */
+  async runProbes(fetcher: typeof fetch = fetch): Promise<number> {
+    const data = await this.load();
+    const config = this.config();
+    const now = this.now();
+    const due = config.origins.filter((o) => (data.nextProbeAt[o.id] ?? 0) <= now);
+    await Promise.all(
+      due.map(async (origin) => {
+        const monitor = monitorFor(config, origin);
+        const result = await probeOrigin(origin.url, monitor, fetcher);
+        const at = this.now();
+        const { health, transition } = applyProbe(origin.id, data.active[origin.id] ?? initialHealth(at), result, monitor, at);
+        data.active[origin.id] = health;
+        data.nextProbeAt[origin.id] = now + monitor.intervalSeconds * 1000;
+        if (transition) {
+          data.transitions.push(transition);
+          if (data.transitions.length > MAX_TRANSITIONS) data.transitions.splice(0, data.transitions.length - MAX_TRANSITIONS);
+          this.log(JSON.stringify({ event: "origin-health", origin: transition.originId, from: transition.from, to: transition.to, reason: transition.reason }));
+        }
+      }),
+    );
+    if (!(await this.publish(data, this.now()))) await this.save(data);
+    const next = Math.min(...config.origins.map((o) => data.nextProbeAt[o.id] ?? now + 1000));
+    return Number.isFinite(next) ? next : now + 5000;
   }
 }

@@ -7,8 +7,44 @@
  * per-origin weight/enabled/draining at run time through its snapshot.
  */
 import { z } from "zod";
+import { REGIONS } from "./routing/regions";
 
 const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
+
+export const MonitorSchema = z
+  .object({
+    /** Path probed on each origin. */
+    path: z.string().startsWith("/", "must start with /").default("/health"),
+    method: z.enum(["GET", "HEAD"]).default("GET"),
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Status codes that count as up. */
+    expectedCodes: z.array(z.number().int().min(100).max(599)).min(1).default([200]),
+    /** When set, the body must contain this text. */
+    expectedBody: z.string().max(1024).optional(),
+    intervalSeconds: z.number().min(1).max(3600).default(5),
+    timeoutMs: z.number().int().min(100).max(60000).default(2000),
+    /** Consecutive successes before a down origin is up again. */
+    healthyThreshold: z.number().int().min(1).max(100).default(2),
+    /** Consecutive failures before an up origin is down. */
+    unhealthyThreshold: z.number().int().min(1).max(100).default(2),
+  })
+  .strict();
+
+/** Per-origin monitor overrides: the same fields, none defaulted, so unset ones come from the global monitor. */
+export const MonitorOverrideSchema = z
+  .object({
+    path: z.string().startsWith("/", "must start with /"),
+    method: z.enum(["GET", "HEAD"]),
+    headers: z.record(z.string(), z.string()),
+    expectedCodes: z.array(z.number().int().min(100).max(599)).min(1),
+    expectedBody: z.string().max(1024),
+    intervalSeconds: z.number().min(1).max(3600),
+    timeoutMs: z.number().int().min(100).max(60000),
+    healthyThreshold: z.number().int().min(1).max(100),
+    unhealthyThreshold: z.number().int().min(1).max(100),
+  })
+  .partial()
+  .strict();
 
 export const OriginSchema = z
   .object({
@@ -25,14 +61,30 @@ export const OriginSchema = z
           return true; // the url check above already reports it
         }
       }, "must not carry a query or fragment"),
+    /** A named region (see edge/routing/regions.ts) stands in for coordinates. */
     region: z.string().max(64).optional(),
-    latitude: z.number().min(-90).max(90),
-    longitude: z.number().min(-180).max(180),
+    latitude: z.number().min(-90).max(90).optional(),
+    longitude: z.number().min(-180).max(180).optional(),
     weight: z.number().int().min(0).max(1000).default(100),
     enabled: z.boolean().default(true),
     draining: z.boolean().default(false),
+    /** Overrides of the global monitor for this origin. */
+    monitor: MonitorOverrideSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    const hasCoordinates = o.latitude !== undefined && o.longitude !== undefined;
+    if (hasCoordinates) return;
+    if (o.latitude !== undefined || o.longitude !== undefined) {
+      ctx.addIssue({ code: "custom", path: [o.latitude === undefined ? "latitude" : "longitude"], message: "give both latitude and longitude, or a known region" });
+    } else if (!o.region || !(o.region in REGIONS)) {
+      ctx.addIssue({ code: "custom", path: ["region"], message: `give latitude and longitude, or one of the named regions: ${Object.keys(REGIONS).join(", ")}` });
+    }
+  })
+  .transform((o) => {
+    const point = o.latitude !== undefined && o.longitude !== undefined ? { latitude: o.latitude, longitude: o.longitude } : REGIONS[o.region!];
+    return { ...o, latitude: point.latitude, longitude: point.longitude };
+  });
 
 export const SiteSchema = z
   .object({
@@ -48,6 +100,11 @@ export const SiteSchema = z
       .min(1),
     /** Origin ids; the nearest healthy one serves each miss. */
     origins: z.array(z.string()).min(1),
+    /**
+     * "proximity": nearest healthy origin first, weights among origins at a
+     * similar distance. "failover": the order of `origins`, first healthy wins.
+     */
+    steering: z.enum(["proximity", "failover"]).default("proximity"),
   })
   .strict();
 
@@ -101,12 +158,41 @@ export const OriginFetchSchema = z
   })
   .strict();
 
+export const OutlierDetectionSchema = z
+  .object({
+    /** Consecutive failures (refused, timeout, 5xx) after which a POP ejects an origin. */
+    consecutiveFailures: z.number().int().min(1).max(100).default(3),
+    /** First ejection; each repeat doubles it (Envoy's outlier detection). */
+    baseEjectionMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    maxEjectionMs: z.number().int().min(100).max(3_600_000).default(300_000),
+  })
+  .strict();
+
+export const LoadBalancingSchema = z
+  .object({
+    /**
+     * Below this share of healthy origins a site spreads over all its origins
+     * instead of refusing (Envoy's panic threshold). With 0, only when none is healthy.
+     */
+    panicThreshold: z.number().min(0).max(1).default(0),
+    /** Retries allowed as a share of requests, so that retries cannot double the load. */
+    retryBudgetRatio: z.number().min(0).max(1).default(0.2),
+    /** Retries always allowed per second, however few the requests. */
+    retryBudgetMinPerSecond: z.number().int().min(0).max(10_000).default(5),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     origins: z.array(OriginSchema).min(1),
     sites: z.array(SiteSchema).min(1),
     cache: CacheSchema.default(CacheSchema.parse({})),
     originFetch: OriginFetchSchema.default(OriginFetchSchema.parse({})),
+    /** Active health checks, run by the control plane. */
+    monitor: MonitorSchema.default(MonitorSchema.parse({})),
+    /** Passive health: what each POP learns from its own traffic. */
+    outlierDetection: OutlierDetectionSchema.default(OutlierDetectionSchema.parse({})),
+    loadBalancing: LoadBalancingSchema.default(LoadBalancingSchema.parse({})),
     /** Adds key and detail to Cache-Status. */
     debug: z.boolean().default(false),
   })
@@ -138,6 +224,14 @@ export type OriginConfig = z.output<typeof OriginSchema>;
 export type SiteConfig = z.output<typeof SiteSchema>;
 export type CacheConfig = z.output<typeof CacheSchema>;
 export type CacheKeyConfig = z.output<typeof CacheKeySchema>;
+export type MonitorConfig = z.output<typeof MonitorSchema>;
+export type OutlierDetectionConfig = z.output<typeof OutlierDetectionSchema>;
+export type LoadBalancingConfig = z.output<typeof LoadBalancingSchema>;
+
+/** The monitor for one origin: the global one with the origin's overrides. */
+export function monitorFor(config: OutpostConfig, origin: OriginConfig): MonitorConfig {
+  return { ...config.monitor, ...origin.monitor };
+}
 
 /** A configuration error that names every bad field, e.g. `sites[0].origins[1]: unknown origin "x"`. */
 export class ConfigError extends Error {

@@ -358,18 +358,31 @@ function forwardHeaders(tx: Transaction, fill: boolean): Headers {
 }
 
 async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null): Promise<OriginFetchResult> {
-  const candidates = tx.pop.rankFor(tx.site, tx.cf);
-  tx.pop.counters.originRequests++;
-  const result = await fetchFromOrigins(candidates, {
+  const pop = tx.pop;
+  const now = Date.now();
+  const { ranked } = pop.candidates(tx.site, tx.cf, now);
+  pop.counters.originRequests++;
+  pop.retryBudget.onRequest(now);
+  const result = await fetchFromOrigins(ranked, {
     method,
     headers,
     body,
-    timeoutMs: tx.pop.config.originFetch.timeoutMs,
-    retries: tx.pop.config.originFetch.retries,
+    timeoutMs: pop.config.originFetch.timeoutMs,
+    retries: pop.config.originFetch.retries,
     pathAndQuery: tx.url.pathname + tx.url.search,
+    observer: {
+      onSend: (id) => pop.outliers.onSend(id, Date.now()),
+      onResult: (id, ok, reason) => (ok ? pop.outliers.onSuccess(id, Date.now()) : pop.outliers.onFailure(id, reason, Date.now())),
+    },
+    mayRetry: () => {
+      const allowed = pop.retryBudget.tryRetry(Date.now());
+      if (allowed) pop.counters.retries++;
+      else pop.counters.retriesDeniedByBudget++;
+      return allowed;
+    },
   });
-  if (!result.ok) tx.pop.counters.originErrors++;
-  else if (result.response.status >= 500) tx.pop.counters.originErrors++;
+  pop.flushReports((p) => tx.ctx.waitUntil(p));
+  if (!result.ok || result.response.status >= 500) pop.counters.originErrors++;
   return result;
 }
 

@@ -8,8 +8,10 @@ import { CacheApiTier } from "./cache/cache-api-tier";
 import { MemoryTier } from "./cache/memory-tier";
 import type { EntryMeta } from "./cache/entry";
 import type { Env } from "./env";
+import { candidatesFor, type Candidates } from "./routing/balancer";
 import { locationFromCf } from "./routing/geo";
-import { rankOrigins, type RankedOrigin } from "./routing/steering";
+import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
+import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
 
 /** What a collapsed request receives from the request that went forward for it. */
@@ -27,6 +29,9 @@ export interface PopCounters {
   originRequests: number;
   originErrors: number;
   stored: number;
+  retries: number;
+  retriesDeniedByBudget: number;
+  panicRoutes: number;
 }
 
 export class Pop {
@@ -49,7 +54,14 @@ export class Pop {
     originRequests: 0,
     originErrors: 0,
     stored: 0,
+    retries: 0,
+    retriesDeniedByBudget: 0,
+    panicRoutes: 0,
   };
+  readonly outliers: OutlierDetector;
+  readonly retryBudget: RetryBudget;
+  /** Ejections and recoveries not yet told to the control plane. */
+  private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
 
   constructor(
@@ -60,6 +72,11 @@ export class Pop {
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
     for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
     for (const origin of this.config.origins) this.originsById.set(origin.id, origin);
+    this.outliers = new OutlierDetector(this.config.outlierDetection, (event) => {
+      console.log(JSON.stringify({ event: `origin-${event.kind}`, pop: name, ...event }));
+      this.pendingReports.push(event);
+    });
+    this.retryBudget = new RetryBudget(this.config.loadBalancing.retryBudgetRatio, this.config.loadBalancing.retryBudgetMinPerSecond);
     this.snapshots = new SnapshotClient({
       control: env.CONTROL,
       controlHost: env.CONTROL_HOST ?? "control.internal",
@@ -89,15 +106,30 @@ export class Pop {
     });
   }
 
-  /**
-   * The order in which a miss tries origins: healthy ones by proximity and
-   * weight. When none is healthy, all of them (a panic mode: trying beats refusing).
-   */
-  rankFor(site: SiteConfig, cf: IncomingRequestCfProperties | undefined): RankedOrigin[] {
-    const health = this.snapshots.snapshot.health;
-    const origins = this.originsOf(site);
-    const healthy = origins.filter((o) => health[o.id]?.healthy !== false);
-    return rankOrigins(healthy.length > 0 ? healthy : origins, locationFromCf(cf));
+  /** The origins a miss may try, in order (see routing/balancer.ts). */
+  candidates(site: SiteConfig, cf: IncomingRequestCfProperties | undefined, now: number): Candidates {
+    const result = candidatesFor({
+      site,
+      origins: this.originsOf(site),
+      location: locationFromCf(cf),
+      loadBalancing: this.config.loadBalancing,
+      health: this.snapshots.snapshot.health,
+      admits: (id) => this.outliers.admits(id, now),
+    });
+    if (result.panic) this.counters.panicRoutes++;
+    return result;
+  }
+
+  /** Sends pending passive-health events to the control plane, behind the response. */
+  flushReports(waitUntil: (p: Promise<unknown>) => void): void {
+    if (this.pendingReports.length === 0) return;
+    const events = this.pendingReports;
+    this.pendingReports = [];
+    waitUntil(
+      this.snapshots.report(events).then((ok) => {
+        if (!ok) this.pendingReports.unshift(...events.slice(-50));
+      }),
+    );
   }
 }
 

@@ -46,6 +46,27 @@ export class SnapshotClient {
     return undefined;
   }
 
+  /** Sends passive-health events to the control plane; a failure keeps them for the next try. */
+  async report(events: unknown[]): Promise<boolean> {
+    const control = this.options.control;
+    if (!control || events.length === 0) return true;
+    try {
+      const response = await control.fetch(`https://${this.options.controlHost}/v1/reports`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
+        },
+        body: JSON.stringify({ pop: this.options.popName, events }),
+        signal: AbortSignal.timeout(2000),
+      });
+      await response.body?.cancel();
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }
+
   refresh(now: number): Promise<void> {
     if (this.inflight) return this.inflight;
     const control = this.options.control;

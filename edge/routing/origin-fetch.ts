@@ -30,6 +30,16 @@ export interface OriginFetchOptions {
   pathAndQuery: string;
   fetcher?: typeof fetch;
   now?: () => number;
+  /** Told of every attempt, so passive health can count successes and failures. */
+  observer?: AttemptObserver;
+  /** Asked before each retry: false when the retry budget is spent. */
+  mayRetry?: () => boolean;
+}
+
+export interface AttemptObserver {
+  onSend(originId: string): void;
+  /** Failure means refused, timed out, or a 5xx answer. */
+  onResult(originId: string, ok: boolean, reason: string): void;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -55,6 +65,8 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
     const sameAgain = lastFailure === "connect" && attempt === candidates.length && SAFE.has(options.method);
     const candidate = candidates[attempt] ?? (sameAgain ? candidates[attempt - 1] : undefined);
     if (!candidate) break;
+    if (attempt > 0 && options.mayRetry && !options.mayRetry()) break;
+    options.observer?.onSend(candidate.origin.id);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), options.timeoutMs);
     const requestTime = now();
@@ -69,11 +81,13 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       clearTimeout(timer);
       const responseTime = now();
       attempts.push({ originId: candidate.origin.id, outcome: "response", status: response.status, ms: responseTime - requestTime });
+      options.observer?.onResult(candidate.origin.id, response.status < 500, `status ${response.status}`);
       return { ok: true, response, originId: candidate.origin.id, requestTime, responseTime, attempts };
     } catch {
       clearTimeout(timer);
       lastFailure = controller.signal.aborted ? "timeout" : "connect";
       attempts.push({ originId: candidate.origin.id, outcome: lastFailure, ms: now() - requestTime });
+      options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${options.timeoutMs} ms` : "connection failed");
     }
   }
   return { ok: false, failure: lastFailure, attempts };

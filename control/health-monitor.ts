@@ -1,0 +1,94 @@
+/**
+ * Active health checks, as the control plane runs them: one probe per origin
+ * per interval; consecutive results move an origin between up and down
+ * (thresholds as in Envoy and Cloudflare Load Balancing). `applyProbe` is
+ * pure; `probeOrigin` does the one fetch.
+ */
+import type { MonitorConfig } from "../edge/config";
+
+export interface ActiveHealth {
+  healthy: boolean;
+  /** When the current state began, ms since the epoch. */
+  since: number;
+  consecutiveSuccesses: number;
+  consecutiveFailures: number;
+  lastCheckAt: number;
+  lastResult: string;
+  latencyMs: number | null;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  /** Why it failed, or "status 200". */
+  detail: string;
+  latencyMs: number | null;
+}
+
+export interface HealthTransition {
+  originId: string;
+  at: number;
+  from: "up" | "down";
+  to: "up" | "down";
+  reason: string;
+}
+
+/** Origins start up: an origin is trusted until probes say otherwise. */
+export function initialHealth(now: number): ActiveHealth {
+  return { healthy: true, since: now, consecutiveSuccesses: 0, consecutiveFailures: 0, lastCheckAt: 0, lastResult: "not checked yet", latencyMs: null };
+}
+
+export function applyProbe(
+  originId: string,
+  previous: ActiveHealth,
+  result: ProbeResult,
+  monitor: MonitorConfig,
+  now: number,
+): { health: ActiveHealth; transition?: HealthTransition } {
+  const health: ActiveHealth = {
+    ...previous,
+    consecutiveSuccesses: result.ok ? previous.consecutiveSuccesses + 1 : 0,
+    consecutiveFailures: result.ok ? 0 : previous.consecutiveFailures + 1,
+    lastCheckAt: now,
+    lastResult: result.detail,
+    latencyMs: result.latencyMs,
+  };
+  if (previous.healthy && health.consecutiveFailures >= monitor.unhealthyThreshold) {
+    health.healthy = false;
+    health.since = now;
+    return { health, transition: { originId, at: now, from: "up", to: "down", reason: `${health.consecutiveFailures} failed probes, last: ${result.detail}` } };
+  }
+  if (!previous.healthy && health.consecutiveSuccesses >= monitor.healthyThreshold) {
+    health.healthy = true;
+    health.since = now;
+    return { health, transition: { originId, at: now, from: "down", to: "up", reason: `${health.consecutiveSuccesses} successful probes` } };
+  }
+  return { health };
+}
+
+export async function probeOrigin(baseUrl: string, monitor: MonitorConfig, fetcher: typeof fetch = fetch): Promise<ProbeResult> {
+  const started = Date.now();
+  try {
+    const response = await fetcher(baseUrl.replace(/\/+$/, "") + monitor.path, {
+      method: monitor.method,
+      headers: { "user-agent": "Outpost-HealthCheck/1", ...monitor.headers },
+      redirect: "manual",
+      signal: AbortSignal.timeout(monitor.timeoutMs),
+    });
+    const latencyMs = Date.now() - started;
+    if (!monitor.expectedCodes.includes(response.status)) {
+      await response.body?.cancel();
+      return { ok: false, detail: `status ${response.status}, expected ${monitor.expectedCodes.join("/")}`, latencyMs };
+    }
+    if (monitor.expectedBody !== undefined) {
+      const body = await response.text();
+      if (!body.includes(monitor.expectedBody)) return { ok: false, detail: `body lacks "${monitor.expectedBody}"`, latencyMs };
+    } else {
+      await response.body?.cancel();
+    }
+    return { ok: true, detail: `status ${response.status}`, latencyMs };
+  } catch (err) {
+    const name = (err as Error).name;
+    const detail = name === "TimeoutError" || name === "AbortError" ? `no answer within ${monitor.timeoutMs} ms` : `connection failed: ${(err as Error).message}`;
+    return { ok: false, detail, latencyMs: null };
+  }
+}

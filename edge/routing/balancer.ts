@@ -1,0 +1,46 @@
+/**
+ * Which origins a miss may try, in order: the site's origins with run-time
+ * overrides, minus those the control plane reports down and those this POP
+ * has ejected, steered by proximity (or the site's failover order). When too
+ * few are healthy, all of them (the panic threshold): trying beats refusing.
+ */
+import type { LoadBalancingConfig, OriginConfig, SiteConfig } from "../config";
+import type { OriginHealthView } from "../../control/snapshot";
+import type { GeoPoint } from "./geo";
+import { rankOrigins, type RankedOrigin } from "./steering";
+
+export interface CandidateInput {
+  site: SiteConfig;
+  /** The site's origins, overrides applied, in the site's order. */
+  origins: OriginConfig[];
+  location: GeoPoint | undefined;
+  loadBalancing: LoadBalancingConfig;
+  /** Health published by the control plane (active probes and POP reports). */
+  health: Record<string, OriginHealthView>;
+  /** Does this POP's outlier detection admit a request to the origin now? */
+  admits: (originId: string) => boolean;
+  random?: () => number;
+}
+
+export interface Candidates {
+  ranked: RankedOrigin[];
+  panic: boolean;
+  healthy: number;
+  eligible: number;
+}
+
+export function candidatesFor(input: CandidateInput): Candidates {
+  const eligible = input.origins.filter((o) => o.enabled && !o.draining && o.weight > 0);
+  // This POP's own ejections are never overridden: it has just seen them fail.
+  const admitted = eligible.filter((o) => input.admits(o.id));
+  const healthy = admitted.filter((o) => input.health[o.id]?.healthy !== false);
+  const panic = admitted.length > 0 && (healthy.length === 0 || healthy.length / eligible.length < input.loadBalancing.panicThreshold);
+  const pool = panic ? admitted : healthy;
+  let ranked: RankedOrigin[];
+  if (input.site.steering === "failover") {
+    ranked = pool.map((origin) => ({ origin, distanceKm: 0 })); // already in the site's order
+  } else {
+    ranked = rankOrigins(pool, input.location, input.random);
+  }
+  return { ranked, panic, healthy: healthy.length, eligible: eligible.length };
+}
