@@ -497,8 +497,11 @@ function failureStatus(failure: "connect" | "timeout" | "no-origin"): number {
 
 /** No origin answered: a short, clear error the client can retry. */
 function unreachableResponse(tx: Transaction, result: Extract<OriginFetchResult, { ok: false }>, reason: ForwardReason): Response {
-  const status = failureStatus(result.failure);
-  const message = result.failure === "timeout" ? "origin timed out" : result.failure === "no-origin" ? "no origin available" : "origin unreachable";
+  // When no origin of the site is left healthy, the site is unavailable (503), not one bad gateway.
+  const after = tx.pop.candidates(tx.site, tx.cf, Date.now());
+  const noneHealthy = result.failure === "no-origin" || after.healthy === 0;
+  const status = noneHealthy ? 503 : failureStatus(result.failure);
+  const message = noneHealthy ? "no healthy origin" : result.failure === "timeout" ? "origin timed out" : "origin unreachable";
   const response = errorResponse(status, message, { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) });
   response.headers.set("retry-after", "5");
   response.headers.set("cache-control", "no-store");

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CacheSchema, ConfigError, OriginFetchSchema, zodProblems } from "../edge/config";
+import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, zodProblems } from "../edge/config";
 
 export const PopSpecSchema = z
   .object({
@@ -37,6 +37,9 @@ export const NetworkConfigSchema = z
     hosts: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1"]),
     cache: CacheSchema.optional(),
     originFetch: OriginFetchSchema.optional(),
+    monitor: MonitorSchema.optional(),
+    outlierDetection: OutlierDetectionSchema.optional(),
+    loadBalancing: LoadBalancingSchema.optional(),
     debug: z.boolean().default(false),
   })
   .strict()

@@ -212,6 +212,9 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       sites: [{ id: "demo", hosts: config.hosts, origins: origins.map((o) => o.id) }],
       ...(config.cache ? { cache: config.cache } : {}),
       ...(config.originFetch ? { originFetch: config.originFetch } : {}),
+      ...(config.monitor ? { monitor: config.monitor } : {}),
+      ...(config.outlierDetection ? { outlierDetection: config.outlierDetection } : {}),
+      ...(config.loadBalancing ? { loadBalancing: config.loadBalancing } : {}),
       debug: config.debug,
       ...options.configOverrides,
     };

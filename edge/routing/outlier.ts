@@ -14,6 +14,7 @@ interface OriginOutlierState {
   consecutiveFailures: number;
   /** Ejections so far without a full recovery; drives the doubling. */
   ejections: number;
+  totalEjections: number;
   ejectedUntil: number;
   /** A half-open trial is in flight. */
   trialInFlight: boolean;
@@ -25,6 +26,7 @@ export interface OutlierView {
   ejected: boolean;
   ejectedUntil: number | null;
   ejections: number;
+  totalEjections: number;
   consecutiveFailures: number;
   lastFailure: string | null;
 }
@@ -40,7 +42,7 @@ export class OutlierDetector {
   private state(originId: string): OriginOutlierState {
     let s = this.states.get(originId);
     if (!s) {
-      s = { consecutiveFailures: 0, ejections: 0, ejectedUntil: 0, trialInFlight: false };
+      s = { consecutiveFailures: 0, ejections: 0, totalEjections: 0, ejectedUntil: 0, trialInFlight: false };
       this.states.set(originId, s);
     }
     return s;
@@ -85,6 +87,7 @@ export class OutlierDetector {
     s.trialInFlight = false;
     if (wasTrial || (s.ejections === 0 && s.consecutiveFailures >= this.config.consecutiveFailures)) {
       s.ejections++;
+      s.totalEjections++;
       const duration = Math.min(this.config.maxEjectionMs, this.config.baseEjectionMs * 2 ** (s.ejections - 1));
       s.ejectedUntil = now + duration;
       this.onEvent({ kind: "ejected", originId, at: now, until: s.ejectedUntil, ejections: s.ejections, reason });
@@ -97,6 +100,7 @@ export class OutlierDetector {
       ejected: this.isEjected(originId, now),
       ejectedUntil: s.ejections > 0 ? s.ejectedUntil : null,
       ejections: s.ejections,
+      totalEjections: s.totalEjections,
       consecutiveFailures: s.consecutiveFailures,
       lastFailure: s.lastFailure ?? null,
     }));

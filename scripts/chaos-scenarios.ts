@@ -1,0 +1,286 @@
+/**
+ * Chaos scenarios against a running local network, driven through the
+ * reference origins' fault switches. Each is bounded in time and request
+ * count and returns figures; `npm run chaos` prints them, the end-to-end
+ * tests assert on them.
+ */
+import type { Topology, TopologyOrigin, TopologyPop } from "./network";
+
+export interface LoadSample {
+  at: number;
+  kind: "cached" | "miss";
+  status: number;
+  originId: string | null;
+  cacheStatus: string;
+  ms: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function setFault(origin: TopologyOrigin, fault: Record<string, unknown>): Promise<void> {
+  const r = await fetch(`${origin.admin}/fault`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
+  if (!r.ok) throw new Error(`fault switch of ${origin.id} answered ${r.status}`);
+  await r.arrayBuffer();
+}
+
+interface PopStatus {
+  origins: { originId: string; ejected: boolean; totalEjections: number }[];
+  health: Record<string, { healthy: boolean }>;
+  counters: Record<string, number>;
+}
+
+export async function popStatus(pop: TopologyPop): Promise<PopStatus> {
+  return (await (await fetch(`${pop.url}/__outpost/status`)).json()) as PopStatus;
+}
+
+async function controlHealth(topology: Topology): Promise<Record<string, { healthy: boolean }>> {
+  const r = await fetch(`${topology.control.url}/v1/health`, { headers: { authorization: `Bearer ${topology.control.token}` } });
+  return ((await r.json()) as { origins: Record<string, { healthy: boolean }> }).origins;
+}
+
+/** Polls until `probe` is true; the ms it took, or null when `timeoutMs` ran out. */
+async function timeUntil(probe: () => Promise<boolean>, timeoutMs: number, since = Date.now()): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return Date.now() - since;
+    } catch {
+      // keep polling
+    }
+    await sleep(50);
+  }
+  return null;
+}
+
+let uniqueCounter = 0;
+
+/** A bounded load: `workers` loops for `durationMs`, alternating cached paths and unique misses. */
+export async function runMixedLoad(pop: TopologyPop, cachedPaths: string[], durationMs: number, workers = 8, maxRequests = 20_000): Promise<LoadSample[]> {
+  const samples: LoadSample[] = [];
+  const end = Date.now() + durationMs;
+  const loop = async (w: number) => {
+    let i = 0;
+    while (Date.now() < end && samples.length < maxRequests) {
+      const kind: LoadSample["kind"] = (i++ + w) % 2 === 0 ? "cached" : "miss";
+      const path = kind === "cached" ? cachedPaths[i % cachedPaths.length] : `/gen/1024?ttl=60&chaos=${process.pid}-${++uniqueCounter}`;
+      const started = Date.now();
+      try {
+        const r = await fetch(`${pop.url}${path}`, { signal: AbortSignal.timeout(15_000) });
+        await r.arrayBuffer();
+        samples.push({ at: started, kind, status: r.status, originId: r.headers.get("x-origin-id"), cacheStatus: r.headers.get("cache-status") ?? "", ms: Date.now() - started });
+      } catch {
+        samples.push({ at: started, kind, status: 0, originId: null, cacheStatus: "", ms: Date.now() - started });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, (_, w) => loop(w)));
+  return samples;
+}
+
+function errors(samples: LoadSample[], kind: LoadSample["kind"]): number {
+  return samples.filter((s) => s.kind === kind && (s.status === 0 || s.status >= 500)).length;
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+const CACHED_PATHS = ["/index.html", "/styles/site.css", "/scripts/app.js", "/images/logo.svg"];
+
+async function warm(pop: TopologyPop, paths: string[]): Promise<void> {
+  for (const p of paths) await (await fetch(`${pop.url}${p}`)).arrayBuffer();
+}
+
+export interface KillNearestResult {
+  pop: string;
+  killed: string;
+  requests: number;
+  cachedErrors: number;
+  missErrors: number;
+  missesAfterKillServedBy: Record<string, number>;
+  /** Kill → this POP has ejected the origin (passive). */
+  ejectedByPopMs: number | null;
+  /** Kill → the control plane's probes call it down (active). */
+  downByProbesMs: number | null;
+  /** Kill → another POP has learned of it through the snapshot. */
+  otherPopLearnedMs: number | null;
+  /** Origin back → this POP sends misses to it again. */
+  recoveredMs: number | null;
+}
+
+/** The nearest origin of a POP dies under load; then comes back. */
+export async function killNearestOrigin(topology: Topology, colo = "FRA", originId = "eu-central", loadMs = 6000): Promise<KillNearestResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  const other = topology.pops.find((p) => p.colo !== colo)!;
+  const origin = topology.origins.find((o) => o.id === originId)!;
+  await warm(pop, CACHED_PATHS);
+  const loading = runMixedLoad(pop, CACHED_PATHS, loadMs);
+  await sleep(Math.min(1000, loadMs / 4));
+  const killedAt = Date.now();
+  await setFault(origin, { mode: "down" });
+  const [ejectedByPopMs, downByProbesMs, otherPopLearnedMs] = await Promise.all([
+    timeUntil(async () => (await popStatus(pop)).origins.some((o) => o.originId === originId && o.ejected), 15_000, killedAt),
+    timeUntil(async () => (await controlHealth(topology))[originId]?.healthy === false, 15_000, killedAt),
+    timeUntil(async () => (await popStatus(other)).health[originId]?.healthy === false, 15_000, killedAt),
+  ]);
+  const samples = await loading;
+  const servedBy: Record<string, number> = {};
+  for (const s of samples) if (s.kind === "miss" && s.at > killedAt && s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
+
+  const backAt = Date.now();
+  await setFault(origin, { mode: "ok" });
+  const recoveredMs = await timeUntil(async () => {
+    const r = await fetch(`${pop.url}/gen/1024?ttl=60&recover=${++uniqueCounter}`);
+    await r.arrayBuffer();
+    return r.headers.get("x-origin-id") === originId;
+  }, 90_000, backAt);
+  return {
+    pop: pop.name,
+    killed: originId,
+    requests: samples.length,
+    cachedErrors: errors(samples, "cached"),
+    missErrors: errors(samples, "miss"),
+    missesAfterKillServedBy: servedBy,
+    ejectedByPopMs,
+    downByProbesMs,
+    otherPopLearnedMs,
+    recoveredMs,
+  };
+}
+
+export interface AllDownResult {
+  pop: string;
+  cachedRequests: number;
+  cachedServed: number;
+  staleServed: number;
+  uncachedStatus: number[];
+  uncachedMaxMs: number;
+  recoveredMs: number | null;
+}
+
+/** Every origin down: cached content still served (stale where needed), uncached gets a quick 5xx. */
+export async function allOriginsDown(topology: Topology, colo = "IAD"): Promise<AllDownResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  await warm(pop, [...CACHED_PATHS, "/api/products.json"]);
+  await Promise.all(topology.origins.map((o) => setFault(o, { mode: "down" })));
+  let cachedServed = 0;
+  let staleServed = 0;
+  const uncachedStatus: number[] = [];
+  const uncachedMs: number[] = [];
+  const paths = [...CACHED_PATHS, "/api/products.json"];
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const p of paths) {
+        const r = await fetch(`${pop.url}${p}`);
+        await r.arrayBuffer();
+        if (r.status === 200) cachedServed++;
+        if (/fwd=stale/.test(r.headers.get("cache-status") ?? "") || /stale/.test(r.headers.get("cache-status") ?? "")) staleServed++;
+      }
+      const started = Date.now();
+      const r = await fetch(`${pop.url}/gen/512?ttl=60&alldown=${++uniqueCounter}`, { signal: AbortSignal.timeout(15_000) });
+      await r.arrayBuffer();
+      uncachedStatus.push(r.status);
+      uncachedMs.push(Date.now() - started);
+      await sleep(300);
+    }
+  } finally {
+    await Promise.all(topology.origins.map((o) => setFault(o, { mode: "ok" })));
+  }
+  const backAt = Date.now();
+  const recoveredMs = await timeUntil(async () => {
+    const r = await fetch(`${pop.url}/gen/512?ttl=60&alldown=${++uniqueCounter}`);
+    await r.arrayBuffer();
+    return r.status === 200;
+  }, 90_000, backAt);
+  return { pop: pop.name, cachedRequests: paths.length * 3, cachedServed, staleServed, uncachedStatus, uncachedMaxMs: Math.max(...uncachedMs), recoveredMs };
+}
+
+export interface SlowOriginResult {
+  pop: string;
+  slowOrigin: string;
+  delayMs: number;
+  timeoutMs: number;
+  misses: number;
+  missErrors: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  servedBy: Record<string, number>;
+}
+
+/** The nearest origin answers slower than the POP's timeout. */
+export async function slowOrigin(topology: Topology, timeoutMs: number, colo = "SIN", originId = "ap-southeast", loadMs = 5000): Promise<SlowOriginResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  const origin = topology.origins.find((o) => o.id === originId)!;
+  const delayMs = timeoutMs * 3;
+  await setFault(origin, { mode: "slow", delayMs });
+  let samples: LoadSample[];
+  try {
+    samples = (await runMixedLoad(pop, CACHED_PATHS, loadMs, 4)).filter((s) => s.kind === "miss");
+  } finally {
+    await setFault(origin, { mode: "ok" });
+  }
+  const servedBy: Record<string, number> = {};
+  for (const s of samples) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
+  const ms = samples.map((s) => s.ms);
+  return {
+    pop: pop.name,
+    slowOrigin: originId,
+    delayMs,
+    timeoutMs,
+    misses: samples.length,
+    missErrors: samples.filter((s) => s.status === 0 || s.status >= 500).length,
+    p50Ms: percentile(ms, 50),
+    p99Ms: percentile(ms, 99),
+    maxMs: Math.max(0, ...ms),
+    servedBy,
+  };
+}
+
+export interface FlapResult {
+  origin: string;
+  periodMs: number;
+  durationMs: number;
+  probeTransitions: number;
+  minMsBetweenTransitions: number | null;
+  popEjections: number;
+  missErrors: number;
+}
+
+/** An origin goes down and up every `periodMs`: health follows within the thresholds, no faster. */
+export async function flappingOrigin(topology: Topology, periodMs = 3000, durationMs = 12_000, colo = "FRA", originId = "eu-central"): Promise<FlapResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  const origin = topology.origins.find((o) => o.id === originId)!;
+  const before = await transitionsOf(topology, originId);
+  const ejectionsBefore = await totalEjections(pop, originId);
+  await setFault(origin, { mode: "flap", periodMs });
+  let samples: LoadSample[];
+  try {
+    samples = await runMixedLoad(pop, CACHED_PATHS, durationMs, 4);
+  } finally {
+    await setFault(origin, { mode: "ok" });
+  }
+  const after = (await transitionsOf(topology, originId)).filter((t) => !before.some((b) => b.at === t.at));
+  const gaps = after.slice(1).map((t, i) => t.at - after[i].at);
+  return {
+    origin: originId,
+    periodMs,
+    durationMs,
+    probeTransitions: after.length,
+    minMsBetweenTransitions: gaps.length ? Math.min(...gaps) : null,
+    popEjections: (await totalEjections(pop, originId)) - ejectionsBefore,
+    missErrors: samples.filter((s) => s.kind === "miss" && (s.status === 0 || s.status >= 500)).length,
+  };
+}
+
+async function transitionsOf(topology: Topology, originId: string): Promise<{ at: number }[]> {
+  const r = await fetch(`${topology.control.url}/v1/health`, { headers: { authorization: `Bearer ${topology.control.token}` } });
+  const body = (await r.json()) as { transitions: { originId: string; at: number }[] };
+  return body.transitions.filter((t) => t.originId === originId);
+}
+
+async function totalEjections(pop: TopologyPop, originId: string): Promise<number> {
+  return (await popStatus(pop)).origins.find((o) => o.originId === originId)?.totalEjections ?? 0;
+}

@@ -1,0 +1,56 @@
+/**
+ * `npm run chaos`: fault scenarios against the local network, with a report.
+ * Every scenario is bounded in time and requests and stops by itself.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { loadNetworkConfig } from "./network-config";
+import { ROOT, startNetwork } from "./network";
+import { allOriginsDown, flappingOrigin, killNearestOrigin, slowOrigin } from "./chaos-scenarios";
+
+const TIMEOUT_MS = 1000;
+
+async function main(): Promise<void> {
+  const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
+  config.basePort = 0;
+  config.originFetch = { timeoutMs: TIMEOUT_MS, retries: 1 };
+  const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "chaos-build"), snapshotRefreshMs: 250 });
+  const t = network.topology;
+  const report: Record<string, unknown> = { date: new Date().toISOString(), monitor: config.monitor, outlierDetection: config.outlierDetection, originFetchTimeoutMs: TIMEOUT_MS };
+  try {
+    console.log("1. the nearest origin of FRA (eu-central) dies under load, then returns");
+    const kill = await killNearestOrigin(t);
+    report.killNearest = kill;
+    console.log(`   ${kill.requests} requests; errors: cached ${kill.cachedErrors}, misses ${kill.missErrors}`);
+    console.log(`   misses after the kill served by ${JSON.stringify(kill.missesAfterKillServedBy)}`);
+    console.log(`   ejected by FRA after ${kill.ejectedByPopMs} ms; down by probes after ${kill.downByProbesMs} ms; another POP knew after ${kill.otherPopLearnedMs} ms`);
+    console.log(`   back in FRA's rotation ${kill.recoveredMs} ms after it returned`);
+
+    console.log("2. every origin down, then back");
+    const all = await allOriginsDown(t);
+    report.allDown = all;
+    console.log(`   cached: ${all.cachedServed}/${all.cachedRequests} served (${all.staleServed} stale); uncached: ${all.uncachedStatus.join(", ")} within ${all.uncachedMaxMs} ms`);
+    console.log(`   recovered ${all.recoveredMs} ms after the origins returned`);
+
+    console.log(`3. SIN's nearest origin answers in ${TIMEOUT_MS * 3} ms (timeout ${TIMEOUT_MS} ms)`);
+    const slow = await slowOrigin(t, TIMEOUT_MS);
+    report.slow = slow;
+    console.log(`   ${slow.misses} misses, ${slow.missErrors} errors; latency p50 ${slow.p50Ms} ms, p99 ${slow.p99Ms} ms, max ${slow.maxMs} ms; served by ${JSON.stringify(slow.servedBy)}`);
+
+    console.log("4. eu-central flaps down/up every 3 s for 12 s");
+    const flap = await flappingOrigin(t);
+    report.flap = flap;
+    console.log(`   probe transitions ${flap.probeTransitions} (closest two ${flap.minMsBetweenTransitions} ms apart); FRA ejections ${flap.popEjections}; miss errors ${flap.missErrors}`);
+  } finally {
+    await network.stop();
+  }
+  const out = join(ROOT, ".bench", "chaos.json");
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+  console.log(`\nwritten to ${out}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

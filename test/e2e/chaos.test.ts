@@ -1,0 +1,61 @@
+/**
+ * Origins failing under load, through the reference origins' fault switches:
+ * the same scenarios `npm run chaos` reports, asserted.
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadNetworkConfig } from "../../scripts/network-config";
+import { ROOT, startNetwork, type Network } from "../../scripts/network";
+import { allOriginsDown, flappingOrigin, killNearestOrigin, slowOrigin } from "../../scripts/chaos-scenarios";
+
+const TIMEOUT_MS = 1000;
+let network: Network;
+
+beforeAll(async () => {
+  const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
+  config.basePort = 0;
+  config.originFetch = { timeoutMs: TIMEOUT_MS, retries: 1 };
+  network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "test-build"), snapshotRefreshMs: 250 });
+});
+afterAll(async () => {
+  await network?.stop();
+});
+
+describe("chaos", () => {
+  it("the nearest origin dies under load: no client-visible errors, misses move, every POP learns", async () => {
+    const r = await killNearestOrigin(network.topology, "FRA", "eu-central", 4000);
+    expect(r.requests).toBeGreaterThan(50);
+    expect(r.cachedErrors).toBe(0);
+    expect(r.missErrors).toBe(0);
+    expect(Object.keys(r.missesAfterKillServedBy)).toEqual(["us-east"]);
+    // Ejected by its own POP within one probe interval (2 s) of the kill.
+    expect(r.ejectedByPopMs).not.toBeNull();
+    expect(r.ejectedByPopMs!).toBeLessThan(2000);
+    expect(r.otherPopLearnedMs).not.toBeNull();
+    expect(r.downByProbesMs).not.toBeNull();
+    expect(r.recoveredMs).not.toBeNull();
+  }, 120_000);
+
+  it("every origin down: cached content is still served, uncached gets a quick 5xx, then recovery", async () => {
+    const r = await allOriginsDown(network.topology, "IAD");
+    expect(r.cachedServed).toBe(r.cachedRequests);
+    for (const status of r.uncachedStatus) expect([502, 503, 504]).toContain(status);
+    expect(r.uncachedMaxMs).toBeLessThan(5000);
+    expect(r.recoveredMs).not.toBeNull();
+  }, 120_000);
+
+  it("a slow origin never holds a client much past the timeout", async () => {
+    const r = await slowOrigin(network.topology, TIMEOUT_MS, "SIN", "ap-southeast", 3000);
+    expect(r.misses).toBeGreaterThan(10);
+    expect(r.missErrors).toBe(0);
+    expect(r.maxMs).toBeLessThan(TIMEOUT_MS * 2 + 1000);
+    expect(r.servedBy["ap-southeast"]).toBeUndefined();
+  }, 120_000);
+
+  it("a flapping origin moves no faster than the health thresholds allow", async () => {
+    const r = await flappingOrigin(network.topology, 3000, 9000, "FRA", "eu-central");
+    // Probes every 2 s with thresholds of 2: two transitions are at least ~4 s apart.
+    if (r.minMsBetweenTransitions !== null) expect(r.minMsBetweenTransitions).toBeGreaterThanOrEqual(3000);
+    expect(r.missErrors).toBe(0);
+  }, 120_000);
+});
