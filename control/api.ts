@@ -7,12 +7,17 @@ import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { parseConfig, type OutpostConfig } from "../edge/config";
 import { grants, TokenStore, type Scope, type TokenGrant } from "./auth";
+import { renderMetrics } from "./metrics";
+import { OPENAPI_DOCUMENT } from "./openapi";
+import { parsePurgeRequest } from "./purge-request";
+import { RateLimiter } from "./rate-limit";
 import type { ControlPlaneRpc } from "./rpc";
 
 export interface ControlBindings {
   OUTPOST_CONFIG: string;
   CONTROL_TOKENS?: string;
   POP_TOKEN?: string;
+  CONTROL_RATE_LIMIT_PER_MINUTE?: string;
 }
 
 export interface ControlDeps {
@@ -52,7 +57,7 @@ const ReportSchema = z
   })
   .strict();
 
-function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 500, error: string, extra: Record<string, unknown> = {}) {
+function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500, error: string, extra: Record<string, unknown> = {}) {
   return c.json({ error, status, ...extra }, status);
 }
 
@@ -98,6 +103,13 @@ function tokensOf(env: ControlBindings): TokenStore {
   return store;
 }
 
+let limiter: { perMinute: number; limiter: RateLimiter } | undefined;
+function limiterOf(env: ControlBindings): RateLimiter {
+  const perMinute = Number(env.CONTROL_RATE_LIMIT_PER_MINUTE ?? 600) || 600;
+  if (!limiter || limiter.perMinute !== perMinute) limiter = { perMinute, limiter: new RateLimiter(perMinute) };
+  return limiter.limiter;
+}
+
 function requireScope(scope: Scope) {
   return async (c: Context<AppEnv>, next: () => Promise<void>) => {
     const grant = tokensOf(c.env).authenticate(c.req.header("authorization"));
@@ -106,10 +118,28 @@ function requireScope(scope: Scope) {
       return problem(c, 401, "missing or invalid bearer token");
     }
     if (!grants(grant, scope)) return problem(c, 403, `token lacks the "${scope}" scope`);
+    // POPs sync several times a second by design; people and their scripts are limited per token.
+    if (scope !== "pop") {
+      const verdict = limiterOf(c.env).take(grant.name, Date.now());
+      if (!verdict.ok) {
+        c.header("retry-after", String(verdict.retryAfterSeconds));
+        return problem(c, 429, "rate limit exceeded for this token", { retryAfterSeconds: verdict.retryAfterSeconds });
+      }
+    }
     c.set("grant", grant);
     await next();
   };
 }
+
+const SyncSchema = z
+  .object({
+    pop: z.string().min(1).max(64),
+    have: z.number().int().min(0),
+    purgeSeq: z.number().int().min(0),
+    counters: z.record(z.string(), z.number()).optional(),
+    origins: z.record(z.string(), z.object({ requests: z.number(), errors: z.number() })).optional(),
+  })
+  .strict();
 
 export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -128,7 +158,43 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     return c.json(snapshot);
   });
 
-  app.get("/v1/pops", requireScope("read"), async (c) => c.json({ pops: await deps.plane(c.env).pops() }));
+  /** A POP's sync: its position and counters in, the snapshot (with new purge rules) out. */
+  app.post("/v1/sync", requireScope("pop"), async (c) => {
+    const body = await readJson(c);
+    if (!body.ok) return body.response;
+    const parsed = SyncSchema.safeParse(body.value);
+    if (!parsed.success) return problem(c, 400, "invalid sync", { problems: zodErrors(parsed.error) });
+    return c.json(await deps.plane(c.env).sync(parsed.data));
+  });
+
+  app.get("/v1/pops", requireScope("read"), async (c) => {
+    const pops = await deps.plane(c.env).pops();
+    return c.json({ pops: pops.map((p) => ({ name: p.name, lastSyncAt: p.lastSyncAt, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })) });
+  });
+
+  app.post("/v1/purge", requireScope("purge"), async (c) => {
+    const body = await readJson(c);
+    if (!body.ok) return body.response;
+    const request = parsePurgeRequest(body.value, configOf(c.env));
+    if (!request.ok) return c.json({ success: false, errors: request.problems, messages: [], result: null, error: "invalid purge", status: 400 }, 400);
+    const id = crypto.randomUUID().replace(/-/g, "");
+    const rule = await deps.plane(c.env).purge(request.targets, request.soft, id);
+    return c.json({ success: true, errors: [], messages: [], result: { id: rule.id, seq: rule.seq, soft: rule.soft, targets: rule.targets.length, at: new Date(rule.at).toISOString() } });
+  });
+
+  app.get("/v1/purge/:id", requireScope("read"), async (c) => {
+    const status = await deps.plane(c.env).purgeStatus(c.req.param("id") ?? "");
+    if (!status) return problem(c, 404, "no such purge (or older than the retention)");
+    return c.json(status);
+  });
+
+  app.get("/metrics", requireScope("read"), async (c) => {
+    const plane = deps.plane(c.env);
+    const [pops, health, snapshot] = await Promise.all([plane.pops(), plane.health(), plane.snapshot(undefined, 0)]);
+    return c.text(renderMetrics(pops, health, snapshot.purgeSeq), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+
+  app.get("/v1/openapi.json", (c) => c.json(OPENAPI_DOCUMENT));
 
   app.get("/v1/origins", requireScope("read"), async (c) => {
     const config = configOf(c.env);

@@ -6,9 +6,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { parseConfig, type OutpostConfig } from "../edge/config";
 import type { Env } from "../edge/env";
-import { ControlState, type ReportEvent } from "./state";
+import { ControlState, type ReportEvent, type SyncReport } from "./state";
 import type { ControlPlaneRpc } from "./rpc";
-import type { OriginOverride } from "./snapshot";
+import type { OriginOverride, PurgeTarget } from "./snapshot";
 
 export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc {
   private readonly state: ControlState;
@@ -19,6 +19,12 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
     this.state = new ControlState(
       { get: (key) => ctx.storage.get(key), put: (key, value) => ctx.storage.put(key, value) },
       () => (this.config ??= parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")),
+      undefined,
+      undefined,
+      {
+        cloudflare: env.CF_ZONE_ID && env.CF_API_TOKEN ? { zoneId: env.CF_ZONE_ID, apiToken: env.CF_API_TOKEN, apiBase: env.CF_API_BASE } : undefined,
+        defer: (work) => ctx.waitUntil(work),
+      },
     );
   }
 
@@ -52,6 +58,16 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   }
   async patchOrigin(id: string, patch: OriginOverride) {
     return this.state.patchOrigin(id, patch);
+  }
+  async sync(report: SyncReport) {
+    await this.ensureAlarm();
+    return this.state.sync(report);
+  }
+  async purge(targets: PurgeTarget[], soft: boolean, id: string) {
+    return this.state.purge(targets, soft, id);
+  }
+  async purgeStatus(id: string) {
+    return this.state.purgeStatus(id);
   }
   async report(pop: string, events: ReportEvent[]) {
     await this.ensureAlarm();

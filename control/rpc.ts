@@ -1,6 +1,6 @@
 /** What the control API asks of the control plane (the Durable Object, or ControlState in Node tests). */
-import type { HealthReport, PopSync, ReportEvent } from "./state";
-import type { OriginOverride, Snapshot } from "./snapshot";
+import type { HealthReport, PopSync, PurgeStatus, ReportEvent, SyncReport } from "./state";
+import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapshot";
 
 export interface ControlPlaneRpc {
   snapshot(pop: string | undefined, have: number): Promise<Snapshot>;
@@ -9,4 +9,7 @@ export interface ControlPlaneRpc {
   health(): Promise<HealthReport>;
   patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }>;
   report(pop: string, events: ReportEvent[]): Promise<{ version: number }>;
+  sync(report: SyncReport): Promise<Snapshot>;
+  purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule>;
+  purgeStatus(id: string): Promise<PurgeStatus | undefined>;
 }

@@ -17,12 +17,34 @@ export interface OriginHealthView {
   reason?: string;
 }
 
+/** What one purge removes (Cloudflare's purge body, normalized). */
+export type PurgeTarget =
+  | { kind: "url"; value: string }
+  | { kind: "prefix"; value: string }
+  | { kind: "tag"; value: string }
+  | { kind: "host"; value: string }
+  | { kind: "everything" };
+
+/** One purge as POPs apply it: entries fetched before `at` that match a target are gone (or stale, when soft). */
+export interface PurgeRule {
+  seq: number;
+  id: string;
+  /** When the control plane accepted it, ms since the epoch. */
+  at: number;
+  soft: boolean;
+  targets: PurgeTarget[];
+}
+
 export interface Snapshot {
   /** Grows with every change; POPs keep the highest they have applied. */
   version: number;
   generatedAt: number;
   origins: Record<string, OriginOverride>;
   health: Record<string, OriginHealthView>;
+  /** Purge rules with a sequence number above the one the POP said it has (all retained ones for a new POP). */
+  purges: PurgeRule[];
+  /** The highest purge sequence number issued. */
+  purgeSeq: number;
 }
 
-export const EMPTY_SNAPSHOT: Snapshot = { version: 0, generatedAt: 0, origins: {}, health: {} };
+export const EMPTY_SNAPSHOT: Snapshot = { version: 0, generatedAt: 0, origins: {}, health: {}, purges: [], purgeSeq: 0 };

@@ -6,12 +6,39 @@
  */
 import { monitorFor, type OutpostConfig } from "../edge/config";
 import { applyProbe, initialHealth, probeOrigin, type ActiveHealth, type HealthTransition } from "./health-monitor";
-import type { OriginHealthView, OriginOverride, Snapshot } from "./snapshot";
+import { purgeOnCloudflare, type CloudflarePurgeOptions, type CloudflarePurgeResult } from "./cloudflare-purge";
+import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapshot";
 
 export interface PopSync {
   name: string;
   lastSyncAt: number;
   versionApplied: number;
+  /** The highest purge sequence number the POP has applied. */
+  purgeSeqApplied: number;
+  /** Accepted → applied at this POP, for its latest purge (as seen at the next sync). */
+  lastPurgeLagMs: number | null;
+  counters: Record<string, number>;
+  origins: Record<string, { requests: number; errors: number }>;
+}
+
+/** What a POP sends with each sync: where it is, and its counters. */
+export interface SyncReport {
+  pop: string;
+  have: number;
+  purgeSeq: number;
+  counters?: Record<string, number>;
+  origins?: Record<string, { requests: number; errors: number }>;
+}
+
+export interface PurgeStatus {
+  id: string;
+  seq: number;
+  at: number;
+  soft: boolean;
+  targets: PurgeTarget[];
+  /** idle: has not synced since the purge; it syncs, and applies it, before answering its next request. */
+  pops: { name: string; applied: boolean; idle: boolean; lastSyncAt: number }[];
+  cloudflare: CloudflarePurgeResult | "not configured" | "pending";
 }
 
 /** A POP's passive verdict on an origin, shared with every POP until it runs out. */
@@ -40,6 +67,18 @@ export interface ControlData {
   transitions: HealthTransition[];
   pops: Record<string, PopSync>;
   nextProbeAt: Record<string, number>;
+  purgeSeq: number;
+  /** Retained purge rules, oldest first. */
+  purges: PurgeRule[];
+  cloudflare: Record<string, CloudflarePurgeResult | "pending">;
+}
+
+export interface ControlOptions {
+  cloudflare?: CloudflarePurgeOptions;
+  /** Runs work after the answer (the Durable Object's waitUntil). */
+  defer?: (work: Promise<unknown>) => void;
+  /** How long purge rules are kept: no stored entry outlives it. */
+  purgeHorizonMs?: number;
 }
 
 /** The storage the state needs: the Durable Object's, or a Map in tests. */
@@ -73,12 +112,26 @@ export class ControlState {
     private readonly config: () => OutpostConfig,
     private readonly now: () => number = Date.now,
     private readonly log: (line: string) => void = (line) => console.log(line),
+    private readonly options: ControlOptions = {},
   ) {}
 
   private async load(): Promise<ControlData> {
     if (!this.data) {
       const stored = await this.storage.get<ControlData>(DATA_KEY);
-      this.data = { version: 1, origins: {}, active: {}, passive: {}, published: {}, transitions: [], pops: {}, nextProbeAt: {}, ...stored };
+      this.data = {
+        version: 1,
+        origins: {},
+        active: {},
+        passive: {},
+        published: {},
+        transitions: [],
+        pops: {},
+        nextProbeAt: {},
+        purgeSeq: 0,
+        purges: [],
+        cloudflare: {},
+        ...stored,
+      };
     }
     return this.data;
   }
@@ -110,15 +163,87 @@ export class ControlState {
     return true;
   }
 
-  async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
+  /**
+   * A POP's sync: records where it is (version, purges applied, counters) and
+   * answers with the snapshot, purge rules after the ones it has.
+   */
+  async sync(report: SyncReport): Promise<Snapshot> {
     const data = await this.load();
     const now = this.now();
     await this.publish(data, now);
-    if (popName) {
-      // Sync records live in memory between saves: a write per poll would be wasteful.
-      data.pops[popName] = { name: popName, lastSyncAt: now, versionApplied: have };
+    const previous = data.pops[report.pop];
+    let lastPurgeLagMs = previous?.lastPurgeLagMs ?? null;
+    if (report.purgeSeq > (previous?.purgeSeqApplied ?? 0)) {
+      const newest = data.purges.find((r) => r.seq === report.purgeSeq);
+      if (newest) lastPurgeLagMs = now - newest.at;
     }
-    return { version: data.version, generatedAt: now, origins: data.origins, health: data.published };
+    // Sync records live in memory between saves: a write per poll would be wasteful.
+    data.pops[report.pop] = {
+      name: report.pop,
+      lastSyncAt: now,
+      versionApplied: report.have,
+      purgeSeqApplied: report.purgeSeq,
+      lastPurgeLagMs,
+      counters: report.counters ?? previous?.counters ?? {},
+      origins: report.origins ?? previous?.origins ?? {},
+    };
+    return this.snapshotFor(data, now, report.purgeSeq);
+  }
+
+  async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
+    if (popName) return this.sync({ pop: popName, have, purgeSeq: 0 });
+    const data = await this.load();
+    const now = this.now();
+    await this.publish(data, now);
+    return this.snapshotFor(data, now, 0);
+  }
+
+  private snapshotFor(data: ControlData, now: number, purgeSeq: number): Snapshot {
+    const purges = purgeSeq >= data.purgeSeq ? [] : data.purges.filter((r) => r.seq > purgeSeq);
+    return { version: data.version, generatedAt: now, origins: data.origins, health: data.published, purges, purgeSeq: data.purgeSeq };
+  }
+
+  /** Accepts a purge: a rule with the next sequence number, for every POP; and Cloudflare's purge when configured. */
+  async purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule> {
+    const data = await this.load();
+    const now = this.now();
+    const horizon = this.options.purgeHorizonMs ?? 8 * 86400_000;
+    data.purges = data.purges.filter((r) => r.at >= now - horizon);
+    const rule: PurgeRule = { seq: ++data.purgeSeq, id, at: now, soft, targets };
+    data.purges.push(rule);
+    data.version++;
+    const cf = this.options.cloudflare;
+    if (cf) {
+      data.cloudflare[id] = "pending";
+      const work = purgeOnCloudflare(rule, cf).then(async (result) => {
+        data.cloudflare[id] = result;
+        if (!result.ok) this.log(JSON.stringify({ event: "cloudflare-purge-failed", id, calls: result.calls.map((c) => ({ status: c.status, errors: c.errors })) }));
+        await this.save(data);
+      });
+      if (this.options.defer) this.options.defer(work);
+      else await work;
+    }
+    for (const key of Object.keys(data.cloudflare)) if (!data.purges.some((r) => r.id === key)) delete data.cloudflare[key];
+    await this.save(data);
+    this.log(JSON.stringify({ event: "purge", id, seq: rule.seq, soft, targets: targets.length }));
+    return rule;
+  }
+
+  async purgeStatus(id: string): Promise<PurgeStatus | undefined> {
+    const data = await this.load();
+    const rule = data.purges.find((r) => r.id === id);
+    if (!rule) return undefined;
+    return {
+      id: rule.id,
+      seq: rule.seq,
+      at: rule.at,
+      soft: rule.soft,
+      targets: rule.targets,
+      pops: Object.values(data.pops)
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((p) => ({ name: p.name, applied: p.purgeSeqApplied >= rule.seq, idle: p.purgeSeqApplied < rule.seq && p.lastSyncAt < rule.at, lastSyncAt: p.lastSyncAt })),
+      cloudflare: this.options.cloudflare ? (data.cloudflare[id] ?? "pending") : "not configured",
+    };
   }
 
   async pops(): Promise<PopSync[]> {

@@ -139,6 +139,11 @@ export const CacheSchema = z
     /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
     staleRetentionSeconds: z.number().int().min(0).default(86400),
     /**
+     * No entry is kept longer than this, however long its freshness: it bounds
+     * how long purge rules must be remembered. Longer-lived objects are fetched again.
+     */
+    maxRetentionSeconds: z.number().int().min(60).max(31_536_000).default(7 * 86400),
+    /**
      * How long past freshness a stored response may stand in for an origin
      * that fails (RFC 5861 stale-if-error), when the response names no window
      * itself. Never for must-revalidate / no-cache responses.

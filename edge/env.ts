@@ -21,6 +21,14 @@ export interface Env {
   CONTROL_TOKENS?: string;
   /** How often a POP refreshes its snapshot, ms. */
   SNAPSHOT_REFRESH_MS?: string;
+  /** Cloudflare zone whose cache the control plane also purges (with CF_API_TOKEN). */
+  CF_ZONE_ID?: string;
+  /** Secret: an API token with the Cache Purge permission on CF_ZONE_ID. */
+  CF_API_TOKEN?: string;
+  /** Cloudflare API base URL; only tests change it. */
+  CF_API_BASE?: string;
+  /** Requests per minute each control API token may make (default 600). */
+  CONTROL_RATE_LIMIT_PER_MINUTE?: string;
   /** POP name when request.cf has no colo. */
   POP_NAME?: string;
 }

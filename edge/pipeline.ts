@@ -119,7 +119,7 @@ async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; 
     // Promote to the in-isolate tier: the next hit costs nothing.
     const bytes = stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
     body = bytes;
-    const ttl = stored.record.kind === "entry" ? retentionSeconds(stored.record.meta, pop.config.cache.staleRetentionSeconds) : pop.config.cache.staleRetentionSeconds;
+    const ttl = stored.record.kind === "entry" ? retentionSeconds(stored.record.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds) : pop.config.cache.staleRetentionSeconds;
     pop.memory.set(key, { record: stored.record, body: stored.record.kind === "entry" ? bytes : undefined, storedAt: stored.storedAt }, ttl);
   }
   return { record: stored.record, body, tier: "cache-api", storedAt: stored.storedAt };
@@ -159,6 +159,19 @@ async function lookup(tx: Transaction): Promise<LookupResult> {
 
 function hitOrStale(tx: Transaction, found: Found): Response | Promise<Response> {
   const now = Date.now();
+  const purge = tx.pop.purges.verdict(found.meta.key, found.meta.tags, found.meta.requestTime);
+  if (purge.kind === "hard") {
+    // Purged after it was fetched: gone, from this tier now and for good.
+    void cancelBody(found.body);
+    tx.pop.memory.delete(found.key);
+    tx.pop.counters.misses++;
+    return miss(tx, "uri-miss");
+  }
+  if (purge.kind === "soft") {
+    // Soft purge: the entry counts as stale from the purge on, and the stale rules decide.
+    const ageAtPurge = found.meta.initialAge + (purge.at - found.meta.responseTime) / 1000;
+    found = { ...found, meta: { ...found.meta, freshness: Math.min(found.meta.freshness, Math.max(0, Math.floor(ageAtPurge))) } };
+  }
   const decision = reuseDecision(found.meta, tx.requestDirectives, tx.pragmaNoCache, now);
   if (decision.kind === "fresh") {
     tx.pop.counters.hits++;
@@ -235,7 +248,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
 
 /** Re-stores an entry freshened by a 304 in both tiers. */
 async function refreshStored(tx: Transaction, found: Found, meta: EntryMeta): Promise<void> {
-  const retention = retentionSeconds(meta, tx.pop.config.cache.staleRetentionSeconds);
+  const retention = retentionSeconds(meta, tx.pop.config.cache.staleRetentionSeconds, tx.pop.config.cache.maxRetentionSeconds);
   const now = Date.now();
   if (found.body instanceof Uint8Array) {
     if (found.body.byteLength <= tx.pop.config.cache.memoryEntryMaxBytes) {
@@ -371,8 +384,15 @@ async function forward(tx: Transaction, method: string, headers: Headers, body: 
     retries: pop.config.originFetch.retries,
     pathAndQuery: tx.url.pathname + tx.url.search,
     observer: {
-      onSend: (id) => pop.outliers.onSend(id, Date.now()),
-      onResult: (id, ok, reason) => (ok ? pop.outliers.onSuccess(id, Date.now()) : pop.outliers.onFailure(id, reason, Date.now())),
+      onSend: (id) => {
+        pop.outliers.onSend(id, Date.now());
+        (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
+      },
+      onResult: (id, ok, reason) => {
+        if (ok) return pop.outliers.onSuccess(id, Date.now());
+        pop.originStats[id].errors++;
+        pop.outliers.onFailure(id, reason, Date.now());
+      },
     },
     mayRetry: () => {
       const allowed = pop.retryBudget.tryRetry(Date.now());
@@ -428,7 +448,7 @@ async function storeAndDeliver(
     size,
     originId: result.originId,
   });
-  const retention = retentionSeconds(meta, cacheConfig.staleRetentionSeconds);
+  const retention = retentionSeconds(meta, cacheConfig.staleRetentionSeconds, cacheConfig.maxRetentionSeconds);
   const record: StoredRecord = { kind: "entry", meta };
   status.stored = true;
   status.ttl = meta.freshness - Math.floor(meta.initialAge);

@@ -6,6 +6,8 @@
 import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "./config";
 import { CacheApiTier } from "./cache/cache-api-tier";
 import { MemoryTier } from "./cache/memory-tier";
+import { PurgeRules } from "./cache/purge-rules";
+import type { PurgeRule } from "../control/snapshot";
 import type { EntryMeta } from "./cache/entry";
 import type { Env } from "./env";
 import { candidatesFor, type Candidates } from "./routing/balancer";
@@ -59,6 +61,9 @@ export class Pop {
     panicRoutes: 0,
   };
   readonly outliers: OutlierDetector;
+  readonly purges: PurgeRules;
+  /** Forward trips and failures per origin, for the control plane's metrics. */
+  readonly originStats: Record<string, { requests: number; errors: number }> = {};
   readonly retryBudget: RetryBudget;
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
@@ -77,6 +82,7 @@ export class Pop {
       this.pendingReports.push(event);
     });
     this.retryBudget = new RetryBudget(this.config.loadBalancing.retryBudgetRatio, this.config.loadBalancing.retryBudgetMinPerSecond);
+    this.purges = new PurgeRules((this.config.cache.maxRetentionSeconds + 86400) * 1000);
     this.snapshots = new SnapshotClient({
       control: env.CONTROL,
       controlHost: env.CONTROL_HOST ?? "control.internal",
@@ -84,7 +90,23 @@ export class Pop {
       popName: name,
       refreshMs: Number(env.SNAPSHOT_REFRESH_MS ?? 1000),
       coldStartWaitMs: 500,
+      syncReport: () => ({ purgeSeq: this.purges.highestSeq, counters: { ...this.counters }, origins: this.originStats }),
+      onSnapshot: (next, offset, uncertainty) => this.applyPurges(next.purges, offset, uncertainty),
     });
+  }
+
+  /**
+   * New purge rules: the ban list answers for everything stored; hard purges
+   * also free the in-isolate tier now, and URL purges delete their Cache API
+   * entry (the ban list covers what cannot be listed).
+   */
+  applyPurges(rules: readonly PurgeRule[], clockOffsetMs = 0, uncertaintyMs = 0): void {
+    const fresh = this.purges.apply(rules, Date.now(), clockOffsetMs, uncertaintyMs);
+    for (const rule of fresh) {
+      if (rule.soft) continue;
+      this.memory.deleteWhere((_, item) => item.record.kind === "entry" && item.record.meta.requestTime < Date.now() && this.purges.matches(rule, item.record.meta.key, item.record.meta.tags));
+      for (const target of rule.targets) if (target.kind === "url") void this.cacheApi.delete(target.value);
+    }
   }
 
   /** caches.default, opened on first use (it does not exist outside workerd). */

@@ -14,7 +14,17 @@ export interface SnapshotClientOptions {
   popName: string;
   refreshMs: number;
   coldStartWaitMs: number;
+  /** What the POP reports with each sync: purge sequence applied, counters. */
+  syncReport: () => { purgeSeq: number; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number }> };
+  /**
+   * Called with each newer snapshot before it becomes current (to apply purge
+   * rules), with the control plane's clock minus ours and the uncertainty of that.
+   */
+  onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => void;
 }
+
+/** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
+const IDLE_FACTOR = 3;
 
 export class SnapshotClient {
   private current: Snapshot = EMPTY_SNAPSHOT;
@@ -41,7 +51,15 @@ export class SnapshotClient {
       waitUntil(first);
       return Promise.race([first, new Promise<void>((r) => setTimeout(r, this.options.coldStartWaitMs))]);
     }
-    if (now - this.fetchedAt >= this.options.refreshMs) waitUntil(this.refresh(now));
+    const age = now - this.fetchedAt;
+    if (age >= this.options.refreshMs * IDLE_FACTOR) {
+      // Idle for a while: a purge may have come meanwhile, so this request waits
+      // for the sync (briefly, as on a cold start) rather than serve what was purged.
+      const sync = this.refresh(now);
+      waitUntil(sync);
+      return Promise.race([sync, new Promise<void>((r) => setTimeout(r, this.options.coldStartWaitMs))]);
+    }
+    if (age >= this.options.refreshMs) waitUntil(this.refresh(now));
     // Warm: nothing to wait for, so the hit path stays synchronous.
     return undefined;
   }
@@ -74,9 +92,14 @@ export class SnapshotClient {
     this.fetchedAt = now; // a failed attempt also waits refreshMs before the next one
     this.inflight = (async () => {
       try {
-        const url = `https://${this.options.controlHost}/v1/snapshot?pop=${encodeURIComponent(this.options.popName)}&have=${this.current.version}`;
-        const response = await control.fetch(url, {
-          headers: this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {},
+        const sentAt = Date.now();
+        const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
+          },
+          body: JSON.stringify({ pop: this.options.popName, have: this.current.version, ...this.options.syncReport() }),
           signal: AbortSignal.timeout(2000),
         });
         if (!response.ok) {
@@ -85,7 +108,11 @@ export class SnapshotClient {
           return;
         }
         const next = (await response.json()) as Snapshot;
-        if (typeof next.version === "number" && next.version >= this.current.version) this.current = next;
+        const receivedAt = Date.now();
+        if (typeof next.version === "number" && next.version >= this.current.version) {
+          this.options.onSnapshot(next, next.generatedAt - (sentAt + receivedAt) / 2, (receivedAt - sentAt) / 2);
+          this.current = next;
+        }
         this.lastError = undefined;
         this.lastSyncAt = Date.now();
       } catch (err) {

@@ -225,7 +225,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       CONTROL_HOST: "control.internal",
       CONTROL_TOKENS: JSON.stringify([{ name: "local-admin", token: adminToken, scopes: ["admin"] }]),
       POP_TOKEN: popToken,
-      SNAPSHOT_REFRESH_MS: String(options.snapshotRefreshMs ?? 1000),
+      SNAPSHOT_REFRESH_MS: String(options.snapshotRefreshMs ?? 100),
     };
     const worker = {
       name: "outpost",

@@ -77,7 +77,7 @@ export function decodeRecord(value: string | null): StoredRecord | undefined {
 }
 
 /** Seconds this entry stays usable at all: fresh, then the longest stale window, then the retention for revalidation. */
-export function retentionSeconds(meta: EntryMeta, staleRetention: number): number {
+export function retentionSeconds(meta: EntryMeta, staleRetention: number, maxRetention = 7 * 86400): number {
   const staleWindow = Math.max(meta.staleWhileRevalidate, meta.staleIfError, staleRetention);
-  return Math.max(1, Math.ceil(meta.freshness - meta.initialAge + staleWindow));
+  return Math.min(maxRetention, Math.max(1, Math.ceil(meta.freshness - meta.initialAge + staleWindow)));
 }

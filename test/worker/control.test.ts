@@ -1,7 +1,7 @@
 /** The control API inside workerd, reached the way POPs reach it on Cloudflare (CONTROL_HOSTS). */
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, POP_TOKEN, READ_TOKEN } from "./env";
+import { ADMIN_TOKEN, LIMITED_TOKEN, POP_TOKEN, READ_TOKEN } from "./env";
 
 const control = (path: string, init: RequestInit = {}) => SELF.fetch(`https://control.test${path}`, init);
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -43,5 +43,26 @@ describe("control API", () => {
     expect(ok.status).toBe(200);
     const origins = (await (await control("/v1/origins", { headers: bearer(READ_TOKEN) })).json()) as { origins: { id: string; weight: number }[] };
     expect(origins.origins.find((o) => o.id === "local")?.weight).toBe(50);
+  });
+
+  it("needs the purge scope to purge", async () => {
+    const r = await control("/v1/purge", { method: "POST", headers: { ...bearer(READ_TOKEN), "content-type": "application/json" }, body: JSON.stringify({ tags: ["a"] }) });
+    expect(r.status).toBe(403);
+    const ok = await control("/v1/purge", { method: "POST", headers: { ...bearer(ADMIN_TOKEN), "content-type": "application/json" }, body: JSON.stringify({ tags: ["a"] }) });
+    expect(ok.status).toBe(200);
+    const id = ((await ok.json()) as { result: { id: string } }).result.id;
+    const status = await control(`/v1/purge/${id}`, { headers: bearer(READ_TOKEN) });
+    expect(await status.json()).toMatchObject({ id, cloudflare: "not configured" });
+  });
+
+  it("limits each token's rate with 429 and Retry-After", async () => {
+    let limited: Response | undefined;
+    for (let i = 0; i < 130 && !limited; i++) {
+      const r = await control("/v1/origins", { headers: bearer(LIMITED_TOKEN) });
+      if (r.status === 429) limited = r;
+      else await r.arrayBuffer();
+    }
+    expect(limited?.status).toBe(429);
+    expect(Number(limited?.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 });

@@ -2,6 +2,7 @@
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const READ_TOKEN = "test-read-token-0123456789abcdef";
 export const POP_TOKEN = "test-pop-token-0123456789abcdef";
+export const LIMITED_TOKEN = "test-limited-token-0123456789abcdef";
 
 export function testBindings(originUrl: string): Record<string, string> {
   return {
@@ -25,7 +26,9 @@ export function testBindings(originUrl: string): Record<string, string> {
     CONTROL_TOKENS: JSON.stringify([
       { name: "admin", token: ADMIN_TOKEN, scopes: ["admin"] },
       { name: "reader", token: READ_TOKEN, scopes: ["read"] },
+      { name: "limited", token: LIMITED_TOKEN, scopes: ["read"] },
     ]),
     SNAPSHOT_REFRESH_MS: "200",
+    CONTROL_RATE_LIMIT_PER_MINUTE: "120",
   };
 }

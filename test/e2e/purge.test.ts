@@ -1,0 +1,146 @@
+/** Purge through the control API and the command line, seen at every POP. */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT, type Network } from "../../scripts/network";
+import { startTestNetwork, unique, waitFor } from "./helpers";
+
+let network: Network;
+beforeAll(async () => {
+  network = await startTestNetwork({ snapshotRefreshMs: 100 });
+});
+afterAll(async () => {
+  await network?.stop();
+});
+
+const auth = () => ({ authorization: `Bearer ${network.topology.control.token}`, "content-type": "application/json" });
+const purge = (body: unknown) => fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", headers: auth(), body: JSON.stringify(body) });
+
+async function status(popUrl: string, path: string): Promise<string> {
+  const r = await fetch(`${popUrl}${path}`);
+  await r.arrayBuffer();
+  return r.headers.get("cache-status") ?? "";
+}
+
+async function warmEverywhere(path: string): Promise<void> {
+  for (const pop of network.topology.pops) {
+    await status(pop.url, path);
+    expect(await status(pop.url, path)).toContain("; hit");
+  }
+}
+
+async function goneEverywhere(path: string): Promise<void> {
+  for (const pop of network.topology.pops) {
+    await waitFor(`${pop.name} to drop ${path}`, async () => ((await status(pop.url, path)).includes("; hit") ? undefined : true), 3000);
+  }
+}
+
+function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "purge.ts"), "--control", network.topology.control.url, "--token", network.topology.control.token, ...args], { cwd: ROOT });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
+describe("purge", () => {
+  it("by tag from the command line, at every POP, and the control plane knows who applied it", async () => {
+    const tag = `t-${Date.now()}`;
+    const path = `/gen/512?ttl=600&tag=${tag}`;
+    await warmEverywhere(path);
+    const { code, out } = await runCli(["--tag", tag, "--wait"]);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/applied at every POP/);
+    await goneEverywhere(path);
+    const id = /purge (\w+):/.exec(out)![1];
+    // POPs report the sequence they applied at their next sync, which traffic triggers.
+    const st = await waitFor("every POP to report the purge", async () => {
+      for (const pop of network.topology.pops) await status(pop.url, "/index.html");
+      const body = (await (await fetch(`${network.topology.control.url}/v1/purge/${id}`, { headers: auth() })).json()) as { pops: { applied: boolean }[] };
+      return body.pops.every((p) => p.applied) ? body : undefined;
+    }, 3000);
+    expect(st.pops.length).toBe(4);
+  });
+
+  it("by URL, prefix and host", async () => {
+    const fra = network.topology.pops[1].url;
+    const a = unique("/gen/100?ttl=600");
+    const b = unique("/gen/101?ttl=600");
+    for (const p of [a, b]) {
+      await status(fra, p);
+      expect(await status(fra, p)).toContain("hit");
+    }
+    expect((await purge({ files: [`http://127.0.0.1${a}`] })).status).toBe(200);
+    await waitFor("url purge", async () => ((await status(fra, a)).includes("; hit") ? undefined : true), 3000);
+    expect(await status(fra, b)).toContain("hit");
+    expect((await purge({ prefixes: ["127.0.0.1/gen/101"] })).status).toBe(200);
+    await waitFor("prefix purge", async () => ((await status(fra, b)).includes("; hit") ? undefined : true), 3000);
+    const c = unique("/gen/102?ttl=600");
+    await status(fra, c);
+    expect((await purge({ hosts: ["127.0.0.1"] })).status).toBe(200);
+    await waitFor("host purge", async () => ((await status(fra, c)).includes("; hit") ? undefined : true), 3000);
+  });
+
+  it("soft: marks stale, so the next request revalidates instead of refetching", async () => {
+    const iad = network.topology.pops[0].url;
+    const path = unique("/gen/200?ttl=600");
+    await status(iad, path);
+    expect(await status(iad, path)).toContain("hit");
+    const r = await purge({ files: [`http://127.0.0.1${path}`], soft: true });
+    expect(r.status).toBe(200);
+    const after = await waitFor("soft purge", async () => {
+      const s = await status(iad, path);
+      return s.includes("; hit") ? undefined : s;
+    }, 3000);
+    expect(after).toMatch(/fwd=stale; fwd-status=304/);
+  });
+
+  it("everything", async () => {
+    const sin = network.topology.pops[2].url;
+    await status(sin, "/index.html");
+    expect(await status(sin, "/index.html")).toContain("hit");
+    expect((await purge({ purge_everything: true })).status).toBe(200);
+    await waitFor("purge everything", async () => ((await status(sin, "/index.html")).includes("; hit") ? undefined : true), 3000);
+  });
+
+  it("refuses bad bodies with a JSON error naming the field", async () => {
+    const badHost = await purge({ files: ["https://elsewhere.example/x"] });
+    expect(badHost.status).toBe(400);
+    expect(JSON.stringify(await badHost.json())).toContain("files[0]");
+    const tooMany = await purge({ tags: Array.from({ length: 101 }, (_, i) => `t${i}`) });
+    expect(tooMany.status).toBe(400);
+    const unknownField = await purge({ tags: ["a"], colour: "red" });
+    expect(unknownField.status).toBe(400);
+    const mixed = await purge({ tags: ["a"], purge_everything: true });
+    expect(JSON.stringify(await mixed.json())).toContain("purge_everything");
+    const broken = await fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", headers: auth(), body: "{nope" });
+    expect(broken.status).toBe(400);
+    const huge = await fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", headers: auth(), body: JSON.stringify({ tags: ["x".repeat(70_000)] }) });
+    expect(huge.status).toBe(413);
+    const anonymous = await fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", body: "{}" });
+    expect(anonymous.status).toBe(401);
+    const { code, out } = await runCli(["--url", "https://elsewhere.example/x"]);
+    expect(code).toBe(1);
+    expect(out).toContain("files[0]");
+  });
+
+  it("exposes metrics and an OpenAPI document", async () => {
+    const metrics = await (await fetch(`${network.topology.control.url}/metrics`, { headers: auth() })).text();
+    expect(metrics).toMatch(/outpost_requests_total\{pop="Outpost-FRA"\} \d+/);
+    expect(metrics).toMatch(/outpost_purge_lag_seconds\{pop="Outpost-IAD"\}/);
+    expect(metrics).toMatch(/outpost_origin_pop_requests_total\{pop="Outpost-FRA",origin="eu-central"\}/);
+    const doc = (await (await fetch(`${network.topology.control.url}/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toContain("/v1/purge");
+  });
+
+  it("POPs keep serving when the control plane is gone", async () => {
+    const fra = network.topology.pops[1].url;
+    const path = unique("/gen/300?ttl=600");
+    await status(fra, path);
+    await network.control.dispose();
+    expect(await status(fra, path)).toContain("hit");
+    expect(await status(fra, unique("/gen/301?ttl=600"))).toContain("fwd=uri-miss");
+  });
+});

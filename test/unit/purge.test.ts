@@ -1,0 +1,143 @@
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../edge/config";
+import { keyPrefixOf, PurgeRules } from "../../edge/cache/purge-rules";
+import { cloudflarePurgeBodies } from "../../control/cloudflare-purge";
+import { parsePurgeRequest } from "../../control/purge-request";
+import { RateLimiter } from "../../control/rate-limit";
+import { ControlState } from "../../control/state";
+
+const config = parseConfig({
+  origins: [{ id: "o", url: "http://127.0.0.1:1", region: "eu-central" }],
+  sites: [{ id: "s", hosts: ["cdn.example.com", "img.example.com"], origins: ["o"] }],
+});
+
+describe("purge rules", () => {
+  const rule = (seq: number, at: number, targets: never[] | object[], soft = false) => ({ seq, id: `p${seq}`, at, soft, targets }) as never;
+  it("hard rules remove entries fetched before them; later fills survive", () => {
+    const rules = new PurgeRules(86_400_000);
+    rules.apply([rule(1, 1000, [{ kind: "tag", value: "product-42" }])], 1000);
+    expect(rules.verdict("https://cdn.example.com/a", ["product-42"], 999).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/a", ["product-42"], 1001).kind).toBe("none");
+    expect(rules.verdict("https://cdn.example.com/a", ["other"], 999).kind).toBe("none");
+  });
+  it("matches URL, prefix, host and everything", () => {
+    const rules = new PurgeRules(86_400_000);
+    rules.apply(
+      [
+        rule(1, 1000, [{ kind: "url", value: "https://cdn.example.com/x?a=1" }]),
+        rule(2, 2000, [{ kind: "prefix", value: keyPrefixOf("cdn.example.com/static/") }]),
+        rule(3, 3000, [{ kind: "host", value: "img.example.com" }]),
+      ],
+      3000,
+    );
+    expect(rules.verdict("https://cdn.example.com/x?a=1", [], 0).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/x?a=2", [], 0).kind).toBe("none");
+    expect(rules.verdict("https://cdn.example.com/static/app.js", [], 0).kind).toBe("hard");
+    expect(rules.verdict("https://img.example.com/logo.png", [], 0).kind).toBe("hard");
+    rules.apply([rule(4, 4000, [{ kind: "everything" }], true)], 4000);
+    expect(rules.verdict("https://cdn.example.com/other", [], 0)).toMatchObject({ kind: "soft", at: 4000 });
+  });
+  it("corrects for the control plane's clock and drops rules past the horizon", () => {
+    const rules = new PurgeRules(10_000);
+    // Control clock 500 ms ahead of ours: its t=1500 is our 1000.
+    rules.apply([rule(1, 1500, [{ kind: "everything" }])], 1000, 500, 0);
+    expect(rules.verdict("https://cdn.example.com/a", [], 999).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/a", [], 1001).kind).toBe("none");
+    rules.prune(20_000);
+    expect(rules.size).toBe(0);
+  });
+});
+
+describe("purge requests", () => {
+  it("normalizes Cloudflare's body", () => {
+    const r = parsePurgeRequest({ files: ["https://cdn.example.com/a?utm_source=x&b=1", { url: "http://img.example.com/i.png" }], tags: ["t"], prefixes: ["cdn.example.com/s/"], hosts: ["IMG.example.com"], soft: true }, config);
+    expect(r).toMatchObject({
+      ok: true,
+      soft: true,
+      targets: [
+        { kind: "url", value: "https://cdn.example.com/a?b=1" },
+        { kind: "url", value: "https://img.example.com/i.png" },
+        { kind: "prefix", value: "https://cdn.example.com/s/" },
+        { kind: "host", value: "img.example.com" },
+        { kind: "tag", value: "t" },
+      ],
+    });
+  });
+  it("names each bad item", () => {
+    const r = parsePurgeRequest({ files: ["https://cdn.example.com/ok", "https://evil.example/x", "not a url"], tags: ["a b"] }, config);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problems.map((p) => p.field)).toEqual(["files[1]", "files[2]", "tags[0]"]);
+    const wrongType = parsePurgeRequest({ tags: "product-42" }, config);
+    expect(!wrongType.ok && wrongType.problems[0].field).toBe("tags");
+    expect(parsePurgeRequest({}, config).ok).toBe(false);
+  });
+});
+
+describe("rate limit", () => {
+  it("refuses past the budget and says when to come back", () => {
+    const limiter = new RateLimiter(60);
+    for (let i = 0; i < 60; i++) expect(limiter.take("ops", 0).ok).toBe(true);
+    expect(limiter.take("ops", 0)).toEqual({ ok: false, retryAfterSeconds: 1 });
+    expect(limiter.take("ops", 1000).ok).toBe(true);
+    expect(limiter.take("other", 0).ok).toBe(true);
+  });
+});
+
+describe("Cloudflare purge, against a local fake of its API", () => {
+  // The documented contract: POST /client/v4/zones/{zone_id}/purge_cache, Bearer token,
+  // one of files | tags | hosts | prefixes | purge_everything per call, at most 100 items,
+  // answered with {success, errors, messages, result: {id}}.
+  const calls: { zone: string; auth: string | undefined; body: Record<string, unknown> }[] = [];
+  let base = "";
+  const server = createServer(async (req: IncomingMessage, res) => {
+    let text = "";
+    for await (const chunk of req) text += chunk;
+    const m = /^\/client\/v4\/zones\/([^/]+)\/purge_cache$/.exec(req.url ?? "");
+    const body = JSON.parse(text || "{}") as Record<string, unknown>;
+    const kinds = ["files", "tags", "hosts", "prefixes", "purge_everything"].filter((k) => k in body);
+    const items = kinds.filter((k) => Array.isArray(body[k])).reduce((n, k) => n + (body[k] as unknown[]).length, 0);
+    const send = (status: number, json: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(json));
+    };
+    if (req.method !== "POST" || !m) return send(404, { success: false, errors: [{ code: 7000, message: "No route" }], messages: [], result: null });
+    if (req.headers.authorization !== "Bearer cf-token") return send(403, { success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null });
+    if (kinds.length !== 1 || items > 100) return send(400, { success: false, errors: [{ code: 1012, message: "Request must contain one of purge_everything, files, tags, hosts or prefixes" }], messages: [], result: null });
+    calls.push({ zone: m[1], auth: req.headers.authorization, body });
+    send(200, { success: true, errors: [], messages: [], result: { id: "9a7806061c88ada191ed06f989cc3dac" } });
+  });
+  beforeAll(async () => {
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/client/v4`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it("splits a rule into one call per kind, at most 100 items each", () => {
+    const files = Array.from({ length: 150 }, (_, i) => ({ kind: "url" as const, value: `https://cdn.example.com/${i}` }));
+    const bodies = cloudflarePurgeBodies([...files, { kind: "tag", value: "t" }, { kind: "prefix", value: "https://cdn.example.com/s/" }]);
+    expect(bodies.map((b) => Object.keys(b)[0])).toEqual(["files", "files", "prefixes", "tags"]);
+    expect((bodies[0].files as string[]).length).toBe(100);
+    expect(bodies[2]).toEqual({ prefixes: ["cdn.example.com/s/"] });
+  });
+
+  it("the control plane calls it with the same items as the purge", async () => {
+    const store = new Map<string, unknown>();
+    const state = new ControlState({ get: async (k) => store.get(k) as never, put: async (k, v) => void store.set(k, v) }, () => config, Date.now, () => undefined, {
+      cloudflare: { zoneId: "zone-1", apiToken: "cf-token", apiBase: base },
+    });
+    await state.purge([{ kind: "tag", value: "product-42" }, { kind: "url", value: "https://cdn.example.com/a" }], false, "p1");
+    expect(calls).toEqual([
+      { zone: "zone-1", auth: "Bearer cf-token", body: { files: ["https://cdn.example.com/a"] } },
+      { zone: "zone-1", auth: "Bearer cf-token", body: { tags: ["product-42"] } },
+    ]);
+    const status = await state.purgeStatus("p1");
+    expect(status?.cloudflare).toMatchObject({ ok: true });
+    const bad = new ControlState({ get: async () => undefined, put: async () => undefined }, () => config, Date.now, () => undefined, {
+      cloudflare: { zoneId: "zone-1", apiToken: "wrong", apiBase: base },
+    });
+    await bad.purge([{ kind: "everything" }], false, "p2");
+    expect((await bad.purgeStatus("p2"))?.cloudflare).toMatchObject({ ok: false, calls: [{ status: 403 }] });
+  });
+});
