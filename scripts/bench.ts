@@ -73,11 +73,12 @@ interface ZipfResult {
 
 type Topology = Awaited<ReturnType<typeof startNetwork>>["topology"];
 
-async function originRequestTotal(topology: Topology, reset: boolean): Promise<number> {
+/** Origin requests for one path across all origins (health probes and other paths left out). */
+async function originRequestTotal(topology: Topology, reset: boolean, path = ""): Promise<number> {
   let total = 0;
   for (const o of topology.origins) {
     const r = await fetch(`${o.admin}/stats${reset ? "/reset" : ""}`, { method: reset ? "POST" : "GET" });
-    total += ((await r.json()) as { requests: number }).requests;
+    total += ((await r.json()) as { byPath: Record<string, number> }).byPath[path] ?? 0;
   }
   return total;
 }
@@ -89,7 +90,7 @@ async function measureCollapse(topology: Topology): Promise<CollapseResult[]> {
     await originRequestTotal(topology, true);
     const url = `${pop.url}/gen/16384?ttl=600&collapse=${Date.now()}`;
     await Promise.all(Array.from({ length: 100 }, async () => (await fetch(url)).arrayBuffer()));
-    const originRequests = await originRequestTotal(topology, false);
+    const originRequests = await originRequestTotal(topology, false, "/gen/16384");
     out.push({ pop: pop.name, concurrentRequests: 100, originRequests });
     console.log(`collapse ${pop.name}: 100 concurrent cold requests → ${originRequests} origin request(s)`);
   }
@@ -113,12 +114,52 @@ async function measureZipf(topology: Topology, requests = 4000, objects = 10_000
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
-    const originRequests = await originRequestTotal(topology, false);
+    const originRequests = await originRequestTotal(topology, false, "/gen/2048");
     const result = { pop: pop.name, requests, objects, hitRatio: Math.round((hits / requests) * 1000) / 1000, originRequests };
     out.push(result);
     console.log(`zipf ${pop.name}: ${requests} requests over ${objects} objects → hit ratio ${result.hitRatio}, ${originRequests} origin requests`);
   }
   return out;
+}
+
+interface PurgeResult {
+  rounds: number;
+  pops: number;
+  /** Purge answered → first non-hit at a POP, over every POP and round. */
+  p50Ms: number;
+  p95Ms: number;
+  maxMs: number;
+}
+
+/** Purge answered → first non-hit at every POP, which each poll as clients would. */
+async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResult> {
+  const lags: number[] = [];
+  const headers = { authorization: `Bearer ${topology.control.token}`, "content-type": "application/json" };
+  for (let round = 0; round < rounds; round++) {
+    const path = `/gen/256?ttl=600&purge=${Date.now()}-${round}`;
+    for (const pop of topology.pops) for (let i = 0; i < 2; i++) await (await fetch(`${pop.url}${path}`)).arrayBuffer();
+    const r = await fetch(`${topology.control.url}/v1/purge`, { method: "POST", headers, body: JSON.stringify({ files: [`http://127.0.0.1${path}`] }) });
+    await r.arrayBuffer();
+    const answered = Date.now();
+    await Promise.all(
+      topology.pops.map(async (pop) => {
+        const deadline = answered + 5000;
+        while (Date.now() < deadline) {
+          const res = await fetch(`${pop.url}${path}`);
+          await res.arrayBuffer();
+          if (!/; hit/.test(res.headers.get("cache-status") ?? "")) break;
+          await new Promise((res2) => setTimeout(res2, 5));
+        }
+        lags.push(Date.now() - answered);
+      }),
+    );
+    await new Promise((res) => setTimeout(res, 50 + Math.random() * 100)); // decorrelate from the refresh phase
+  }
+  lags.sort((a, b) => a - b);
+  const at = (p: number) => lags[Math.min(lags.length - 1, Math.floor(p * lags.length))];
+  const result = { rounds, pops: topology.pops.length, p50Ms: at(0.5), p95Ms: at(0.95), maxMs: lags[lags.length - 1] };
+  console.log(`purge: answered → first non-hit at each of ${result.pops} POPs over ${rounds} rounds: p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, max ${result.maxMs} ms`);
+  return result;
 }
 
 async function main(): Promise<void> {
@@ -140,6 +181,7 @@ async function main(): Promise<void> {
   const results: Record<string, LoadResult> = {};
   let collapse: CollapseResult[] = [];
   let zipf: ZipfResult[] = [];
+  let purge: PurgeResult | undefined;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -167,6 +209,7 @@ async function main(): Promise<void> {
     report("miss-16k", await once(`${fra.url}/gen/16384?ttl=86400&u=[<id>]`, true));
     collapse = await measureCollapse(network.topology);
     zipf = await measureZipf(network.topology);
+    purge = await measurePurge(network.topology);
   } finally {
     await bare.dispose();
     await network.stop();
@@ -191,6 +234,7 @@ async function main(): Promise<void> {
     ratios,
     collapse,
     zipf,
+    purge,
   };
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");
