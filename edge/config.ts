@@ -163,6 +163,39 @@ export const OriginFetchSchema = z
   })
   .strict();
 
+export const CompressionSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Codings produced, in order of preference when the client accepts several equally. */
+    encodings: z.array(z.enum(["br", "zstd", "gzip"])).min(1).default(["br", "zstd", "gzip"]),
+    /** Content types worth compressing; "text/*" matches a family. */
+    types: z
+      .array(z.string().min(3))
+      .default([
+        "text/*",
+        "application/json",
+        "application/javascript",
+        "application/x-javascript",
+        "application/xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/manifest+json",
+        "application/ld+json",
+        "application/wasm",
+        "image/svg+xml",
+        "font/ttf",
+        "font/otf",
+      ]),
+    /** Smaller bodies gain too little to pay for the work. */
+    minBytes: z.number().int().min(0).default(1024),
+    /** Larger bodies are not compressed here (they stream; see README). */
+    maxBytes: z.number().int().min(0).default(1024 * 1024),
+    brotliQuality: z.number().int().min(0).max(11).default(6),
+    gzipLevel: z.number().int().min(1).max(9).default(6),
+    zstdLevel: z.number().int().min(1).max(19).default(6),
+  })
+  .strict();
+
 export const OutlierDetectionSchema = z
   .object({
     /** Consecutive failures (refused, timeout, 5xx) after which a POP ejects an origin. */
@@ -193,6 +226,8 @@ export const ConfigSchema = z
     sites: z.array(SiteSchema).min(1),
     cache: CacheSchema.default(CacheSchema.parse({})),
     originFetch: OriginFetchSchema.default(OriginFetchSchema.parse({})),
+    /** Edge compression: encoded variants stored once per object and coding. */
+    compression: CompressionSchema.default(CompressionSchema.parse({})),
     /** Active health checks, run by the control plane. */
     monitor: MonitorSchema.default(MonitorSchema.parse({})),
     /** Passive health: what each POP learns from its own traffic. */
@@ -230,6 +265,7 @@ export type SiteConfig = z.output<typeof SiteSchema>;
 export type CacheConfig = z.output<typeof CacheSchema>;
 export type CacheKeyConfig = z.output<typeof CacheKeySchema>;
 export type MonitorConfig = z.output<typeof MonitorSchema>;
+export type CompressionConfig = z.output<typeof CompressionSchema>;
 export type OutlierDetectionConfig = z.output<typeof OutlierDetectionSchema>;
 export type LoadBalancingConfig = z.output<typeof LoadBalancingSchema>;
 

@@ -29,6 +29,8 @@ export interface DeliverOptions {
   debug: boolean;
   /** Answer preconditions and Range here (true for anything that came through the cache). */
   evaluateRequest: boolean;
+  /** The body is already encoded (Content-Encoding): the runtime must send it as it is. */
+  encoded?: boolean;
 }
 
 /** Fields that describe routing or caching inside the CDN and are no business of the client's. */
@@ -122,7 +124,7 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
       void discard(body);
       body = null;
     }
-    return new Response(body, { status, headers: h });
+    return new Response(body, { status, headers: h, ...(options.encoded ? { encodeBody: "manual" as const } : {}) });
   };
 
   if (options.evaluateRequest && rep.status >= 200 && rep.status < 300 && asksForEvaluation(request)) {

@@ -20,6 +20,9 @@ import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
 import { storeDecision } from "./http/storable";
+import { negotiateEncoding, type Coding } from "./http/accept-encoding";
+import { encode } from "./compress/codecs";
+import { compressible, encodedHeaders, withVaryAcceptEncoding } from "./compress/policy";
 import { governingDirectives, SURROGATE_CAPABILITY } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
@@ -292,7 +295,7 @@ async function miss(tx: Transaction, reason: "uri-miss" | "vary-miss"): Promise<
 }
 
 function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {
-  const fields = varyFields(new Headers(outcome.meta.headers).get("vary"));
+  const fields = varyFields(new Headers(outcome.meta.headers).get("vary")).filter((f) => f !== "accept-encoding");
   if (fields.length === 0) return true;
   return computeVariantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) === outcome.variantKey;
 }
@@ -416,33 +419,47 @@ async function storeAndDeliver(
 ): Promise<Response> {
   const response = result.response;
   const cacheConfig = tx.pop.config.cache;
-  const { directives } = governingDirectives(response.headers);
+  // The runtime's fetch decodes gzip and br by itself: what we hold is the identity body.
+  // Other codings arrive as sent; we neither decode nor store them, only pass them on.
+  let originHeaders = response.headers;
+  const originEncoding = response.headers.get("content-encoding")?.trim().toLowerCase();
+  const decodedByRuntime = originEncoding === "gzip" || originEncoding === "x-gzip" || originEncoding === "br";
+  const opaqueEncoding = !!originEncoding && originEncoding !== "identity" && !decodedByRuntime;
+  if (decodedByRuntime) {
+    originHeaders = new Headers(response.headers);
+    originHeaders.delete("content-encoding");
+    originHeaders.delete("content-length");
+  }
+  const { directives } = governingDirectives(originHeaders);
   const decision = storeDecision({
     method: "GET",
     status: response.status,
     requestHeaders: tx.request.headers,
     requestDirectives: tx.requestDirectives,
-    responseHeaders: response.headers,
+    responseHeaders: originHeaders,
     responseDirectives: directives,
   });
-  const declaredLength = Number(response.headers.get("content-length") ?? NaN);
+  const declaredLength = Number(originHeaders.get("content-length") ?? NaN);
   const tooLarge = Number.isFinite(declaredLength) && declaredLength > cacheConfig.maxObjectBytes;
   const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
-  if (!decision.store || tooLarge) {
-    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? undefined : `not-stored:${decision.reason}`;
-    const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
-    return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true });
+  if (!decision.store || tooLarge || opaqueEncoding) {
+    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : opaqueEncoding ? `encoded:${originEncoding}` : decision.store ? undefined : `not-stored:${decision.reason}`;
+    const rep: Representation = { status: response.status, headers: originHeaders, body: response.body, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
+    return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: !opaqueEncoding, encoded: opaqueEncoding });
   }
 
-  const fields = varyFields(response.headers.get("vary"));
-  const key = fields.length > 0 ? computeVariantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) : tx.primaryKey;
+  const fields = varyFields(originHeaders.get("vary"));
+  // Origins are always asked for identity, so their Vary: Accept-Encoding selects nothing here;
+  // our own encoded variants take its place.
+  const keyFields = fields.filter((f) => f !== "accept-encoding");
+  const key = keyFields.length > 0 ? computeVariantKey(tx.primaryKey, keyFields, tx.request.headers, tx.pop.config.cache.vary) : tx.primaryKey;
   const body = await readBounded(response.body, cacheConfig.memoryEntryMaxBytes);
   const now = Date.now();
   const size = body.kind === "complete" ? body.bytes.byteLength : Number.isFinite(declaredLength) ? declaredLength : 0;
   const meta = buildEntryMeta({
     key: tx.primaryKey,
     status: response.status,
-    headers: response.headers,
+    headers: originHeaders,
     requestTime: result.requestTime,
     responseTime: result.responseTime,
     size,
@@ -453,21 +470,18 @@ async function storeAndDeliver(
   status.stored = true;
   status.ttl = meta.freshness - Math.floor(meta.initialAge);
   tx.pop.counters.stored++;
-  if (fields.length > 0) storeVaryManifest(tx, fields, now);
+  if (keyFields.length > 0) storeVaryManifest(tx, keyFields, now);
 
-  let clientBody: Representation["body"];
   if (body.kind === "complete") {
     tx.pop.memory.set(key, { record, body: body.bytes, storedAt: now }, retention);
     tx.ctx.waitUntil(safePut(tx, key, record, body.bytes, retention, now));
     settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
-    clientBody = body.bytes;
-  } else {
-    // Large: one branch to the client, one into the Cache API, neither held in memory.
-    const [toClient, toCache] = body.stream.tee();
-    tx.ctx.waitUntil(safePut(tx, key, record, toCache, retention, now));
-    clientBody = toClient;
+    return deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge);
   }
-  const rep: Representation = { status: response.status, headers: response.headers, body: clientBody, size: body.kind === "complete" ? size : Number.isFinite(declaredLength) ? declaredLength : undefined };
+  // Large: one branch to the client, one into the Cache API, neither held in memory.
+  const [toClient, toCache] = body.stream.tee();
+  tx.ctx.waitUntil(safePut(tx, key, record, toCache, retention, now));
+  const rep: Representation = { status: response.status, headers: meta.headers, body: toClient, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
   return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true });
 }
 
@@ -496,10 +510,85 @@ async function safePut(tx: Transaction, key: string, record: StoredRecord, body:
 
 // ── deliver ──────────────────────────────────────────────────────────────────
 
-function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number): Response {
+/** Delivers a stored entry, or its encoded variant when the client accepts one (see chooseEncoding). */
+function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number): Response | Promise<Response> {
   if (tx.pop.config.debug) cacheStatus.key = found.key;
-  const rep: Representation = { status: found.meta.status, headers: found.meta.headers, body: found.body, size: found.meta.size };
-  return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true });
+  const choice = chooseEncoding(tx, found);
+  const send = (rep: Representation, encoded: boolean) =>
+    deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true, encoded });
+  if (choice.kind === "as-stored") {
+    return send({ status: found.meta.status, headers: found.meta.headers, body: found.body, size: found.meta.size }, false);
+  }
+  if (choice.kind === "identity") {
+    return send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: found.meta.size }, false);
+  }
+  const variant = tx.pop.memory.get(choice.key);
+  if (variant?.body && variant.record.kind === "entry") {
+    void cancelBody(found.body);
+    return send({ status: found.meta.status, headers: variant.record.meta.headers, body: variant.body, size: variant.body.byteLength }, true);
+  }
+  return encodedVariant(tx, found, choice.coding, choice.key).then((v) =>
+    v ? send({ status: found.meta.status, headers: v.headers, body: v.body, size: v.body.byteLength }, true)
+      : send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: found.meta.size }, false),
+  );
+}
+
+type EncodingChoice = { kind: "as-stored" } | { kind: "identity" } | { kind: "encoded"; coding: Coding; key: string };
+
+/** The client's own Accept-Encoding: Cloudflare's front (and Miniflare) rewrite the header and keep the original in cf. */
+function clientAcceptEncoding(tx: Transaction): string | null {
+  const original = (tx.cf as { clientAcceptEncoding?: unknown } | undefined)?.clientAcceptEncoding;
+  if (typeof original === "string") return original === "" ? null : original;
+  return tx.request.headers.get("accept-encoding");
+}
+
+/** Per stored entry, whether it is compressible: hits ask on every request. */
+const compressibleMemo = new WeakMap<EntryMeta, boolean>();
+
+function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
+  const config = tx.pop.config.compression;
+  let worth = compressibleMemo.get(found.meta);
+  if (worth === undefined) {
+    worth = compressible(found.meta.headers, found.meta.status, found.meta.size, config);
+    compressibleMemo.set(found.meta, worth);
+  }
+  if (!worth) return { kind: "as-stored" };
+  const coding = negotiateEncoding(clientAcceptEncoding(tx), tx.pop.codings);
+  if (coding === "identity" || coding === "not-acceptable") return { kind: "identity" };
+  const sep = found.key.includes("?") ? "&" : "?";
+  return { kind: "encoded", coding, key: `${found.key}${sep}outpost-enc=${coding}&outpost-body=${found.meta.bodyId ?? found.meta.responseTime}` };
+}
+
+/**
+ * An encoded variant: from the Cache API if another isolate made it, or made
+ * here once (compressed from the stored body) and stored in both tiers, so
+ * that hits do no compression work.
+ */
+async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<{ headers: [string, string][]; body: Uint8Array } | undefined> {
+  const pop = tx.pop;
+  const retention = retentionSeconds(found.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds);
+  const stored = await pop.cacheApi.get(key);
+  if (stored?.record.kind === "entry" && stored.body) {
+    const body = new Uint8Array(await new Response(stored.body).arrayBuffer());
+    pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, retention);
+    void cancelBody(found.body);
+    return { headers: stored.record.meta.headers, body };
+  }
+  if (!(found.body instanceof Uint8Array)) return undefined; // streamed from the Cache API: too big to compress in one go
+  let body: Uint8Array;
+  try {
+    body = encode(coding, found.body, pop.config.compression);
+  } catch (err) {
+    console.warn(`outpost: ${coding} failed for ${found.key}: ${(err as Error).message}`);
+    return undefined;
+  }
+  pop.counters.compressions++;
+  const headers = encodedHeaders(found.meta.headers, coding);
+  const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers, size: body.byteLength } };
+  const now = Date.now();
+  pop.memory.set(key, { record, body, storedAt: now }, retention);
+  tx.ctx.waitUntil(safePut(tx, key, record, body, retention, now));
+  return { headers, body };
 }
 
 function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: Transaction): Response {

@@ -6,6 +6,8 @@
 import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "./config";
 import { CacheApiTier } from "./cache/cache-api-tier";
 import { MemoryTier } from "./cache/memory-tier";
+import { availableCodings } from "./compress/codecs";
+import type { Coding } from "./http/accept-encoding";
 import { PurgeRules } from "./cache/purge-rules";
 import type { PurgeRule } from "../control/snapshot";
 import type { EntryMeta } from "./cache/entry";
@@ -34,6 +36,7 @@ export interface PopCounters {
   retries: number;
   retriesDeniedByBudget: number;
   panicRoutes: number;
+  compressions: number;
 }
 
 export class Pop {
@@ -59,7 +62,10 @@ export class Pop {
     retries: 0,
     retriesDeniedByBudget: 0,
     panicRoutes: 0,
+    compressions: 0,
   };
+  /** The codings this runtime can produce, in the configured order. */
+  readonly codings: Coding[];
   readonly outliers: OutlierDetector;
   readonly purges: PurgeRules;
   /** Forward trips and failures per origin, for the control plane's metrics. */
@@ -77,6 +83,7 @@ export class Pop {
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
     for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
     for (const origin of this.config.origins) this.originsById.set(origin.id, origin);
+    this.codings = availableCodings(this.config.compression);
     this.outliers = new OutlierDetector(this.config.outlierDetection, (event) => {
       console.log(JSON.stringify({ event: `origin-${event.kind}`, pop: name, ...event }));
       this.pendingReports.push(event);

@@ -13,6 +13,7 @@ export function statusResponse(pop: Pop): Response {
     uptimeSeconds: Math.floor((Date.now() - pop.startedAt) / 1000),
     counters: pop.counters,
     memoryTier: { entries: pop.memory.size, bytes: pop.memory.bytes },
+    codings: pop.codings,
     origins: pop.outliers.view(Date.now()),
     health: snapshot.health,
     snapshot: { version: snapshot.version, lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },

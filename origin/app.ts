@@ -7,6 +7,7 @@
 import { Hono, type Context } from "hono";
 import { DEMO_CONTENT, textOfSize, type DemoObject } from "./content";
 import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 
 export interface OriginIdentity {
   id: string;
@@ -142,6 +143,14 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
     }
     const body = status === 204 || status === 304 ? null : `response ${echoCounter} from ${identity.id}\n`;
     return new Response(c.req.method === "HEAD" ? null : body, { status, headers });
+  });
+
+  /** Always gzip, whatever the client asked: an origin that compresses by itself. */
+  app.get("/precompressed.txt", (c) => {
+    const body = gzipSync(textOfSize(8192, "precompressed"));
+    return new Response(body, {
+      headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "gzip", "cache-control": "public, max-age=300", etag: '"pre-1"', vary: "Accept-Encoding" },
+    });
   });
 
   app.get("/nocache", (c) => c.text(`uncacheable ${Date.now()}\n`, 200, { "cache-control": "no-store" }));

@@ -29,6 +29,8 @@ export interface EntryMeta {
   tags: string[];
   size: number;
   originId: string;
+  /** Names the stored body; kept when a 304 freshens the entry, so encoded variants stay valid. */
+  bodyId?: string;
 }
 
 /** Stored at a primary key when the response varies: which fields select the variant. */

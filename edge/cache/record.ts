@@ -39,6 +39,7 @@ export interface EntryInput {
   responseTime: number;
   size: number;
   originId: string;
+  bodyId?: string;
 }
 
 export function buildEntryMeta(input: EntryInput): EntryMeta {
@@ -61,6 +62,7 @@ export function buildEntryMeta(input: EntryInput): EntryMeta {
     tags: responseTags(input.headers),
     size: input.size,
     originId: input.originId,
+    bodyId: input.bodyId ?? `${input.requestTime.toString(36)}-${input.size.toString(36)}`,
   };
 }
 
@@ -99,5 +101,6 @@ export function freshenWithNotModified(meta: EntryMeta, notModified: Headers, re
     responseTime,
     size: meta.size,
     originId: meta.originId,
+    bodyId: meta.bodyId ?? String(meta.responseTime),
   });
 }

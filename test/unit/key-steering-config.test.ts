@@ -76,3 +76,49 @@ describe("Cache-Status", () => {
     );
   });
 });
+
+import { negotiateEncoding } from "../../edge/http/accept-encoding";
+import { compressible, encodedEtag, encodedHeaders } from "../../edge/compress/policy";
+
+describe("Accept-Encoding negotiation", () => {
+  const all = ["br", "zstd", "gzip"] as const;
+  it("follows the client's order on equal q (as Cloudflare's front does), then ours", () => {
+    expect(negotiateEncoding("gzip, deflate, br, zstd", all)).toBe("gzip");
+    expect(negotiateEncoding("br, gzip", all)).toBe("br");
+    expect(negotiateEncoding("zstd, gzip", all)).toBe("zstd");
+    expect(negotiateEncoding("x-gzip", all)).toBe("gzip");
+    expect(negotiateEncoding("*", all)).toBe("br");
+  });
+  it("follows q-values, *, and identity;q=0", () => {
+    expect(negotiateEncoding("br;q=0.2, gzip;q=0.8", all)).toBe("gzip");
+    expect(negotiateEncoding("br;q=0, *;q=0.5", all)).toBe("zstd");
+    expect(negotiateEncoding("identity", all)).toBe("identity");
+    expect(negotiateEncoding(null, all)).toBe("identity");
+    expect(negotiateEncoding("deflate", all)).toBe("identity");
+    expect(negotiateEncoding("identity;q=0", all)).toBe("not-acceptable");
+    expect(negotiateEncoding("identity;q=0, gzip", all)).toBe("gzip");
+    expect(negotiateEncoding("*;q=0", all)).toBe("not-acceptable");
+    expect(negotiateEncoding("gzip;q=0.5, identity;q=1", all)).toBe("identity");
+  });
+});
+
+describe("compression policy", () => {
+  const cfg = config.compression;
+  const text: [string, string][] = [["content-type", "text/html; charset=utf-8"], ["etag", '"abc"']];
+  it("compresses text of a worthwhile size, not images, encoded bodies or no-transform", () => {
+    expect(compressible(text, 200, 5000, cfg)).toBe(true);
+    expect(compressible(text, 200, 100, cfg)).toBe(false);
+    expect(compressible([["content-type", "image/png"]], 200, 5000, cfg)).toBe(false);
+    expect(compressible([...text, ["content-encoding", "gzip"]], 200, 5000, cfg)).toBe(false);
+    expect(compressible([...text, ["cache-control", "public, no-transform"]], 200, 5000, cfg)).toBe(false);
+    expect(compressible([["content-type", "image/svg+xml"]], 200, 5000, cfg)).toBe(true);
+  });
+  it("gives an encoded variant its own ETag and Vary", () => {
+    expect(encodedEtag('"abc"', "br")).toBe('"abc-br"');
+    expect(encodedEtag('W/"abc"', "gzip")).toBe('W/"abc-gzip"');
+    const h = new Headers(encodedHeaders([...text, ["vary", "Origin"], ["content-length", "5000"]], "br"));
+    expect(h.get("content-encoding")).toBe("br");
+    expect(h.get("vary")).toBe("Origin, Accept-Encoding");
+    expect(h.get("content-length")).toBeNull();
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * What may be compressed, and the fields an encoded variant carries. Pure.
+ */
+import type { CompressionConfig } from "../config";
+import { parseCacheControl } from "../http/cache-control";
+import type { Coding } from "../http/accept-encoding";
+
+type Pairs = [string, string][];
+
+function field(pairs: Pairs, name: string): string | undefined {
+  return pairs.find(([n]) => n === name)?.[1];
+}
+
+function typeMatches(contentType: string, patterns: readonly string[]): boolean {
+  const type = contentType.split(";")[0].trim().toLowerCase();
+  return patterns.some((p) => (p.endsWith("/*") ? type.startsWith(p.slice(0, -1)) : type === p));
+}
+
+/**
+ * Is this stored representation worth compressing? A compressible type,
+ * big enough to gain, small enough to compress in one go, not already
+ * encoded, and not marked no-transform.
+ */
+export function compressible(pairs: Pairs, status: number, size: number, config: CompressionConfig): boolean {
+  if (!config.enabled || status !== 200) return false;
+  if (size < config.minBytes || size > config.maxBytes) return false;
+  const encoding = field(pairs, "content-encoding");
+  if (encoding && encoding.toLowerCase() !== "identity") return false;
+  const type = field(pairs, "content-type");
+  if (!type || !typeMatches(type, config.types)) return false;
+  if (parseCacheControl(field(pairs, "cache-control")).noTransform) return false;
+  return true;
+}
+
+/** Adds Accept-Encoding to Vary (the representation now depends on it). */
+export function withVaryAcceptEncoding(pairs: Pairs): Pairs {
+  const vary = field(pairs, "vary");
+  if (vary && vary.split(",").some((v) => ["accept-encoding", "*"].includes(v.trim().toLowerCase()))) return pairs;
+  const out = pairs.filter(([n]) => n !== "vary");
+  out.push(["vary", vary ? `${vary}, Accept-Encoding` : "Accept-Encoding"]);
+  return out;
+}
+
+/** An encoded variant's entity tag differs from the identity one's (RFC 9110 §8.8.3). */
+export function encodedEtag(etag: string, coding: Coding): string {
+  const m = /^(W\/)?"(.*)"$/.exec(etag.trim());
+  if (!m) return etag;
+  return `${m[1] ?? ""}"${m[2]}-${coding}"`;
+}
+
+export function encodedHeaders(pairs: Pairs, coding: Coding): Pairs {
+  const out: Pairs = [];
+  for (const [name, value] of withVaryAcceptEncoding(pairs)) {
+    if (name === "content-length" || name === "content-encoding") continue;
+    out.push([name, name === "etag" ? encodedEtag(value, coding) : value]);
+  }
+  out.push(["content-encoding", coding]);
+  return out;
+}

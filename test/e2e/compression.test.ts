@@ -1,0 +1,59 @@
+/** Compression on the wire, through a POP over real HTTP: the bytes a client gets. */
+import { request } from "node:http";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Network } from "../../scripts/network";
+import { startTestNetwork, unique } from "./helpers";
+
+let network: Network;
+beforeAll(async () => {
+  network = await startTestNetwork();
+});
+afterAll(async () => {
+  await network?.stop();
+});
+
+/** A raw GET: no client-side decoding. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("compression on the wire", () => {
+  it("sends stored br and gzip variants byte for byte, and identity to a client that asks for none", async () => {
+    const fra = network.topology.pops[1].url;
+    const path = unique("/gen/65536?ttl=600");
+    const identity = await rawGet(`${fra}${path}`, {});
+    expect(identity.headers["content-encoding"]).toBeUndefined();
+    expect(identity.body.byteLength).toBe(65536);
+
+    const br = await rawGet(`${fra}${path}`, { "accept-encoding": "br, gzip" });
+    expect(br.headers["content-encoding"]).toBe("br");
+    expect(br.body.byteLength).toBeLessThan(65536 / 10);
+    expect(Buffer.compare(brotliDecompressSync(br.body), identity.body)).toBe(0);
+
+    const brAgain = await rawGet(`${fra}${path}`, { "accept-encoding": "br" });
+    expect(brAgain.headers["cache-status"]).toContain("hit");
+    expect(Buffer.compare(brAgain.body, br.body)).toBe(0);
+
+    const gz = await rawGet(`${fra}${path}`, { "accept-encoding": "gzip" });
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(Buffer.compare(gunzipSync(gz.body), identity.body)).toBe(0);
+  });
+
+  it("uses zstd where the runtime has it and the client prefers it", async () => {
+    const fra = network.topology.pops[1].url;
+    const status = (await (await fetch(`${fra}/__outpost/status`)).json()) as { codings: string[] };
+    if (!status.codings.includes("zstd")) return;
+    const r = await rawGet(`${fra}${unique("/gen/20000?ttl=600")}`, { "accept-encoding": "zstd, gzip;q=0.5" });
+    expect(r.headers["content-encoding"]).toBe("zstd");
+    expect([...r.body.subarray(0, 4)]).toEqual([0x28, 0xb5, 0x2f, 0xfd]); // the zstd frame magic
+  });
+});
