@@ -23,6 +23,17 @@ export interface SnapshotClientOptions {
   onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => void;
 }
 
+/**
+ * Waits for `work`, at most `ms`. The timer is cleared when the work wins:
+ * left running, it would fire after the request ended, and workerd cancels
+ * (and warns about) promises settled outside their request.
+ */
+function waitAtMost(work: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
 const IDLE_FACTOR = 3;
 
@@ -49,7 +60,7 @@ export class SnapshotClient {
     if (this.fetchedAt === 0) {
       const first = this.refresh(now);
       waitUntil(first);
-      return Promise.race([first, new Promise<void>((r) => setTimeout(r, this.options.coldStartWaitMs))]);
+      return waitAtMost(first, this.options.coldStartWaitMs);
     }
     const age = now - this.fetchedAt;
     if (age >= this.options.refreshMs * IDLE_FACTOR) {
@@ -57,7 +68,7 @@ export class SnapshotClient {
       // for the sync (briefly, as on a cold start) rather than serve what was purged.
       const sync = this.refresh(now);
       waitUntil(sync);
-      return Promise.race([sync, new Promise<void>((r) => setTimeout(r, this.options.coldStartWaitMs))]);
+      return waitAtMost(sync, this.options.coldStartWaitMs);
     }
     if (age >= this.options.refreshMs) waitUntil(this.refresh(now));
     // Warm: nothing to wait for, so the hit path stays synchronous.

@@ -122,6 +122,57 @@ async function measureZipf(topology: Topology, requests = 4000, objects = 10_000
   return out;
 }
 
+interface CompressionResult {
+  size: string;
+  coding: string;
+  encodedBytes: number;
+  /** identity bytes / encoded bytes */
+  compressionRatio: number;
+  /** rps of hits in this coding / rps of identity hits */
+  rpsVsIdentity: number;
+}
+
+/** Raw bytes on the wire for one coding (no client-side decoding). */
+async function wireBytes(url: string, coding: string): Promise<number> {
+  const { request } = await import("node:http");
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: coding === "identity" ? {} : { "accept-encoding": coding } }, (res) => {
+      let n = 0;
+      res.on("data", (c: Buffer) => (n += c.byteLength));
+      res.on("end", () => resolve(n));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Hits of 16 KiB and 256 KiB text in br and gzip, against identity hits of the same objects. */
+async function measureCompression(popUrl: string, report: (name: string, r: LoadResult) => void): Promise<CompressionResult[]> {
+  const out: CompressionResult[] = [];
+  for (const size of [16 * 1024, 256 * 1024]) {
+    const label = `${size / 1024}k`;
+    const url = `${popUrl}/gen/${size}?ttl=86400&text=1`;
+    const identityBytes = await wireBytes(url, "identity");
+    const runs: Record<string, LoadResult[]> = { identity: [], br: [], gzip: [] };
+    for (const coding of ["br", "gzip"]) await wireBytes(url, coding); // compressed once, here, before the load
+    for (let round = 0; round < rounds; round++) {
+      for (const coding of ["identity", "br", "gzip"]) {
+        runs[coding].push(await runLoad({ url, connections, durationSeconds, headers: coding === "identity" ? {} : { "accept-encoding": coding } }));
+      }
+    }
+    const identity = median(runs.identity);
+    report(`text-${label}-identity`, identity);
+    for (const coding of ["br", "gzip"]) {
+      const r = median(runs[coding]);
+      report(`text-${label}-${coding}`, r);
+      const encodedBytes = await wireBytes(url, coding);
+      out.push({ size: label, coding, encodedBytes, compressionRatio: Math.round((identityBytes / encodedBytes) * 100) / 100, rpsVsIdentity: Math.round((r.rps / identity.rps) * 100) / 100 });
+    }
+  }
+  for (const c of out) console.log(`compression ${c.size} ${c.coding}: ratio ${c.compressionRatio}x, hits at ${c.rpsVsIdentity} of identity hits' rps`);
+  return out;
+}
+
 interface PurgeResult {
   rounds: number;
   pops: number;
@@ -182,6 +233,7 @@ async function main(): Promise<void> {
   let collapse: CollapseResult[] = [];
   let zipf: ZipfResult[] = [];
   let purge: PurgeResult | undefined;
+  let compression: CompressionResult[] = [];
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -207,6 +259,7 @@ async function main(): Promise<void> {
       report(`hit-${label}`, median(hitRuns));
     }
     report("miss-16k", await once(`${fra.url}/gen/16384?ttl=86400&u=[<id>]`, true));
+    compression = await measureCompression(fra.url, report);
     collapse = await measureCollapse(network.topology);
     zipf = await measureZipf(network.topology);
     purge = await measurePurge(network.topology);
@@ -232,6 +285,7 @@ async function main(): Promise<void> {
     options: { connections, durationSeconds, rounds, launcher: "miniflare 4 (one instance per POP)", loadGenerator: "autocannon 8, separate process" },
     results,
     ratios,
+    compression,
     collapse,
     zipf,
     purge,
