@@ -137,7 +137,7 @@ const SyncSchema = z
     have: z.number().int().min(0),
     purgeSeq: z.number().int().min(0),
     counters: z.record(z.string(), z.number()).optional(),
-    origins: z.record(z.string(), z.object({ requests: z.number(), errors: z.number() })).optional(),
+    origins: z.record(z.string(), z.object({ requests: z.number(), errors: z.number(), ejected: z.boolean().optional() })).optional(),
   })
   .strict();
 

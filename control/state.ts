@@ -18,7 +18,14 @@ export interface PopSync {
   /** Accepted → applied at this POP, for its latest purge (as seen at the next sync). */
   lastPurgeLagMs: number | null;
   counters: Record<string, number>;
-  origins: Record<string, { requests: number; errors: number }>;
+  origins: Record<string, PopOriginView>;
+}
+
+/** One origin as one POP sees it. */
+export interface PopOriginView {
+  requests: number;
+  errors: number;
+  ejected?: boolean;
 }
 
 /** What a POP sends with each sync: where it is, and its counters. */
@@ -27,7 +34,7 @@ export interface SyncReport {
   have: number;
   purgeSeq: number;
   counters?: Record<string, number>;
-  origins?: Record<string, { requests: number; errors: number }>;
+  origins?: Record<string, PopOriginView>;
 }
 
 export interface PurgeStatus {
@@ -90,7 +97,14 @@ export interface ControlStorage {
 export interface HealthReport {
   origins: Record<
     string,
-    { healthy: boolean; reason: string | null; active: ActiveHealth | null; passive: PassiveReport | null }
+    {
+      healthy: boolean;
+      reason: string | null;
+      active: ActiveHealth | null;
+      passive: PassiveReport | null;
+      /** As each POP sees it, from its last sync. */
+      pops: Record<string, PopOriginView>;
+    }
   >;
   transitions: HealthTransition[];
 }
@@ -267,6 +281,7 @@ export class ControlState {
         reason: view?.reason ?? null,
         active: data.active[origin.id] ?? null,
         passive: passive && passive.until > now ? passive : null,
+        pops: Object.fromEntries(Object.values(data.pops).flatMap((p) => (p.origins[origin.id] ? [[p.name, p.origins[origin.id]]] : []))),
       };
     }
     return { origins, transitions: data.transitions.slice(-50) };

@@ -70,6 +70,8 @@ export const OriginSchema = z
     draining: z.boolean().default(false),
     /** Overrides of the global monitor for this origin. */
     monitor: MonitorOverrideSchema.optional(),
+    /** Time to this origin's response headers; originFetch.timeoutMs when unset. */
+    timeoutMs: z.number().int().min(50).max(120000).optional(),
   })
   .strict()
   .superRefine((o, ctx) => {

@@ -97,7 +97,15 @@ export class Pop {
       popName: name,
       refreshMs: Number(env.SNAPSHOT_REFRESH_MS ?? 1000),
       coldStartWaitMs: 500,
-      syncReport: () => ({ purgeSeq: this.purges.highestSeq, counters: { ...this.counters }, origins: this.originStats }),
+      syncReport: () => {
+        const now = Date.now();
+        const origins: Record<string, { requests: number; errors: number; ejected: boolean }> = {};
+        for (const o of this.config.origins) {
+          const stats = this.originStats[o.id] ?? { requests: 0, errors: 0 };
+          origins[o.id] = { ...stats, ejected: this.outliers.isEjected(o.id, now) };
+        }
+        return { purgeSeq: this.purges.highestSeq, counters: { ...this.counters }, origins };
+      },
       onSnapshot: (next, offset, uncertainty) => this.applyPurges(next.purges, offset, uncertainty),
     });
   }

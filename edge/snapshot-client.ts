@@ -15,7 +15,7 @@ export interface SnapshotClientOptions {
   refreshMs: number;
   coldStartWaitMs: number;
   /** What the POP reports with each sync: purge sequence applied, counters. */
-  syncReport: () => { purgeSeq: number; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number }> };
+  syncReport: () => { purgeSeq: number; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number; ejected: boolean }> };
   /**
    * Called with each newer snapshot before it becomes current (to apply purge
    * rules), with the control plane's clock minus ours and the uncertainty of that.

@@ -68,7 +68,8 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
     if (attempt > 0 && options.mayRetry && !options.mayRetry()) break;
     options.observer?.onSend(candidate.origin.id);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+    const timeoutMs = candidate.origin.timeoutMs ?? options.timeoutMs;
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     const requestTime = now();
     try {
       const response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {
@@ -87,7 +88,7 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       clearTimeout(timer);
       lastFailure = controller.signal.aborted ? "timeout" : "connect";
       attempts.push({ originId: candidate.origin.id, outcome: lastFailure, ms: now() - requestTime });
-      options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${options.timeoutMs} ms` : "connection failed");
+      options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${timeoutMs} ms` : "connection failed");
     }
   }
   return { ok: false, failure: lastFailure, attempts };

@@ -99,6 +99,11 @@ describe("control plane", () => {
     } finally {
       await fetch(`${network.topology.control.url}/v1/origins/ap-southeast`, { method: "PATCH", headers, body: JSON.stringify({ enabled: true }) });
     }
+    const health = (await (await fetch(`${network.topology.control.url}/v1/health`, { headers })).json()) as {
+      origins: Record<string, { healthy: boolean; pops: Record<string, { requests: number; ejected?: boolean }> }>;
+    };
+    expect(health.origins["us-east"].healthy).toBe(true);
+    expect(health.origins["us-east"].pops["Outpost-IAD"]).toMatchObject({ ejected: false });
     const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers })).json()) as { pops: { name: string }[] };
     expect(pops.pops.map((p) => p.name).sort()).toEqual(["Outpost-FRA", "Outpost-GRU", "Outpost-IAD", "Outpost-SIN"]);
   });
