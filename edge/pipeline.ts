@@ -420,7 +420,7 @@ async function storeAndDeliver(
   const response = result.response;
   const cacheConfig = tx.pop.config.cache;
   // The runtime's fetch decodes gzip and br by itself: what we hold is the identity body.
-  // Other codings arrive as sent; we neither decode nor store them, only pass them on.
+  // Other codings arrive as sent: stored and served as they are (never re-encoded).
   let originHeaders = response.headers;
   const originEncoding = response.headers.get("content-encoding")?.trim().toLowerCase();
   const decodedByRuntime = originEncoding === "gzip" || originEncoding === "x-gzip" || originEncoding === "br";
@@ -442,10 +442,10 @@ async function storeAndDeliver(
   const declaredLength = Number(originHeaders.get("content-length") ?? NaN);
   const tooLarge = Number.isFinite(declaredLength) && declaredLength > cacheConfig.maxObjectBytes;
   const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
-  if (!decision.store || tooLarge || opaqueEncoding) {
-    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : opaqueEncoding ? `encoded:${originEncoding}` : decision.store ? undefined : `not-stored:${decision.reason}`;
+  if (!decision.store || tooLarge) {
+    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? undefined : `not-stored:${decision.reason}`;
     const rep: Representation = { status: response.status, headers: originHeaders, body: response.body, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
-    return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: !opaqueEncoding, encoded: opaqueEncoding });
+    return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true, encoded: opaqueEncoding });
   }
 
   const fields = varyFields(originHeaders.get("vary"));
@@ -482,7 +482,7 @@ async function storeAndDeliver(
   const [toClient, toCache] = body.stream.tee();
   tx.ctx.waitUntil(safePut(tx, key, record, toCache, retention, now));
   const rep: Representation = { status: response.status, headers: meta.headers, body: toClient, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
-  return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true });
+  return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true, encoded: opaqueEncoding });
 }
 
 /**
@@ -517,7 +517,9 @@ function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEn
   const send = (rep: Representation, encoded: boolean) =>
     deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true, encoded });
   if (choice.kind === "as-stored") {
-    return send({ status: found.meta.status, headers: found.meta.headers, body: found.body, size: found.meta.size }, false);
+    // A coding the origin applied (not gzip or br, which the runtime decoded) goes out as stored.
+    const encoded = found.meta.headers.some(([n, v]) => n === "content-encoding" && v.trim().toLowerCase() !== "identity");
+    return send({ status: found.meta.status, headers: found.meta.headers, body: found.body, size: found.meta.size }, encoded);
   }
   if (choice.kind === "identity") {
     return send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: found.meta.size }, false);

@@ -31,11 +31,11 @@ export interface Candidates {
 
 export function candidatesFor(input: CandidateInput): Candidates {
   const eligible = input.origins.filter((o) => o.enabled && !o.draining && o.weight > 0);
-  // This POP's own ejections are never overridden: it has just seen them fail.
-  const admitted = eligible.filter((o) => input.admits(o.id));
-  const healthy = admitted.filter((o) => input.health[o.id]?.healthy !== false);
-  const panic = admitted.length > 0 && (healthy.length === 0 || healthy.length / eligible.length < input.loadBalancing.panicThreshold);
-  const pool = panic ? admitted : healthy;
+  const healthy = eligible.filter((o) => input.admits(o.id) && input.health[o.id]?.healthy !== false);
+  // Panic (Envoy's term): with too few healthy origins, trying them all beats refusing; a
+  // single-origin site must never go dark because its one origin was ejected.
+  const panic = eligible.length > 0 && (healthy.length === 0 || healthy.length / eligible.length < input.loadBalancing.panicThreshold);
+  const pool = panic ? eligible : healthy;
   let ranked: RankedOrigin[];
   if (input.site.steering === "failover") {
     ranked = pool.map((origin) => ({ origin, distanceKm: 0 })); // already in the site's order

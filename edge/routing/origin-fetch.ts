@@ -38,12 +38,14 @@ export interface OriginFetchOptions {
 
 export interface AttemptObserver {
   onSend(originId: string): void;
-  /** Failure means refused, timed out, or a 5xx answer. */
+  /** Failure means refused, timed out, or a 502/503/504 answer. */
   onResult(originId: string, ok: boolean, reason: string): void;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const SAFE = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+/** Statuses that count against an origin's health (Envoy's consecutive_gateway_failure). */
+const GATEWAY_FAILURES = new Set([502, 503, 504]);
 
 export function originUrl(base: string, pathAndQuery: string): string {
   return base.replace(/\/+$/, "") + pathAndQuery;
@@ -82,7 +84,8 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       clearTimeout(timer);
       const responseTime = now();
       attempts.push({ originId: candidate.origin.id, outcome: "response", status: response.status, ms: responseTime - requestTime });
-      options.observer?.onResult(candidate.origin.id, response.status < 500, `status ${response.status}`);
+      // Gateway failures say the origin is in trouble; a 500 is more often one broken page.
+      options.observer?.onResult(candidate.origin.id, !GATEWAY_FAILURES.has(response.status), `status ${response.status}`);
       return { ok: true, response, originId: candidate.origin.id, requestTime, responseTime, attempts };
     } catch {
       clearTimeout(timer);

@@ -74,14 +74,20 @@ describe("balancer", () => {
     expect(c.ranked.map((r) => r.origin.id)).toEqual(["us", "ap"]);
     expect(c.panic).toBe(false);
   });
-  it("spreads over all origins it has not ejected when none is healthy (panic)", () => {
+  it("spreads over all origins when none is healthy (panic)", () => {
     const down = { healthy: false, since: 0 };
-    const c = candidatesFor({ ...base, health: { us: down, eu: down, ap: down }, admits: (id) => id !== "ap" });
+    const c = candidatesFor({ ...base, health: { us: down, eu: down }, admits: (id) => id !== "ap" });
     expect(c.panic).toBe(true);
-    expect(c.ranked.map((r) => r.origin.id)).toEqual(["eu", "us"]);
+    expect(c.ranked.map((r) => r.origin.id)).toEqual(["eu", "us", "ap"]);
   });
-  it("offers nothing when this POP has ejected every origin", () => {
-    expect(candidatesFor({ ...base, health: {}, admits: () => false }).ranked).toEqual([]);
+  it("never leaves a site without origins because its POP ejected them", () => {
+    const c = candidatesFor({ ...base, health: {}, admits: () => false });
+    expect(c.panic).toBe(true);
+    expect(c.ranked).toHaveLength(3);
+  });
+  it("panics below the configured healthy share", () => {
+    const c = candidatesFor({ ...base, loadBalancing: { ...config.loadBalancing, panicThreshold: 0.5 }, health: { us: { healthy: false, since: 0 }, eu: { healthy: false, since: 0 } }, admits: () => true });
+    expect(c.panic).toBe(true);
   });
   it("follows the failover order when the site asks for it", () => {
     const site = { ...config.sites[0], steering: "failover" as const };
