@@ -20,7 +20,7 @@ import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
 import { storeDecision } from "./http/storable";
-import { negotiateEncoding, type Coding } from "./http/accept-encoding";
+import type { Coding } from "./http/accept-encoding";
 import { encode } from "./compress/codecs";
 import { compressible, encodedHeaders, withVaryAcceptEncoding } from "./compress/policy";
 import { governingDirectives, SURROGATE_CAPABILITY } from "./http/targeted";
@@ -59,7 +59,7 @@ const CACHEABLE_METHODS = new Set(["GET", "HEAD"]);
 /** Methods that never change anything at the origin, so they never invalidate (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
-export async function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
   const cf = request.cf as IncomingRequestCfProperties | undefined;
   let pop: Pop;
   try {
@@ -70,7 +70,7 @@ export async function handleEdgeRequest(request: Request, env: Env, ctx: Executi
   }
   pop.counters.requests++;
   const coldStart = pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
-  if (coldStart) await coldStart;
+  if (coldStart) return coldStart.then(() => recv(pop, request, ctx, cf));
   return recv(pop, request, ctx, cf);
 }
 
@@ -555,7 +555,7 @@ function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
     compressibleMemo.set(found.meta, worth);
   }
   if (!worth) return { kind: "as-stored" };
-  const coding = negotiateEncoding(clientAcceptEncoding(tx), tx.pop.codings);
+  const coding = tx.pop.negotiate(clientAcceptEncoding(tx));
   if (coding === "identity" || coding === "not-acceptable") return { kind: "identity" };
   const sep = found.key.includes("?") ? "&" : "?";
   return { kind: "encoded", coding, key: `${found.key}${sep}outpost-enc=${coding}&outpost-body=${found.meta.bodyId ?? found.meta.responseTime}` };

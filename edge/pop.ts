@@ -7,7 +7,7 @@ import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } f
 import { CacheApiTier } from "./cache/cache-api-tier";
 import { MemoryTier } from "./cache/memory-tier";
 import { availableCodings } from "./compress/codecs";
-import type { Coding } from "./http/accept-encoding";
+import { negotiateEncoding, type Coding, type Negotiated } from "./http/accept-encoding";
 import { PurgeRules } from "./cache/purge-rules";
 import type { PurgeRule } from "../control/snapshot";
 import type { EntryMeta } from "./cache/entry";
@@ -122,6 +122,20 @@ export class Pop {
       this.memory.deleteWhere((_, item) => item.record.kind === "entry" && item.record.meta.requestTime < Date.now() && this.purges.matches(rule, item.record.meta.key, item.record.meta.tags));
       for (const target of rule.targets) if (target.kind === "url") void this.cacheApi.delete(target.value);
     }
+  }
+
+  private readonly negotiated = new Map<string, Negotiated>();
+
+  /** Content coding for a client's Accept-Encoding; browsers send a handful of distinct values, so remember them. */
+  negotiate(acceptEncoding: string | null): Negotiated {
+    if (acceptEncoding === null) return "identity";
+    let coding = this.negotiated.get(acceptEncoding);
+    if (coding === undefined) {
+      coding = negotiateEncoding(acceptEncoding, this.codings);
+      if (this.negotiated.size > 256) this.negotiated.clear();
+      this.negotiated.set(acceptEncoding, coding);
+    }
+    return coding;
   }
 
   /** caches.default, opened on first use (it does not exist outside workerd). */

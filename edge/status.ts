@@ -16,6 +16,7 @@ export function statusResponse(pop: Pop): Response {
     codings: pop.codings,
     origins: pop.outliers.view(Date.now()),
     health: snapshot.health,
+    purgeRules: { inForce: pop.purges.size, highestSeq: pop.purges.highestSeq },
     snapshot: { version: snapshot.version, lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },
   };
   return new Response(JSON.stringify(body, null, 2) + "\n", {

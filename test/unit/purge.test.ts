@@ -39,6 +39,17 @@ describe("purge rules", () => {
     rules.apply([rule(4, 4000, [{ kind: "everything" }], true)], 4000);
     expect(rules.verdict("https://cdn.example.com/other", [], 0)).toMatchObject({ kind: "soft", at: 4000 });
   });
+  it("a hard rule wins over a later soft one, and many rules cost one probe each kind", () => {
+    const rules = new PurgeRules(86_400_000);
+    rules.apply([rule(1, 1000, [{ kind: "tag", value: "a" }]), rule(2, 2000, [{ kind: "tag", value: "a" }], true)], 2000);
+    expect(rules.verdict("https://cdn.example.com/x", ["a"], 500).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/x", ["a"], 1500)).toMatchObject({ kind: "soft", at: 2000 });
+    const many = Array.from({ length: 5000 }, (_, i) => rule(3 + i, 3000 + i, [{ kind: "url", value: `https://cdn.example.com/u${i}` }]));
+    rules.apply(many, 9000);
+    expect(rules.size).toBe(5002);
+    expect(rules.verdict("https://cdn.example.com/u4999", [], 7000).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/u4999", [], 9000).kind).toBe("none");
+  });
   it("corrects for the control plane's clock and drops rules past the horizon", () => {
     const rules = new PurgeRules(10_000);
     // Control clock 500 ms ahead of ours: its t=1500 is our 1000.
