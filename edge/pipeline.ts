@@ -237,6 +237,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
 
   const response = result.response;
   if (response.status === 304) {
+    await cancelBody(response.body);
     const meta = freshenWithNotModified(found.meta, response.headers, result.requestTime, result.responseTime);
     tx.ctx.waitUntil(refreshStored(tx, found, meta));
     const age = Math.floor(meta.initialAge);

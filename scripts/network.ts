@@ -11,7 +11,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,7 +75,9 @@ export interface Network {
   /** The OUTPOST_CONFIG every POP runs with. */
   outpostConfig: OutpostConfigInput;
   pops: Miniflare[];
-  control: Miniflare;
+  readonly control: Miniflare;
+  /** Stops the control plane, waits `downMs`, and starts it again on its port with its state. */
+  restartControl(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -169,9 +172,11 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
   const base = config.basePort;
   const started: StartedOrigin[] = [];
   const miniflares: Miniflare[] = [];
+  const cleanups: (() => void)[] = [];
   const stop = async () => {
     await Promise.allSettled(miniflares.map((mf) => mf.dispose()));
     await Promise.allSettled(started.map((o) => stopChild(o.child)));
+    for (const cleanup of cleanups) cleanup();
   };
 
   try {
@@ -236,12 +241,18 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       durableObjects: { CONTROL_PLANE: "ControlPlane" },
     };
 
-    const control = new Miniflare({
+    // The control plane's Durable Object keeps its state on disk for the network's life, so that a
+    // restarted control plane (restartControl) comes back with every purge it had accepted.
+    const controlState = mkdtempSync(join(tmpdir(), "outpost-control-"));
+    cleanups.push(() => rmSync(controlState, { recursive: true, force: true }));
+    const controlOptions = (port: number) => ({
       host: "127.0.0.1",
-      port: portFor(base, 0),
+      port,
       cf: popCf(config.pops[0]),
+      durableObjectsPersist: controlState,
       workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" } }],
     });
+    let control = new Miniflare(controlOptions(portFor(base, 0)));
     miniflares.push(control);
     const controlUrl = new URL(await control.ready);
 
@@ -289,7 +300,24 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       mkdirSync(dirname(options.topologyPath), { recursive: true });
       writeFileSync(options.topologyPath, JSON.stringify(topology, null, 2) + "\n", { mode: 0o600 });
     }
-    return { topology, outpostConfig, pops: popInstances.map((p) => p.mf), control, stop };
+    const restartControl = async (downMs = 0) => {
+      await control.dispose();
+      miniflares.splice(miniflares.indexOf(control), 1);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      control = new Miniflare(controlOptions(Number(controlUrl.port)));
+      miniflares.push(control);
+      await control.ready;
+    };
+    return {
+      topology,
+      outpostConfig,
+      pops: popInstances.map((p) => p.mf),
+      get control() {
+        return control;
+      },
+      restartControl,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

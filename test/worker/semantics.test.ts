@@ -141,4 +141,26 @@ describe("targeted and malformed cache fields", () => {
     expect(again.status).toBe(200);
     await again.text();
   });
+
+  it("survives malformed client fields: garbage Range, dates, entity tags and directives", async () => {
+    const path = fresh(`/headers?${cc("max-age=60")}`);
+    const body = await (await get(path)).text();
+    const weird: Record<string, string>[] = [
+      { range: "bytes=abc-def" },
+      { range: "bytes=5-1" },
+      { range: `bytes=0-${"9".repeat(400)}` },
+      { "if-modified-since": "yesterday at noon" },
+      { "if-none-match": 'W/"unterminated' },
+      { "if-match": "*, *, ***" },
+      { "cache-control": "max-age=-1, min-fresh=abc, max-stale=" },
+      { "accept-encoding": ";;;q=abc, ,br;q=2" },
+      { "if-range": "not a date or tag", range: "bytes=0-1" },
+    ];
+    for (const headers of weird) {
+      const r = await get(path, { headers });
+      expect(r.status, JSON.stringify(headers)).toBeLessThan(500);
+      if (r.status === 200) expect(await r.text()).toBe(body);
+      else await r.arrayBuffer();
+    }
+  });
 });
