@@ -19,6 +19,7 @@ import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
+import { hasExplicitFreshness } from "./http/freshness";
 import { storeDecision } from "./http/storable";
 import type { Coding } from "./http/accept-encoding";
 import { encode } from "./compress/codecs";
@@ -320,6 +321,9 @@ async function pass(tx: Transaction): Promise<Response> {
   if (!result.ok) return unreachableResponse(tx, result, "method");
   const response = result.response;
   if (!SAFE_METHODS.has(tx.request.method) && response.status < 400) await invalidateAfterUnsafe(tx, response.headers);
+  // A POST answer that names itself as the current representation of the target, with
+  // explicit freshness, may answer later GETs (RFC 9110 §9.3.3, RFC 9111 §3).
+  if (tx.request.method === "POST" && postAnswersGet(tx, response)) return storeAndDeliver(tx, result, "method");
   const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: undefined };
   return deliver(tx.request, rep, {
     popName: tx.pop.name,
@@ -327,6 +331,20 @@ async function pass(tx: Transaction): Promise<Response> {
     debug: tx.pop.config.debug,
     evaluateRequest: false,
   });
+}
+
+function postAnswersGet(tx: Transaction, response: Response): boolean {
+  if (response.status !== 200 && response.status !== 203) return false;
+  const location = response.headers.get("content-location");
+  if (location === null) return false;
+  let target: URL;
+  try {
+    target = new URL(location, tx.url);
+  } catch {
+    return false;
+  }
+  if (primaryKey(target, tx.pop.config.cache.key) !== tx.primaryKey) return false;
+  return hasExplicitFreshness(response.headers, governingDirectives(response.headers).directives);
 }
 
 /** RFC 9111 §4.4: an unsafe request invalidates the target URI and same-origin Location / Content-Location. */

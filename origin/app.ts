@@ -158,6 +158,11 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
 
   app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async (c) => {
     const text = await c.req.text();
+    // With x-cacheable-post: 1, a POST answer names itself the target's current representation.
+    if (c.req.method === "POST" && c.req.header("x-cacheable-post") === "1") {
+      const url = new URL(c.req.url);
+      return c.json({ method: "POST", path: c.req.path, received: text.length, at: Date.now() }, 200, { "cache-control": "max-age=60", "content-location": url.pathname + url.search });
+    }
     return c.json({ method: c.req.method, path: c.req.path, received: text.length }, 200, { "cache-control": "no-store" });
   });
 

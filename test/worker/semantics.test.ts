@@ -90,6 +90,18 @@ describe("invalidation", () => {
   });
 });
 
+describe("POST answers", () => {
+  it("reuses a POST answer with its own Content-Location and explicit freshness for later GETs", async () => {
+    const path = fresh("/api/orders");
+    const post = await get(path, { method: "POST", body: "{}", headers: { "x-cacheable-post": "1" } });
+    expect(post.headers.get("cache-status")).toMatch(/fwd=method; fwd-status=200; ttl=60; stored/);
+    const body = await post.text();
+    const again = await get(path);
+    expect(again.headers.get("cache-status")).toContain("hit");
+    expect(await again.text()).toBe(body);
+  });
+});
+
 describe("stale-if-error", () => {
   it("serves the stale copy when the origin fails, and not when must-revalidate forbids it", async () => {
     const allowed = fresh(`/headers?${cc("max-age=1, stale-if-error=60")}`);
