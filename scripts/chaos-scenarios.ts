@@ -157,7 +157,10 @@ export interface AllDownResult {
   staleServed: number;
   uncachedStatus: number[];
   uncachedMaxMs: number;
+  /** Origins back → first 200 for uncached content. */
   recoveredMs: number | null;
+  /** Origins back → the control plane calls every one healthy again. */
+  allHealthyMs: number | null;
 }
 
 /** Every origin down: cached content still served (stale where needed), uncached gets a quick 5xx. */
@@ -171,7 +174,9 @@ export async function allOriginsDown(topology: Topology, colo = "IAD"): Promise<
   const uncachedMs: number[] = [];
   const paths = [...CACHED_PATHS, "/api/products.json"];
   try {
-    for (let round = 0; round < 3; round++) {
+    // Long enough for the probes to call every origin down (two intervals): the answer turns from
+    // 502 (this origin refused) to 503 (the site has no healthy origin).
+    for (let round = 0; round < 8; round++) {
       for (const p of paths) {
         const r = await fetch(`${pop.url}${p}`);
         await r.arrayBuffer();
@@ -183,7 +188,7 @@ export async function allOriginsDown(topology: Topology, colo = "IAD"): Promise<
       await r.arrayBuffer();
       uncachedStatus.push(r.status);
       uncachedMs.push(Date.now() - started);
-      await sleep(300);
+      await sleep(700);
     }
   } finally {
     await Promise.all(topology.origins.map((o) => setFault(o, { mode: "ok" })));
@@ -194,7 +199,9 @@ export async function allOriginsDown(topology: Topology, colo = "IAD"): Promise<
     await r.arrayBuffer();
     return r.status === 200;
   }, 90_000, backAt);
-  return { pop: pop.name, cachedRequests: paths.length * 3, cachedServed, staleServed, uncachedStatus, uncachedMaxMs: Math.max(...uncachedMs), recoveredMs };
+  // Back in full: the probes have seen every origin up for their healthy threshold.
+  const allHealthyMs = await timeUntil(async () => Object.values(await controlHealth(topology)).every((h) => h.healthy), 30_000, backAt);
+  return { pop: pop.name, cachedRequests: paths.length * 8, cachedServed, staleServed, uncachedStatus, uncachedMaxMs: Math.max(...uncachedMs), recoveredMs, allHealthyMs };
 }
 
 export interface SlowOriginResult {

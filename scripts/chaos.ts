@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     const all = await allOriginsDown(t);
     report.allDown = all;
     console.log(`   cached: ${all.cachedServed}/${all.cachedRequests} served (${all.staleServed} stale); uncached: ${all.uncachedStatus.join(", ")} within ${all.uncachedMaxMs} ms`);
-    console.log(`   recovered ${all.recoveredMs} ms after the origins returned`);
+    console.log(`   first 200 ${all.recoveredMs} ms after the origins returned; all healthy again after ${all.allHealthyMs} ms`);
 
     console.log(`3. SIN's nearest origin answers in ${TIMEOUT_MS * 3} ms (timeout ${TIMEOUT_MS} ms)`);
     const slow = await slowOrigin(t, TIMEOUT_MS);

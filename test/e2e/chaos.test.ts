@@ -40,6 +40,8 @@ describe("chaos", () => {
     const r = await allOriginsDown(network.topology, "IAD");
     expect(r.cachedServed).toBe(r.cachedRequests);
     for (const status of r.uncachedStatus) expect([502, 503, 504]).toContain(status);
+    // Once the POP knows every origin is down, the site is unavailable: 503.
+    expect(r.uncachedStatus[r.uncachedStatus.length - 1]).toBe(503);
     expect(r.uncachedMaxMs).toBeLessThan(5000);
     expect(r.recoveredMs).not.toBeNull();
   }, 120_000);
