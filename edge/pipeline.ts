@@ -15,44 +15,20 @@ import { retentionSeconds, type EntryMeta, type StoredRecord, type VaryManifest 
 import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
 import { deliver, type Representation } from "./deliver";
 import type { Env } from "./env";
-import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
+import { parseCacheControl } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
-import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
 import { hasExplicitFreshness } from "./http/freshness";
 import { storeDecision } from "./http/storable";
-import type { Coding } from "./http/accept-encoding";
-import { encode } from "./compress/codecs";
-import { compressible, encodedHeaders, withVaryAcceptEncoding } from "./compress/policy";
-import { governingDirectives, SURROGATE_CAPABILITY } from "./http/targeted";
+import { withVaryAcceptEncoding } from "./compress/policy";
+import { chooseEncoding, encodedVariant } from "./compress/variants";
+import { forward, forwardHeaders } from "./forward";
+import { governingDirectives } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
-import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
-import type { SiteConfig } from "./config";
+import type { OriginFetchResult } from "./routing/origin-fetch";
+import { cancelBody, safePut, type Found, type Transaction } from "./transaction";
 import { errorResponse } from "./errors";
 import { statusResponse, STATUS_PATH } from "./status";
-
-/** Everything the states share about one client request. */
-interface Transaction {
-  pop: Pop;
-  request: Request;
-  url: URL;
-  site: SiteConfig;
-  ctx: ExecutionContext;
-  primaryKey: string;
-  requestDirectives: CacheDirectives;
-  pragmaNoCache: boolean;
-  cf: IncomingRequestCfProperties | undefined;
-  /** The vary manifest lookup found at the primary key, if any. */
-  manifest?: VaryManifest;
-}
-
-/** A stored entry found by lookup. */
-interface Found {
-  key: string;
-  meta: EntryMeta;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
-  tier: "memory" | "cache-api";
-}
 
 type LookupResult = { found: Found } | { found: undefined; reason: "uri-miss" | "vary-miss" };
 
@@ -370,64 +346,6 @@ export async function invalidate(pop: Pop, key: string): Promise<void> {
   await pop.cacheApi.delete(key);
 }
 
-// ── fetch: the request to the origin ─────────────────────────────────────────
-
-/** Request headers for the origin. A fill drops the client's validators and Range: we want the whole object. */
-function forwardHeaders(tx: Transaction, fill: boolean): Headers {
-  const headers = new Headers(tx.request.headers);
-  stripHopByHop(headers);
-  if (fill) for (const name of CLIENT_VALIDATORS) headers.delete(name);
-  // Compression is negotiated at the edge; origins are asked for identity so stored bodies are plain.
-  headers.set("accept-encoding", "identity");
-  const clientIp = tx.request.headers.get("cf-connecting-ip");
-  if (clientIp) headers.set("x-forwarded-for", [tx.request.headers.get("x-forwarded-for"), clientIp].filter(Boolean).join(", "));
-  headers.set("x-forwarded-host", tx.url.host);
-  headers.set("x-forwarded-proto", tx.url.protocol.replace(":", ""));
-  const via = headers.get("via");
-  headers.set("via", via ? `${via}, 1.1 ${tx.pop.name}` : `1.1 ${tx.pop.name}`);
-  // Tells the origin that Surrogate-Control may target us (W3C Edge Architecture).
-  const capability = headers.get("surrogate-capability");
-  headers.set("surrogate-capability", capability ? `${capability}, ${SURROGATE_CAPABILITY}` : SURROGATE_CAPABILITY);
-  for (const name of [...headers.keys()]) if (name.startsWith("cf-")) headers.delete(name);
-  return headers;
-}
-
-async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null): Promise<OriginFetchResult> {
-  const pop = tx.pop;
-  const now = Date.now();
-  const { ranked } = pop.candidates(tx.site, tx.cf, now);
-  pop.counters.originRequests++;
-  pop.retryBudget.onRequest(now);
-  const result = await fetchFromOrigins(ranked, {
-    method,
-    headers,
-    body,
-    timeoutMs: pop.config.originFetch.timeoutMs,
-    retries: pop.config.originFetch.retries,
-    pathAndQuery: tx.url.pathname + tx.url.search,
-    observer: {
-      onSend: (id) => {
-        pop.outliers.onSend(id, Date.now());
-        (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
-      },
-      onResult: (id, ok, reason) => {
-        if (ok) return pop.outliers.onSuccess(id, Date.now());
-        pop.originStats[id].errors++;
-        pop.outliers.onFailure(id, reason, Date.now());
-      },
-    },
-    mayRetry: () => {
-      const allowed = pop.retryBudget.tryRetry(Date.now());
-      if (allowed) pop.counters.retries++;
-      else pop.counters.retriesDeniedByBudget++;
-      return allowed;
-    },
-  });
-  pop.flushReports((p) => tx.ctx.waitUntil(p));
-  if (!result.ok || result.response.status >= 500) pop.counters.originErrors++;
-  return result;
-}
-
 // ── store: keep what may be kept, in the tiers it fits ───────────────────────
 
 async function storeAndDeliver(
@@ -518,15 +436,6 @@ function storeVaryManifest(tx: Transaction, fields: string[], now: number): void
   tx.ctx.waitUntil(safePut(tx, tx.primaryKey, record, null, retention, now));
 }
 
-/** Storing is best effort: a failed put costs a later miss, never the client's response. */
-async function safePut(tx: Transaction, key: string, record: StoredRecord, body: BodyInit | null, retention: number, now: number): Promise<void> {
-  try {
-    await tx.pop.cacheApi.put(key, record, body, retention, now);
-  } catch (err) {
-    console.warn(`outpost: cache put failed for ${key}: ${(err as Error).message}`);
-  }
-}
-
 // ── deliver ──────────────────────────────────────────────────────────────────
 
 /** Delivers a stored entry, or its encoded variant when the client accepts one (see chooseEncoding). */
@@ -554,64 +463,6 @@ function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEn
   );
 }
 
-type EncodingChoice = { kind: "as-stored" } | { kind: "identity" } | { kind: "encoded"; coding: Coding; key: string };
-
-/** The client's own Accept-Encoding: Cloudflare's front (and Miniflare) rewrite the header and keep the original in cf. */
-function clientAcceptEncoding(tx: Transaction): string | null {
-  const original = (tx.cf as { clientAcceptEncoding?: unknown } | undefined)?.clientAcceptEncoding;
-  if (typeof original === "string") return original === "" ? null : original;
-  return tx.request.headers.get("accept-encoding");
-}
-
-/** Per stored entry, whether it is compressible: hits ask on every request. */
-const compressibleMemo = new WeakMap<EntryMeta, boolean>();
-
-function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
-  const config = tx.pop.config.compression;
-  let worth = compressibleMemo.get(found.meta);
-  if (worth === undefined) {
-    worth = compressible(found.meta.headers, found.meta.status, found.meta.size, config);
-    compressibleMemo.set(found.meta, worth);
-  }
-  if (!worth) return { kind: "as-stored" };
-  const coding = tx.pop.negotiate(clientAcceptEncoding(tx));
-  if (coding === "identity" || coding === "not-acceptable") return { kind: "identity" };
-  const sep = found.key.includes("?") ? "&" : "?";
-  return { kind: "encoded", coding, key: `${found.key}${sep}outpost-enc=${coding}&outpost-body=${found.meta.bodyId ?? found.meta.responseTime}` };
-}
-
-/**
- * An encoded variant: from the Cache API if another isolate made it, or made
- * here once (compressed from the stored body) and stored in both tiers, so
- * that hits do no compression work.
- */
-async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<{ headers: [string, string][]; body: Uint8Array } | undefined> {
-  const pop = tx.pop;
-  const retention = retentionSeconds(found.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds);
-  const stored = await pop.cacheApi.get(key);
-  if (stored?.record.kind === "entry" && stored.body) {
-    const body = new Uint8Array(await new Response(stored.body).arrayBuffer());
-    pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, retention);
-    void cancelBody(found.body);
-    return { headers: stored.record.meta.headers, body };
-  }
-  if (!(found.body instanceof Uint8Array)) return undefined; // streamed from the Cache API: too big to compress in one go
-  let body: Uint8Array;
-  try {
-    body = encode(coding, found.body, pop.config.compression);
-  } catch (err) {
-    console.warn(`outpost: ${coding} failed for ${found.key}: ${(err as Error).message}`);
-    return undefined;
-  }
-  pop.counters.compressions++;
-  const headers = encodedHeaders(found.meta.headers, coding);
-  const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers, size: body.byteLength } };
-  const now = Date.now();
-  pop.memory.set(key, { record, body, storedAt: now }, retention);
-  tx.ctx.waitUntil(safePut(tx, key, record, body, retention, now));
-  return { headers, body };
-}
-
 function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: Transaction): Response {
   return deliver(tx.request, { status: response.status, headers: response.headers, body: response.body, size: undefined }, {
     popName: tx.pop.name,
@@ -636,8 +487,4 @@ function unreachableResponse(tx: Transaction, result: Extract<OriginFetchResult,
   response.headers.set("retry-after", "5");
   response.headers.set("cache-control", "no-store");
   return withCacheStatus(response, { cache: tx.pop.name, fwd: reason, fwdStatus: status, detail: result.failure }, tx);
-}
-
-async function cancelBody(body: Found["body"] | ReadableStream | null): Promise<void> {
-  if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
 }

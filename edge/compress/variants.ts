@@ -1,0 +1,69 @@
+/**
+ * Which representation a client gets: the stored one, or an encoded variant
+ * (compressed once per object and coding, then stored in both tiers), so
+ * that hits do no compression work.
+ */
+import { retentionSeconds, type EntryMeta, type StoredRecord } from "../cache/entry";
+import type { Coding } from "../http/accept-encoding";
+import { cancelBody, safePut, type Found, type Transaction } from "../transaction";
+import { encode } from "./codecs";
+import { compressible, encodedHeaders } from "./policy";
+
+export type EncodingChoice = { kind: "as-stored" } | { kind: "identity" } | { kind: "encoded"; coding: Coding; key: string };
+
+/** The client's own Accept-Encoding: Cloudflare's front (and Miniflare) rewrite the header and keep the original in cf. */
+function clientAcceptEncoding(tx: Transaction): string | null {
+  const original = (tx.cf as { clientAcceptEncoding?: unknown } | undefined)?.clientAcceptEncoding;
+  if (typeof original === "string") return original === "" ? null : original;
+  return tx.request.headers.get("accept-encoding");
+}
+
+/** Per stored entry, whether it is compressible: hits ask on every request. */
+const compressibleMemo = new WeakMap<EntryMeta, boolean>();
+
+export function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
+  const config = tx.pop.config.compression;
+  let worth = compressibleMemo.get(found.meta);
+  if (worth === undefined) {
+    worth = compressible(found.meta.headers, found.meta.status, found.meta.size, config);
+    compressibleMemo.set(found.meta, worth);
+  }
+  if (!worth) return { kind: "as-stored" };
+  const coding = tx.pop.negotiate(clientAcceptEncoding(tx));
+  if (coding === "identity" || coding === "not-acceptable") return { kind: "identity" };
+  const sep = found.key.includes("?") ? "&" : "?";
+  return { kind: "encoded", coding, key: `${found.key}${sep}outpost-enc=${coding}&outpost-body=${found.meta.bodyId ?? found.meta.responseTime}` };
+}
+
+/**
+ * An encoded variant: from the Cache API if another isolate made it, or made
+ * here once (compressed from the stored body) and stored in both tiers, so
+ * that hits do no compression work.
+ */
+export async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<{ headers: [string, string][]; body: Uint8Array } | undefined> {
+  const pop = tx.pop;
+  const retention = retentionSeconds(found.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds);
+  const stored = await pop.cacheApi.get(key);
+  if (stored?.record.kind === "entry" && stored.body) {
+    const body = new Uint8Array(await new Response(stored.body).arrayBuffer());
+    pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, retention);
+    void cancelBody(found.body);
+    return { headers: stored.record.meta.headers, body };
+  }
+  if (!(found.body instanceof Uint8Array)) return undefined; // streamed from the Cache API: too big to compress in one go
+  let body: Uint8Array;
+  try {
+    body = encode(coding, found.body, pop.config.compression);
+  } catch (err) {
+    console.warn(`outpost: ${coding} failed for ${found.key}: ${(err as Error).message}`);
+    return undefined;
+  }
+  pop.counters.compressions++;
+  const headers = encodedHeaders(found.meta.headers, coding);
+  const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers, size: body.byteLength } };
+  const now = Date.now();
+  pop.memory.set(key, { record, body, storedAt: now }, retention);
+  tx.ctx.waitUntil(safePut(tx, key, record, body, retention, now));
+  return { headers, body };
+}
+

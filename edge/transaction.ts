@@ -1,0 +1,46 @@
+/**
+ * What the pipeline's states share about one client request, and the small
+ * helpers every state uses on stored entries.
+ */
+import type { EntryMeta, StoredRecord, VaryManifest } from "./cache/entry";
+import type { SiteConfig } from "./config";
+import type { CacheDirectives } from "./http/cache-control";
+import type { Pop } from "./pop";
+
+/** Everything the states share about one client request. */
+export interface Transaction {
+  pop: Pop;
+  request: Request;
+  url: URL;
+  site: SiteConfig;
+  ctx: ExecutionContext;
+  primaryKey: string;
+  requestDirectives: CacheDirectives;
+  pragmaNoCache: boolean;
+  cf: IncomingRequestCfProperties | undefined;
+  /** The vary manifest lookup found at the primary key, if any. */
+  manifest?: VaryManifest;
+}
+
+/** A stored entry found by lookup. */
+export interface Found {
+  key: string;
+  meta: EntryMeta;
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  tier: "memory" | "cache-api";
+}
+
+/** Storing is best effort: a failed put costs a later miss, never the client's response. */
+export async function safePut(tx: Transaction, key: string, record: StoredRecord, body: BodyInit | null, retention: number, now: number): Promise<void> {
+  try {
+    await tx.pop.cacheApi.put(key, record, body, retention, now);
+  } catch (err) {
+    console.warn(`outpost: cache put failed for ${key}: ${(err as Error).message}`);
+  }
+}
+
+
+/** Releases a body we will not send (a stream holds a connection or a Cache API read). */
+export async function cancelBody(body: Found["body"] | ReadableStream | null): Promise<void> {
+  if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
+}
