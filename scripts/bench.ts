@@ -36,7 +36,7 @@ const rounds = Math.min(9, Math.max(1, Number(values.rounds)));
  */
 const BARE_WORKER = `
 const bodies = new Map();
-const HIT_FIELDS = [["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA; hit; ttl=86000"]];
+const HIT_FIELDS = [["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA; hit; ttl=86000"],["vary","Accept-Encoding"]];
 export default {
   fetch(request) {
     const url = new URL(request.url);
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
       for (let round = 0; round < rounds; round++) {
         bareRuns.push(await once(`${bareUrl}/${size}`));
         hitRuns.push(await once(path));
-        if (size === 16 * 1024) headerRuns.push(await once(`${bareUrl}/${size}?headers`));
+        headerRuns.push(await once(`${bareUrl}/${size}?headers`));
       }
       report(`bare-${label}`, median(bareRuns));
       if (headerRuns.length) report(`bare-hdrs-${label}`, median(headerRuns));
@@ -273,7 +273,9 @@ async function main(): Promise<void> {
     "hit-1k/bare-1k": ratio("hit-1k", "bare-1k"),
     "hit-16k/bare-16k": ratio("hit-16k", "bare-16k"),
     "hit-256k/bare-256k": ratio("hit-256k", "bare-256k"),
+    "hit-1k/bare-hdrs-1k": ratio("hit-1k", "bare-hdrs-1k"),
     "hit-16k/bare-hdrs-16k": ratio("hit-16k", "bare-hdrs-16k"),
+    "hit-256k/bare-hdrs-256k": ratio("hit-256k", "bare-hdrs-256k"),
     "miss-16k/bare-16k": ratio("miss-16k", "bare-16k"),
   };
   console.log("\nratios (target: hit ≥ 0.8 of bare)");
