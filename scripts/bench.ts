@@ -241,6 +241,11 @@ async function main(): Promise<void> {
   };
 
   try {
+    // Warm-up, not reported: the first seconds of a fresh isolate (JIT, first syncs, first probes)
+    // would otherwise count against whichever run comes first.
+    for (const size of SIZES) await (await fetch(`${fra.url}/gen/${size}?ttl=86400`)).arrayBuffer();
+    await once(`${bareUrl}/1024`);
+    await once(`${fra.url}/gen/1024?ttl=86400`);
     for (const size of SIZES) {
       const label = `${size / 1024}k`;
       const path = `${fra.url}/gen/${size}?ttl=86400`;
