@@ -11,40 +11,40 @@ import { REGIONS } from "./routing/regions";
 
 const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 
+/** The monitor's fields and their bounds, once; the global monitor adds defaults, an origin's overrides do not. */
+const monitorFields = {
+  /** Path probed on each origin. */
+  path: z.string().startsWith("/", "must start with /"),
+  method: z.enum(["GET", "HEAD"]),
+  headers: z.record(z.string(), z.string()),
+  /** Status codes that count as up. */
+  expectedCodes: z.array(z.number().int().min(100).max(599)).min(1),
+  /** When set, the body must contain this text. */
+  expectedBody: z.string().max(1024),
+  intervalSeconds: z.number().min(1).max(3600),
+  timeoutMs: z.number().int().min(100).max(60000),
+  /** Consecutive successes before a down origin is up again. */
+  healthyThreshold: z.number().int().min(1).max(100),
+  /** Consecutive failures before an up origin is down. */
+  unhealthyThreshold: z.number().int().min(1).max(100),
+};
+
 export const MonitorSchema = z
   .object({
-    /** Path probed on each origin. */
-    path: z.string().startsWith("/", "must start with /").default("/health"),
-    method: z.enum(["GET", "HEAD"]).default("GET"),
-    headers: z.record(z.string(), z.string()).default({}),
-    /** Status codes that count as up. */
-    expectedCodes: z.array(z.number().int().min(100).max(599)).min(1).default([200]),
-    /** When set, the body must contain this text. */
-    expectedBody: z.string().max(1024).optional(),
-    intervalSeconds: z.number().min(1).max(3600).default(5),
-    timeoutMs: z.number().int().min(100).max(60000).default(2000),
-    /** Consecutive successes before a down origin is up again. */
-    healthyThreshold: z.number().int().min(1).max(100).default(2),
-    /** Consecutive failures before an up origin is down. */
-    unhealthyThreshold: z.number().int().min(1).max(100).default(2),
+    path: monitorFields.path.default("/health"),
+    method: monitorFields.method.default("GET"),
+    headers: monitorFields.headers.default({}),
+    expectedCodes: monitorFields.expectedCodes.default([200]),
+    expectedBody: monitorFields.expectedBody.optional(),
+    intervalSeconds: monitorFields.intervalSeconds.default(5),
+    timeoutMs: monitorFields.timeoutMs.default(2000),
+    healthyThreshold: monitorFields.healthyThreshold.default(2),
+    unhealthyThreshold: monitorFields.unhealthyThreshold.default(2),
   })
   .strict();
 
-/** Per-origin monitor overrides: the same fields, none defaulted, so unset ones come from the global monitor. */
-export const MonitorOverrideSchema = z
-  .object({
-    path: z.string().startsWith("/", "must start with /"),
-    method: z.enum(["GET", "HEAD"]),
-    headers: z.record(z.string(), z.string()),
-    expectedCodes: z.array(z.number().int().min(100).max(599)).min(1),
-    expectedBody: z.string().max(1024),
-    intervalSeconds: z.number().min(1).max(3600),
-    timeoutMs: z.number().int().min(100).max(60000),
-    healthyThreshold: z.number().int().min(1).max(100),
-    unhealthyThreshold: z.number().int().min(1).max(100),
-  })
-  .partial()
-  .strict();
+/** Per-origin monitor overrides: unset fields come from the global monitor. */
+export const MonitorOverrideSchema = z.object(monitorFields).partial().strict();
 
 export const OriginSchema = z
   .object({

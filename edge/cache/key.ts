@@ -6,6 +6,7 @@
  * variants need keys of their own).
  */
 import type { CacheKeyConfig } from "../config";
+import { parseQualityList } from "../http/qvalues";
 
 export const VARIANT_PARAM = "outpost-variant";
 
@@ -54,21 +55,9 @@ interface Weighted {
   q: number;
 }
 
-/** Parses a q-value list (Accept-Language, Accept-Encoding): members lower-cased, q=0 dropped. */
+/** A q-value list's acceptable members (q > 0). */
 export function weightedList(value: string): Weighted[] {
-  const out: Weighted[] = [];
-  for (const member of value.split(",")) {
-    const [head, ...params] = member.split(";");
-    const item = head.trim().toLowerCase();
-    if (!item) continue;
-    let q = 1;
-    for (const p of params) {
-      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
-      if (m) q = Math.min(1, Number(m[1]) || 0);
-    }
-    if (q > 0) out.push({ value: item, q });
-  }
-  return out;
+  return parseQualityList(value).filter((m) => m.q > 0);
 }
 
 /** Best of `offered` for an Accept-Language list (RFC 4647 lookup, prefixes match); "" when none. */

@@ -1,6 +1,8 @@
 /**
  * Content coding negotiation (RFC 9110 §12.5.3). Pure.
  */
+import { parseQualityList } from "./qvalues";
+
 export type Coding = "br" | "zstd" | "gzip";
 export type Negotiated = Coding | "identity" | "not-acceptable";
 
@@ -22,18 +24,10 @@ interface Accepted {
 export function negotiateEncoding(acceptEncoding: string | null | undefined, offered: readonly Coding[]): Negotiated {
   if (acceptEncoding === null || acceptEncoding === undefined || acceptEncoding.trim() === "") return "identity";
   const accepted = new Map<string, Accepted>();
-  acceptEncoding.split(",").forEach((member, index) => {
-    const [head, ...params] = member.split(";");
-    const name = head.trim().toLowerCase();
-    if (!name) return;
-    let q = 1;
-    for (const p of params) {
-      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
-      if (m) q = Math.max(0, Math.min(1, Number(m[1]) || 0));
-    }
-    const key = name === "x-gzip" ? "gzip" : name;
+  for (const { value, q, index } of parseQualityList(acceptEncoding)) {
+    const key = value === "x-gzip" ? "gzip" : value;
     if (!accepted.has(key)) accepted.set(key, { q, index });
-  });
+  }
   const star = accepted.get("*");
   const candidates = offered
     .map((coding, ours) => {
