@@ -200,7 +200,7 @@ export const CompressionSchema = z
 
 export const OutlierDetectionSchema = z
   .object({
-    /** Consecutive failures (refused, timeout, 5xx) after which a POP ejects an origin. */
+    /** Consecutive failures (refused, timeout, 502/503/504) after which a POP ejects an origin. */
     consecutiveFailures: z.number().int().min(1).max(100).default(3),
     /** First ejection; each repeat doubles it (Envoy's outlier detection). */
     baseEjectionMs: z.number().int().min(100).max(3_600_000).default(10_000),
