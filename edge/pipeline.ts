@@ -6,8 +6,10 @@
  *                          └▶ miss ──▶ fill (fetch, collapsed) ─▶ store ─▶ deliver
  *   recv ─▶ pass (unsafe methods) ─▶ fetch ─▶ invalidate ─▶ deliver
  *
- * Each state is a function named after it. HTTP decisions live in edge/http
- * (pure); this file wires them to the tiers and the origins.
+ * Each state is a function named after it (key is computed in recv, as
+ * primaryKey, and extended to a variant key in lookup). HTTP decisions live in
+ * edge/http (pure); this file wires them to the tiers and the origins
+ * (forward.ts) and to compression (compress/variants.ts).
  */
 import { readBounded } from "./body";
 import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";

@@ -39,7 +39,6 @@ export async function safePut(tx: Transaction, key: string, record: StoredRecord
   }
 }
 
-
 /** Releases a body we will not send (a stream holds a connection or a Cache API read). */
 export async function cancelBody(body: Found["body"] | ReadableStream | null): Promise<void> {
   if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
