@@ -21,6 +21,7 @@ import { parseCacheControl } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
 import { hasExplicitFreshness } from "./http/freshness";
+import { CACHEABLE_METHODS, SAFE_METHODS } from "./http/methods";
 import { storeDecision } from "./http/storable";
 import { withVaryAcceptEncoding } from "./compress/policy";
 import { chooseEncoding, encodedVariant } from "./compress/variants";
@@ -34,9 +35,6 @@ import { statusResponse, STATUS_PATH } from "./status";
 
 type LookupResult = { found: Found } | { found: undefined; reason: "uri-miss" | "vary-miss" };
 
-const CACHEABLE_METHODS = new Set(["GET", "HEAD"]);
-/** Methods that never change anything at the origin, so they never invalidate (RFC 9110 §9.2.1). */
-const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
   const cf = request.cf as IncomingRequestCfProperties | undefined;

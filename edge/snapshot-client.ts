@@ -57,15 +57,10 @@ export class SnapshotClient {
    */
   forRequest(waitUntil: (p: Promise<unknown>) => void, now: number): Promise<void> | undefined {
     if (!this.options.control) return undefined;
-    if (this.fetchedAt === 0) {
-      const first = this.refresh(now);
-      waitUntil(first);
-      return waitAtMost(first, this.options.coldStartWaitMs);
-    }
     const age = now - this.fetchedAt;
-    if (age >= this.options.refreshMs * IDLE_FACTOR) {
-      // Idle for a while: a purge may have come meanwhile, so this request waits
-      // for the sync (briefly, as on a cold start) rather than serve what was purged.
+    if (this.fetchedAt === 0 || age >= this.options.refreshMs * IDLE_FACTOR) {
+      // Cold, or idle for a while (a purge may have come meanwhile): this request
+      // waits for the sync, briefly, rather than serve what was purged.
       const sync = this.refresh(now);
       waitUntil(sync);
       return waitAtMost(sync, this.options.coldStartWaitMs);

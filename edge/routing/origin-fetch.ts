@@ -4,6 +4,7 @@
  * failure or a timeout (only for idempotent methods, and at most `retries`
  * times). Origin HTTP errors are answers, not failures: they are returned.
  */
+import { IDEMPOTENT_METHODS, SAFE_METHODS } from "../http/methods";
 import type { RankedOrigin } from "./steering";
 
 export type OriginFailure = "connect" | "timeout";
@@ -42,8 +43,6 @@ export interface AttemptObserver {
   onResult(originId: string, ok: boolean, reason: string): void;
 }
 
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
-const SAFE = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 /** Statuses that count against an origin's health (Envoy's consecutive_gateway_failure). */
 const GATEWAY_FAILURES = new Set([502, 503, 504]);
 
@@ -57,14 +56,14 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
   const attempts: OriginAttempt[] = [];
   // A streamed body can be sent once only; a buffered one (bytes) can be sent again.
   const replayable = options.body === null || options.body instanceof Uint8Array;
-  const maxAttempts = IDEMPOTENT.has(options.method) && replayable ? 1 + options.retries : 1;
+  const maxAttempts = IDEMPOTENT_METHODS.has(options.method) && replayable ? 1 + options.retries : 1;
   let lastFailure: OriginFailure | "no-origin" = "no-origin";
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     // With no next origin, a safe request whose connection failed (often a
     // pooled one the origin had just closed) is tried once more on the same
     // origin. Not a request with a body: the origin may have acted on it
     // already. Not after a timeout: the client has waited long enough.
-    const sameAgain = lastFailure === "connect" && attempt === candidates.length && SAFE.has(options.method);
+    const sameAgain = lastFailure === "connect" && attempt === candidates.length && SAFE_METHODS.has(options.method);
     const candidate = candidates[attempt] ?? (sameAgain ? candidates[attempt - 1] : undefined);
     if (!candidate) break;
     if (attempt > 0 && options.mayRetry && !options.mayRetry()) break;
