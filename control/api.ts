@@ -189,9 +189,8 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   });
 
   app.get("/metrics", requireScope("read"), async (c) => {
-    const plane = deps.plane(c.env);
-    const [pops, health, snapshot] = await Promise.all([plane.pops(), plane.health(), plane.snapshot(undefined, 0)]);
-    return c.text(renderMetrics(pops, health, snapshot.purgeSeq), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    const { pops, health, purgeSeq } = await deps.plane(c.env).metrics();
+    return c.text(renderMetrics(pops, health, purgeSeq), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
   app.get("/v1/openapi.json", (c) => c.json(OPENAPI_DOCUMENT));

@@ -49,6 +49,10 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   async pops() {
     return this.state.pops();
   }
+  async metrics() {
+    await this.ensureAlarm();
+    return this.state.metrics();
+  }
   async overrides() {
     return this.state.overrides();
   }

@@ -205,7 +205,11 @@ export class ControlState {
   }
 
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
-    if (popName) return this.sync({ pop: popName, have, purgeSeq: 0 });
+    if (popName) {
+      // This form carries no purge sequence: keep the one the POP last reported rather than claim 0.
+      const data = await this.load();
+      return this.sync({ pop: popName, have, purgeSeq: data.pops[popName]?.purgeSeqApplied ?? 0 });
+    }
     const data = await this.load();
     const now = this.now();
     await this.publish(data, now);
@@ -258,6 +262,12 @@ export class ControlState {
         .map((p) => ({ name: p.name, applied: p.purgeSeqApplied >= rule.seq, idle: p.purgeSeqApplied < rule.seq && p.lastSyncAt < rule.at, lastSyncAt: p.lastSyncAt })),
       cloudflare: this.options.cloudflare ? (data.cloudflare[id] ?? "pending") : "not configured",
     };
+  }
+
+  /** Everything /metrics shows, in one call (one Durable Object round trip, no purge rules copied). */
+  async metrics(): Promise<{ pops: PopSync[]; health: HealthReport; purgeSeq: number }> {
+    const [pops, health] = [await this.pops(), await this.health()];
+    return { pops, health, purgeSeq: (await this.load()).purgeSeq };
   }
 
   async pops(): Promise<PopSync[]> {

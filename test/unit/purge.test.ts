@@ -86,6 +86,20 @@ describe("purge requests", () => {
   });
 });
 
+describe("control state", () => {
+  it("a snapshot read by a POP keeps the purge sequence that POP reported; metrics read it in one call", async () => {
+    const store = new Map<string, unknown>();
+    const state = new ControlState({ get: async (k) => store.get(k) as never, put: async (k, v) => void store.set(k, v) }, () => config, Date.now, () => undefined);
+    await state.purge([{ kind: "tag", value: "t" }], false, "p1");
+    await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 1 });
+    await state.snapshot("Outpost-FRA", 0);
+    expect((await state.pops())[0].purgeSeqApplied).toBe(1);
+    const metrics = await state.metrics();
+    expect(metrics.purgeSeq).toBe(1);
+    expect(metrics.pops.map((p) => p.name)).toEqual(["Outpost-FRA"]);
+  });
+});
+
 describe("rate limit", () => {
   it("refuses past the budget and says when to come back", () => {
     const limiter = new RateLimiter(60);
