@@ -17,8 +17,13 @@ export interface LoadSample {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Posts to a reference origin's fault switch; the answer as it came (a bad body gets 400). */
+export function postFault(admin: string, fault: Record<string, unknown>): Promise<Response> {
+  return fetch(`${admin}/fault`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
+}
+
 export async function setFault(origin: TopologyOrigin, fault: Record<string, unknown>): Promise<void> {
-  const r = await fetch(`${origin.admin}/fault`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
+  const r = await postFault(origin.admin, fault);
   if (!r.ok) throw new Error(`fault switch of ${origin.id} answered ${r.status}`);
   await r.arrayBuffer();
 }

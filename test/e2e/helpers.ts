@@ -9,9 +9,7 @@ export async function startTestNetwork(overrides: Partial<NetworkOptions> = {}):
   return startNetwork({ config, snapshotRefreshMs: 200, buildDir: join(ROOT, ".outpost", "test-build"), ...overrides });
 }
 
-export async function setFault(admin: string, fault: Record<string, unknown>): Promise<Response> {
-  return fetch(`${admin}/fault`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
-}
+export { postFault as setFault } from "../../scripts/chaos-scenarios";
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
