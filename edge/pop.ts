@@ -116,12 +116,11 @@ export class Pop {
    * entry (the ban list covers what cannot be listed).
    */
   applyPurges(rules: readonly PurgeRule[], clockOffsetMs = 0, uncertaintyMs = 0): void {
-    const fresh = this.purges.apply(rules, Date.now(), clockOffsetMs, uncertaintyMs);
-    for (const rule of fresh) {
-      if (rule.soft) continue;
-      this.memory.deleteWhere((_, item) => item.record.kind === "entry" && item.record.meta.requestTime < Date.now() && this.purges.matches(rule, item.record.meta.key, item.record.meta.tags));
-      for (const target of rule.targets) if (target.kind === "url") void this.cacheApi.delete(target.value);
-    }
+    const hard = this.purges.apply(rules, Date.now(), clockOffsetMs, uncertaintyMs).filter((rule) => !rule.soft);
+    if (hard.length === 0) return;
+    // One pass, asking the same ban list that lookups ask.
+    this.memory.deleteWhere((_, item) => item.record.kind === "entry" && this.purges.verdict(item.record.meta.key, item.record.meta.tags, item.record.meta.requestTime).kind === "hard");
+    for (const rule of hard) for (const target of rule.targets) if (target.kind === "url") void this.cacheApi.delete(target.value);
   }
 
   private readonly negotiated = new Map<string, Negotiated>();

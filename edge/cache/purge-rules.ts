@@ -6,7 +6,7 @@
  * per tag and prefix rule, not one per rule ever issued; they are dropped
  * once no stored entry can be older than them. Pure: time is a parameter.
  */
-import type { PurgeRule, PurgeTarget } from "../../control/snapshot";
+import type { PurgeRule } from "../../control/snapshot";
 
 export type PurgeVerdict = { kind: "none" } | { kind: "hard"; rule: PurgeRule } | { kind: "soft"; rule: PurgeRule; at: number };
 
@@ -26,21 +26,6 @@ export function keyPrefixOf(value: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `https://${value}`;
   const url = new URL(withScheme);
   return `https://${url.hostname.toLowerCase()}${url.pathname}${url.search}`;
-}
-
-function targetMatches(target: PurgeTarget, key: string, tags: readonly string[]): boolean {
-  switch (target.kind) {
-    case "everything":
-      return true;
-    case "url":
-      return key === target.value;
-    case "prefix":
-      return key.startsWith(target.value);
-    case "tag":
-      return tags.includes(target.value);
-    case "host":
-      return key.startsWith(`https://${target.value}/`);
-  }
 }
 
 function hostOfKey(key: string): string {
@@ -131,11 +116,6 @@ export class PurgeRules {
     if (hard) return { kind: "hard", rule: hard };
     if (soft) return { kind: "soft", rule: soft, at: soft.effectiveAt };
     return { kind: "none" };
-  }
-
-  /** For entries in memory: does a rule remove it now? */
-  matches(rule: PurgeRule, key: string, tags: readonly string[]): boolean {
-    return rule.targets.some((t) => targetMatches(t, key, tags));
   }
 
   get size(): number {
