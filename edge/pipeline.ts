@@ -281,7 +281,17 @@ function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "sha
 async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOutcome) => void) | undefined): Promise<Response> {
   const result = await forward(tx, "GET", forwardHeaders(tx, true), null);
   if (!result.ok) return unreachableResponse(tx, result, reason);
-  return storeAndDeliver(tx, result, reason, settle);
+  try {
+    return await storeAndDeliver(tx, result, reason, settle);
+  } catch (err) {
+    // The origin's answer broke off while we read it, before the client got a byte (an
+    // origin dying mid-response): count it against the origin and go forward once more,
+    // as for a refused connection.
+    tx.pop.outliers.onFailure(result.originId, `response cut off: ${(err as Error).message}`, Date.now());
+    const again = await forward(tx, "GET", forwardHeaders(tx, true), null);
+    if (!again.ok) return unreachableResponse(tx, again, reason);
+    return storeAndDeliver(tx, again, reason, settle);
+  }
 }
 
 // ── pass: methods the cache does not serve; invalidate after unsafe ones ─────
