@@ -44,3 +44,61 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
   });
   return { kind: "stream", stream };
 }
+
+/** An origin body that stalled or broke off: the fill failed, whatever the status line said. */
+export class OriginBodyError extends Error {
+  constructor(
+    readonly kind: "stalled" | "broken",
+    message: string,
+  ) {
+    super(message);
+    this.name = "OriginBodyError";
+  }
+}
+
+/**
+ * The origin's body, guarded: no chunk for `idleMs` errors it as stalled, a
+ * read that fails (a reset connection) errors it as broken. Without this a
+ * body that stops half-way holds the fill, and every request collapsed onto
+ * it, for as long as the connection stays open.
+ */
+export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(() => resolve("stalled"), idleMs)));
+      try {
+        const next = await Promise.race([reader.read(), stalled]);
+        if (next === "stalled") {
+          void reader.cancel().catch(() => undefined);
+          controller.error(new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`));
+        } else if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (err) {
+        controller.error(new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`));
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+/**
+ * Counts the bytes that pass; past `limit` the stream errors (so a store of
+ * it fails and nothing partial is kept). `onEnd` gets the total of a body that ended whole.
+ */
+export function countBytes(body: ReadableStream<Uint8Array>, limit: number, onEnd: (total: number) => void): ReadableStream<Uint8Array> {
+  let total = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        total += chunk.byteLength;
+        if (total > limit) throw new Error(`body larger than ${limit} bytes`);
+        controller.enqueue(chunk);
+      },
+      flush: () => onEnd(total),
+    }),
+  );
+}

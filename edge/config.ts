@@ -97,9 +97,20 @@ export const SiteSchema = z
         z
           .string()
           .toLowerCase()
-          .regex(/^[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/, "must be a bare hostname without scheme or port"),
+          .regex(/^[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/, "must be a bare hostname without scheme or port")
+          .refine((h) => !/(^|\.)invalid$/.test(h), "the .invalid domain is reserved (Outpost keeps its internal cache keys there)"),
       )
       .min(1),
+    /** The scheme the site is served on, told to origins (X-Forwarded-Proto) whatever the client used: the key ignores it. */
+    scheme: z.enum(["https", "http"]).default("https"),
+    /**
+     * Whether a client's request directives may force a trip to the origin
+     * (Cache-Control no-cache, max-age, min-fresh, no-store; Pragma: no-cache).
+     * Off by default, as on Cloudflare, Fastly and Varnish: otherwise any
+     * client can bypass the cache. When on, concurrent revalidations of one
+     * object collapse into one origin request.
+     */
+    honorRequestDirectives: z.boolean().default(false),
     /** Origin ids; the nearest healthy one serves each miss. */
     origins: z.array(z.string()).min(1),
     /**
@@ -162,6 +173,13 @@ export const OriginFetchSchema = z
     timeoutMs: z.number().int().min(50).max(120000).default(10000),
     /** Attempts on other origins after a connect failure or timeout (idempotent methods only). */
     retries: z.number().int().min(0).max(5).default(1),
+    /** Longest pause between two chunks of an origin's body before the fill counts as failed (stalled). */
+    bodyIdleTimeoutMs: z.number().int().min(50).max(600_000).default(10_000),
+    /**
+     * Longest a request waits for another request's fill of the same object
+     * (collapsing) before it goes forward on its own.
+     */
+    collapsedWaitMs: z.number().int().min(50).max(600_000).default(10_000),
   })
   .strict();
 

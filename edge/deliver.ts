@@ -119,10 +119,12 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
   // Ranges are served from what passed through the cache, so say so (RFC 9110 §14.3).
   const headers = finalHeaders(rep.headers, options, options.evaluateRequest && rep.status === 200 && rep.size !== undefined);
   const isHead = request.method === "HEAD";
-  const respond = (status: number, body: Representation["body"], h: Headers) => {
+  const respond = (status: number, body: Representation["body"], h: Headers, length?: number) => {
     if (isHead || status === 204 || status === 304) {
       void discard(body);
       body = null;
+      // A HEAD answer says how long the GET's body would be (RFC 9110 §8.6); the runtime frames only bodies it sends.
+      if (isHead && length !== undefined && status !== 204 && status !== 304) h.set("content-length", String(length));
     }
     return new Response(body, { status, headers: h, ...(options.encoded ? { encodeBody: "manual" as const } : {}) });
   };
@@ -149,7 +151,7 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
       const range = resolveRange(rangeHeader, rep.size);
       if (range.kind === "partial") {
         headers.set("content-range", `bytes ${range.start}-${range.end}/${rep.size}`);
-        return respond(206, withKnownLength(sliceBody(rep.body, range.start, range.end), range.end - range.start + 1), headers);
+        return respond(206, withKnownLength(sliceBody(rep.body, range.start, range.end), range.end - range.start + 1), headers, range.end - range.start + 1);
       }
       if (range.kind === "unsatisfiable") {
         void discard(rep.body);
@@ -159,5 +161,5 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
       }
     }
   }
-  return respond(rep.status, withKnownLength(rep.body, rep.size), headers);
+  return respond(rep.status, withKnownLength(rep.body, rep.size), headers, rep.size);
 }

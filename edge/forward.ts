@@ -3,22 +3,49 @@
  * it through steering, passive health, the retry budget and the per-origin
  * counters of the POP.
  */
+import { normalizeQuery } from "./cache/key";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
 import type { Transaction } from "./transaction";
+
+/**
+ * Client fields that rewrite, in common origin frameworks, what the request
+ * means (its URL, host, scheme or method) while no cache key holds them: a
+ * client could make the origin answer one thing and have it stored as another.
+ * They never reach the origin; the forwarding fields are set by us alone.
+ */
+const UNKEYED_OVERRIDES = [
+  "forwarded",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "x-host",
+  "x-original-host",
+  "x-forwarded-server",
+];
+
+/** The path and query the origin is asked for: exactly what the cache key holds (ignored parameters dropped). */
+export function forwardPathAndQuery(tx: Transaction): string {
+  return tx.url.pathname + normalizeQuery(tx.url.search, tx.pop.config.cache.key);
+}
 
 /** Request headers for the origin. A fill drops the client's validators and Range: we want the whole object. */
 export function forwardHeaders(tx: Transaction, fill: boolean): Headers {
   const headers = new Headers(tx.request.headers);
   stripHopByHop(headers);
   if (fill) for (const name of CLIENT_VALIDATORS) headers.delete(name);
+  for (const name of UNKEYED_OVERRIDES) headers.delete(name);
+  for (const name of [...headers.keys()]) if (name.startsWith("x-forwarded-")) headers.delete(name);
   // Compression is negotiated at the edge; origins are asked for identity so stored bodies are plain.
   headers.set("accept-encoding", "identity");
   const clientIp = tx.request.headers.get("cf-connecting-ip");
-  if (clientIp) headers.set("x-forwarded-for", [tx.request.headers.get("x-forwarded-for"), clientIp].filter(Boolean).join(", "));
-  headers.set("x-forwarded-host", tx.url.host);
-  headers.set("x-forwarded-proto", tx.url.protocol.replace(":", ""));
+  if (clientIp) headers.set("x-forwarded-for", clientIp);
+  // The key holds neither the client's scheme nor its port: the origin learns the site's.
+  headers.set("x-forwarded-host", tx.url.hostname);
+  headers.set("x-forwarded-proto", tx.site.scheme);
   const via = headers.get("via");
   headers.set("via", via ? `${via}, 1.1 ${tx.pop.name}` : `1.1 ${tx.pop.name}`);
   // Tells the origin that Surrogate-Control may target us (W3C Edge Architecture).
@@ -40,7 +67,7 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
     body,
     timeoutMs: pop.config.originFetch.timeoutMs,
     retries: pop.config.originFetch.retries,
-    pathAndQuery: tx.url.pathname + tx.url.search,
+    pathAndQuery: forwardPathAndQuery(tx),
     observer: {
       onSend: (id) => {
         pop.outliers.onSend(id, Date.now());

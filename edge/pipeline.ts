@@ -11,26 +11,29 @@
  * edge/http (pure); this file wires them to the tiers and the origins
  * (forward.ts) and to compression (compress/variants.ts).
  */
-import { readBounded } from "./body";
+import { countBytes, guardOriginBody, OriginBodyError, readBounded } from "./body";
 import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
-import { retentionSeconds, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
+import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
 import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
 import { deliver, type Representation } from "./deliver";
 import type { Env } from "./env";
-import { parseCacheControl } from "./http/cache-control";
+import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
-import { hasExplicitFreshness } from "./http/freshness";
+import { currentAge, hasExplicitFreshness } from "./http/freshness";
 import { CACHEABLE_METHODS, SAFE_METHODS } from "./http/methods";
 import { storeDecision } from "./http/storable";
 import { withVaryAcceptEncoding } from "./compress/policy";
-import { chooseEncoding, encodedVariant } from "./compress/variants";
+import { chooseEncoding, clientAcceptEncoding, encodedVariant } from "./compress/variants";
+import { decodable, decodeStream, originCoding } from "./compress/decode";
+import { parseQualityList } from "./http/qvalues";
 import { forward, forwardHeaders } from "./forward";
 import { governingDirectives } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
-import type { OriginFetchResult } from "./routing/origin-fetch";
+import type { OriginFailure, OriginFetchResult } from "./routing/origin-fetch";
 import { cancelBody, safePut, type Found, type Transaction } from "./transaction";
 import { errorResponse } from "./errors";
+import { waitAtMost } from "./wait";
 import { statusResponse, STATUS_PATH } from "./status";
 
 type LookupResult = { found: Found } | { found: undefined; reason: "uri-miss" | "vary-miss" };
@@ -42,8 +45,12 @@ export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionCont
   try {
     pop = popFor(env, cf);
   } catch (err) {
-    // A broken OUTPOST_CONFIG is the operator's error; say so without crashing.
-    return errorResponse(500, "configuration invalid", { detail: (err as Error).message });
+    // A broken OUTPOST_CONFIG is the operator's error: the log says what is wrong, the client only that it is.
+    console.error(`outpost: ${(err as Error).message}`);
+    const response = errorResponse(503, "this CDN node is misconfigured");
+    response.headers.set("retry-after", "30");
+    response.headers.set("cache-status", `Outpost; detail="config-invalid"`);
+    return response;
   }
   pop.counters.requests++;
   const coldStart = pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
@@ -55,7 +62,7 @@ export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionCont
 
 function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingRequestCfProperties | undefined): Response | Promise<Response> {
   const url = new URL(request.url);
-  if (url.pathname === STATUS_PATH) return statusResponse(pop);
+  if (url.pathname === STATUS_PATH) return statusResponse(pop, request.headers.get("authorization"));
   const site = pop.siteFor(url.hostname);
   if (!site) {
     // Never an open proxy: only configured hosts are fetched, from configured origins.
@@ -63,7 +70,8 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
     response.headers.set("cache-status", `${pop.name}; detail="unknown-host"`);
     return response;
   }
-  const requestDirectives = parseCacheControl(request.headers.get("cache-control"));
+  const honored = site.honorRequestDirectives;
+  const requestDirectives = requestDirectivesFor(request.headers.get("cache-control"), honored);
   const tx: Transaction = {
     pop,
     request,
@@ -72,7 +80,7 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
     ctx,
     primaryKey: primaryKey(url, pop.config.cache.key),
     requestDirectives,
-    pragmaNoCache: /(^|,)\s*no-cache\s*(,|$)/i.test(request.headers.get("pragma") ?? ""),
+    pragmaNoCache: honored && /(^|,)\s*no-cache\s*(,|$)/i.test(request.headers.get("pragma") ?? ""),
     cf,
   };
   if (!CACHEABLE_METHODS.has(request.method)) return pass(tx);
@@ -86,6 +94,18 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
   });
 }
 
+/**
+ * The client's request directives as this site takes them. Unless the site
+ * honors them, the ones that would force a trip to the origin (or keep a fill
+ * from being stored for everyone) are set aside; only-if-cached and max-stale
+ * never cost the origin anything and always count.
+ */
+function requestDirectivesFor(value: string | null, honored: boolean): CacheDirectives {
+  const directives = parseCacheControl(value);
+  if (honored) return directives;
+  return { ...directives, noCache: false, maxAge: undefined, minFresh: undefined, noStore: false };
+}
+
 // ── lookup: the in-isolate tier, then the POP's Cache API ─────────────────────
 
 async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; body: Found["body"]; tier: Found["tier"]; storedAt: number } | undefined> {
@@ -94,8 +114,9 @@ async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; 
   const stored = await pop.cacheApi.get(key);
   if (!stored) return undefined;
   let body: Found["body"] = stored.body;
-  const size = stored.record.kind === "entry" ? stored.record.meta.size : 0;
-  if (size <= pop.config.cache.memoryEntryMaxBytes) {
+  // Promoted by its real size: an entry whose size is not known yet stays where it is.
+  const size = stored.record.kind === "entry" ? knownSize(stored.record.meta) : 0;
+  if (size !== undefined && size <= pop.config.cache.memoryEntryMaxBytes) {
     // Promote to the in-isolate tier: the next hit costs nothing.
     const bytes = stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
     body = bytes;
@@ -155,16 +176,42 @@ function hitOrStale(tx: Transaction, found: Found): Response | Promise<Response>
   const decision = reuseDecision(found.meta, tx.requestDirectives, tx.pragmaNoCache, now);
   if (decision.kind === "fresh") {
     tx.pop.counters.hits++;
-    return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl }, decision.age);
+    return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl }, decision.age, false);
   }
   if (decision.kind === "stale-serve") {
     tx.pop.counters.hits++;
     tx.pop.counters.staleServes++;
     if (decision.revalidate) revalidateInBackground(tx, found);
-    return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl, detail: "stale-while-revalidate" }, decision.age);
+    return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl, detail: "stale-while-revalidate" }, decision.age, false);
   }
   if (tx.requestDirectives.onlyIfCached) return gatewayTimeoutOnlyIfCached(tx, found);
-  return revalidate(tx, found, decision.reason);
+  return revalidateCollapsed(tx, found, decision.reason);
+}
+
+/**
+ * Concurrent revalidations of one stored entry go to the origin once; the
+ * others wait for it and take what it brought into the memory tier (the origin
+ * validated it a moment ago). Without this, clients allowed to send no-cache
+ * could still turn one hot object into as many origin requests as clients.
+ */
+async function revalidateCollapsed(tx: Transaction, found: Found, reason: ForwardReason): Promise<Response> {
+  const leader = tx.pop.revalidations.get(found.key);
+  if (leader) {
+    await waitAtMost(leader, tx.pop.config.originFetch.collapsedWaitMs, undefined);
+    const refreshed = lookupMemory(tx);
+    if (refreshed && refreshed.meta.responseTime > found.meta.responseTime) {
+      void cancelBody(found.body);
+      tx.pop.counters.collapsed++;
+      const age = currentAge(refreshed.meta.initialAge, refreshed.meta.responseTime, Date.now());
+      return deliverStored(tx, refreshed, { cache: tx.pop.name, fwd: reason, fwdStatus: refreshed.meta.status, ttl: refreshed.meta.freshness - age, collapsed: true }, age, true);
+    }
+    return revalidate(tx, found, reason);
+  }
+  const work = revalidate(tx, found, reason);
+  const settled = work.then(() => undefined, () => undefined);
+  tx.pop.revalidations.set(found.key, settled);
+  void settled.then(() => tx.pop.revalidations.delete(found.key));
+  return work;
 }
 
 function revalidateInBackground(tx: Transaction, found: Found): void {
@@ -190,6 +237,10 @@ function gatewayTimeoutOnlyIfCached(tx: Transaction, found: Found): Response {
 // ── revalidate: a conditional request for a stale (or no-cache) entry ────────
 
 async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, background = false): Promise<Response> {
+  // With no healthy origin left, waiting out timeouts only delays the stale copy the client will get.
+  if (!background && tx.pop.candidates(tx.site, tx.cf, Date.now()).healthy === 0 && staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, Date.now())) {
+    return serveStaleOnError(tx, found, undefined);
+  }
   const headers = forwardHeaders(tx, true);
   const storedHeaders = new Headers(found.meta.headers);
   const etag = storedHeaders.get("etag");
@@ -201,15 +252,14 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
 
   if (!result.ok || result.response.status >= 500) {
     const failedStatus = result.ok ? result.response.status : failureStatus(result.failure);
-    if (staleIfErrorAllows(found.meta, Math.max(found.meta.staleIfError, tx.pop.config.cache.staleIfErrorSeconds), now)) {
+    if (staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, now)) {
       if (result.ok) await cancelBody(result.response.body);
-      tx.pop.counters.staleServes++;
-      const age = Math.floor(found.meta.initialAge + (now - found.meta.responseTime) / 1000);
-      return deliverStored(tx, found, { cache: tx.pop.name, fwd: "stale", fwdStatus: failedStatus, ttl: found.meta.freshness - age, detail: "stale-if-error" }, age);
+      return serveStaleOnError(tx, found, failedStatus);
     }
     await cancelBody(found.body);
     // The origin's own error passes through; no answer at all gets ours.
-    return result.ok ? storeAndDeliver(tx, result, reason) : unreachableResponse(tx, result, reason);
+    if (!result.ok) return unreachableResponse(tx, result, reason);
+    return storeAndDeliver(tx, result, reason).catch((err: unknown) => bodyFailedResponse(tx, result.originId, err, reason));
   }
 
   const response = result.response;
@@ -220,11 +270,28 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
     const age = Math.floor(meta.initialAge);
     const entry: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true };
     if (background) return new Response(null);
-    return deliverStored(tx, { ...found, meta }, entry, age);
+    return deliverStored(tx, { ...found, meta }, entry, age, true);
   }
-  // A full response replaces what we had.
-  await cancelBody(found.body);
-  return storeAndDeliver(tx, result, reason);
+  // A full response replaces what we had, once its body has arrived whole.
+  try {
+    const replaced = await storeAndDeliver(tx, result, reason);
+    await cancelBody(found.body);
+    return replaced;
+  } catch (err) {
+    if (staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, Date.now())) {
+      bodyFailed(tx, result.originId, err);
+      return serveStaleOnError(tx, found, err instanceof OriginBodyError && err.kind === "stalled" ? 504 : 502);
+    }
+    await cancelBody(found.body);
+    return bodyFailedResponse(tx, result.originId, err, reason);
+  }
+}
+
+/** A stored copy standing in for an origin that failed (RFC 5861 stale-if-error). */
+function serveStaleOnError(tx: Transaction, found: Found, failedStatus: number | undefined): Response | Promise<Response> {
+  tx.pop.counters.staleServes++;
+  const age = currentAge(found.meta.initialAge, found.meta.responseTime, Date.now());
+  return deliverStored(tx, found, { cache: tx.pop.name, fwd: "stale", fwdStatus: failedStatus, ttl: found.meta.freshness - age, detail: "stale-if-error" }, age, false);
 }
 
 /** Re-stores an entry freshened by a 304 in both tiers. */
@@ -251,12 +318,12 @@ async function miss(tx: Transaction, reason: "uri-miss" | "vary-miss"): Promise<
   }
   const leader = tx.pop.inflight.get(tx.primaryKey);
   if (leader) {
-    const outcome = await leader;
+    const outcome = await waitAtMost(leader, tx.pop.config.originFetch.collapsedWaitMs, { kind: "not-shared" });
     if (outcome.kind === "shared" && sameVariant(tx, outcome)) {
       tx.pop.counters.collapsed++;
       const found: Found = { key: outcome.variantKey, meta: outcome.meta, body: outcome.body, tier: "memory" };
       const age = Math.floor(outcome.meta.initialAge + (Date.now() - outcome.meta.responseTime) / 1000);
-      return deliverStored(tx, found, { cache: tx.pop.name, fwd: reason, fwdStatus: outcome.meta.status, ttl: outcome.meta.freshness - age, collapsed: true }, age);
+      return deliverStored(tx, found, { cache: tx.pop.name, fwd: reason, fwdStatus: outcome.meta.status, ttl: outcome.meta.freshness - age, collapsed: true }, age, false);
     }
     // Not shareable: go forward on our own.
     return fill(tx, reason, undefined);
@@ -284,14 +351,36 @@ async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOut
   try {
     return await storeAndDeliver(tx, result, reason, settle);
   } catch (err) {
-    // The origin's answer broke off while we read it, before the client got a byte (an
-    // origin dying mid-response): count it against the origin and go forward once more,
-    // as for a refused connection.
-    tx.pop.outliers.onFailure(result.originId, `response cut off: ${(err as Error).message}`, Date.now());
+    // The origin's answer stalled or broke off before the client got a byte (an origin
+    // dying mid-response): count it against the origin and go forward once more, as for
+    // a refused connection. A second failure is the client's clear 5xx, never a throw.
+    bodyFailed(tx, result.originId, err);
     const again = await forward(tx, "GET", forwardHeaders(tx, true), null);
     if (!again.ok) return unreachableResponse(tx, again, reason);
-    return storeAndDeliver(tx, again, reason, settle);
+    try {
+      return await storeAndDeliver(tx, again, reason, settle);
+    } catch (second) {
+      return bodyFailedResponse(tx, again.originId, second, reason);
+    }
   }
+}
+
+/** Counts a stalled or broken body against its origin (passive health). */
+function bodyFailed(tx: Transaction, originId: string, err: unknown): void {
+  tx.pop.counters.originErrors++;
+  tx.pop.outliers.onFailure(originId, (err as Error).message, Date.now());
+  tx.pop.flushReports((p) => tx.ctx.waitUntil(p));
+}
+
+/** The client's answer when the origin's body failed and no stale copy may stand in: 504 stalled, 502 broken. */
+function bodyFailedResponse(tx: Transaction, originId: string, err: unknown, reason: ForwardReason): Response {
+  bodyFailed(tx, originId, err);
+  const stalled = err instanceof OriginBodyError && err.kind === "stalled";
+  const status = stalled ? 504 : 502;
+  const response = errorResponse(status, stalled ? "origin stopped sending the response" : "origin response broke off");
+  response.headers.set("retry-after", "5");
+  response.headers.set("cache-control", "no-store");
+  return withCacheStatus(response, { cache: tx.pop.name, fwd: reason, fwdStatus: status, detail: stalled ? "body-stalled" : "body-broken" }, tx);
 }
 
 // ── pass: methods the cache does not serve; invalidate after unsafe ones ─────
@@ -310,7 +399,8 @@ async function pass(tx: Transaction): Promise<Response> {
   // A POST answer that names itself as the current representation of the target, with
   // explicit freshness, may answer later GETs (RFC 9110 §9.3.3, RFC 9111 §3).
   if (tx.request.method === "POST" && postAnswersGet(tx, response)) return storeAndDeliver(tx, result, "method");
-  const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: undefined };
+  const guarded = response.body ? guardOriginBody(response.body, tx.pop.config.originFetch.bodyIdleTimeoutMs) : null;
+  const rep: Representation = { status: response.status, headers: response.headers, body: guarded, size: undefined };
   return deliver(tx.request, rep, {
     popName: tx.pop.name,
     cacheStatus: { cache: tx.pop.name, fwd: "method", fwdStatus: response.status },
@@ -366,17 +456,10 @@ async function storeAndDeliver(
 ): Promise<Response> {
   const response = result.response;
   const cacheConfig = tx.pop.config.cache;
-  // The runtime's fetch decodes gzip and br by itself: what we hold is the identity body.
-  // Other codings arrive as sent: stored and served as they are (never re-encoded).
-  let originHeaders = response.headers;
-  const originEncoding = response.headers.get("content-encoding")?.trim().toLowerCase();
-  const decodedByRuntime = originEncoding === "gzip" || originEncoding === "x-gzip" || originEncoding === "br";
-  const opaqueEncoding = !!originEncoding && originEncoding !== "identity" && !decodedByRuntime;
-  if (decodedByRuntime) {
-    originHeaders = new Headers(response.headers);
-    originHeaders.delete("content-encoding");
-    originHeaders.delete("content-length");
-  }
+  const rep = originRepresentation(tx, response);
+  const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
+  if (rep.undecodable) return deliverUndecodable(tx, rep, status);
+  const originHeaders = rep.headers;
   const { directives } = governingDirectives(originHeaders);
   const decision = storeDecision({
     method: "GET",
@@ -386,13 +469,11 @@ async function storeAndDeliver(
     responseHeaders: originHeaders,
     responseDirectives: directives,
   });
-  const declaredLength = Number(originHeaders.get("content-length") ?? NaN);
-  const tooLarge = Number.isFinite(declaredLength) && declaredLength > cacheConfig.maxObjectBytes;
-  const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
+  const tooLarge = rep.length !== undefined && rep.length > cacheConfig.maxObjectBytes;
   if (!decision.store || tooLarge) {
     if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? undefined : `not-stored:${decision.reason}`;
-    const rep: Representation = { status: response.status, headers: originHeaders, body: response.body, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
-    return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true, encoded: opaqueEncoding });
+    const passed: Representation = { status: response.status, headers: originHeaders, body: rep.body, size: rep.length };
+    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true });
   }
 
   const fields = varyFields(originHeaders.get("vary"));
@@ -400,9 +481,15 @@ async function storeAndDeliver(
   // our own encoded variants take its place.
   const keyFields = fields.filter((f) => f !== "accept-encoding");
   const key = keyFields.length > 0 ? computeVariantKey(tx.primaryKey, keyFields, tx.request.headers, tx.pop.config.cache.vary) : tx.primaryKey;
-  const body = await readBounded(response.body, cacheConfig.memoryEntryMaxBytes);
+  // A stalled or broken body throws here, before the client has a byte: the caller decides.
+  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes);
+  if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) {
+    const passed: Representation = { status: response.status, headers: originHeaders, body: body.bytes, size: body.bytes.byteLength };
+    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true });
+  }
   const now = Date.now();
-  const size = body.kind === "complete" ? body.bytes.byteLength : Number.isFinite(declaredLength) ? declaredLength : 0;
+  // A streamed body without Content-Length has its size recorded once it has passed whole (storeStreamed).
+  const size = body.kind === "complete" ? body.bytes.byteLength : (rep.length ?? UNKNOWN_SIZE);
   const meta = buildEntryMeta({
     key: tx.primaryKey,
     status: response.status,
@@ -423,13 +510,77 @@ async function storeAndDeliver(
     tx.pop.memory.set(key, { record, body: body.bytes, storedAt: now }, retention);
     tx.ctx.waitUntil(safePut(tx, key, record, body.bytes, retention, now));
     settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
-    return deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge);
+    return deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge, true);
   }
   // Large: one branch to the client, one into the Cache API, neither held in memory.
   const [toClient, toCache] = body.stream.tee();
-  tx.ctx.waitUntil(safePut(tx, key, record, toCache, retention, now));
-  const rep: Representation = { status: response.status, headers: meta.headers, body: toClient, size: Number.isFinite(declaredLength) ? declaredLength : undefined };
-  return deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true, encoded: opaqueEncoding });
+  tx.ctx.waitUntil(storeStreamed(tx, key, meta, toCache, retention, now));
+  const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
+  return deliver(tx.request, streamed, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true });
+}
+
+/** What the origin answered, as Outpost keeps it: identity bytes, behind the body guard. */
+interface OriginRepresentation {
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  /** Content-Length, when the origin gave one we can trust. */
+  length: number | undefined;
+  /** A coding we cannot undo: it may only go to a client that accepts it, and is never stored. */
+  undecodable?: string;
+}
+
+function originRepresentation(tx: Transaction, response: Response): OriginRepresentation {
+  let headers = response.headers;
+  let body = response.body ? guardOriginBody(response.body, tx.pop.config.originFetch.bodyIdleTimeoutMs) : null;
+  const encoding = response.headers.get("content-encoding");
+  const coding = originCoding(encoding);
+  // The runtime's fetch decodes gzip and br by itself: what we hold is already the identity body.
+  const runtimeDecoded = encoding !== null && coding === undefined && encoding.trim().toLowerCase() !== "identity";
+  if (coding !== undefined && !decodable(coding)) {
+    return { headers, body, length: undefined, undecodable: coding };
+  }
+  if (runtimeDecoded || coding !== undefined) {
+    headers = new Headers(response.headers);
+    headers.delete("content-encoding");
+    headers.delete("content-length");
+    if (coding !== undefined && body) {
+      body = decodeStream(coding, body);
+      // Not the bytes the origin's strong validator names any more (RFC 9110 §8.8.1).
+      const etag = headers.get("etag");
+      if (etag && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
+    }
+  }
+  const declared = Number(headers.get("content-length") ?? NaN);
+  return { headers, body, length: Number.isInteger(declared) && declared >= 0 ? declared : undefined };
+}
+
+/** A coding we cannot decode passes through unstored, and only to a client that asked for it. */
+function deliverUndecodable(tx: Transaction, rep: OriginRepresentation, status: CacheStatusEntry): Response {
+  const accepted = parseQualityList(clientAcceptEncoding(tx) ?? "").some((m) => (m.value === rep.undecodable || m.value === "*") && m.q > 0);
+  if (!accepted) {
+    void cancelBody(rep.body);
+    const response = errorResponse(502, `the origin sent content-coding "${rep.undecodable}", which this client does not accept`);
+    response.headers.set("retry-after", "5");
+    return withCacheStatus(response, { ...status, detail: "undecodable-coding" }, tx);
+  }
+  const passed: Representation = { status: status.fwdStatus ?? 200, headers: rep.headers, body: rep.body, size: undefined };
+  return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: false, encoded: true });
+}
+
+/**
+ * Stores a body too large for memory as it streams to the client. Past
+ * maxObjectBytes the store fails and nothing partial is kept. Without a
+ * Content-Length the Cache API cannot tell the size later, so once the whole
+ * body has passed the entry is written again with its size in the record.
+ */
+async function storeStreamed(tx: Transaction, key: string, meta: EntryMeta, body: ReadableStream<Uint8Array>, retention: number, now: number): Promise<void> {
+  let total: number | undefined;
+  const counted = countBytes(body, tx.pop.config.cache.maxObjectBytes, (n) => (total = n));
+  await safePut(tx, key, { kind: "entry", meta }, counted, retention, now);
+  if (meta.size !== UNKNOWN_SIZE || total === undefined) return;
+  const again = await tx.pop.cacheApi.get(key);
+  if (!again || again.storedAt !== now) return void cancelBody(again?.body ?? null);
+  await safePut(tx, key, { kind: "entry", meta: { ...meta, size: total } }, again.body, retention, now);
 }
 
 /**
@@ -448,19 +599,24 @@ function storeVaryManifest(tx: Transaction, fields: string[], now: number): void
 
 // ── deliver ──────────────────────────────────────────────────────────────────
 
-/** Delivers a stored entry, or its encoded variant when the client accepts one (see chooseEncoding). */
-function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number): Response | Promise<Response> {
+/**
+ * Delivers a stored entry, or its encoded variant when the client accepts one
+ * (see chooseEncoding). `validated`: the origin has just sent or confirmed it
+ * for this request; otherwise it is reused, and fields named by no-cache="f" stay back.
+ */
+function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number, validated: boolean): Response | Promise<Response> {
   if (tx.pop.config.debug) cacheStatus.key = found.key;
   const choice = chooseEncoding(tx, found);
+  const held = validated ? undefined : found.meta.noCacheFields;
   const send = (rep: Representation, encoded: boolean) =>
-    deliver(tx.request, rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true, encoded });
+    deliver(tx.request, held ? { ...rep, headers: withoutFields(rep.headers, held) } : rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true, encoded });
   if (choice.kind === "as-stored") {
     // A coding the origin applied (not gzip or br, which the runtime decoded) goes out as stored.
     const encoded = found.meta.headers.some(([n, v]) => n === "content-encoding" && v.trim().toLowerCase() !== "identity");
-    return send({ status: found.meta.status, headers: found.meta.headers, body: found.body, size: found.meta.size }, encoded);
+    return send({ status: found.meta.status, headers: found.meta.headers, body: found.body, size: knownSize(found.meta) }, encoded);
   }
   if (choice.kind === "identity") {
-    return send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: found.meta.size }, false);
+    return send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: knownSize(found.meta) }, false);
   }
   const variant = tx.pop.memory.get(choice.key);
   if (variant?.body && variant.record.kind === "entry") {
@@ -469,8 +625,12 @@ function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEn
   }
   return encodedVariant(tx, found, choice.coding, choice.key).then((v) =>
     v ? send({ status: found.meta.status, headers: v.headers, body: v.body, size: v.body.byteLength }, true)
-      : send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: found.meta.size }, false),
+      : send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: knownSize(found.meta) }, false),
   );
+}
+
+function withoutFields(headers: Representation["headers"], names: readonly string[]): [string, string][] {
+  return [...headers].filter(([name]) => !names.includes(name));
 }
 
 function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: Transaction): Response {
@@ -482,18 +642,22 @@ function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: 
   });
 }
 
-function failureStatus(failure: "connect" | "timeout" | "no-origin"): number {
+function failureStatus(failure: OriginFailure | "no-origin"): number {
+  if (failure === "client") return 400;
   return failure === "timeout" ? 504 : failure === "no-origin" ? 503 : 502;
 }
 
 /** No origin answered: a short, clear error the client can retry. */
 function unreachableResponse(tx: Transaction, result: Extract<OriginFetchResult, { ok: false }>, reason: ForwardReason): Response {
   // When no origin of the site is left healthy, the site is unavailable (503), not one bad gateway.
+  if (result.failure === "client") return withCacheStatus(errorResponse(400, "the request body could not be read"), { cache: tx.pop.name, fwd: reason, detail: "client-aborted" }, tx);
   const after = tx.pop.candidates(tx.site, tx.cf, Date.now());
   const noneHealthy = result.failure === "no-origin" || after.healthy === 0;
   const status = noneHealthy ? 503 : failureStatus(result.failure);
   const message = noneHealthy ? "no healthy origin" : result.failure === "timeout" ? "origin timed out" : "origin unreachable";
-  const response = errorResponse(status, message, { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) });
+  // Which origins were tried is internal: the client learns it only with debug on.
+  const detail = tx.pop.config.debug ? { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) } : {};
+  const response = errorResponse(status, message, detail);
   response.headers.set("retry-after", "5");
   response.headers.set("cache-control", "no-store");
   return withCacheStatus(response, { cache: tx.pop.name, fwd: reason, fwdStatus: status, detail: result.failure }, tx);

@@ -17,6 +17,7 @@ import { locationFromCf } from "./routing/geo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
+import { TokenStore } from "../control/auth";
 
 /** What a collapsed request receives from the request that went forward for it. */
 export type FillOutcome =
@@ -47,6 +48,8 @@ export class Pop {
   private readonly originsById = new Map<string, OriginConfig>();
   /** Fills in flight, by primary key. */
   readonly inflight = new Map<string, Promise<FillOutcome>>();
+  /** Revalidations in flight by entry key, settled when the memory tier holds what they brought. */
+  readonly revalidations = new Map<string, Promise<void>>();
   /** Keys being revalidated in the background (stale-while-revalidate), one at a time each. */
   readonly revalidating = new Set<string>();
   readonly snapshots: SnapshotClient;
@@ -74,6 +77,8 @@ export class Pop {
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
+  /** Control API tokens, for the status page. */
+  readonly tokens: TokenStore;
 
   constructor(
     readonly env: Env,
@@ -81,6 +86,7 @@ export class Pop {
   ) {
     this.config = parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
+    this.tokens = new TokenStore(env.CONTROL_TOKENS, undefined);
     for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
     for (const origin of this.config.origins) this.originsById.set(origin.id, origin);
     this.codings = availableCodings(this.config.compression);

@@ -5,6 +5,7 @@
  * the POP keeps serving from the last snapshot it had.
  */
 import { EMPTY_SNAPSHOT, type Snapshot } from "../control/snapshot";
+import { waitAtMost } from "./wait";
 
 export interface SnapshotClientOptions {
   /** The CONTROL binding (a service binding on Cloudflare and locally alike). */
@@ -21,17 +22,6 @@ export interface SnapshotClientOptions {
    * rules), with the control plane's clock minus ours and the uncertainty of that.
    */
   onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => void;
-}
-
-/**
- * Waits for `work`, at most `ms`. The timer is cleared when the work wins:
- * left running, it would fire after the request ended, and workerd cancels
- * (and warns about) promises settled outside their request.
- */
-function waitAtMost(work: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
@@ -63,7 +53,7 @@ export class SnapshotClient {
       // waits for the sync, briefly, rather than serve what was purged.
       const sync = this.refresh(now);
       waitUntil(sync);
-      return waitAtMost(sync, this.options.coldStartWaitMs);
+      return waitAtMost(sync, this.options.coldStartWaitMs, undefined);
     }
     if (age >= this.options.refreshMs) waitUntil(this.refresh(now));
     // Warm: nothing to wait for, so the hit path stays synchronous.

@@ -1,12 +1,22 @@
 /**
  * A POP's own status page: counters, tier sizes, and how fresh its snapshot
- * of the control plane is. No secrets: tokens and configuration values stay out.
+ * of the control plane is. It names origins and their failures, which are no
+ * business of a site's visitors: it answers on customer hosts only to a
+ * control API token with the `read` scope (the same tokens, the same check).
  */
+import { grants } from "../control/auth";
+import { errorResponse } from "./errors";
 import type { Pop } from "./pop";
 
 export const STATUS_PATH = "/__outpost/status";
 
-export function statusResponse(pop: Pop): Response {
+export function statusResponse(pop: Pop, authorization: string | null): Response {
+  const grant = pop.tokens.authenticate(authorization);
+  if (!grant || !grants(grant, "read")) {
+    const denied = errorResponse(401, "the status page needs a control API token with the read scope");
+    denied.headers.set("www-authenticate", 'Bearer realm="outpost"');
+    return denied;
+  }
   const snapshot = pop.snapshots.snapshot;
   const body = {
     pop: pop.name,

@@ -7,7 +7,7 @@
 import { Hono, type Context } from "hono";
 import { DEMO_CONTENT, textOfSize, type DemoObject } from "./content";
 import { createHash } from "node:crypto";
-import { gzipSync } from "node:zlib";
+import { deflateSync, gzipSync } from "node:zlib";
 
 export interface OriginIdentity {
   id: string;
@@ -125,7 +125,12 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
       return c.json({ error: `size must be an integer from 0 to ${MAX_GENERATED_BYTES}` }, 400);
     }
     const ttl = Number(c.req.query("ttl") ?? 60);
-    return sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
+    const response = sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
+    // ?chunked=1: the same bytes without Content-Length, as a streaming origin sends them.
+    if (c.req.query("chunked") !== "1" || !response.body) return response;
+    const headers = new Headers(response.headers);
+    headers.delete("content-length");
+    return new Response(response.body.pipeThrough(new TransformStream()), { status: response.status, headers });
   });
 
   /**
@@ -145,11 +150,28 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
     return new Response(c.req.method === "HEAD" ? null : body, { status, headers });
   });
 
+  /** Always deflate, whatever the client asked: a coding the runtime's fetch does not undo. */
+  app.get("/deflated.txt", (c) => {
+    const body = deflateSync(textOfSize(8192, "deflated"));
+    return new Response(body, {
+      headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "deflate", "cache-control": "public, max-age=300", etag: '"defl-1"' },
+    });
+  });
+
   /** Always gzip, whatever the client asked: an origin that compresses by itself. */
   app.get("/precompressed.txt", (c) => {
     const body = gzipSync(textOfSize(8192, "precompressed"));
     return new Response(body, {
       headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "gzip", "cache-control": "public, max-age=300", etag: '"pre-1"', vary: "Accept-Encoding" },
+    });
+  });
+
+  /** /echo?ttl=60: what reached the origin (method, path and query, every request field), cacheable for ttl seconds. */
+  app.on(["GET", "HEAD"], "/echo", (c) => {
+    const url = new URL(c.req.url);
+    const ttl = Number(c.req.query("ttl") ?? 60);
+    return c.json({ method: c.req.method, path: url.pathname + url.search, headers: Object.fromEntries(c.req.raw.headers) }, 200, {
+      "cache-control": Number.isFinite(ttl) && ttl > 0 ? `public, max-age=${Math.floor(ttl)}` : "no-store",
     });
   });
 

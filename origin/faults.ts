@@ -6,13 +6,15 @@ import { z } from "zod";
 
 export const FaultSchema = z
   .object({
-    mode: z.enum(["ok", "down", "slow", "error", "reset", "flap"]),
+    mode: z.enum(["ok", "down", "slow", "error", "reset", "flap", "stall", "truncate"]),
     /** slow: delay before the response headers, ms. */
     delayMs: z.number().int().min(0).max(600_000).default(3000),
     /** error / reset: the share of requests affected, 0..1. */
     rate: z.number().min(0).max(1).default(1),
     /** error: the status to answer with. */
     status: z.number().int().min(500).max(599).default(503),
+    /** stall / truncate: bytes of the body sent before it stops (stall) or the connection is reset (truncate). */
+    afterBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024),
     /** flap: how long each up and each down phase lasts, ms. */
     periodMs: z.number().int().min(100).max(3_600_000).default(3000),
   })
@@ -21,7 +23,12 @@ export const FaultSchema = z
 export type Fault = z.output<typeof FaultSchema>;
 export const NO_FAULT: Fault = FaultSchema.parse({ mode: "ok" });
 
-export type RequestFate = { kind: "serve"; delayMs: number } | { kind: "error"; status: number } | { kind: "reset" };
+export type RequestFate =
+  | { kind: "serve"; delayMs: number }
+  | { kind: "error"; status: number }
+  | { kind: "reset" }
+  /** Headers and the first `afterBytes` of the body, then nothing (stall) or a reset connection (truncate). */
+  | { kind: "cut"; afterBytes: number; then: "stall" | "reset" };
 
 /** Should the listener be accepting connections now? */
 export function listening(fault: Fault, since: number, now: number): boolean {
@@ -38,6 +45,9 @@ export function requestFate(fault: Fault, random: () => number = Math.random): R
       return random() < fault.rate ? { kind: "error", status: fault.status } : { kind: "serve", delayMs: 0 };
     case "reset":
       return random() < fault.rate ? { kind: "reset" } : { kind: "serve", delayMs: 0 };
+    case "stall":
+    case "truncate":
+      return random() < fault.rate ? { kind: "cut", afterBytes: fault.afterBytes, then: fault.mode === "stall" ? "stall" : "reset" } : { kind: "serve", delayMs: 0 };
     default:
       return { kind: "serve", delayMs: 0 };
   }

@@ -43,6 +43,32 @@ function closeServer(server: Server): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The response's headers and its first `afterBytes`, then nothing more: the
+ * connection stays open and silent (stall) or is reset (truncate). The
+ * declared Content-Length stays, as a real origin dying mid-body would send it.
+ */
+function cutOff(response: Response, afterBytes: number, then: "stall" | "reset", socket: { destroy(): void }): Response {
+  const source = response.body?.getReader();
+  let sent = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = source ? await source.read() : { done: true as const, value: undefined };
+      if (!next.done && sent + next.value.byteLength <= afterBytes) {
+        sent += next.value.byteLength;
+        return controller.enqueue(next.value);
+      }
+      if (!next.done && sent < afterBytes) controller.enqueue(next.value.subarray(0, afterBytes - sent));
+      sent = afterBytes;
+      void source?.cancel();
+      if (then === "reset") setTimeout(() => socket.destroy(), 20);
+      // stall: never enqueue again, never close
+      await new Promise(() => undefined);
+    },
+  });
+  return new Response(body, { status: response.status, headers: response.headers });
+}
+
 export async function startOrigin(options: OriginOptions): Promise<RunningOrigin> {
   const host = options.host ?? "127.0.0.1";
   const stats: OriginStats = { requests: 0, byPath: {} };
@@ -63,6 +89,7 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
           headers: { "content-type": "application/json", "x-origin-id": options.id, "cache-control": "no-store" },
         });
       }
+      if (fate.kind === "cut") return cutOff(await app.fetch(request, env), fate.afterBytes, fate.then, env.incoming.socket);
       if (fate.delayMs > 0) await sleep(fate.delayMs);
       return app.fetch(request, env);
     },

@@ -36,7 +36,7 @@ const rounds = Math.min(9, Math.max(1, Number(values.rounds)));
  */
 const BARE_WORKER = `
 const bodies = new Map();
-const HIT_FIELDS = [["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA; hit; ttl=86000"],["vary","Accept-Encoding"]];
+const HIT_FIELDS = [["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA;hit;ttl=86000"],["vary","Accept-Encoding"]];
 export default {
   fetch(request) {
     const url = new URL(request.url);
@@ -109,7 +109,7 @@ async function measureZipf(topology: Topology, requests = 4000, objects = 10_000
       while (sent < requests) {
         sent++;
         const r = await fetch(`${pop.url}/gen/2048?ttl=3600&z=${next()}`);
-        if (/; hit/.test(r.headers.get("cache-status") ?? "")) hits++;
+        if (/;hit/.test(r.headers.get("cache-status") ?? "")) hits++;
         await r.arrayBuffer();
       }
     };
@@ -198,7 +198,7 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
         while (Date.now() < deadline) {
           const res = await fetch(`${pop.url}${path}`);
           await res.arrayBuffer();
-          if (!/; hit/.test(res.headers.get("cache-status") ?? "")) break;
+          if (!/;hit/.test(res.headers.get("cache-status") ?? "")) break;
           await new Promise((res2) => setTimeout(res2, 5));
         }
         lags.push(Date.now() - answered);

@@ -34,8 +34,8 @@ interface PopStatus {
   counters: Record<string, number>;
 }
 
-export async function popStatus(pop: TopologyPop): Promise<PopStatus> {
-  return (await (await fetch(`${pop.url}/__outpost/status`)).json()) as PopStatus;
+export async function popStatus(pop: TopologyPop, token: string): Promise<PopStatus> {
+  return (await (await fetch(`${pop.url}/__outpost/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as PopStatus;
 }
 
 async function controlHealth(topology: Topology): Promise<Record<string, { healthy: boolean }>> {
@@ -126,9 +126,9 @@ export async function killNearestOrigin(topology: Topology, colo = "FRA", origin
   const killedAt = Date.now();
   await setFault(origin, { mode: "down" });
   const [ejectedByPopMs, downByProbesMs, otherPopLearnedMs] = await Promise.all([
-    timeUntil(async () => (await popStatus(pop)).origins.some((o) => o.originId === originId && o.ejected), 15_000, killedAt),
+    timeUntil(async () => (await popStatus(pop, topology.control.token)).origins.some((o) => o.originId === originId && o.ejected), 15_000, killedAt),
     timeUntil(async () => (await controlHealth(topology))[originId]?.healthy === false, 15_000, killedAt),
-    timeUntil(async () => (await popStatus(other)).health[originId]?.healthy === false, 15_000, killedAt),
+    timeUntil(async () => (await popStatus(other, topology.control.token)).health[originId]?.healthy === false, 15_000, killedAt),
   ]);
   const samples = await loading;
   const servedBy: Record<string, number> = {};
@@ -266,7 +266,7 @@ export async function flappingOrigin(topology: Topology, periodMs = 3000, durati
   const pop = topology.pops.find((p) => p.colo === colo)!;
   const origin = topology.origins.find((o) => o.id === originId)!;
   const before = await transitionsOf(topology, originId);
-  const ejectionsBefore = await totalEjections(pop, originId);
+  const ejectionsBefore = await totalEjections(topology, pop, originId);
   await setFault(origin, { mode: "flap", periodMs });
   let samples: LoadSample[];
   try {
@@ -282,7 +282,7 @@ export async function flappingOrigin(topology: Topology, periodMs = 3000, durati
     durationMs,
     probeTransitions: after.length,
     minMsBetweenTransitions: gaps.length ? Math.min(...gaps) : null,
-    popEjections: (await totalEjections(pop, originId)) - ejectionsBefore,
+    popEjections: (await totalEjections(topology, pop, originId)) - ejectionsBefore,
     missErrors: samples.filter((s) => s.kind === "miss" && (s.status === 0 || s.status >= 500)).length,
   };
 }
@@ -293,6 +293,6 @@ async function transitionsOf(topology: Topology, originId: string): Promise<{ at
   return body.transitions.filter((t) => t.originId === originId);
 }
 
-async function totalEjections(pop: TopologyPop, originId: string): Promise<number> {
-  return (await popStatus(pop)).origins.find((o) => o.originId === originId)?.totalEjections ?? 0;
+async function totalEjections(topology: Topology, pop: TopologyPop, originId: string): Promise<number> {
+  return (await popStatus(pop, topology.control.token)).origins.find((o) => o.originId === originId)?.totalEjections ?? 0;
 }

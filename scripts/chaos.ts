@@ -13,7 +13,7 @@ const TIMEOUT_MS = 1000;
 async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
-  config.originFetch = { timeoutMs: TIMEOUT_MS, retries: 1 };
+  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1 };
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "chaos-build"), snapshotRefreshMs: 250 });
   const t = network.topology;
   const report: Record<string, unknown> = { date: new Date().toISOString(), monitor: config.monitor, outlierDetection: config.outlierDetection, originFetchTimeoutMs: TIMEOUT_MS };

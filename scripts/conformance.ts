@@ -4,18 +4,35 @@
  * own origin server. Prints counts by test kind, the tests that fail, and
  * `cache-tests: P passed, F failed` last. Writes .outpost/conformance.json.
  *
- *   npm run conformance                 # the whole suite
+ *   npm run conformance                 # the suite as npm ships it (a 2021 snapshot)
+ *   npm run conformance -- --suite ../cache-tests   # a checkout of the suite's current version
  *   npm run conformance -- --id freshness-max-age   # one test, with its requests dumped
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
 
-const SUITE = join(ROOT, "node_modules", "http-cache-tests");
+const NPM_SUITE = join(ROOT, "node_modules", "http-cache-tests");
+
+/**
+ * Where a suite keeps its parts. The npm release (2021) has them at its root and runs on
+ * node-fetch; the current source keeps them under test-engine/ and uses the global fetch.
+ */
+interface SuiteLayout {
+  root: string;
+  engine: string;
+  current: boolean;
+}
+
+function suiteLayout(root: string): SuiteLayout {
+  const current = existsSync(join(root, "test-engine", "client", "runner.mjs"));
+  if (!current && !existsSync(join(root, "client", "runner.mjs"))) throw new Error(`${root} is not a checkout of http-tests/cache-tests`);
+  return { root, engine: current ? join(root, "test-engine") : root, current };
+}
 
 interface SuiteTest {
   id: string;
@@ -42,10 +59,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startSuiteServer(port: number): Promise<ChildProcess> {
+async function startSuiteServer(suite: SuiteLayout, port: number): Promise<ChildProcess> {
   mkdirSync(join(ROOT, ".outpost"), { recursive: true });
-  const child = spawn(process.execPath, [join(SUITE, "server", "server.mjs")], {
-    cwd: SUITE,
+  const child = spawn(process.execPath, [join(suite.engine, "server", "server.mjs")], {
+    cwd: suite.root,
     env: { ...process.env, npm_config_protocol: "http", npm_config_port: String(port), npm_config_pidfile: join(ROOT, ".outpost", "cache-tests-server.pid") },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -72,34 +89,47 @@ export function classify(test: SuiteTest, result: SuiteResult | undefined): "pas
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { id: { type: "string" }, json: { type: "string", default: join(ROOT, ".outpost", "conformance.json") } } });
+  const { values } = parseArgs({
+    options: { id: { type: "string" }, suite: { type: "string" }, json: { type: "string", default: join(ROOT, ".outpost", "conformance.json") } },
+  });
+  const suite = suiteLayout(values.suite ? resolve(values.suite) : (process.env.OUTPOST_CACHE_TESTS ?? NPM_SUITE));
   const port = await freePort();
-  const server = await startSuiteServer(port);
+  const server = await startSuiteServer(suite, port);
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
   const network = await startNetwork({ config, externalOrigin: `http://127.0.0.1:${port}`, buildDir: join(ROOT, ".outpost", "conformance-build") });
   const pop = network.topology.pops[0];
   try {
-    const { runTests, getResults } = (await import(join(SUITE, "client", "runner.mjs"))) as {
-      runTests: (tests: SuiteGroup[], fetch: unknown, browser: boolean, base: string) => Promise<void>;
+    const { runTests, getResults } = (await import(join(suite.engine, "client", "runner.mjs"))) as {
+      runTests: (...args: unknown[]) => Promise<void>;
       getResults: () => Record<string, SuiteResult>;
     };
-    const suites = ((await import(join(SUITE, "tests", "index.mjs"))) as { default: SuiteGroup[] }).default;
-    const surrogate = ((await import(join(SUITE, "tests", "surrogate-control.mjs"))) as { default: SuiteGroup }).default;
-    // The suite is written for node-fetch (installed with it); it reads fields the way that client does.
-    const nodeFetch = ((await import(join(ROOT, "node_modules", "node-fetch", "lib", "index.mjs"))) as { default: unknown }).default;
-    let groups = [...suites, surrogate];
+    const suites = ((await import(join(suite.root, "tests", "index.mjs"))) as { default: SuiteGroup[] }).default;
+    const extra = suite.current ? [] : [((await import(join(suite.root, "tests", "surrogate-control.mjs"))) as { default: SuiteGroup }).default];
+    let groups = [...suites, ...extra];
     if (values.id) {
       groups = groups
         .map((g) => ({ ...g, tests: g.tests.filter((t) => t.id === values.id).map((t) => ({ ...t, dump: true })) }))
         .filter((g) => g.tests.length > 0);
       if (groups.length === 0) throw new Error(`no test with id "${values.id}"`);
     }
-    console.log(`cache-tests: running ${groups.reduce((n, g) => n + g.tests.length, 0)} tests against ${pop.name} (${pop.url}) in front of the suite's server on :${port}`);
+    console.log(`cache-tests (${suite.current ? "current source" : "npm 0.4.5"} at ${suite.root}): running ${groups.reduce((n, g) => n + g.tests.length, 0)} tests against ${pop.name} (${pop.url}) in front of the suite's server on :${port}`);
     // The client asks for no compression: Miniflare (like Cloudflare's front) would otherwise gzip
     // text answers and drop their Content-Length, which is the front's business, not the cache's.
-    const plainFetch = (url: string, init: Record<string, unknown> = {}) => (nodeFetch as (u: string, i: unknown) => Promise<unknown>)(url, { ...init, compress: false });
-    await runTests(groups, plainFetch, false, pop.url);
+    if (suite.current) {
+      const globalFetch = globalThis.fetch;
+      globalThis.fetch = (input, init = {}) => {
+        const headers = new Headers(init.headers);
+        if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+        return globalFetch(input, { ...init, headers });
+      };
+      await runTests(groups, false, pop.url);
+    } else {
+      // The npm release is written for node-fetch (installed with it); it reads fields the way that client does.
+      const nodeFetch = ((await import(join(ROOT, "node_modules", "node-fetch", "lib", "index.mjs"))) as { default: unknown }).default;
+      const plainFetch = (url: string, init: Record<string, unknown> = {}) => (nodeFetch as (u: string, i: unknown) => Promise<unknown>)(url, { ...init, compress: false });
+      await runTests(groups, plainFetch, false, pop.url);
+    }
     const results = getResults();
 
     const counts: Record<string, Record<string, number>> = {};

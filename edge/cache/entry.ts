@@ -22,11 +22,20 @@ export interface EntryMeta {
   freshness: number;
   staleWhileRevalidate: number;
   staleIfError: number;
-  /** Must be revalidated whenever stale (must-revalidate / proxy-revalidate / s-maxage). */
+  /** Must be revalidated whenever stale (must-revalidate / proxy-revalidate): no stale serving at all. */
   mustRevalidate: boolean;
+  /**
+   * s-maxage implies proxy-revalidate (RFC 9111 §5.2.2.10), but explicit
+   * stale-while-revalidate / stale-if-error still apply "regardless of other
+   * freshness information" (RFC 5861): stale only within the response's own windows.
+   */
+  impliedRevalidate?: boolean;
   /** Must be revalidated before every reuse (no-cache). */
   noCache: boolean;
+  /** no-cache="f": these fields are sent only with a response the origin has just validated (§5.2.2.4). */
+  noCacheFields?: string[];
   tags: string[];
+  /** Body bytes; UNKNOWN_SIZE while a streamed body without Content-Length is being stored. */
   size: number;
   originId: string;
   /** Names the stored body; kept when a 304 freshens the entry, so encoded variants stay valid. */
@@ -48,6 +57,14 @@ export interface VaryManifest {
 export type StoredRecord = { kind: "entry"; meta: EntryMeta } | { kind: "vary"; manifest: VaryManifest };
 
 export const META_HEADER = "x-outpost-meta";
+
+/** The size of a body not yet seen whole. */
+export const UNKNOWN_SIZE = -1;
+
+/** The body's size when known. */
+export function knownSize(meta: EntryMeta): number | undefined {
+  return meta.size >= 0 ? meta.size : undefined;
+}
 
 export function encodeRecord(record: StoredRecord): string {
   return encodeURIComponent(JSON.stringify(record.kind === "entry" ? record.meta : record.manifest));

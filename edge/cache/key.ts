@@ -8,7 +8,17 @@
 import type { CacheKeyConfig } from "../config";
 import { parseQualityList } from "../http/qvalues";
 
-export const VARIANT_PARAM = "outpost-variant";
+/**
+ * Internal keys (variants, encoded variants) live under a host no client can
+ * name: `.invalid` never resolves (RFC 6761) and config refuses it for sites,
+ * so no request URL, whatever its path or query, maps onto one of them.
+ */
+export const INTERNAL_KEY_HOST = "outpost.invalid";
+
+/** A key of our own for `of` (a primary or variant key), e.g. internalKey("variant", [digest], primary). */
+export function internalKey(kind: "variant" | "encoded", parts: readonly string[], of: string): string {
+  return `https://${INTERNAL_KEY_HOST}/${kind}/${parts.map(encodeURIComponent).join("/")}?of=${encodeURIComponent(of)}`;
+}
 
 function ignoredParam(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => (p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : name === p));
@@ -120,6 +130,5 @@ export function digest(text: string): string {
 
 export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers, options: VaryNormalization = {}): string {
   const selector = fields.map((f) => `${f}:${normalizeVaryValue(f, requestHeaders.get(f), options)}`).join("\n");
-  const sep = primary.includes("?") ? "&" : "?";
-  return `${primary}${sep}${VARIANT_PARAM}=${digest(selector)}`;
+  return internalKey("variant", [digest(selector)], primary);
 }

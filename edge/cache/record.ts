@@ -24,10 +24,13 @@ export function responseTags(headers: Headers): string[] {
   return [...tags];
 }
 
-/** Headers worth keeping with the entry. */
-export function storedHeaders(headers: Headers): [string, string][] {
+/**
+ * Headers worth keeping with the entry: not per-hop or per-message fields, and
+ * not the fields a qualified `private="f"` keeps from shared caches (§5.2.2.7).
+ */
+export function storedHeaders(headers: Headers, privateFields: readonly string[] = []): [string, string][] {
   const out: [string, string][] = [];
-  for (const [name, value] of headers) if (!NOT_STORED.includes(name)) out.push([name, value]);
+  for (const [name, value] of headers) if (!NOT_STORED.includes(name) && !privateFields.includes(name)) out.push([name, value]);
   return out;
 }
 
@@ -49,16 +52,17 @@ export function buildEntryMeta(input: EntryInput): EntryMeta {
     v: 1,
     key: input.key,
     status: input.status,
-    headers: storedHeaders(input.headers),
+    headers: storedHeaders(input.headers, Array.isArray(directives.private) ? directives.private : []),
     requestTime: input.requestTime,
     responseTime: input.responseTime,
     initialAge: correctedInitialAge(input.headers, input.requestTime, input.responseTime),
     freshness: freshness.lifetime,
     staleWhileRevalidate: secondsOf(directives.staleWhileRevalidate) ?? 0,
     staleIfError: secondsOf(directives.staleIfError) ?? 0,
-    // s-maxage implies proxy-revalidate for shared caches (RFC 9111 §5.2.2.10).
-    mustRevalidate: directives.mustRevalidate || directives.proxyRevalidate || directives.sMaxAge !== undefined,
+    mustRevalidate: directives.mustRevalidate || directives.proxyRevalidate,
+    impliedRevalidate: directives.sMaxAge !== undefined,
     noCache: directives.noCache === true,
+    ...(Array.isArray(directives.noCache) ? { noCacheFields: directives.noCache } : {}),
     tags: responseTags(input.headers),
     size: input.size,
     originId: input.originId,

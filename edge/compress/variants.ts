@@ -4,6 +4,7 @@
  * that hits do no compression work.
  */
 import { retentionSeconds, type EntryMeta, type StoredRecord } from "../cache/entry";
+import { internalKey } from "../cache/key";
 import type { Coding } from "../http/accept-encoding";
 import { cancelBody, safePut, type Found, type Transaction } from "../transaction";
 import { encode } from "./codecs";
@@ -12,7 +13,7 @@ import { compressible, encodedHeaders } from "./policy";
 export type EncodingChoice = { kind: "as-stored" } | { kind: "identity" } | { kind: "encoded"; coding: Coding; key: string };
 
 /** The client's own Accept-Encoding: Cloudflare's front (and Miniflare) rewrite the header and keep the original in cf. */
-function clientAcceptEncoding(tx: Transaction): string | null {
+export function clientAcceptEncoding(tx: Transaction): string | null {
   const original = (tx.cf as { clientAcceptEncoding?: unknown } | undefined)?.clientAcceptEncoding;
   if (typeof original === "string") return original === "" ? null : original;
   return tx.request.headers.get("accept-encoding");
@@ -31,8 +32,7 @@ export function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
   if (!worth) return { kind: "as-stored" };
   const coding = tx.pop.negotiate(clientAcceptEncoding(tx));
   if (coding === "identity" || coding === "not-acceptable") return { kind: "identity" };
-  const sep = found.key.includes("?") ? "&" : "?";
-  return { kind: "encoded", coding, key: `${found.key}${sep}outpost-enc=${coding}&outpost-body=${found.meta.bodyId ?? found.meta.responseTime}` };
+  return { kind: "encoded", coding, key: internalKey("encoded", [coding, found.meta.bodyId ?? String(found.meta.responseTime)], found.key) };
 }
 
 /**

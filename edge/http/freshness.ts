@@ -66,16 +66,20 @@ export function hasExplicitFreshness(headers: Headers, directives: CacheDirectiv
 }
 
 /**
- * The Age header as delta-seconds. Missing counts as 0. Anything but one
- * non-negative integer (a list, a float, a negative number, parameters) is
- * "invalid": a cache that cannot tell how old a response is treats it as
- * stale rather than trusting it (the cache-tests suite's age-parse tests).
+ * The Age header as delta-seconds (RFC 9111 §5.1). Missing counts as 0. A
+ * list (one line "0, 7200", or several lines, which Headers joins the same
+ * way) is read by its first member, parameters set aside. A first member that
+ * is not a non-negative integer (a float, a negative number, text) makes the
+ * whole field invalid, and an invalid Age is ignored: it counts as absent.
  */
-export function ageHeaderValue(headers: Headers): number | "invalid" {
+export function ageHeaderValue(headers: Headers): number {
   const raw = headers.get("age");
   if (raw === null) return 0;
-  const value = raw.trim();
-  if (!/^\d+$/.test(value)) return "invalid";
+  const comma = raw.indexOf(",");
+  const first = comma === -1 ? raw : raw.slice(0, comma);
+  const semicolon = first.indexOf(";");
+  const value = (semicolon === -1 ? first : first.slice(0, semicolon)).trim();
+  if (!/^\d+$/.test(value)) return 0;
   return Math.min(Number(value), 2147483648);
 }
 
@@ -88,7 +92,6 @@ export function correctedInitialAge(headers: Headers, requestTime: number, respo
   const apparentAge = date === undefined ? 0 : Math.max(0, (responseTime - date) / 1000);
   const responseDelay = Math.max(0, (responseTime - requestTime) / 1000);
   const age = ageHeaderValue(headers);
-  if (age === "invalid") return 2147483648;
   const correctedAgeValue = age + responseDelay;
   return Math.max(apparentAge, correctedAgeValue);
 }

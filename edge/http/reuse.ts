@@ -10,7 +10,10 @@ export interface StoredFreshness {
   responseTime: number;
   freshness: number;
   staleWhileRevalidate: number;
+  staleIfError: number;
   mustRevalidate: boolean;
+  /** s-maxage: stale only within the response's own explicit windows. */
+  impliedRevalidate?: boolean;
   noCache: boolean;
 }
 
@@ -36,7 +39,7 @@ export function reuseDecision(entry: StoredFreshness, request: CacheDirectives, 
 
   if (entry.mustRevalidate) return { kind: "validate", age, ttl, reason: "stale" };
   const staleFor = -ttl;
-  if (request.maxStale !== undefined) {
+  if (request.maxStale !== undefined && !entry.impliedRevalidate) {
     const allowed = request.maxStale === "any" ? Infinity : (secondsOf(request.maxStale) ?? 0);
     if (staleFor <= allowed) return { kind: "stale-serve", age, ttl, revalidate: false };
   }
@@ -44,9 +47,14 @@ export function reuseDecision(entry: StoredFreshness, request: CacheDirectives, 
   return { kind: "validate", age, ttl, reason: "stale" };
 }
 
-/** May a stale entry stand in for an origin that failed (RFC 5861 §4)? */
-export function staleIfErrorAllows(entry: StoredFreshness, staleIfError: number, now: number): boolean {
+/**
+ * May a stale entry stand in for an origin that failed (RFC 5861 §4)? The
+ * response's own stale-if-error, or the site's default window when the
+ * response allows stale serving at all (an s-maxage response does only by its own).
+ */
+export function staleIfErrorAllows(entry: StoredFreshness, defaultWindow: number, now: number): boolean {
   if (entry.mustRevalidate || entry.noCache) return false;
+  const window = entry.impliedRevalidate ? entry.staleIfError : Math.max(entry.staleIfError, defaultWindow);
   const ttl = entry.freshness - currentAge(entry.initialAge, entry.responseTime, now);
-  return ttl > 0 || -ttl <= staleIfError;
+  return ttl > 0 || -ttl <= window;
 }

@@ -7,7 +7,8 @@
 import { IDEMPOTENT_METHODS, SAFE_METHODS } from "../http/methods";
 import type { RankedOrigin } from "./steering";
 
-export type OriginFailure = "connect" | "timeout";
+/** client: the client's own upload failed or was aborted; never the origin's fault. */
+export type OriginFailure = "connect" | "timeout" | "client";
 
 export interface OriginAttempt {
   originId: string;
@@ -46,6 +47,31 @@ export interface AttemptObserver {
 /** Statuses that count against an origin's health (Envoy's consecutive_gateway_failure). */
 const GATEWAY_FAILURES = new Set([502, 503, 504]);
 
+/** A request body that says when it has been sent whole, and whether the client's side of it failed. */
+function trackUpload(body: OriginFetchOptions["body"]): { body: OriginFetchOptions["body"]; sent: Promise<void>; failed: () => boolean } {
+  if (!(body instanceof ReadableStream)) return { body, sent: Promise.resolve(), failed: () => false };
+  let failed = false;
+  let markSent!: () => void;
+  const sent = new Promise<void>((resolve) => (markSent = resolve));
+  const reader = body.getReader();
+  const tracked = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          markSent();
+        } else controller.enqueue(value);
+      } catch (err) {
+        failed = true;
+        controller.error(err);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { body: tracked, sent, failed: () => failed };
+}
+
 export function originUrl(base: string, pathAndQuery: string): string {
   return base.replace(/\/+$/, "") + pathAndQuery;
 }
@@ -70,13 +96,17 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
     options.observer?.onSend(candidate.origin.id);
     const controller = new AbortController();
     const timeoutMs = candidate.origin.timeoutMs ?? options.timeoutMs;
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    // The origin's clock starts once the request has left us: a slow client's upload is
+    // the client's time, not the origin's.
+    const upload = trackUpload(options.body);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    void upload.sent.then(() => (timer = setTimeout(() => controller.abort(), timeoutMs)), () => undefined);
     const requestTime = now();
     try {
       const response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {
         method: options.method,
         headers: options.headers,
-        body: options.body,
+        body: upload.body,
         redirect: "manual",
         signal: controller.signal,
       });
@@ -88,6 +118,11 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       return { ok: true, response, originId: candidate.origin.id, requestTime, responseTime, attempts };
     } catch {
       clearTimeout(timer);
+      if (upload.failed()) {
+        // The client went away mid-upload: nothing to hold against the origin, nothing to retry.
+        attempts.push({ originId: candidate.origin.id, outcome: "client", ms: now() - requestTime });
+        return { ok: false, failure: "client", attempts };
+      }
       lastFailure = controller.signal.aborted ? "timeout" : "connect";
       attempts.push({ originId: candidate.origin.id, outcome: lastFailure, ms: now() - requestTime });
       options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${timeoutMs} ms` : "connection failed");

@@ -14,7 +14,7 @@ let network: Network;
 beforeAll(async () => {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
-  config.originFetch = { timeoutMs: TIMEOUT_MS, retries: 1 };
+  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1 };
   network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "test-build"), snapshotRefreshMs: 250 });
 });
 afterAll(async () => {

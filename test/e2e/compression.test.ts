@@ -50,7 +50,7 @@ describe("compression on the wire", () => {
 
   it("uses zstd where the runtime has it and the client prefers it", async () => {
     const fra = network.topology.pops[1].url;
-    const status = (await (await fetch(`${fra}/__outpost/status`)).json()) as { codings: string[] };
+    const status = (await (await fetch(`${fra}/__outpost/status`, { headers: { authorization: `Bearer ${network.topology.control.token}` } })).json()) as { codings: string[] };
     if (!status.codings.includes("zstd")) return;
     const r = await rawGet(`${fra}${unique("/gen/20000?ttl=600")}`, { "accept-encoding": "zstd, gzip;q=0.5" });
     expect(r.headers["content-encoding"]).toBe("zstd");

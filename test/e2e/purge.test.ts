@@ -25,13 +25,13 @@ async function status(popUrl: string, path: string): Promise<string> {
 async function warmEverywhere(path: string): Promise<void> {
   for (const pop of network.topology.pops) {
     await status(pop.url, path);
-    expect(await status(pop.url, path)).toContain("; hit");
+    expect(await status(pop.url, path)).toContain(";hit");
   }
 }
 
 async function goneEverywhere(path: string): Promise<void> {
   for (const pop of network.topology.pops) {
-    await waitFor(`${pop.name} to drop ${path}`, async () => ((await status(pop.url, path)).includes("; hit") ? undefined : true), 3000);
+    await waitFor(`${pop.name} to drop ${path}`, async () => ((await status(pop.url, path)).includes(";hit") ? undefined : true), 3000);
   }
 }
 
@@ -73,14 +73,14 @@ describe("purge", () => {
       expect(await status(fra, p)).toContain("hit");
     }
     expect((await purge({ files: [`http://127.0.0.1${a}`] })).status).toBe(200);
-    await waitFor("url purge", async () => ((await status(fra, a)).includes("; hit") ? undefined : true), 3000);
+    await waitFor("url purge", async () => ((await status(fra, a)).includes(";hit") ? undefined : true), 3000);
     expect(await status(fra, b)).toContain("hit");
     expect((await purge({ prefixes: ["127.0.0.1/gen/101"] })).status).toBe(200);
-    await waitFor("prefix purge", async () => ((await status(fra, b)).includes("; hit") ? undefined : true), 3000);
+    await waitFor("prefix purge", async () => ((await status(fra, b)).includes(";hit") ? undefined : true), 3000);
     const c = unique("/gen/102?ttl=600");
     await status(fra, c);
     expect((await purge({ hosts: ["127.0.0.1"] })).status).toBe(200);
-    await waitFor("host purge", async () => ((await status(fra, c)).includes("; hit") ? undefined : true), 3000);
+    await waitFor("host purge", async () => ((await status(fra, c)).includes(";hit") ? undefined : true), 3000);
   });
 
   it("soft: marks stale, so the next request revalidates instead of refetching", async () => {
@@ -92,9 +92,9 @@ describe("purge", () => {
     expect(r.status).toBe(200);
     const after = await waitFor("soft purge", async () => {
       const s = await status(iad, path);
-      return s.includes("; hit") ? undefined : s;
+      return s.includes(";hit") ? undefined : s;
     }, 3000);
-    expect(after).toMatch(/fwd=stale; fwd-status=304/);
+    expect(after).toMatch(/fwd=stale;fwd-status=304/);
   });
 
   it("everything", async () => {
@@ -102,7 +102,7 @@ describe("purge", () => {
     await status(sin, "/index.html");
     expect(await status(sin, "/index.html")).toContain("hit");
     expect((await purge({ purge_everything: true })).status).toBe(200);
-    await waitFor("purge everything", async () => ((await status(sin, "/index.html")).includes("; hit") ? undefined : true), 3000);
+    await waitFor("purge everything", async () => ((await status(sin, "/index.html")).includes(";hit") ? undefined : true), 3000);
   });
 
   it("refuses bad bodies with a JSON error naming the field", async () => {
@@ -149,10 +149,10 @@ describe("purge", () => {
     expect(await status(fra, unique("/gen/301?ttl=600"))).toContain("fwd=uri-miss");
     expect(Date.now() - during).toBeLessThan(1000);
     await outage;
-    await waitFor("FRA to apply the purge after the outage", async () => ((await status(fra, path)).includes("; hit") ? undefined : true), 5000);
+    await waitFor("FRA to apply the purge after the outage", async () => ((await status(fra, path)).includes(";hit") ? undefined : true), 5000);
     const after = unique("/gen/302?ttl=600");
     await status(fra, after);
     expect((await purge({ files: [`http://127.0.0.1${after}`] })).status).toBe(200);
-    await waitFor("a purge after the outage", async () => ((await status(fra, after)).includes("; hit") ? undefined : true), 3000);
+    await waitFor("a purge after the outage", async () => ((await status(fra, after)).includes(";hit") ? undefined : true), 3000);
   });
 });

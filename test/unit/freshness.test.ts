@@ -40,10 +40,15 @@ describe("age", () => {
     expect(correctedInitialAge(headers, now - 1000, now)).toBe(11);
     expect(currentAge(11, now, now + 5000)).toBe(16);
   });
-  it("takes a negative, garbage or list-valued Age as stale", () => {
-    for (const age of ["-20", "soon", "0, 0", "7200.0", "5;x=1"]) {
-      expect(correctedInitialAge(new Headers({ age }), now, now), age).toBe(2147483648);
+  it("ignores an invalid Age (negative, float, text) and reads a list by its first member", () => {
+    for (const age of ["-20", "soon", "7200.0", "", ", 7200"]) {
+      expect(correctedInitialAge(new Headers({ age }), now, now), age).toBe(0);
     }
+    expect(correctedInitialAge(new Headers({ age: "0, 7200" }), now, now)).toBe(0);
+    expect(correctedInitialAge(new Headers({ age: "7200, 0" }), now, now)).toBe(7200);
+    expect(correctedInitialAge(new Headers([["age", "3600"], ["age", "0"]]), now, now)).toBe(3600);
+    expect(correctedInitialAge(new Headers({ age: "7200;foo=bar" }), now, now)).toBe(7200);
+    expect(correctedInitialAge(new Headers({ age: "99999999999" }), now, now)).toBe(2147483648);
   });
 });
 

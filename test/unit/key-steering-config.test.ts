@@ -70,9 +70,9 @@ describe("config", () => {
 
 describe("Cache-Status", () => {
   it("formats RFC 9211 members", () => {
-    expect(formatCacheStatus({ cache: "Outpost-FRA", hit: true, ttl: 57.9 })).toBe("Outpost-FRA; hit; ttl=57");
+    expect(formatCacheStatus({ cache: "Outpost-FRA", hit: true, ttl: 57.9 })).toBe("Outpost-FRA;hit;ttl=57");
     expect(formatCacheStatus({ cache: "Outpost-FRA", fwd: "uri-miss", fwdStatus: 200, stored: true })).toBe(
-      "Outpost-FRA; fwd=uri-miss; fwd-status=200; stored",
+      "Outpost-FRA;fwd=uri-miss;fwd-status=200;stored",
     );
   });
 });

@@ -5,6 +5,7 @@
  */
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { READ_TOKEN } from "./env";
 
 let unique = 0;
 const fresh = (path: string) => `${path}${path.includes("?") ? "&" : "?"}n=cmp-${Date.now()}-${++unique}`;
@@ -13,7 +14,7 @@ const bytes = async (r: Response) => new Uint8Array(await r.arrayBuffer());
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 async function compressions(): Promise<number> {
-  const status = (await (await get("/__outpost/status")).json()) as { counters: { compressions: number } };
+  const status = (await (await get("/__outpost/status", { authorization: `Bearer ${READ_TOKEN}` })).json()) as { counters: { compressions: number } };
   return status.counters.compressions;
 }
 

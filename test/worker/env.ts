@@ -15,6 +15,7 @@ export function testBindings(originUrl: string): Record<string, string> {
       sites: [
         { id: "demo", hosts: ["cdn.test"], origins: ["local"] },
         { id: "down", hosts: ["down.test"], origins: ["dead"] },
+        { id: "honor", hosts: ["honor.test"], origins: ["local"], honorRequestDirectives: true },
       ],
       originFetch: { timeoutMs: 2000, retries: 1 },
     }),
