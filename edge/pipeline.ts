@@ -113,12 +113,22 @@ async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; 
   if (inMemory) return { record: inMemory.record, body: inMemory.body ?? null, tier: "memory", storedAt: inMemory.storedAt };
   const stored = await pop.cacheApi.get(key);
   if (!stored) return undefined;
+  if (stored.record.kind === "entry" && knownSize(stored.record.meta) === undefined) {
+    // Written before its size was known and never confirmed whole: not to be trusted.
+    await cancelBody(stored.body);
+    return undefined;
+  }
   let body: Found["body"] = stored.body;
   // Promoted by its real size: an entry whose size is not known yet stays where it is.
   const size = stored.record.kind === "entry" ? knownSize(stored.record.meta) : 0;
   if (size !== undefined && size <= pop.config.cache.memoryEntryMaxBytes) {
     // Promote to the in-isolate tier: the next hit costs nothing.
     const bytes = stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
+    if (stored.record.kind === "entry" && bytes.byteLength !== size) {
+      // A body shorter (or longer) than its record says was cut off on its way in.
+      await pop.cacheApi.delete(key);
+      return undefined;
+    }
     body = bytes;
     const ttl = stored.record.kind === "entry" ? retentionSeconds(stored.record.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds) : pop.config.cache.staleRetentionSeconds;
     pop.memory.set(key, { record: stored.record, body: stored.record.kind === "entry" ? bytes : undefined, storedAt: stored.storedAt }, ttl);
@@ -576,8 +586,8 @@ function deliverUndecodable(tx: Transaction, rep: OriginRepresentation, status: 
 async function storeStreamed(tx: Transaction, key: string, meta: EntryMeta, body: ReadableStream<Uint8Array>, retention: number, now: number): Promise<void> {
   let total: number | undefined;
   const counted = countBytes(body, tx.pop.config.cache.maxObjectBytes, (n) => (total = n));
-  await safePut(tx, key, { kind: "entry", meta }, counted, retention, now);
-  if (meta.size !== UNKNOWN_SIZE || total === undefined) return;
+  const stored = await safePut(tx, key, { kind: "entry", meta }, counted, retention, now);
+  if (!stored || meta.size !== UNKNOWN_SIZE || total === undefined) return;
   const again = await tx.pop.cacheApi.get(key);
   if (!again || again.storedAt !== now) return void cancelBody(again?.body ?? null);
   await safePut(tx, key, { kind: "entry", meta: { ...meta, size: total } }, again.body, retention, now);

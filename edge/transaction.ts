@@ -30,12 +30,19 @@ export interface Found {
   tier: "memory" | "cache-api";
 }
 
-/** Storing is best effort: a failed put costs a later miss, never the client's response. */
-export async function safePut(tx: Transaction, key: string, record: StoredRecord, body: BodyInit | null, retention: number, now: number): Promise<void> {
+/**
+ * Storing is best effort: a failed put costs a later miss, never the client's
+ * response. A put whose body failed part-way can still leave the bytes it got
+ * in the Cache API (seen under Miniflare), so a failed put also deletes the key.
+ */
+export async function safePut(tx: Transaction, key: string, record: StoredRecord, body: BodyInit | null, retention: number, now: number): Promise<boolean> {
   try {
     await tx.pop.cacheApi.put(key, record, body, retention, now);
+    return true;
   } catch (err) {
     console.warn(`outpost: cache put failed for ${key}: ${(err as Error).message}`);
+    await tx.pop.cacheApi.delete(key);
+    return false;
   }
 }
 
