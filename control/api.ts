@@ -11,6 +11,7 @@ import { renderMetrics } from "./metrics";
 import { OPENAPI_DOCUMENT } from "./openapi";
 import { parsePurgeRequest } from "./purge-request";
 import { RateLimiter } from "./rate-limit";
+import { parseSettings } from "../edge/settings";
 import type { ControlPlaneRpc } from "./rpc";
 
 export interface ControlBindings {
@@ -105,7 +106,7 @@ function tokensOf(env: ControlBindings): TokenStore {
 
 let limiter: { perMinute: number; limiter: RateLimiter } | undefined;
 function limiterOf(env: ControlBindings): RateLimiter {
-  const perMinute = Number(env.CONTROL_RATE_LIMIT_PER_MINUTE ?? 600) || 600;
+  const perMinute = parseSettings(env as unknown as Record<string, unknown>).CONTROL_RATE_LIMIT_PER_MINUTE;
   if (!limiter || limiter.perMinute !== perMinute) limiter = { perMinute, limiter: new RateLimiter(perMinute) };
   return limiter.limiter;
 }
@@ -114,6 +115,13 @@ function requireScope(scope: Scope) {
   return async (c: Context<AppEnv>, next: () => Promise<void>) => {
     const grant = tokensOf(c.env).authenticate(c.req.header("authorization"));
     if (!grant) {
+      // Guessing tokens costs the guesser: failures are limited per client address, as successes are per token.
+      const address = c.req.header("cf-connecting-ip") ?? "unknown";
+      const verdict = limiterOf(c.env).take(`failed-auth:${address}`, Date.now());
+      if (!verdict.ok) {
+        c.header("retry-after", String(verdict.retryAfterSeconds));
+        return problem(c, 429, "too many failed authentications from this address", { retryAfterSeconds: verdict.retryAfterSeconds });
+      }
       c.header("www-authenticate", 'Bearer realm="outpost"');
       return problem(c, 401, "missing or invalid bearer token");
     }
@@ -136,6 +144,7 @@ const SyncSchema = z
     pop: z.string().min(1).max(64),
     have: z.number().int().min(0),
     purgeSeq: z.number().int().min(0),
+    epoch: z.string().max(64).optional(),
     counters: z.record(z.string(), z.number()).optional(),
     origins: z.record(z.string(), z.object({ requests: z.number(), errors: z.number(), ejected: z.boolean().optional() })).optional(),
   })
@@ -189,8 +198,8 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   });
 
   app.get("/metrics", requireScope("read"), async (c) => {
-    const { pops, health, purgeSeq } = await deps.plane(c.env).metrics();
-    return c.text(renderMetrics(pops, health, purgeSeq), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    const { pops, health, purgeSeq, purgeRulesRetained } = await deps.plane(c.env).metrics();
+    return c.text(renderMetrics(pops, health, purgeSeq, purgeRulesRetained), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
   app.get("/v1/openapi.json", (c) => c.json(OPENAPI_DOCUMENT));

@@ -7,6 +7,7 @@ import { DurableObject } from "cloudflare:workers";
 import { parseConfig, type OutpostConfig } from "../edge/config";
 import type { Env } from "../edge/env";
 import { ControlState, type ReportEvent, type SyncReport } from "./state";
+import { SqlControlStorage } from "./storage";
 import type { ControlPlaneRpc } from "./rpc";
 import type { OriginOverride, PurgeTarget } from "./snapshot";
 
@@ -17,7 +18,7 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.state = new ControlState(
-      { get: (key) => ctx.storage.get(key), put: (key, value) => ctx.storage.put(key, value) },
+      new SqlControlStorage(ctx.storage.sql),
       () => (this.config ??= parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")),
       undefined,
       undefined,

@@ -20,7 +20,7 @@ const POP_COUNTERS: [string, string, string][] = [
   ["retriesDeniedByBudget", "outpost_retries_denied_total", "Retries refused by the retry budget."],
 ];
 
-export function renderMetrics(pops: PopSync[], health: HealthReport, purgeSeq: number): string {
+export function renderMetrics(pops: PopSync[], health: HealthReport, purgeSeq: number, purgeRulesRetained = 0): string {
   const lines: string[] = [];
   for (const [key, name, help] of POP_COUNTERS) {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
@@ -33,6 +33,7 @@ export function renderMetrics(pops: PopSync[], health: HealthReport, purgeSeq: n
   lines.push("# HELP outpost_origin_healthy 1 when the control plane considers the origin healthy.", "# TYPE outpost_origin_healthy gauge");
   for (const [origin, h] of Object.entries(health.origins)) lines.push(`outpost_origin_healthy{origin="${escapeLabel(origin)}"} ${h.healthy ? 1 : 0}`);
   lines.push("# HELP outpost_purge_seq The highest purge sequence number issued.", "# TYPE outpost_purge_seq gauge", `outpost_purge_seq ${purgeSeq}`);
+  lines.push("# HELP outpost_purge_rules_retained Purge rules the control plane keeps (rows), within the retention window.", "# TYPE outpost_purge_rules_retained gauge", `outpost_purge_rules_retained ${purgeRulesRetained}`);
   lines.push("# HELP outpost_pop_purge_seq_applied The highest purge sequence number a POP has applied.", "# TYPE outpost_pop_purge_seq_applied gauge");
   for (const p of pops) lines.push(`outpost_pop_purge_seq_applied{pop="${escapeLabel(p.name)}"} ${p.purgeSeqApplied}`);
   lines.push("# HELP outpost_purge_lag_seconds Purge accepted to applied at the POP, for its latest purge.", "# TYPE outpost_purge_lag_seconds gauge");

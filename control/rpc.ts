@@ -5,7 +5,7 @@ import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapsho
 export interface ControlPlaneRpc {
   snapshot(pop: string | undefined, have: number): Promise<Snapshot>;
   pops(): Promise<PopSync[]>;
-  metrics(): Promise<{ pops: PopSync[]; health: HealthReport; purgeSeq: number }>;
+  metrics(): Promise<{ pops: PopSync[]; health: HealthReport; purgeSeq: number; purgeRulesRetained: number }>;
   overrides(): Promise<Record<string, OriginOverride>>;
   health(): Promise<HealthReport>;
   patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }>;

@@ -45,6 +45,8 @@ export interface Snapshot {
   purges: PurgeRule[];
   /** The highest purge sequence number issued. */
   purgeSeq: number;
+  /** The epoch that sequence belongs to; a POP that sees a new one resyncs its sequence from zero. */
+  purgeEpoch?: string;
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = { version: 0, generatedAt: 0, origins: {}, health: {}, purges: [], purgeSeq: 0 };

@@ -5,8 +5,10 @@
  * a POP must see bumps the version POPs compare against.
  */
 import { monitorFor, type OutpostConfig } from "../edge/config";
+import { purgeHorizonMs } from "../edge/settings";
 import { applyProbe, initialHealth, probeOrigin, type ActiveHealth, type HealthTransition } from "./health-monitor";
 import { purgeOnCloudflare, type CloudflarePurgeOptions, type CloudflarePurgeResult } from "./cloudflare-purge";
+import type { ControlStorage } from "./storage";
 import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapshot";
 
 export interface PopSync {
@@ -33,6 +35,8 @@ export interface SyncReport {
   pop: string;
   have: number;
   purgeSeq: number;
+  /** The purge epoch the POP's sequence belongs to. */
+  epoch?: string;
   counters?: Record<string, number>;
   origins?: Record<string, PopOriginView>;
 }
@@ -64,35 +68,36 @@ export interface ReportEvent {
   reason?: string;
 }
 
-export interface ControlData {
+/** What the control plane holds in memory: the rows, loaded once, written one at a time. Purge rules stay in storage. */
+interface ControlData {
   version: number;
-  origins: Record<string, OriginOverride>;
-  active: Record<string, ActiveHealth>;
-  passive: Record<string, PassiveReport>;
+  purgeSeq: number;
+  /** Names this purge sequence: a control plane that lost its state starts a new epoch, and POPs resync from zero. */
+  epoch: string;
+  origins: Map<string, OriginOverride>;
+  active: Map<string, ActiveHealth>;
+  passive: Map<string, PassiveReport>;
   /** The health view last published; a change bumps the version. */
   published: Record<string, OriginHealthView>;
-  transitions: HealthTransition[];
-  pops: Record<string, PopSync>;
+  transitions: Map<string, HealthTransition>;
+  pops: Map<string, PopSync>;
+  /** When each POP's row was last written (syncs come often; the row is written when it matters). */
+  popWrittenAt: Map<string, number>;
   nextProbeAt: Record<string, number>;
-  purgeSeq: number;
-  /** Retained purge rules, oldest first. */
-  purges: PurgeRule[];
-  cloudflare: Record<string, CloudflarePurgeResult | "pending">;
+  cloudflare: Map<string, CloudflarePurgeResult | "pending">;
 }
 
 export interface ControlOptions {
   cloudflare?: CloudflarePurgeOptions;
   /** Runs work after the answer (the Durable Object's waitUntil). */
   defer?: (work: Promise<unknown>) => void;
-  /** How long purge rules are kept: no stored entry outlives it. */
+  /** How long purge rules are kept: no stored entry outlives it. Default: purgeHorizonMs(config). */
   purgeHorizonMs?: number;
+  /** Purge rules per sync answer; a POP further behind asks again at once. */
+  purgePageSize?: number;
 }
 
-/** The storage the state needs: the Durable Object's, or a Map in tests. */
-export interface ControlStorage {
-  get<T>(key: string): Promise<T | undefined>;
-  put<T>(key: string, value: T): Promise<void>;
-}
+export type { ControlStorage } from "./storage";
 
 export interface HealthReport {
   origins: Record<
@@ -109,8 +114,10 @@ export interface HealthReport {
   transitions: HealthTransition[];
 }
 
-const DATA_KEY = "control-data";
 const MAX_TRANSITIONS = 200;
+/** A POP's row is written on a purge or version change, else at most this often. */
+const POP_ROW_INTERVAL_MS = 10_000;
+const DEFAULT_PURGE_PAGE = 2000;
 
 function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginHealthView>): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -129,37 +136,48 @@ export class ControlState {
     private readonly options: ControlOptions = {},
   ) {}
 
-  private async load(): Promise<ControlData> {
-    if (!this.data) {
-      const stored = await this.storage.get<ControlData>(DATA_KEY);
+  private loading: Promise<ControlData> | undefined;
+
+  private load(): Promise<ControlData> {
+    if (this.data) return Promise.resolve(this.data);
+    this.loading ??= (async () => {
+      const values = await this.storage.rows<unknown>("value");
+      let epoch = values.get("epoch") as string | undefined;
+      if (!epoch) {
+        epoch = crypto.randomUUID();
+        await this.storage.putRow("value", "epoch", epoch);
+      }
+      const pops = await this.storage.rows<PopSync>("pop");
       this.data = {
-        version: 1,
-        origins: {},
-        active: {},
-        passive: {},
-        published: {},
-        transitions: [],
-        pops: {},
+        version: (values.get("version") as number | undefined) ?? 1,
+        purgeSeq: (values.get("purgeSeq") as number | undefined) ?? 0,
+        epoch,
+        origins: await this.storage.rows<OriginOverride>("override"),
+        active: await this.storage.rows<ActiveHealth>("active"),
+        passive: await this.storage.rows<PassiveReport>("passive"),
+        published: (values.get("published") as Record<string, OriginHealthView> | undefined) ?? {},
+        transitions: await this.storage.rows<HealthTransition>("transition"),
+        pops,
+        popWrittenAt: new Map([...pops.keys()].map((k) => [k, 0])),
         nextProbeAt: {},
-        purgeSeq: 0,
-        purges: [],
-        cloudflare: {},
-        ...stored,
+        cloudflare: await this.storage.rows<CloudflarePurgeResult | "pending">("cloudflare"),
       };
-    }
-    return this.data;
+      return this.data;
+    })();
+    return this.loading;
   }
 
-  private async save(data: ControlData): Promise<void> {
-    await this.storage.put(DATA_KEY, data);
+  private async bumpVersion(data: ControlData): Promise<void> {
+    data.version++;
+    await this.storage.putRow("value", "version", data.version);
   }
 
   /** Health as POPs should apply it: down if probes say so, or a POP's ejection still runs. */
   private view(data: ControlData, now: number): Record<string, OriginHealthView> {
     const out: Record<string, OriginHealthView> = {};
     for (const origin of this.config().origins) {
-      const active = data.active[origin.id];
-      const passive = data.passive[origin.id];
+      const active = data.active.get(origin.id);
+      const passive = data.passive.get(origin.id);
       if (active && !active.healthy) out[origin.id] = { healthy: false, since: active.since, reason: `probes: ${active.lastResult}` };
       else if (passive && passive.until > now) out[origin.id] = { healthy: false, since: passive.at, reason: `ejected by ${passive.pop}: ${passive.reason}` };
       else out[origin.id] = { healthy: true, since: active?.since ?? 0 };
@@ -172,8 +190,8 @@ export class ControlState {
     const view = this.view(data, now);
     if (sameView(view, data.published)) return false;
     data.published = view;
-    data.version++;
-    await this.save(data);
+    await this.storage.putRow("value", "published", view);
+    await this.bumpVersion(data);
     return true;
   }
 
@@ -185,71 +203,93 @@ export class ControlState {
     const data = await this.load();
     const now = this.now();
     await this.publish(data, now);
-    const previous = data.pops[report.pop];
+    // A POP from another epoch holds sequence numbers that mean nothing here: it starts from zero.
+    const purgeSeq = report.epoch !== undefined && report.epoch !== data.epoch ? 0 : report.purgeSeq;
+    const previous = data.pops.get(report.pop);
     let lastPurgeLagMs = previous?.lastPurgeLagMs ?? null;
-    if (report.purgeSeq > (previous?.purgeSeqApplied ?? 0)) {
-      const newest = data.purges.find((r) => r.seq === report.purgeSeq);
-      if (newest) lastPurgeLagMs = now - newest.at;
+    if (purgeSeq > (previous?.purgeSeqApplied ?? 0) && purgeSeq <= data.purgeSeq) {
+      const newest = (await this.storage.purgesAfter(purgeSeq - 1, 1))[0];
+      if (newest?.seq === purgeSeq) lastPurgeLagMs = now - newest.at;
     }
-    // Sync records live in memory between saves: a write per poll would be wasteful.
-    data.pops[report.pop] = {
+    const pop: PopSync = {
       name: report.pop,
       lastSyncAt: now,
       versionApplied: report.have,
-      purgeSeqApplied: report.purgeSeq,
+      purgeSeqApplied: purgeSeq,
       lastPurgeLagMs,
       counters: report.counters ?? previous?.counters ?? {},
       origins: report.origins ?? previous?.origins ?? {},
     };
-    return this.snapshotFor(data, now, report.purgeSeq);
+    data.pops.set(report.pop, pop);
+    // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
+    const changed = !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.versionApplied !== pop.versionApplied;
+    if (changed || now - (data.popWrittenAt.get(report.pop) ?? 0) >= POP_ROW_INTERVAL_MS) {
+      data.popWrittenAt.set(report.pop, now);
+      await this.storage.putRow("pop", report.pop, pop);
+    }
+    return this.snapshotFor(data, now, purgeSeq);
   }
 
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
+    const data = await this.load();
     if (popName) {
       // This form carries no purge sequence: keep the one the POP last reported rather than claim 0.
-      const data = await this.load();
-      return this.sync({ pop: popName, have, purgeSeq: data.pops[popName]?.purgeSeqApplied ?? 0 });
+      return this.sync({ pop: popName, have, purgeSeq: data.pops.get(popName)?.purgeSeqApplied ?? 0, epoch: data.epoch });
     }
-    const data = await this.load();
     const now = this.now();
     await this.publish(data, now);
     return this.snapshotFor(data, now, 0);
   }
 
-  private snapshotFor(data: ControlData, now: number, purgeSeq: number): Snapshot {
-    const purges = purgeSeq >= data.purgeSeq ? [] : data.purges.filter((r) => r.seq > purgeSeq);
-    return { version: data.version, generatedAt: now, origins: data.origins, health: data.published, purges, purgeSeq: data.purgeSeq };
+  private async snapshotFor(data: ControlData, now: number, purgeSeq: number): Promise<Snapshot> {
+    const page = this.options.purgePageSize ?? DEFAULT_PURGE_PAGE;
+    const purges = purgeSeq >= data.purgeSeq ? [] : await this.storage.purgesAfter(purgeSeq, page);
+    return {
+      version: data.version,
+      generatedAt: now,
+      origins: Object.fromEntries(data.origins),
+      health: data.published,
+      purges,
+      purgeSeq: data.purgeSeq,
+      purgeEpoch: data.epoch,
+    };
   }
 
-  /** Accepts a purge: a rule with the next sequence number, for every POP; and Cloudflare's purge when configured. */
+  /**
+   * Accepts a purge: a rule with the next sequence number, stored (its own
+   * row) before any POP can see it; and Cloudflare's purge when configured.
+   */
   async purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule> {
     const data = await this.load();
     const now = this.now();
-    const horizon = this.options.purgeHorizonMs ?? 8 * 86400_000;
-    data.purges = data.purges.filter((r) => r.at >= now - horizon);
-    const rule: PurgeRule = { seq: ++data.purgeSeq, id, at: now, soft, targets };
-    data.purges.push(rule);
-    data.version++;
+    const horizon = this.options.purgeHorizonMs ?? purgeHorizonMs(this.config());
+    for (const dropped of await this.storage.prunePurges(now - horizon)) {
+      if (data.cloudflare.delete(dropped)) await this.storage.deleteRow("cloudflare", dropped);
+    }
+    const rule: PurgeRule = { seq: data.purgeSeq + 1, id, at: now, soft, targets };
+    await this.storage.appendPurge(rule);
+    data.purgeSeq = rule.seq;
+    await this.storage.putRow("value", "purgeSeq", data.purgeSeq);
+    await this.bumpVersion(data);
     const cf = this.options.cloudflare;
     if (cf) {
-      data.cloudflare[id] = "pending";
+      data.cloudflare.set(id, "pending");
+      await this.storage.putRow("cloudflare", id, "pending");
       const work = purgeOnCloudflare(rule, cf).then(async (result) => {
-        data.cloudflare[id] = result;
+        data.cloudflare.set(id, result);
+        await this.storage.putRow("cloudflare", id, result);
         if (!result.ok) this.log(JSON.stringify({ event: "cloudflare-purge-failed", id, calls: result.calls.map((c) => ({ status: c.status, errors: c.errors })) }));
-        await this.save(data);
       });
       if (this.options.defer) this.options.defer(work);
       else await work;
     }
-    for (const key of Object.keys(data.cloudflare)) if (!data.purges.some((r) => r.id === key)) delete data.cloudflare[key];
-    await this.save(data);
     this.log(JSON.stringify({ event: "purge", id, seq: rule.seq, soft, targets: targets.length }));
     return rule;
   }
 
   async purgeStatus(id: string): Promise<PurgeStatus | undefined> {
     const data = await this.load();
-    const rule = data.purges.find((r) => r.id === id);
+    const rule = await this.storage.purgeById(id);
     if (!rule) return undefined;
     return {
       id: rule.id,
@@ -257,25 +297,25 @@ export class ControlState {
       at: rule.at,
       soft: rule.soft,
       targets: rule.targets,
-      pops: Object.values(data.pops)
+      pops: [...data.pops.values()]
         .sort((a, b) => a.name.localeCompare(b.name))
         .map((p) => ({ name: p.name, applied: p.purgeSeqApplied >= rule.seq, idle: p.purgeSeqApplied < rule.seq && p.lastSyncAt < rule.at, lastSyncAt: p.lastSyncAt })),
-      cloudflare: this.options.cloudflare ? (data.cloudflare[id] ?? "pending") : "not configured",
+      cloudflare: this.options.cloudflare ? (data.cloudflare.get(id) ?? "pending") : "not configured",
     };
   }
 
   /** Everything /metrics shows, in one call (one Durable Object round trip, no purge rules copied). */
-  async metrics(): Promise<{ pops: PopSync[]; health: HealthReport; purgeSeq: number }> {
+  async metrics(): Promise<{ pops: PopSync[]; health: HealthReport; purgeSeq: number; purgeRulesRetained: number }> {
     const [pops, health] = [await this.pops(), await this.health()];
-    return { pops, health, purgeSeq: (await this.load()).purgeSeq };
+    return { pops, health, purgeSeq: (await this.load()).purgeSeq, purgeRulesRetained: await this.storage.purgeCount() };
   }
 
   async pops(): Promise<PopSync[]> {
-    return Object.values((await this.load()).pops).sort((a, b) => a.name.localeCompare(b.name));
+    return [...(await this.load()).pops.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async overrides(): Promise<Record<string, OriginOverride>> {
-    return (await this.load()).origins;
+    return Object.fromEntries((await this.load()).origins);
   }
 
   async health(): Promise<HealthReport> {
@@ -285,24 +325,24 @@ export class ControlState {
     const origins: HealthReport["origins"] = {};
     for (const origin of this.config().origins) {
       const view = data.published[origin.id];
-      const passive = data.passive[origin.id];
+      const passive = data.passive.get(origin.id);
       origins[origin.id] = {
         healthy: view?.healthy !== false,
         reason: view?.reason ?? null,
-        active: data.active[origin.id] ?? null,
+        active: data.active.get(origin.id) ?? null,
         passive: passive && passive.until > now ? passive : null,
-        pops: Object.fromEntries(Object.values(data.pops).flatMap((p) => (p.origins[origin.id] ? [[p.name, p.origins[origin.id]]] : []))),
+        pops: Object.fromEntries([...data.pops.values()].flatMap((p) => (p.origins[origin.id] ? [[p.name, p.origins[origin.id]]] : []))),
       };
     }
-    return { origins, transitions: data.transitions.slice(-50) };
+    return { origins, transitions: [...data.transitions.values()].sort((a, b) => a.at - b.at).slice(-50) };
   }
 
   async patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }> {
     const data = await this.load();
-    const override = { ...data.origins[id], ...patch };
-    data.origins[id] = override;
-    data.version++;
-    await this.save(data);
+    const override = { ...data.origins.get(id), ...patch };
+    data.origins.set(id, override);
+    await this.storage.putRow("override", id, override);
+    await this.bumpVersion(data);
     return { version: data.version, override };
   }
 
@@ -313,14 +353,22 @@ export class ControlState {
     for (const event of events) {
       if (!known.has(event.originId)) continue;
       if (event.kind === "ejected" && event.until !== undefined) {
-        data.passive[event.originId] = { pop, at: event.at, until: event.until, reason: event.reason ?? "failures" };
-        this.log(JSON.stringify({ event: "origin-ejected", origin: event.originId, pop, until: new Date(event.until).toISOString(), reason: event.reason }));
-      } else if (event.kind === "restored" && data.passive[event.originId]?.pop === pop) {
-        delete data.passive[event.originId];
+        // A POP's word holds no longer than the longest ejection it could have made, from now:
+        // a leaked POP token must not mark an origin down everywhere for good.
+        const now = this.now();
+        const until = Math.min(event.until, now + this.config().outlierDetection.maxEjectionMs);
+        if (until <= now) continue;
+        const report: PassiveReport = { pop, at: Math.min(event.at, now), until, reason: event.reason ?? "failures" };
+        data.passive.set(event.originId, report);
+        await this.storage.putRow("passive", event.originId, report);
+        this.log(JSON.stringify({ event: "origin-ejected", origin: event.originId, pop, until: new Date(until).toISOString(), reason: event.reason }));
+      } else if (event.kind === "restored" && data.passive.get(event.originId)?.pop === pop) {
+        data.passive.delete(event.originId);
+        await this.storage.deleteRow("passive", event.originId);
         this.log(JSON.stringify({ event: "origin-restored", origin: event.originId, pop }));
       }
     }
-    if (!(await this.publish(data, this.now()))) await this.save(data);
+    await this.publish(data, this.now());
     return { version: data.version };
   }
 
@@ -338,17 +386,24 @@ export class ControlState {
         const monitor = monitorFor(config, origin);
         const result = await probeOrigin(origin.url, monitor, fetcher);
         const at = this.now();
-        const { health, transition } = applyProbe(origin.id, data.active[origin.id] ?? initialHealth(at), result, monitor, at);
-        data.active[origin.id] = health;
+        const { health, transition } = applyProbe(origin.id, data.active.get(origin.id) ?? initialHealth(at), result, monitor, at);
+        data.active.set(origin.id, health);
+        // One row per origin: a probe rewrites that origin's health and nothing else.
+        await this.storage.putRow("active", origin.id, health);
         data.nextProbeAt[origin.id] = now + monitor.intervalSeconds * 1000;
         if (transition) {
-          data.transitions.push(transition);
-          if (data.transitions.length > MAX_TRANSITIONS) data.transitions.splice(0, data.transitions.length - MAX_TRANSITIONS);
+          const key = `${String(transition.at).padStart(15, "0")}-${transition.originId}`;
+          data.transitions.set(key, transition);
+          await this.storage.putRow("transition", key, transition);
+          for (const old of [...data.transitions.keys()].sort().slice(0, Math.max(0, data.transitions.size - MAX_TRANSITIONS))) {
+            data.transitions.delete(old);
+            await this.storage.deleteRow("transition", old);
+          }
           this.log(JSON.stringify({ event: "origin-health", origin: transition.originId, from: transition.from, to: transition.to, reason: transition.reason }));
         }
       }),
     );
-    if (!(await this.publish(data, this.now()))) await this.save(data);
+    await this.publish(data, this.now());
     const next = Math.min(...config.origins.map((o) => data.nextProbeAt[o.id] ?? now + 1000));
     return Number.isFinite(next) ? next : now + 5000;
   }

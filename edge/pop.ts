@@ -17,6 +17,7 @@ import { locationFromCf } from "./routing/geo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
+import { parseSettings, purgeHorizonMs } from "./settings";
 import { TokenStore } from "../control/auth";
 
 /** What a collapsed request receives from the request that went forward for it. */
@@ -74,6 +75,8 @@ export class Pop {
   /** Forward trips and failures per origin, for the control plane's metrics. */
   readonly originStats: Record<string, { requests: number; errors: number }> = {};
   readonly retryBudget: RetryBudget;
+  /** The control plane's purge epoch our sequence belongs to. */
+  private purgeEpoch: string | undefined;
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
@@ -95,13 +98,14 @@ export class Pop {
       this.pendingReports.push(event);
     });
     this.retryBudget = new RetryBudget(this.config.loadBalancing.retryBudgetRatio, this.config.loadBalancing.retryBudgetMinPerSecond);
-    this.purges = new PurgeRules((this.config.cache.maxRetentionSeconds + 86400) * 1000);
+    const settings = parseSettings(env as unknown as Record<string, unknown>);
+    this.purges = new PurgeRules(purgeHorizonMs(this.config));
     this.snapshots = new SnapshotClient({
       control: env.CONTROL,
       controlHost: env.CONTROL_HOST ?? "control.internal",
       popToken: env.POP_TOKEN,
       popName: name,
-      refreshMs: Number(env.SNAPSHOT_REFRESH_MS ?? 1000),
+      refreshMs: settings.SNAPSHOT_REFRESH_MS,
       coldStartWaitMs: 500,
       syncReport: () => {
         const now = Date.now();
@@ -110,9 +114,17 @@ export class Pop {
           const stats = this.originStats[o.id] ?? { requests: 0, errors: 0 };
           origins[o.id] = { ...stats, ejected: this.outliers.isEjected(o.id, now) };
         }
-        return { purgeSeq: this.purges.highestSeq, counters: { ...this.counters }, origins };
+        return { purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, counters: { ...this.counters }, origins };
       },
-      onSnapshot: (next, offset, uncertainty) => this.applyPurges(next.purges, offset, uncertainty),
+      onSnapshot: (next, offset, uncertainty) => {
+        if (next.purgeEpoch !== undefined && next.purgeEpoch !== this.purgeEpoch) {
+          // A new epoch numbers its rules from 1 again: keep the rules we hold, forget the numbering.
+          if (this.purgeEpoch !== undefined) this.purges.highestSeq = 0;
+          this.purgeEpoch = next.purgeEpoch;
+        }
+        this.applyPurges(next.purges, offset, uncertainty);
+        return this.purges.highestSeq;
+      },
     });
   }
 

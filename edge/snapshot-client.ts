@@ -16,13 +16,17 @@ export interface SnapshotClientOptions {
   refreshMs: number;
   coldStartWaitMs: number;
   /** What the POP reports with each sync: purge sequence applied, counters. */
-  syncReport: () => { purgeSeq: number; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number; ejected: boolean }> };
+  syncReport: () => { purgeSeq: number; epoch?: string; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number; ejected: boolean }> };
   /**
    * Called with each newer snapshot before it becomes current (to apply purge
-   * rules), with the control plane's clock minus ours and the uncertainty of that.
+   * rules), with the control plane's clock minus ours and the uncertainty of
+   * that; returns the highest purge sequence now applied.
    */
-  onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => void;
+  onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => number;
 }
+
+/** Pages of purge rules one refresh may fetch (a page is up to 2,000 rules). */
+const MAX_PAGES_PER_REFRESH = 50;
 
 /** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
 const IDLE_FACTOR = 3;
@@ -81,6 +85,32 @@ export class SnapshotClient {
     }
   }
 
+  /** One sync; true when the control plane holds purge rules this POP has not applied yet. */
+  private async syncOnce(): Promise<boolean> {
+    const control = this.options.control!;
+    const sentAt = Date.now();
+    const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
+      },
+      body: JSON.stringify({ pop: this.options.popName, have: this.current.version, ...this.options.syncReport() }),
+      signal: AbortSignal.timeout(2000),
+    });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`control plane answered ${response.status}`);
+    }
+    const next = (await response.json()) as Snapshot;
+    const receivedAt = Date.now();
+    if (typeof next.version !== "number") throw new Error("control plane sent no snapshot version");
+    const applied = this.options.onSnapshot(next, next.generatedAt - (sentAt + receivedAt) / 2, (receivedAt - sentAt) / 2);
+    // A new epoch is a control plane that started over: its versions count from 1 again.
+    if (next.version >= this.current.version || next.purgeEpoch !== this.current.purgeEpoch) this.current = next;
+    return next.purges.length > 0 && applied < next.purgeSeq;
+  }
+
   refresh(now: number): Promise<void> {
     if (this.inflight) return this.inflight;
     const control = this.options.control;
@@ -88,26 +118,10 @@ export class SnapshotClient {
     this.fetchedAt = now; // a failed attempt also waits refreshMs before the next one
     this.inflight = (async () => {
       try {
-        const sentAt = Date.now();
-        const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
-          },
-          body: JSON.stringify({ pop: this.options.popName, have: this.current.version, ...this.options.syncReport() }),
-          signal: AbortSignal.timeout(2000),
-        });
-        if (!response.ok) {
-          this.lastError = `control plane answered ${response.status}`;
-          await response.body?.cancel();
-          return;
-        }
-        const next = (await response.json()) as Snapshot;
-        const receivedAt = Date.now();
-        if (typeof next.version === "number" && next.version >= this.current.version) {
-          this.options.onSnapshot(next, next.generatedAt - (sentAt + receivedAt) / 2, (receivedAt - sentAt) / 2);
-          this.current = next;
+        // A POP far behind (new, or back after an outage) gets rules in pages: it asks again at once.
+        for (let page = 0; page < MAX_PAGES_PER_REFRESH; page++) {
+          const behind = await this.syncOnce();
+          if (!behind) break;
         }
         this.lastError = undefined;
         this.lastSyncAt = Date.now();

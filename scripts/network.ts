@@ -238,7 +238,8 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       scriptPath: bundle,
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: ["nodejs_compat"],
-      durableObjects: { CONTROL_PLANE: "ControlPlane" },
+      // SQLite-backed, as wrangler.toml declares it (new_sqlite_classes): the control plane keeps rows.
+      durableObjects: { CONTROL_PLANE: { className: "ControlPlane", useSQLite: true } },
     };
 
     // The control plane's Durable Object keeps its state on disk for the network's life, so that a

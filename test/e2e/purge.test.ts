@@ -155,4 +155,24 @@ describe("purge", () => {
     expect((await purge({ files: [`http://127.0.0.1${after}`] })).status).toBe(200);
     await waitFor("a purge after the outage", async () => ((await status(fra, after)).includes(";hit") ? undefined : true), 3000);
   });
+
+  it("takes purge volume that once broke it (100 long URLs a call), keeps every rule through a restart, and POPs keep applying", async () => {
+    const fra = network.topology.pops[1].url;
+    const long = "/" + "l".repeat(400);
+    // 60 calls of 100 URLs of 400+ characters: about 2.5 MB of rules, past the size one stored value may have.
+    for (let call = 0; call < 60; call++) {
+      const files = Array.from({ length: 100 }, (_, i) => `http://127.0.0.1${long}/${call}/${i}`);
+      const answer = await purge({ files });
+      expect(answer.status, `call ${call}`).toBe(200);
+    }
+    await network.restartControl(0);
+    const path = unique("/gen/303?ttl=600");
+    await status(fra, path);
+    expect(await status(fra, path)).toContain(";hit");
+    const accepted = (await (await purge({ files: [`http://127.0.0.1${path}`] })).json()) as { result: { seq: number } };
+    expect(accepted.result.seq).toBeGreaterThan(60);
+    await waitFor("FRA to apply a purge after thousands", async () => ((await status(fra, path)).includes(";hit") ? undefined : true), 5000);
+    const metrics = await (await fetch(`${network.topology.control.url}/metrics`, { headers: auth() })).text();
+    expect(metrics).toMatch(/outpost_purge_rules_retained \d{2,}/);
+  });
 });

@@ -1,3 +1,4 @@
+import { MemoryControlStorage } from "../../control/storage";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../edge/config";
 import { candidatesFor } from "../../edge/routing/balancer";
@@ -111,10 +112,9 @@ describe("active health", () => {
   });
 
   it("publishes probe results and POP ejections in the snapshot, bumping the version", async () => {
-    const store = new Map<string, unknown>();
     let now = 1000;
     const state = new ControlState(
-      { get: async (k) => store.get(k) as never, put: async (k, v) => void store.set(k, v) },
+      new MemoryControlStorage(),
       () => config,
       () => now,
       () => undefined,

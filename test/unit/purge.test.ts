@@ -7,6 +7,7 @@ import { cloudflarePurgeBodies } from "../../control/cloudflare-purge";
 import { parsePurgeRequest } from "../../control/purge-request";
 import { RateLimiter } from "../../control/rate-limit";
 import { ControlState } from "../../control/state";
+import { MemoryControlStorage } from "../../control/storage";
 
 const config = parseConfig({
   origins: [{ id: "o", url: "http://127.0.0.1:1", region: "eu-central" }],
@@ -88,8 +89,7 @@ describe("purge requests", () => {
 
 describe("control state", () => {
   it("a snapshot read by a POP keeps the purge sequence that POP reported; metrics read it in one call", async () => {
-    const store = new Map<string, unknown>();
-    const state = new ControlState({ get: async (k) => store.get(k) as never, put: async (k, v) => void store.set(k, v) }, () => config, Date.now, () => undefined);
+    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
     await state.purge([{ kind: "tag", value: "t" }], false, "p1");
     await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 1 });
     await state.snapshot("Outpost-FRA", 0);
@@ -148,8 +148,7 @@ describe("Cloudflare purge, against a local fake of its API", () => {
   });
 
   it("the control plane calls it with the same items as the purge", async () => {
-    const store = new Map<string, unknown>();
-    const state = new ControlState({ get: async (k) => store.get(k) as never, put: async (k, v) => void store.set(k, v) }, () => config, Date.now, () => undefined, {
+    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined, {
       cloudflare: { zoneId: "zone-1", apiToken: "cf-token", apiBase: base },
     });
     await state.purge([{ kind: "tag", value: "product-42" }, { kind: "url", value: "https://cdn.example.com/a" }], false, "p1");
@@ -159,10 +158,58 @@ describe("Cloudflare purge, against a local fake of its API", () => {
     ]);
     const status = await state.purgeStatus("p1");
     expect(status?.cloudflare).toMatchObject({ ok: true });
-    const bad = new ControlState({ get: async () => undefined, put: async () => undefined }, () => config, Date.now, () => undefined, {
+    const bad = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined, {
       cloudflare: { zoneId: "zone-1", apiToken: "wrong", apiBase: base },
     });
     await bad.purge([{ kind: "everything" }], false, "p2");
     expect((await bad.purgeStatus("p2"))?.cloudflare).toMatchObject({ ok: false, calls: [{ status: 403 }] });
+  });
+
+  it("keeps thousands of purges as rows: a restart finds them all, the sequence goes on, POPs page through them", async () => {
+    const storage = new MemoryControlStorage();
+    const first = new ControlState(storage, () => config, Date.now, () => undefined, { purgePageSize: 500 });
+    const longPath = "/" + "p".repeat(400);
+    for (let i = 0; i < 3000; i++) {
+      await first.purge(Array.from({ length: 3 }, (_, j) => ({ kind: "url" as const, value: `https://cdn.example.com${longPath}/${i}/${j}` })), false, `id-${i}`);
+    }
+    // No value grows with history: every purge is a row of its own, and the state's values stay small.
+    expect(storage.purges.length).toBe(3000);
+    for (const [, table] of storage.tables) for (const [, value] of table) expect(value.length).toBeLessThan(4096);
+
+    const restarted = new ControlState(storage, () => config, Date.now, () => undefined, { purgePageSize: 500 });
+    const next = await restarted.purge([{ kind: "tag", value: "after-restart" }], false, "after");
+    expect(next.seq).toBe(3001);
+    const page = await restarted.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
+    expect(page.purges.length).toBe(500);
+    expect(page.purges[0].seq).toBe(1);
+    expect(page.purgeSeq).toBe(3001);
+    const later = await restarted.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 3000, epoch: page.purgeEpoch });
+    expect(later.purges.map((r) => r.id)).toEqual(["after"]);
+  });
+
+  it("a POP from another epoch (the control plane lost its state) is served from sequence zero", async () => {
+    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    await state.purge([{ kind: "tag", value: "t" }], false, "p1");
+    const snapshot = await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 40, epoch: "an-old-epoch" });
+    expect(snapshot.purges.map((r) => r.id)).toEqual(["p1"]);
+    expect(snapshot.purgeEpoch).not.toBe("an-old-epoch");
+  });
+
+  it("a probe writes the origin's health row, not the purge history", async () => {
+    const storage = new MemoryControlStorage();
+    const state = new ControlState(storage, () => config, Date.now, () => undefined);
+    await state.purge([{ kind: "tag", value: "t" }], false, "p1");
+    storage.writes = [];
+    await state.runProbes(async () => new Response("ok"));
+    expect(storage.writes.some((w) => w.table === "active" && w.id === "o")).toBe(true);
+    expect(storage.writes.some((w) => w.table === "purges")).toBe(false);
+  });
+
+  it("a POP's report cannot mark an origin down for longer than the longest ejection", async () => {
+    const now = 1_000_000;
+    const state = new ControlState(new MemoryControlStorage(), () => config, () => now, () => undefined);
+    await state.report("Outpost-FRA", [{ kind: "ejected", originId: "o", at: now, until: now + 365 * 86400_000, reason: "x" }]);
+    const health = await state.health();
+    expect(health.origins.o.passive?.until).toBe(now + config.outlierDetection.maxEjectionMs);
   });
 });

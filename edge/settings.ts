@@ -1,0 +1,43 @@
+/**
+ * The worker's settings from plain environment variables (wrangler.toml
+ * [vars], or Miniflare bindings), validated like OUTPOST_CONFIG: a bad value
+ * is an error naming the variable, never a NaN that silently stops a POP.
+ * Each setting and its default is declared here once.
+ */
+import { z } from "zod";
+import { ConfigError, type OutpostConfig } from "./config";
+
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number of the unit, e.g. 1000")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((v) => v ?? fallback);
+
+export const SettingsSchema = z.object({
+  /** How often a POP isolate with traffic syncs with the control plane, ms. */
+  SNAPSHOT_REFRESH_MS: integer(20, 600_000, 1000),
+  /** Requests a minute each control API token (and each client address failing to authenticate) may make. */
+  CONTROL_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000, 600),
+  OUTPOST_ROLE: z.enum(["pop", "control", "both"]).optional().transform((v) => v ?? "both"),
+});
+
+export type Settings = z.output<typeof SettingsSchema>;
+
+/** Parses the settings from an env object; throws ConfigError naming each bad variable. */
+export function parseSettings(env: Record<string, unknown>): Settings {
+  const picked = Object.fromEntries(Object.keys(SettingsSchema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]));
+  const result = SettingsSchema.safeParse(picked);
+  if (!result.success) throw new ConfigError(result.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`), "environment");
+  return result.data;
+}
+
+/**
+ * How long purge rules are kept: no stored entry outlives maxRetentionSeconds,
+ * plus a day for clocks and in-flight fills. POPs and the control plane both ask here.
+ */
+export function purgeHorizonMs(config: OutpostConfig): number {
+  return (config.cache.maxRetentionSeconds + 86400) * 1000;
+}
