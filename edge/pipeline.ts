@@ -24,9 +24,8 @@ import { currentAge, hasExplicitFreshness } from "./http/freshness";
 import { CACHEABLE_METHODS, SAFE_METHODS } from "./http/methods";
 import { storeDecision } from "./http/storable";
 import { withVaryAcceptEncoding } from "./compress/policy";
-import { chooseEncoding, clientAcceptEncoding, encodedVariant } from "./compress/variants";
+import { chooseEncoding, encodedVariant } from "./compress/variants";
 import { decodable, decodeStream, originCoding } from "./compress/decode";
-import { parseQualityList } from "./http/qvalues";
 import { forward, forwardHeaders } from "./forward";
 import { governingDirectives } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
@@ -468,7 +467,6 @@ async function storeAndDeliver(
   const cacheConfig = tx.pop.config.cache;
   const rep = originRepresentation(tx, response);
   const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
-  if (rep.undecodable) return deliverUndecodable(tx, rep, status);
   const originHeaders = rep.headers;
   const { directives } = governingDirectives(originHeaders);
   const decision = storeDecision({
@@ -483,7 +481,7 @@ async function storeAndDeliver(
   if (!decision.store || tooLarge) {
     if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? undefined : `not-stored:${decision.reason}`;
     const passed: Representation = { status: response.status, headers: originHeaders, body: rep.body, size: rep.length };
-    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true });
+    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true, encoded: rep.opaque });
   }
 
   const fields = varyFields(originHeaders.get("vary"));
@@ -495,7 +493,7 @@ async function storeAndDeliver(
   const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes);
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) {
     const passed: Representation = { status: response.status, headers: originHeaders, body: body.bytes, size: body.bytes.byteLength };
-    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true });
+    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true, encoded: rep.opaque });
   }
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (storeStreamed).
@@ -526,7 +524,7 @@ async function storeAndDeliver(
   const [toClient, toCache] = body.stream.tee();
   tx.ctx.waitUntil(storeStreamed(tx, key, meta, toCache, retention, now));
   const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
-  return deliver(tx.request, streamed, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true });
+  return deliver(tx.request, streamed, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true, encoded: rep.opaque });
 }
 
 /** What the origin answered, as Outpost keeps it: identity bytes, behind the body guard. */
@@ -535,8 +533,11 @@ interface OriginRepresentation {
   body: ReadableStream<Uint8Array> | null;
   /** Content-Length, when the origin gave one we can trust. */
   length: number | undefined;
-  /** A coding we cannot undo: it may only go to a client that accepts it, and is never stored. */
-  undecodable?: string;
+  /**
+   * Still in a coding the origin applied that we cannot undo (neither the runtime's gzip/br nor
+   * our deflate/zstd): stored and sent as the origin sent it, as caches must keep Content-Encoding.
+   */
+  opaque: boolean;
 }
 
 function originRepresentation(tx: Transaction, response: Response): OriginRepresentation {
@@ -547,7 +548,8 @@ function originRepresentation(tx: Transaction, response: Response): OriginRepres
   // The runtime's fetch decodes gzip and br by itself: what we hold is already the identity body.
   const runtimeDecoded = encoding !== null && coding === undefined && encoding.trim().toLowerCase() !== "identity";
   if (coding !== undefined && !decodable(coding)) {
-    return { headers, body, length: undefined, undecodable: coding };
+    const declared = Number(headers.get("content-length") ?? NaN);
+    return { headers, body, length: Number.isInteger(declared) && declared >= 0 ? declared : undefined, opaque: true };
   }
   if (runtimeDecoded || coding !== undefined) {
     headers = new Headers(response.headers);
@@ -561,20 +563,7 @@ function originRepresentation(tx: Transaction, response: Response): OriginRepres
     }
   }
   const declared = Number(headers.get("content-length") ?? NaN);
-  return { headers, body, length: Number.isInteger(declared) && declared >= 0 ? declared : undefined };
-}
-
-/** A coding we cannot decode passes through unstored, and only to a client that asked for it. */
-function deliverUndecodable(tx: Transaction, rep: OriginRepresentation, status: CacheStatusEntry): Response {
-  const accepted = parseQualityList(clientAcceptEncoding(tx) ?? "").some((m) => (m.value === rep.undecodable || m.value === "*") && m.q > 0);
-  if (!accepted) {
-    void cancelBody(rep.body);
-    const response = errorResponse(502, `the origin sent content-coding "${rep.undecodable}", which this client does not accept`);
-    response.headers.set("retry-after", "5");
-    return withCacheStatus(response, { ...status, detail: "undecodable-coding" }, tx);
-  }
-  const passed: Representation = { status: status.fwdStatus ?? 200, headers: rep.headers, body: rep.body, size: undefined };
-  return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: false, encoded: true });
+  return { headers, body, length: Number.isInteger(declared) && declared >= 0 ? declared : undefined, opaque: false };
 }
 
 /**

@@ -175,6 +175,9 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
     });
   });
 
+  /** Preceded by a 103 Early Hints (written by server.ts): an interim answer, never the response. */
+  app.get("/early-hints", (c) => c.text(`final answer ${++echoCounter}\n`, 200, { "cache-control": "public, max-age=600" }));
+
   app.get("/nocache", (c) => c.text(`uncacheable ${Date.now()}\n`, 200, { "cache-control": "no-store" }));
   app.get("/private", (c) => c.text(`private ${Date.now()}\n`, 200, { "cache-control": "private, max-age=60" }));
 

@@ -89,6 +89,8 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
           headers: { "content-type": "application/json", "x-origin-id": options.id, "cache-control": "no-store" },
         });
       }
+      // /early-hints answers 103 first, as origins that preload do.
+      if (new URL(request.url).pathname === "/early-hints") (env as HttpBindings).outgoing.writeEarlyHints({ link: "</styles/site.css>; rel=preload; as=style" });
       if (fate.kind === "cut") return cutOff(await app.fetch(request, env), fate.afterBytes, fate.then, env.incoming.socket);
       if (fate.delayMs > 0) await sleep(fate.delayMs);
       return app.fetch(request, env);

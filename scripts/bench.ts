@@ -14,6 +14,7 @@ import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
 import { runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
+import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
 
@@ -213,6 +214,17 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
   return result;
 }
 
+/** Loads purge rules through the control API (tags no stored object carries): `calls` × 100 targets. */
+async function loadPurgeRules(topology: Topology, calls: number): Promise<number> {
+  const headers = { authorization: `Bearer ${topology.control.token}`, "content-type": "application/json" };
+  for (let call = 0; call < calls; call++) {
+    const tags = Array.from({ length: 100 }, (_, i) => `bench-rule-${call}-${i}`);
+    const r = await fetch(`${topology.control.url}/v1/purge`, { method: "POST", headers, body: JSON.stringify({ tags }) });
+    if (!r.ok) throw new Error(`loading purge rules: ${r.status} ${await r.text()}`);
+  }
+  return calls * 100;
+}
+
 async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
@@ -234,6 +246,8 @@ async function main(): Promise<void> {
   let zipf: ZipfResult[] = [];
   let purge: PurgeResult | undefined;
   let compression: CompressionResult[] = [];
+  let purgeScale: PurgeScaleResult[] = [];
+  let rulesLoaded = 0;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -267,6 +281,17 @@ async function main(): Promise<void> {
     compression = await measureCompression(fra.url, report);
     collapse = await measureCollapse(network.topology);
     zipf = await measureZipf(network.topology);
+    purgeScale = measurePurgeScale();
+    // The hit path and propagation with rules in force, against the same hit just before they came
+    // (control API rate limit: 600 calls a minute).
+    const plainRuns: LoadResult[] = [];
+    for (let round = 0; round < rounds; round++) plainRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
+    report("hit-1k-no-rules", median(plainRuns));
+    rulesLoaded = await loadPurgeRules(network.topology, 100);
+    await new Promise((r) => setTimeout(r, 500));
+    const ruleRuns: LoadResult[] = [];
+    for (let round = 0; round < rounds; round++) ruleRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
+    report(`hit-1k-${rulesLoaded}rules`, median(ruleRuns));
     purge = await measurePurge(network.topology);
   } finally {
     await bare.dispose();
@@ -282,6 +307,7 @@ async function main(): Promise<void> {
     "hit-16k/bare-hdrs-16k": ratio("hit-16k", "bare-hdrs-16k"),
     "hit-256k/bare-hdrs-256k": ratio("hit-256k", "bare-hdrs-256k"),
     "miss-16k/bare-16k": ratio("miss-16k", "bare-16k"),
+    ...(rulesLoaded ? { [`hit-1k-${rulesLoaded}rules/hit-1k-no-rules`]: ratio(`hit-1k-${rulesLoaded}rules`, "hit-1k-no-rules") } : {}),
   };
   console.log("\nratios (target: hit ≥ 0.8 of bare)");
   for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(20)} ${v}`);
@@ -295,7 +321,8 @@ async function main(): Promise<void> {
     compression,
     collapse,
     zipf,
-    purge,
+    purge: { ...purge, rulesInForce: rulesLoaded },
+    purgeScale,
   };
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");

@@ -2,24 +2,20 @@
  * The purge rules a POP applies at lookup (a ban list): an entry whose fill
  * began before a matching rule is gone (hard) or stale (soft). This reaches
  * entries in both tiers alike, including Cache API entries that cannot be
- * listed. Rules are indexed by what they name, so a lookup costs one probe
- * per tag and prefix rule, not one per rule ever issued; they are dropped
- * once no stored entry can be older than them. Pure: time is a parameter.
+ * listed. Built for a busy site's volume (100,000 purges a day, kept for the
+ * retention window): a rule is not kept as an object but folded into the
+ * latest hard and soft time of each name it targets (NameTimes, 16 bytes a
+ * name), so memory grows with distinct names, and a lookup costs one probe
+ * per tag and per path segment of the key, however many rules there are.
+ * Hard URL rules are kept only for a grace period: by then the POP has
+ * deleted their entries from both tiers, and fills that began before them
+ * have ended. Pure: time is a parameter.
  */
 import type { PurgeRule } from "../../control/snapshot";
+import { NameTimes, secondsUp, type Times } from "./name-times";
 
-export type PurgeVerdict = { kind: "none" } | { kind: "hard"; rule: PurgeRule } | { kind: "soft"; rule: PurgeRule; at: number };
-
-interface AppliedRule extends PurgeRule {
-  /** Entries whose fill began before this are covered by the rule. */
-  effectiveAt: number;
-}
-
-/** The latest hard and soft rule for one name (a URL, host, tag or prefix). */
-interface Latest {
-  hard?: AppliedRule;
-  soft?: AppliedRule;
-}
+/** `at`: when the purge took effect, ms since the epoch (in our clock). */
+export type PurgeVerdict = { kind: "none" } | { kind: "hard"; at: number } | { kind: "soft"; at: number };
 
 /** A purge URL or prefix as a cache-key prefix: `https://host/path`, whatever scheme was given. */
 export function keyPrefixOf(value: string): string {
@@ -33,17 +29,28 @@ function hostOfKey(key: string): string {
   return end === -1 ? key.slice(8) : key.slice(8, end);
 }
 
+/** How long a hard URL rule is kept after it took effect (see above). */
+export const URL_RULE_GRACE_MS = 15 * 60_000;
+
+/** A prefix target as the name it is indexed by: `https://host/a/b`, without a trailing slash or query. */
+function prefixName(value: string): string {
+  const q = value.indexOf("?");
+  return (q === -1 ? value : value.slice(0, q)).replace(/\/+$/, "");
+}
+
 export class PurgeRules {
-  /** Every rule in force, oldest first (for pruning and for the status page). */
-  private rules: AppliedRule[] = [];
-  private byUrl = new Map<string, Latest>();
-  private byHost = new Map<string, Latest>();
-  private byTag = new Map<string, Latest>();
-  private byPrefix = new Map<string, Latest>();
-  private everything: Latest = {};
+  /** Tags, hosts, prefixes and soft URL rules, for the whole horizon. */
+  private names = new NameTimes();
+  /** Hard URL rules, for their grace period. */
+  private recentUrls = new NameTimes();
+  private everything: Times = { hard: 0, soft: 0 };
+  private lastSweep = -Infinity;
   highestSeq = 0;
 
-  constructor(private readonly horizonMs: number) {}
+  constructor(
+    private readonly horizonMs: number,
+    private readonly urlGraceMs = URL_RULE_GRACE_MS,
+  ) {}
 
   /**
    * Adds rules from a snapshot; returns those that are new here. A rule's time
@@ -54,71 +61,68 @@ export class PurgeRules {
   apply(rules: readonly PurgeRule[], now: number, clockOffsetMs = 0, uncertaintyMs = 0): PurgeRule[] {
     const fresh = rules.filter((r) => r.seq > this.highestSeq).sort((a, b) => a.seq - b.seq);
     for (const rule of fresh) {
-      const applied: AppliedRule = { ...rule, effectiveAt: rule.at - clockOffsetMs + uncertaintyMs };
-      this.rules.push(applied);
-      this.index(applied);
+      const at = secondsUp(rule.at - clockOffsetMs + uncertaintyMs);
+      for (const t of rule.targets) {
+        if (t.kind === "everything") {
+          if (rule.soft) this.everything.soft = Math.max(this.everything.soft, at);
+          else this.everything.hard = Math.max(this.everything.hard, at);
+        } else if (t.kind === "url") (rule.soft ? this.names : this.recentUrls).note(`u:${t.value}`, rule.soft, at);
+        else if (t.kind === "host") this.names.note(`h:${t.value}`, rule.soft, at);
+        else if (t.kind === "tag") this.names.note(`t:${t.value}`, rule.soft, at);
+        else this.names.note(`p:${prefixName(t.value)}`, rule.soft, at);
+      }
       this.highestSeq = Math.max(this.highestSeq, rule.seq);
     }
     this.prune(now);
     return fresh;
   }
 
-  private index(rule: AppliedRule): void {
-    const note = (latest: Latest) => {
-      if (rule.soft) latest.soft = rule;
-      else latest.hard = rule;
-    };
-    const at = (map: Map<string, Latest>, name: string) => {
-      let latest = map.get(name);
-      if (!latest) map.set(name, (latest = {}));
-      note(latest);
-    };
-    for (const t of rule.targets) {
-      if (t.kind === "everything") note(this.everything);
-      else if (t.kind === "url") at(this.byUrl, t.value);
-      else if (t.kind === "host") at(this.byHost, t.value);
-      else if (t.kind === "tag") at(this.byTag, t.value);
-      else at(this.byPrefix, t.value);
-    }
-  }
-
-  /** Drops rules older than any entry can be, and rebuilds the index from what is left. */
-  prune(now: number): void {
-    const limit = now - this.horizonMs;
-    if (this.rules.length === 0 || this.rules[0].effectiveAt >= limit) return;
-    this.rules = this.rules.filter((r) => r.effectiveAt >= limit);
-    this.byUrl = new Map();
-    this.byHost = new Map();
-    this.byTag = new Map();
-    this.byPrefix = new Map();
-    this.everything = {};
-    for (const rule of this.rules) this.index(rule);
+  /** Forgets what no stored entry can be older than; sweeps at most once a minute (each sweep walks the table). */
+  prune(now: number, force = false): void {
+    if (!force && now - this.lastSweep < Math.min(60_000, this.horizonMs / 10)) return;
+    this.lastSweep = now;
+    this.names.sweep(Math.floor((now - this.horizonMs) / 1000));
+    this.recentUrls.sweep(Math.floor((now - this.urlGraceMs) / 1000));
+    const limit = Math.floor((now - this.horizonMs) / 1000);
+    if (this.everything.hard < limit) this.everything.hard = 0;
+    if (this.everything.soft < limit) this.everything.soft = 0;
   }
 
   /**
    * The verdict for an entry of primary key `key` with `tags`, whose fill
-   * began at `fetchedAt`. A hard rule wins over a soft one.
+   * began at `fetchedAt` (ms). A hard rule wins over a soft one.
    */
   verdict(key: string, tags: readonly string[], fetchedAt: number): PurgeVerdict {
-    if (this.rules.length === 0) return { kind: "none" };
-    let hard: AppliedRule | undefined;
-    let soft: AppliedRule | undefined;
-    const consider = (latest: Latest | undefined) => {
-      if (!latest) return;
-      if (latest.hard && latest.hard.effectiveAt > fetchedAt && (!hard || latest.hard.effectiveAt > hard.effectiveAt)) hard = latest.hard;
-      if (latest.soft && latest.soft.effectiveAt > fetchedAt && (!soft || latest.soft.effectiveAt > soft.effectiveAt)) soft = latest.soft;
+    if (this.size === 0) return { kind: "none" };
+    let hard = 0;
+    let soft = 0;
+    const consider = (times: Times | undefined) => {
+      if (!times) return;
+      if (times.hard * 1000 > fetchedAt && times.hard > hard) hard = times.hard;
+      if (times.soft * 1000 > fetchedAt && times.soft > soft) soft = times.soft;
     };
     consider(this.everything);
-    consider(this.byUrl.get(key));
-    consider(this.byHost.get(hostOfKey(key)));
-    for (const tag of tags) consider(this.byTag.get(tag));
-    for (const [prefix, latest] of this.byPrefix) if (key.startsWith(prefix)) consider(latest);
-    if (hard) return { kind: "hard", rule: hard };
-    if (soft) return { kind: "soft", rule: soft, at: soft.effectiveAt };
+    consider(this.recentUrls.get(`u:${key}`));
+    consider(this.names.get(`u:${key}`));
+    consider(this.names.get(`h:${hostOfKey(key)}`));
+    for (const tag of tags) consider(this.names.get(`t:${tag}`));
+    // Prefixes match at path separators (as Cloudflare's do): https://host, https://host/a, https://host/a/b…
+    const q = key.indexOf("?");
+    const path = q === -1 ? key : key.slice(0, q);
+    for (let i = path.indexOf("/", 8); i !== -1; i = path.indexOf("/", i + 1)) consider(this.names.get(`p:${path.slice(0, i)}`));
+    if (!path.endsWith("/") || path.indexOf("/", 8) === -1) consider(this.names.get(`p:${path}`));
+    if (hard) return { kind: "hard", at: hard * 1000 };
+    if (soft) return { kind: "soft", at: soft * 1000 };
     return { kind: "none" };
   }
 
+  /** Names with a purge in force. */
   get size(): number {
-    return this.rules.length;
+    return this.names.size + this.recentUrls.size + (this.everything.hard || this.everything.soft ? 1 : 0);
+  }
+
+  /** Memory the rules hold, bytes. */
+  get bytes(): number {
+    return this.names.bytes + this.recentUrls.bytes;
   }
 }

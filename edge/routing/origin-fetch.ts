@@ -6,6 +6,7 @@
  */
 import { IDEMPOTENT_METHODS, SAFE_METHODS } from "../http/methods";
 import type { RankedOrigin } from "./steering";
+import { finalResponseAfterInterim } from "./interim";
 
 /** client: the client's own upload failed or was aborted; never the origin's fault. */
 export type OriginFailure = "connect" | "timeout" | "client";
@@ -103,13 +104,15 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
     void upload.sent.then(() => (timer = setTimeout(() => controller.abort(), timeoutMs)), () => undefined);
     const requestTime = now();
     try {
-      const response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {
+      let response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {
         method: options.method,
         headers: options.headers,
         body: upload.body,
         redirect: "manual",
         signal: controller.signal,
       });
+      // An interim answer is not the response (see interim.ts); the final one follows it.
+      if (response.status < 200) response = await finalResponseAfterInterim(response);
       clearTimeout(timer);
       const responseTime = now();
       attempts.push({ originId: candidate.origin.id, outcome: "response", status: response.status, ms: responseTime - requestTime });

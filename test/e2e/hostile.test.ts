@@ -149,6 +149,19 @@ describe("origin codings and lengths", () => {
   });
 });
 
+describe("interim answers", () => {
+  it("a 103 Early Hints before the response never breaks the fill and is never stored", async () => {
+    const path = unique("/early-hints");
+    const first = await get(path);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatch(/^final answer \d+/);
+    const again = await get(path);
+    expect(again.status).toBe(200);
+    expect(again.headers["cache-status"]).toMatch(/;hit/);
+    expect(again.body).toBe(first.body);
+  });
+});
+
 describe("internal detail stays inside", () => {
   it("the status page wants a read token; an error names no origin", async () => {
     expect((await get("/__outpost/status")).status).toBe(401);

@@ -47,9 +47,49 @@ describe("purge rules", () => {
     expect(rules.verdict("https://cdn.example.com/x", ["a"], 1500)).toMatchObject({ kind: "soft", at: 2000 });
     const many = Array.from({ length: 5000 }, (_, i) => rule(3 + i, 3000 + i, [{ kind: "url", value: `https://cdn.example.com/u${i}` }]));
     rules.apply(many, 9000);
-    expect(rules.size).toBe(5002);
+    // Names with a purge in force: tag "a" (twice) and 5,000 URLs.
+    expect(rules.size).toBe(5001);
     expect(rules.verdict("https://cdn.example.com/u4999", [], 7000).kind).toBe("hard");
     expect(rules.verdict("https://cdn.example.com/u4999", [], 9000).kind).toBe("none");
+  });
+  it("matches prefixes at path separators, as Cloudflare does", () => {
+    const rules = new PurgeRules(86_400_000);
+    rules.apply([rule(1, 5000, [{ kind: "prefix", value: keyPrefixOf("cdn.example.com/foo") }])], 5000);
+    for (const key of ["https://cdn.example.com/foo", "https://cdn.example.com/foo/", "https://cdn.example.com/foo/bar/baz.jpg?x=1"]) {
+      expect(rules.verdict(key, [], 0).kind, key).toBe("hard");
+    }
+    for (const key of ["https://cdn.example.com/foobar", "https://cdn.example.com/fo", "https://img.example.com/foo/bar"]) {
+      expect(rules.verdict(key, [], 0).kind, key).toBe("none");
+    }
+  });
+  it("keeps a hard URL rule for its grace period only, other kinds for the horizon", () => {
+    const rules = new PurgeRules(86_400_000, 60_000);
+    rules.apply([rule(1, 1_000_000, [{ kind: "url", value: "https://cdn.example.com/a" }, { kind: "tag", value: "t" }])], 1_000_000);
+    expect(rules.verdict("https://cdn.example.com/a", [], 0).kind).toBe("hard");
+    rules.prune(1_000_000 + 120_000, true);
+    expect(rules.verdict("https://cdn.example.com/a", [], 0).kind).toBe("none");
+    expect(rules.verdict("https://cdn.example.com/b", ["t"], 0).kind).toBe("hard");
+  });
+  it("holds 800,000 purges of a window (mixed kinds) in a few MiB, and answers the same", () => {
+    const rules = new PurgeRules(8 * 86_400_000, 15 * 60_000);
+    const start = 1_800_000_000_000;
+    const batch: object[] = [];
+    const kinds = ["url", "url", "url", "url", "tag", "tag", "tag", "prefix", "prefix", "host"];
+    for (let i = 0; i < 800_000; i++) {
+      const kind = kinds[i % kinds.length];
+      const value = kind === "url" ? `https://cdn.example.com/p/${i}` : kind === "tag" ? `tag-${i}` : kind === "prefix" ? `https://cdn.example.com/dir/${i}` : `h${i % 50}.example.com`;
+      batch.push({ kind, value });
+      if (batch.length === 1000) {
+        const seq = i / 1000 + 1;
+        rules.apply([rule(seq, start + i * 864, batch.splice(0))], start + i * 864);
+      }
+    }
+    // Hard URL rules older than the grace are gone; tags, prefixes and hosts remain: about 480,000 names.
+    expect(rules.size).toBeLessThan(500_000);
+    expect(rules.bytes).toBeLessThan(32 * 1024 * 1024);
+    expect(rules.verdict("https://cdn.example.com/x", ["tag-799994"], start).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/dir/799998/a.css", [], start).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/dir/7999/a.css", ["tag-unknown"], start + 800_000 * 864).kind).toBe("none");
   });
   it("corrects for the control plane's clock and drops rules past the horizon", () => {
     const rules = new PurgeRules(10_000);
