@@ -62,8 +62,21 @@ export class OriginBodyError extends Error {
  * body that stops half-way holds the fill, and every request collapsed onto
  * it, for as long as the connection stays open.
  */
-export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number): ReadableStream<Uint8Array> {
+export interface BodyOutcome {
+  /** The body ended whole, or its reader stopped reading: the origin did its part. */
+  onComplete(): void;
+  onFailure(error: OriginBodyError): void;
+}
+
+export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  let settled = false;
+  const settle = (error?: OriginBodyError) => {
+    if (settled) return;
+    settled = true;
+    if (error) outcome?.onFailure(error);
+    else outcome?.onComplete();
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -72,16 +85,25 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
         const next = await Promise.race([reader.read(), stalled]);
         if (next === "stalled") {
           void reader.cancel().catch(() => undefined);
-          controller.error(new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`));
-        } else if (next.done) controller.close();
-        else controller.enqueue(next.value);
+          const error = new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
+          settle(error);
+          controller.error(error);
+        } else if (next.done) {
+          settle();
+          controller.close();
+        } else controller.enqueue(next.value);
       } catch (err) {
-        controller.error(new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`));
+        const error = new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
+        settle(error);
+        controller.error(error);
       } finally {
         clearTimeout(timer);
       }
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: (reason) => {
+      settle();
+      return reader.cancel(reason);
+    },
   });
 }
 

@@ -7,6 +7,7 @@ import { normalizeQuery } from "./cache/key";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
+import { guardOriginBody } from "./body";
 import type { Transaction } from "./transaction";
 
 /**
@@ -55,10 +56,18 @@ export function forwardHeaders(tx: Transaction, fill: boolean): Headers {
   return headers;
 }
 
-export async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null): Promise<OriginFetchResult> {
+/**
+ * One trip to the origins. `avoid`: an origin that just failed this request
+ * (its body broke off), tried again only when no other origin is left. The
+ * answer's body comes guarded: it fails as stalled after
+ * originFetch.bodyIdleTimeoutMs without bytes, and its end (whole or broken)
+ * is what counts for or against the origin's health.
+ */
+export async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null, avoid?: string): Promise<OriginFetchResult> {
   const pop = tx.pop;
   const now = Date.now();
-  const { ranked } = pop.candidates(tx.site, tx.cf, now);
+  let { ranked } = pop.candidates(tx.site, tx.cf, now);
+  if (avoid !== undefined && ranked.some((c) => c.origin.id !== avoid)) ranked = ranked.filter((c) => c.origin.id !== avoid);
   pop.counters.originRequests++;
   pop.retryBudget.onRequest(now);
   const result = await fetchFromOrigins(ranked, {
@@ -88,6 +97,17 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   });
   pop.flushReports((p) => tx.ctx.waitUntil(p));
   if (!result.ok || result.response.status >= 500) pop.counters.originErrors++;
-  return result;
+  if (!result.ok || result.response.body === null) return result;
+  const originId = result.originId;
+  const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, {
+    onComplete: () => pop.outliers.onSuccess(originId, Date.now()),
+    onFailure: (error) => {
+      pop.counters.originErrors++;
+      pop.originStats[originId].errors++;
+      pop.outliers.onFailure(originId, error.message, Date.now());
+      pop.flushReports((p) => tx.ctx.waitUntil(p));
+    },
+  });
+  return { ...result, response: new Response(guarded, { status: result.response.status, headers: result.response.headers }) };
 }
 

@@ -11,7 +11,7 @@
  * edge/http (pure); this file wires them to the tiers and the origins
  * (forward.ts) and to compression (compress/variants.ts).
  */
-import { countBytes, guardOriginBody, OriginBodyError, readBounded } from "./body";
+import { countBytes, OriginBodyError, readBounded } from "./body";
 import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
 import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
@@ -268,7 +268,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
     await cancelBody(found.body);
     // The origin's own error passes through; no answer at all gets ours.
     if (!result.ok) return unreachableResponse(tx, result, reason);
-    return storeAndDeliver(tx, result, reason).catch((err: unknown) => bodyFailedResponse(tx, result.originId, err, reason));
+    return storeAndDeliver(tx, result, reason).catch((err: unknown) => bodyFailedResponse(tx, err, reason));
   }
 
   const response = result.response;
@@ -288,11 +288,10 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
     return replaced;
   } catch (err) {
     if (staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, Date.now())) {
-      bodyFailed(tx, result.originId, err);
       return serveStaleOnError(tx, found, err instanceof OriginBodyError && err.kind === "stalled" ? 504 : 502);
     }
     await cancelBody(found.body);
-    return bodyFailedResponse(tx, result.originId, err, reason);
+    return bodyFailedResponse(tx, err, reason);
   }
 }
 
@@ -359,31 +358,23 @@ async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOut
   if (!result.ok) return unreachableResponse(tx, result, reason);
   try {
     return await storeAndDeliver(tx, result, reason, settle);
-  } catch (err) {
+  } catch {
     // The origin's answer stalled or broke off before the client got a byte (an origin
-    // dying mid-response): count it against the origin and go forward once more, as for
-    // a refused connection. A second failure is the client's clear 5xx, never a throw.
-    bodyFailed(tx, result.originId, err);
-    const again = await forward(tx, "GET", forwardHeaders(tx, true), null);
+    // dying mid-response; forward's guard has counted it against the origin): go forward
+    // once more, elsewhere if we can, as for a refused connection. A second failure is
+    // the client's clear 5xx, never a throw.
+    const again = await forward(tx, "GET", forwardHeaders(tx, true), null, result.originId);
     if (!again.ok) return unreachableResponse(tx, again, reason);
     try {
       return await storeAndDeliver(tx, again, reason, settle);
     } catch (second) {
-      return bodyFailedResponse(tx, again.originId, second, reason);
+      return bodyFailedResponse(tx, second, reason);
     }
   }
 }
 
-/** Counts a stalled or broken body against its origin (passive health). */
-function bodyFailed(tx: Transaction, originId: string, err: unknown): void {
-  tx.pop.counters.originErrors++;
-  tx.pop.outliers.onFailure(originId, (err as Error).message, Date.now());
-  tx.pop.flushReports((p) => tx.ctx.waitUntil(p));
-}
-
 /** The client's answer when the origin's body failed and no stale copy may stand in: 504 stalled, 502 broken. */
-function bodyFailedResponse(tx: Transaction, originId: string, err: unknown, reason: ForwardReason): Response {
-  bodyFailed(tx, originId, err);
+function bodyFailedResponse(tx: Transaction, err: unknown, reason: ForwardReason): Response {
   const stalled = err instanceof OriginBodyError && err.kind === "stalled";
   const status = stalled ? 504 : 502;
   const response = errorResponse(status, stalled ? "origin stopped sending the response" : "origin response broke off");
@@ -408,8 +399,7 @@ async function pass(tx: Transaction): Promise<Response> {
   // A POST answer that names itself as the current representation of the target, with
   // explicit freshness, may answer later GETs (RFC 9110 §9.3.3, RFC 9111 §3).
   if (tx.request.method === "POST" && postAnswersGet(tx, response)) return storeAndDeliver(tx, result, "method");
-  const guarded = response.body ? guardOriginBody(response.body, tx.pop.config.originFetch.bodyIdleTimeoutMs) : null;
-  const rep: Representation = { status: response.status, headers: response.headers, body: guarded, size: undefined };
+  const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: undefined };
   return deliver(tx.request, rep, {
     popName: tx.pop.name,
     cacheStatus: { cache: tx.pop.name, fwd: "method", fwdStatus: response.status },
@@ -542,7 +532,8 @@ interface OriginRepresentation {
 
 function originRepresentation(tx: Transaction, response: Response): OriginRepresentation {
   let headers = response.headers;
-  let body = response.body ? guardOriginBody(response.body, tx.pop.config.originFetch.bodyIdleTimeoutMs) : null;
+  // Already guarded by forward (idle timeout, health accounting).
+  let body = response.body;
   const encoding = response.headers.get("content-encoding");
   const coding = originCoding(encoding);
   // The runtime's fetch decodes gzip and br by itself: what we hold is already the identity body.

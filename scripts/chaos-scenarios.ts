@@ -251,6 +251,62 @@ export async function slowOrigin(topology: Topology, timeoutMs: number, colo = "
   };
 }
 
+export interface BrokenBodyResult {
+  pop: string;
+  origin: string;
+  mode: "stall" | "truncate";
+  bodyIdleTimeoutMs: number;
+  misses: number;
+  missErrors: number;
+  cachedErrors: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  servedBy: Record<string, number>;
+  /** Fault on → the POP ejected the origin (null: never). */
+  ejectedByPopMs: number | null;
+}
+
+/**
+ * The nearest origin sends headers and 200 bytes of every body, then stalls
+ * (silence on an open connection) or truncates (resets it), under load.
+ */
+export async function brokenBodies(topology: Topology, mode: "stall" | "truncate", bodyIdleTimeoutMs: number, colo = "FRA", originId = "eu-central", loadMs = 5000): Promise<BrokenBodyResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  const origin = topology.origins.find((o) => o.id === originId)!;
+  await warm(pop, CACHED_PATHS);
+  const ejectionsBefore = await totalEjections(topology, pop, originId);
+  const faultAt = Date.now();
+  await setFault(origin, { mode, afterBytes: 200 });
+  let samples: LoadSample[];
+  let ejectedByPopMs: number | null;
+  try {
+    const loading = runMixedLoad(pop, CACHED_PATHS, loadMs, 8);
+    ejectedByPopMs = await timeUntil(async () => (await totalEjections(topology, pop, originId)) > ejectionsBefore, loadMs + 2000, faultAt);
+    samples = await loading;
+  } finally {
+    await setFault(origin, { mode: "ok" });
+  }
+  const misses = samples.filter((s) => s.kind === "miss");
+  const servedBy: Record<string, number> = {};
+  for (const s of misses) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
+  const ms = misses.map((s) => s.ms);
+  return {
+    pop: pop.name,
+    origin: originId,
+    mode,
+    bodyIdleTimeoutMs,
+    misses: misses.length,
+    missErrors: errors(samples, "miss"),
+    cachedErrors: errors(samples, "cached"),
+    p50Ms: percentile(ms, 50),
+    p99Ms: percentile(ms, 99),
+    maxMs: Math.max(0, ...ms),
+    servedBy,
+    ejectedByPopMs,
+  };
+}
+
 export interface FlapResult {
   origin: string;
   periodMs: number;

@@ -6,14 +6,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
-import { allOriginsDown, flappingOrigin, killNearestOrigin, slowOrigin } from "./chaos-scenarios";
+import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, slowOrigin } from "./chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
 
 async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
-  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1 };
+  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS };
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "chaos-build"), snapshotRefreshMs: 250 });
   const t = network.topology;
   const report: Record<string, unknown> = { date: new Date().toISOString(), monitor: config.monitor, outlierDetection: config.outlierDetection, originFetchTimeoutMs: TIMEOUT_MS };
@@ -36,6 +36,14 @@ async function main(): Promise<void> {
     const slow = await slowOrigin(t, TIMEOUT_MS);
     report.slow = slow;
     console.log(`   ${slow.misses} misses, ${slow.missErrors} errors; latency p50 ${slow.p50Ms} ms, p99 ${slow.p99Ms} ms, max ${slow.maxMs} ms; served by ${JSON.stringify(slow.servedBy)}`);
+
+    for (const [n, mode] of [[5, "stall"], [6, "truncate"]] as const) {
+      console.log(`${n}. FRA's nearest origin (eu-central) sends 200 bytes of each body, then ${mode === "stall" ? "goes silent" : "resets the connection"}`);
+      const broken = await brokenBodies(t, mode, TIMEOUT_MS);
+      report[mode === "stall" ? "stalledOrigin" : "truncatingOrigin"] = broken;
+      console.log(`   ${broken.misses} misses, ${broken.missErrors} errors (cached errors ${broken.cachedErrors}); latency p50 ${broken.p50Ms} ms, p99 ${broken.p99Ms} ms, max ${broken.maxMs} ms`);
+      console.log(`   served by ${JSON.stringify(broken.servedBy)}; FRA ejected it after ${broken.ejectedByPopMs} ms`);
+    }
 
     console.log("4. eu-central flaps down/up every 3 s for 12 s");
     const flap = await flappingOrigin(t);

@@ -41,7 +41,10 @@ export interface OriginFetchOptions {
 
 export interface AttemptObserver {
   onSend(originId: string): void;
-  /** Failure means refused, timed out, or a 502/503/504 answer. */
+  /**
+   * Failure means refused, timed out, or a 502/503/504 answer. Any other answer
+   * with a body is not reported here: its body decides, and the caller reports it.
+   */
   onResult(originId: string, ok: boolean, reason: string): void;
 }
 
@@ -116,8 +119,10 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       clearTimeout(timer);
       const responseTime = now();
       attempts.push({ originId: candidate.origin.id, outcome: "response", status: response.status, ms: responseTime - requestTime });
-      // Gateway failures say the origin is in trouble; a 500 is more often one broken page.
-      options.observer?.onResult(candidate.origin.id, !GATEWAY_FAILURES.has(response.status), `status ${response.status}`);
+      // Gateway failures say the origin is in trouble; a 500 is more often one broken page. An
+      // answer with a body succeeds only once that body has arrived whole (the caller reports it).
+      const healthy = !GATEWAY_FAILURES.has(response.status);
+      if (!healthy || response.body === null) options.observer?.onResult(candidate.origin.id, healthy, `status ${response.status}`);
       return { ok: true, response, originId: candidate.origin.id, requestTime, responseTime, attempts };
     } catch {
       clearTimeout(timer);

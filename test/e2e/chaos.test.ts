@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadNetworkConfig } from "../../scripts/network-config";
 import { ROOT, startNetwork, type Network } from "../../scripts/network";
-import { allOriginsDown, flappingOrigin, killNearestOrigin, slowOrigin } from "../../scripts/chaos-scenarios";
+import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, slowOrigin } from "../../scripts/chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
 let network: Network;
@@ -14,7 +14,7 @@ let network: Network;
 beforeAll(async () => {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
-  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1 };
+  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS };
   network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "test-build"), snapshotRefreshMs: 250 });
 });
 afterAll(async () => {
@@ -53,6 +53,18 @@ describe("chaos", () => {
     expect(r.maxMs).toBeLessThan(TIMEOUT_MS * 2 + 1000);
     expect(r.servedBy["ap-southeast"]).toBeUndefined();
   }, 120_000);
+
+  for (const mode of ["stall", "truncate"] as const) {
+    it(`an origin whose bodies ${mode === "stall" ? "stall" : "break off"} under load: misses retried elsewhere, the origin ejected, no client-visible errors`, async () => {
+      const r = await brokenBodies(network.topology, mode, TIMEOUT_MS, "FRA", "eu-central", 3000);
+      expect(r.misses).toBeGreaterThan(10);
+      expect(r.cachedErrors).toBe(0);
+      expect(r.missErrors).toBe(0);
+      expect(r.ejectedByPopMs).not.toBeNull();
+      // Never the unbounded wait of a stalled body: one idle timeout, then the retry's answer.
+      expect(r.maxMs).toBeLessThan(TIMEOUT_MS * 3 + 1000);
+    }, 120_000);
+  }
 
   it("a flapping origin moves no faster than the health thresholds allow", async () => {
     const r = await flappingOrigin(network.topology, 3000, 9000, "FRA", "eu-central");
