@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../edge/config";
-import { normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../edge/cache/key";
+import { internalKey, normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../edge/cache/key";
 import { greatCircleKm } from "../../edge/routing/geo";
 import { rankOrigins } from "../../edge/routing/steering";
 import { formatCacheStatus } from "../../edge/http/cache-status";
@@ -29,6 +29,15 @@ describe("cache key", () => {
     const a = variantKey("https://h/x", fields, new Headers({ "accept-language": "en" }));
     const b = variantKey("https://h/x", fields, new Headers({ "accept-language": "de" }));
     expect(a).not.toBe(b);
+  });
+  it("keeps internal keys where no client URL can land: the .invalid host, whatever path or query a client sends", () => {
+    const variant = variantKey("https://h/x?outpost-variant=1", ["accept-language"], new Headers({ "accept-language": "en" }));
+    expect(new URL(variant).hostname).toBe("outpost.invalid");
+    expect(new URL(internalKey("encoded", ["br", "body-1"], "https://h/x")).hostname).toBe("outpost.invalid");
+    // A client asking for what used to be an internal key gets an ordinary key of its own host.
+    const config = { sortQuery: false, ignoreQueryParams: [] };
+    expect(primaryKey(new URL("https://h/x?outpost-variant=abc"), config)).toBe("https://h/x?outpost-variant=abc");
+    expect(primaryKey(new URL("https://h/x?outpost-variant=abc"), config)).not.toBe(variant);
   });
 });
 

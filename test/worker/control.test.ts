@@ -65,4 +65,15 @@ describe("control API", () => {
     expect(limited?.status).toBe(429);
     expect(Number(limited?.headers.get("retry-after"))).toBeGreaterThan(0);
   });
+
+  it("limits failed authentications per client address, so tokens cannot be guessed at speed", async () => {
+    const guess = (address: string) => control("/v1/origins", { headers: { ...bearer(`guess-${Math.random()}-xxxxxxxxxxxx`), "cf-connecting-ip": address } });
+    const statuses: number[] = [];
+    // CONTROL_RATE_LIMIT_PER_MINUTE is 120 in the test bindings.
+    for (let i = 0; i < 130; i++) statuses.push((await guess("203.0.113.7")).status);
+    expect(statuses.slice(0, 100).every((s) => s === 401)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+    // Another address is not held back by the guesser's failures.
+    expect((await guess("198.51.100.1")).status).toBe(401);
+  });
 });

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../edge/config";
+import { parseSettings, purgeHorizonMs } from "../../edge/settings";
+
+describe("settings from the environment", () => {
+  it("parses numbers and applies defaults", () => {
+    expect(parseSettings({ SNAPSHOT_REFRESH_MS: "250" })).toEqual({ SNAPSHOT_REFRESH_MS: 250, CONTROL_RATE_LIMIT_PER_MINUTE: 600, OUTPOST_ROLE: "both" });
+    expect(parseSettings({}).SNAPSHOT_REFRESH_MS).toBe(1000);
+  });
+  it("refuses a value that is not what it should be, naming the variable", () => {
+    expect(() => parseSettings({ SNAPSHOT_REFRESH_MS: "1s" })).toThrow(ConfigError);
+    expect(() => parseSettings({ SNAPSHOT_REFRESH_MS: "1s" })).toThrow(/SNAPSHOT_REFRESH_MS: must be a whole number/);
+    expect(() => parseSettings({ CONTROL_RATE_LIMIT_PER_MINUTE: "0" })).toThrow(/CONTROL_RATE_LIMIT_PER_MINUTE/);
+    expect(() => parseSettings({ OUTPOST_ROLE: "edge" })).toThrow(/OUTPOST_ROLE/);
+  });
+  it("derives the purge horizon from the configuration, one source for POPs and control plane", () => {
+    const config = parseConfig({
+      origins: [{ id: "o", url: "http://127.0.0.1:1", region: "eu-central" }],
+      sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }],
+      cache: { maxRetentionSeconds: 3600 },
+    });
+    expect(purgeHorizonMs(config)).toBe((3600 + 86400) * 1000);
+  });
+  it("refuses .invalid site hosts, where internal keys live", () => {
+    expect(() =>
+      parseConfig({ origins: [{ id: "o", url: "http://127.0.0.1:1", region: "eu-central" }], sites: [{ id: "s", hosts: ["outpost.invalid"], origins: ["o"] }] }),
+    ).toThrow(/reserved/);
+  });
+});
