@@ -49,6 +49,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * declared Content-Length stays, as a real origin dying mid-body would send it.
  */
 function cutOff(response: Response, afterBytes: number, then: "stall" | "reset", socket: { destroy(): void }): Response {
+  // A 304, 204 or HEAD answer has no body to cut: it goes out whole (a never-ending "body" there
+  // would leave the connection stuck behind complete headers, a different fault).
+  if (response.body === null || response.status === 304 || response.status === 204) return response;
   const source = response.body?.getReader();
   let sent = 0;
   const body = new ReadableStream<Uint8Array>({

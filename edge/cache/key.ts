@@ -7,6 +7,7 @@
  */
 import type { CacheKeyConfig } from "../config";
 import { parseQualityList } from "../http/qvalues";
+import { digest } from "./hash";
 
 /**
  * Internal keys (variants, encoded variants) live under a host no client can
@@ -114,18 +115,6 @@ export function normalizeVaryValue(field: string, value: string | null, options:
 export function varyFields(vary: string | null): string[] {
   if (!vary) return [];
   return [...new Set(vary.split(",").map((f) => f.trim().toLowerCase()).filter(Boolean))].sort();
-}
-
-/** A stable, compact digest of a string (FNV-1a 64 bit as hex): enough to tell variants apart. */
-export function digest(text: string): string {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
-  }
-  return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
 }
 
 export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers, options: VaryNormalization = {}): string {

@@ -2,36 +2,16 @@
  * A compact map from names (a tag, a host, a URL, a path prefix) to the
  * latest hard and soft purge time naming them, for hundreds of thousands of
  * names inside an isolate's 128 MiB. Open addressing over typed arrays: each
- * slot is a 64-bit hash of the name and two times in whole seconds, 16 bytes,
- * and nothing per name lives on the JS heap.
+ * slot is a 64-bit hash of the name and two times as 32-bit ticks (the owner
+ * chooses the unit), 16 bytes, and nothing per name lives on the JS heap.
  *
- * Two shortcuts, both erring toward purging, never away from it: a hash
- * collision (odds about n²/2⁶⁵) makes an unrelated name look purged; times
- * are rounded up to the second, so an entry fetched within a second after a
- * purge also counts as purged. Either costs one extra miss.
+ * A hash collision (odds about n²/2⁶⁵) makes an unrelated name look purged:
+ * it errs toward purging, never away from it, and costs one extra miss.
  */
-
-/** Two independent 32-bit FNV-style hashes of one string, in one pass. */
-export function hash64(text: string): [number, number] {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
-    h2 ^= h2 >>> 13;
-  }
-  // (0, 0) marks an empty slot.
-  return h1 === 0 && h2 === 0 ? [0, 1] : [h1, h2 >>> 0];
-}
-
-/** Seconds since the epoch, rounded up: the purge covers at least the millisecond it names. */
-export function secondsUp(ms: number): number {
-  return Math.max(1, Math.ceil(ms / 1000));
-}
+import { hash64 } from "./hash";
 
 export interface Times {
-  /** Latest hard purge naming it, seconds since the epoch; 0 for none. */
+  /** Latest hard purge naming it, in ticks; 0 for none. */
   hard: number;
   soft: number;
 }
@@ -64,8 +44,8 @@ export class NameTimes {
     return i;
   }
 
-  /** Records a purge of `name` at `seconds`; a later purge of the same kind replaces an earlier one. */
-  note(name: string, soft: boolean, seconds: number): void {
+  /** Records a purge of `name` at `tick`; a later purge of the same kind replaces an earlier one. */
+  note(name: string, soft: boolean, tick: number): void {
     if ((this.used + 1) / this.capacity > MAX_LOAD) this.rebuild(this.capacity * 2, 0);
     const [a, b] = hash64(name);
     const i = this.slotOf(a, b);
@@ -75,7 +55,7 @@ export class NameTimes {
       this.used++;
     }
     const times = soft ? this.softAt : this.hardAt;
-    times[i] = Math.max(times[i], seconds);
+    times[i] = Math.max(times[i], tick);
     this.oldest = Math.min(this.oldest, Math.max(this.hardAt[i], this.softAt[i]));
   }
 
@@ -87,15 +67,15 @@ export class NameTimes {
     return { hard: this.hardAt[i], soft: this.softAt[i] };
   }
 
-  /** Forgets names whose every purge is older than `beforeSeconds`. */
-  sweep(beforeSeconds: number): void {
-    if (this.oldest >= beforeSeconds) return;
+  /** Forgets names whose every purge is older than `beforeTick`. */
+  sweep(beforeTick: number): void {
+    if (this.oldest >= beforeTick) return;
     let capacity = this.capacity;
     while (capacity > 1024 && this.used / (capacity / 2) < MAX_LOAD / 2) capacity /= 2;
-    this.rebuild(capacity, beforeSeconds);
+    this.rebuild(capacity, beforeTick);
   }
 
-  private rebuild(capacity: number, beforeSeconds: number): void {
+  private rebuild(capacity: number, beforeTick: number): void {
     const old = { h1: this.h1, h2: this.h2, hard: this.hardAt, soft: this.softAt, capacity: this.capacity };
     this.capacity = capacity;
     this.h1 = new Uint32Array(capacity);
@@ -107,7 +87,7 @@ export class NameTimes {
     for (let j = 0; j < old.capacity; j++) {
       if (old.h1[j] === 0 && old.h2[j] === 0) continue;
       const latest = Math.max(old.hard[j], old.soft[j]);
-      if (latest < beforeSeconds) continue;
+      if (latest < beforeTick) continue;
       const i = this.slotOf(old.h1[j], old.h2[j]);
       this.h1[i] = old.h1[j];
       this.h2[i] = old.h2[j];

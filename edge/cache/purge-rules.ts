@@ -12,7 +12,15 @@
  * have ended. Pure: time is a parameter.
  */
 import type { PurgeRule } from "../../control/snapshot";
-import { NameTimes, secondsUp, type Times } from "./name-times";
+import { NameTimes, type Times } from "./name-times";
+
+/**
+ * Rule times are kept as 32-bit ticks of 10 ms from a base before any rule
+ * the isolate can need (497 days of range, past the longest horizon). A time
+ * is rounded up to its tick: an entry fetched within 10 ms after a purge also
+ * counts as purged, one extra miss at most, never a purge missed.
+ */
+const TICK_MS = 10;
 
 /** `at`: when the purge took effect, ms since the epoch (in our clock). */
 export type PurgeVerdict = { kind: "none" } | { kind: "hard"; at: number } | { kind: "soft"; at: number };
@@ -45,12 +53,29 @@ export class PurgeRules {
   private recentUrls = new NameTimes();
   private everything: Times = { hard: 0, soft: 0 };
   private lastSweep = -Infinity;
+  /** ms since the epoch of tick 0. */
+  private base: number | undefined;
   highestSeq = 0;
 
   constructor(
     private readonly horizonMs: number,
     private readonly urlGraceMs = URL_RULE_GRACE_MS,
   ) {}
+
+  private tickOf(ms: number): number {
+    // The first rule fixes the base, a horizon before it: nothing older matters.
+    this.base ??= ms - this.horizonMs - TICK_MS;
+    return Math.max(1, Math.ceil((ms - this.base) / TICK_MS));
+  }
+
+  private msOf(tick: number): number {
+    return (this.base ?? 0) + tick * TICK_MS;
+  }
+
+  /** Ticks before `ms` (0 before the base). */
+  private ticksBefore(ms: number): number {
+    return this.base === undefined ? 0 : Math.max(0, Math.floor((ms - this.base) / TICK_MS));
+  }
 
   /**
    * Adds rules from a snapshot; returns those that are new here. A rule's time
@@ -61,7 +86,7 @@ export class PurgeRules {
   apply(rules: readonly PurgeRule[], now: number, clockOffsetMs = 0, uncertaintyMs = 0): PurgeRule[] {
     const fresh = rules.filter((r) => r.seq > this.highestSeq).sort((a, b) => a.seq - b.seq);
     for (const rule of fresh) {
-      const at = secondsUp(rule.at - clockOffsetMs + uncertaintyMs);
+      const at = this.tickOf(rule.at - clockOffsetMs + uncertaintyMs);
       for (const t of rule.targets) {
         if (t.kind === "everything") {
           if (rule.soft) this.everything.soft = Math.max(this.everything.soft, at);
@@ -81,9 +106,9 @@ export class PurgeRules {
   prune(now: number, force = false): void {
     if (!force && now - this.lastSweep < Math.min(60_000, this.horizonMs / 10)) return;
     this.lastSweep = now;
-    this.names.sweep(Math.floor((now - this.horizonMs) / 1000));
-    this.recentUrls.sweep(Math.floor((now - this.urlGraceMs) / 1000));
-    const limit = Math.floor((now - this.horizonMs) / 1000);
+    this.names.sweep(this.ticksBefore(now - this.horizonMs));
+    this.recentUrls.sweep(this.ticksBefore(now - this.urlGraceMs));
+    const limit = this.ticksBefore(now - this.horizonMs);
     if (this.everything.hard < limit) this.everything.hard = 0;
     if (this.everything.soft < limit) this.everything.soft = 0;
   }
@@ -98,8 +123,8 @@ export class PurgeRules {
     let soft = 0;
     const consider = (times: Times | undefined) => {
       if (!times) return;
-      if (times.hard * 1000 > fetchedAt && times.hard > hard) hard = times.hard;
-      if (times.soft * 1000 > fetchedAt && times.soft > soft) soft = times.soft;
+      if (times.hard > hard && this.msOf(times.hard) > fetchedAt) hard = times.hard;
+      if (times.soft > soft && this.msOf(times.soft) > fetchedAt) soft = times.soft;
     };
     consider(this.everything);
     consider(this.recentUrls.get(`u:${key}`));
@@ -111,8 +136,8 @@ export class PurgeRules {
     const path = q === -1 ? key : key.slice(0, q);
     for (let i = path.indexOf("/", 8); i !== -1; i = path.indexOf("/", i + 1)) consider(this.names.get(`p:${path.slice(0, i)}`));
     if (!path.endsWith("/") || path.indexOf("/", 8) === -1) consider(this.names.get(`p:${path}`));
-    if (hard) return { kind: "hard", at: hard * 1000 };
-    if (soft) return { kind: "soft", at: soft * 1000 };
+    if (hard) return { kind: "hard", at: this.msOf(hard) };
+    if (soft) return { kind: "soft", at: this.msOf(soft) };
     return { kind: "none" };
   }
 

@@ -52,6 +52,13 @@ describe("purge rules", () => {
     expect(rules.verdict("https://cdn.example.com/u4999", [], 7000).kind).toBe("hard");
     expect(rules.verdict("https://cdn.example.com/u4999", [], 9000).kind).toBe("none");
   });
+  it("never takes a fill made just after a purge for purged (no herd after purge everything)", () => {
+    const rules = new PurgeRules(86_400_000);
+    const at = 1_800_000_000_123;
+    rules.apply([rule(1, at, [{ kind: "everything" }]), rule(2, at, [{ kind: "host", value: "cdn.example.com" }])], at);
+    expect(rules.verdict("https://cdn.example.com/a", [], at - 1).kind).toBe("hard");
+    expect(rules.verdict("https://cdn.example.com/a", [], at + 20).kind).toBe("none");
+  });
   it("matches prefixes at path separators, as Cloudflare does", () => {
     const rules = new PurgeRules(86_400_000);
     rules.apply([rule(1, 5000, [{ kind: "prefix", value: keyPrefixOf("cdn.example.com/foo") }])], 5000);
