@@ -13,6 +13,9 @@ import { parsePurgeRequest } from "./purge-request";
 import { RateLimiter } from "./rate-limit";
 import { parseSettings } from "../edge/settings";
 import type { ControlPlaneRpc } from "./rpc";
+import { locationHint, shieldAddress, type ShieldAddress } from "../edge/shield/placement";
+import { SHIELD_FIELDS, shieldUnavailable } from "../edge/shield/protocol";
+import { REGIONS } from "../edge/routing/regions";
 
 export interface ControlBindings {
   OUTPOST_CONFIG: string;
@@ -24,6 +27,8 @@ export interface ControlBindings {
 export interface ControlDeps {
   /** The control plane for this request's environment. */
   plane: (env: ControlBindings) => ControlPlaneRpc;
+  /** A shield shard's stub (a Durable Object on Cloudflare); undefined without a SHIELD binding. */
+  shield?: (env: ControlBindings, objectName: string, hint: DurableObjectLocationHint | undefined) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
 }
 
 type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant } };
@@ -223,6 +228,52 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   });
 
   app.get("/v1/health", requireScope("read"), async (c) => c.json(await deps.plane(c.env).health()));
+
+  /** The shard a region's shield key maps to, or a problem naming what is wrong. */
+  const shardOf = (c: Context<AppEnv>): { address: ShieldAddress } | { response: Response } => {
+    const region = c.req.param("region") ?? "";
+    const shard = Number(c.req.param("shard"));
+    const shards = configOf(c.env).shield.shardsPerRegion;
+    if (!(region in REGIONS)) return { response: problem(c, 404, `no region "${region}"`) };
+    if (!Number.isInteger(shard) || shard < 0 || shard >= shards) return { response: problem(c, 404, `shard must be 0 to ${shards - 1}`) };
+    return { address: shieldAddress(region, shard) };
+  };
+
+  /**
+   * A POP's miss, for the shard that owns its key. The POP token comes in its own field: the
+   * client's Authorization goes on, untouched, to the origin.
+   */
+  app.all("/__shield/:region/:shard", async (c) => {
+    const token = c.req.header(SHIELD_FIELDS.token);
+    const grant = token ? tokensOf(c.env).authenticate(`Bearer ${token}`) : undefined;
+    if (!grant || !grants(grant, "pop")) return problem(c, 401, "the shield answers POPs only");
+    const target = shardOf(c);
+    if ("response" in target) return target.response;
+    const stub = deps.shield?.(c.env, target.address.objectName, locationHint(target.address.region));
+    if (!stub) return shieldUnavailable("no SHIELD binding");
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete(SHIELD_FIELDS.token);
+    headers.set(SHIELD_FIELDS.shard, `${target.address.region}:${target.address.shard}`);
+    try {
+      return await stub.fetch("https://shield/fill", { method: c.req.method, headers });
+    } catch (err) {
+      return shieldUnavailable((err as Error).message);
+    }
+  });
+
+  /** The shard's fault switch, for chaos runs: {"down": true} makes it answer as unavailable. */
+  app.post("/v1/shields/:region/:shard/fault", requireScope("admin"), async (c) => {
+    const target = shardOf(c);
+    if ("response" in target) return target.response;
+    const body = await readJson(c);
+    if (!body.ok) return body.response;
+    const parsed = z.object({ down: z.boolean() }).strict().safeParse(body.value);
+    if (!parsed.success) return problem(c, 400, "invalid fault", { problems: zodErrors(parsed.error) });
+    const stub = deps.shield?.(c.env, target.address.objectName, locationHint(target.address.region));
+    if (!stub) return problem(c, 404, "no SHIELD binding");
+    const answer = await stub.fetch("https://shield/__fault", { method: "POST", body: JSON.stringify(parsed.data) });
+    return c.json({ shield: target.address.name, ...((await answer.json()) as object) });
+  });
 
   /** POPs report passive ejections and recoveries here; the control plane shares them with every POP. */
   app.post("/v1/reports", requireScope("pop"), async (c) => {

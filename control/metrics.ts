@@ -18,6 +18,8 @@ const POP_COUNTERS: [string, string, string][] = [
   ["originErrors", "outpost_origin_errors_total", "Forward trips that failed or got a 5xx."],
   ["retries", "outpost_retries_total", "Retries on another origin."],
   ["retriesDeniedByBudget", "outpost_retries_denied_total", "Retries refused by the retry budget."],
+  ["shieldRequests", "outpost_shield_requests_total", "Misses a POP sent to a shield shard."],
+  ["shieldBypasses", "outpost_shield_bypasses_total", "Misses that went to the origin directly because their shield shard was down, slow or ejected."],
 ];
 
 export function renderMetrics(pops: PopSync[], health: HealthReport, purgeSeq: number, purgeRulesRetained = 0): string {

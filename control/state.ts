@@ -17,6 +17,11 @@ export interface PopSync {
   versionApplied: number;
   /** The highest purge sequence number the POP has applied. */
   purgeSeqApplied: number;
+  /**
+   * The highest sequence sent to it in a sync answer. A POP applies rules on
+   * receipt, before it answers anything else, so what was delivered is applied.
+   */
+  purgeSeqDelivered?: number;
   /** Accepted → applied at this POP, for its latest purge (as seen at the next sync). */
   lastPurgeLagMs: number | null;
   counters: Record<string, number>;
@@ -220,14 +225,17 @@ export class ControlState {
       counters: report.counters ?? previous?.counters ?? {},
       origins: report.origins ?? previous?.origins ?? {},
     };
+    const snapshot = await this.snapshotFor(data, now, purgeSeq);
+    pop.purgeSeqDelivered = Math.max(purgeSeq, snapshot.purges.at(-1)?.seq ?? 0);
     data.pops.set(report.pop, pop);
     // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
-    const changed = !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.versionApplied !== pop.versionApplied;
+    const changed =
+      !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.purgeSeqDelivered !== pop.purgeSeqDelivered || previous.versionApplied !== pop.versionApplied;
     if (changed || now - (data.popWrittenAt.get(report.pop) ?? 0) >= POP_ROW_INTERVAL_MS) {
       data.popWrittenAt.set(report.pop, now);
       await this.storage.putRow("pop", report.pop, pop);
     }
-    return this.snapshotFor(data, now, purgeSeq);
+    return snapshot;
   }
 
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
@@ -299,7 +307,10 @@ export class ControlState {
       targets: rule.targets,
       pops: [...data.pops.values()]
         .sort((a, b) => a.name.localeCompare(b.name))
-        .map((p) => ({ name: p.name, applied: p.purgeSeqApplied >= rule.seq, idle: p.purgeSeqApplied < rule.seq && p.lastSyncAt < rule.at, lastSyncAt: p.lastSyncAt })),
+        .map((p) => {
+          const applied = Math.max(p.purgeSeqApplied, p.purgeSeqDelivered ?? 0) >= rule.seq;
+          return { name: p.name, applied, idle: !applied && p.lastSyncAt < rule.at, lastSyncAt: p.lastSyncAt };
+        }),
       cloudflare: this.options.cloudflare ? (data.cloudflare.get(id) ?? "pending") : "not configured",
     };
   }

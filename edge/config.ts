@@ -111,6 +111,8 @@ export const SiteSchema = z
      * object collapse into one origin request.
      */
     honorRequestDirectives: z.boolean().default(false),
+    /** Misses go through the regional shield (the upper tier) first; unset: shield.enabled. */
+    shield: z.boolean().optional(),
     /** Origin ids; the nearest healthy one serves each miss. */
     origins: z.array(z.string()).min(1),
     /**
@@ -240,6 +242,30 @@ export const LoadBalancingSchema = z
   })
   .strict();
 
+export const ShieldSchema = z
+  .object({
+    /** The default for sites that do not say: misses go to the shield of the chosen origin's region. */
+    enabled: z.boolean().default(false),
+    /**
+     * Which region's shield takes a miss. "key": every POP sends a key to the same region (chosen by
+     * hashing the key over the regions of the site's usable origins): one origin request per object.
+     * "nearest-origin": each POP uses the region of the origin it would choose (regional tiers:
+     * shorter trips, up to one origin request per region).
+     */
+    placement: z.enum(["key", "nearest-origin"]).default("key"),
+    /** Shards (Durable Objects) per region; a key always maps to the same one, so no one object carries a region's misses. */
+    shardsPerRegion: z.number().int().min(1).max(256).default(4),
+    /** Larger objects (by Content-Length, or as they stream) are fetched through the shield but not stored there. */
+    maxObjectBytes: z.number().int().min(0).max(512 * 1024 * 1024).default(32 * 1024 * 1024),
+    /** Bytes of bodies one shard keeps in its storage; the entries stored longest ago go first. */
+    storageBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+    /** Bytes of bodies one shard keeps in memory in front of its storage. */
+    memoryBytes: z.number().int().min(0).default(32 * 1024 * 1024),
+    /** A POP waits this long for the shield's response headers before it goes to the origin itself. */
+    timeoutMs: z.number().int().min(50).max(120_000).default(10_000),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     origins: z.array(OriginSchema).min(1),
@@ -253,6 +279,8 @@ export const ConfigSchema = z
     /** Passive health: what each POP learns from its own traffic. */
     outlierDetection: OutlierDetectionSchema.default(OutlierDetectionSchema.parse({})),
     loadBalancing: LoadBalancingSchema.default(LoadBalancingSchema.parse({})),
+    /** Tiered caching: a shield per origin region between POPs and origins. */
+    shield: ShieldSchema.default(ShieldSchema.parse({})),
     /** Adds key and detail to Cache-Status. */
     debug: z.boolean().default(false),
   })
@@ -288,6 +316,12 @@ export type MonitorConfig = z.output<typeof MonitorSchema>;
 export type CompressionConfig = z.output<typeof CompressionSchema>;
 export type OutlierDetectionConfig = z.output<typeof OutlierDetectionSchema>;
 export type LoadBalancingConfig = z.output<typeof LoadBalancingSchema>;
+export type ShieldConfig = z.output<typeof ShieldSchema>;
+
+/** Does this site send its misses through the shield? */
+export function siteUsesShield(config: OutpostConfig, site: SiteConfig): boolean {
+  return site.shield ?? config.shield.enabled;
+}
 
 /** The monitor for one origin: the global one with the origin's overrides. */
 export function monitorFor(config: OutpostConfig, origin: OriginConfig): MonitorConfig {

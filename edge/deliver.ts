@@ -27,6 +27,8 @@ export interface DeliverOptions {
   age?: number;
   /** Keep Cache-Tag / Surrogate-Key for debugging. */
   debug: boolean;
+  /** The answer goes to another Outpost tier (a shield answering a POP): it keeps the fields purges need. */
+  toTier?: boolean;
   /** Answer preconditions and Range here (true for anything that came through the cache). */
   evaluateRequest: boolean;
   /** The body is already encoded (Content-Encoding): the runtime must send it as it is. */
@@ -95,7 +97,7 @@ function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, ac
   for (const pair of pairs) {
     const name = pair[0];
     if (DROPPED.has(name) || connectionNamed?.has(name)) continue;
-    if (!options.debug && INTERNAL_FIELDS.has(name)) continue;
+    if (!options.debug && !options.toTier && INTERNAL_FIELDS.has(name)) continue;
     if (name === "age" && options.age !== undefined) continue;
     if (name === "accept-ranges") acceptRanges = false;
     out.push(pair);
@@ -103,7 +105,7 @@ function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, ac
   if (acceptRanges) out.push(["accept-ranges", "bytes"]);
   if (options.age !== undefined) out.push(["age", String(Math.max(0, Math.floor(options.age)))]);
   out.push(["via", via ? `${via}, 1.1 ${options.popName}` : `1.1 ${options.popName}`]);
-  out.push(["cache-status", appendCacheStatus(upstreamStatus ?? null, options.cacheStatus)]);
+  out.push(["cache-status", appendCacheStatus(upstreamStatus ?? options.cacheStatus.upstream ?? null, options.cacheStatus)]);
   return new Headers(out);
 }
 

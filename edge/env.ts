@@ -15,6 +15,8 @@ export interface Env {
   CONTROL?: Fetcher;
   /** The control plane's Durable Object. */
   CONTROL_PLANE?: DurableObjectNamespace;
+  /** Shield shards (the upper tier), one Durable Object per region and shard. */
+  SHIELD?: DurableObjectNamespace;
   /** Secret: the token POPs present to the control plane. */
   POP_TOKEN?: string;
   /** Secret: JSON list of operator tokens, [{"name","token","scopes":["purge","read","admin"]}]. */

@@ -8,6 +8,9 @@ import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
 import { guardOriginBody } from "./body";
+import { siteUsesShield } from "./config";
+import { regionForKey, shardFor, shieldAddress, shieldRegion } from "./shield/placement";
+import { SHIELD_FIELDS, SHIELD_UNAVAILABLE } from "./shield/protocol";
 import type { Transaction } from "./transaction";
 
 /**
@@ -67,6 +70,14 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   const pop = tx.pop;
   const now = Date.now();
   let { ranked } = pop.candidates(tx.site, tx.cf, now);
+  if (method === "GET" && !pop.isShield && siteUsesShield(pop.config, tx.site) && avoid === undefined) {
+    const region =
+      pop.config.shield.placement === "key"
+        ? regionForKey(tx.primaryKey, ranked.map((c) => shieldRegion(c.origin)))
+        : ranked[0] && shieldRegion(ranked[0].origin);
+    const viaShield = await fetchFromShield(tx, region, headers);
+    if (viaShield) return guarded(tx, viaShield);
+  }
   if (avoid !== undefined && ranked.some((c) => c.origin.id !== avoid)) ranked = ranked.filter((c) => c.origin.id !== avoid);
   pop.counters.originRequests++;
   pop.retryBudget.onRequest(now);
@@ -97,13 +108,18 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   });
   pop.flushReports((p) => tx.ctx.waitUntil(p));
   if (!result.ok || result.response.status >= 500) pop.counters.originErrors++;
+  return guarded(tx, result);
+}
+
+function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult {
+  const pop = tx.pop;
   if (!result.ok || result.response.body === null) return result;
   const originId = result.originId;
   const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, {
     onComplete: () => pop.outliers.onSuccess(originId, Date.now()),
     onFailure: (error) => {
       pop.counters.originErrors++;
-      pop.originStats[originId].errors++;
+      (pop.originStats[originId] ??= { requests: 0, errors: 0 }).errors++;
       pop.outliers.onFailure(originId, error.message, Date.now());
       pop.flushReports((p) => tx.ctx.waitUntil(p));
     },
@@ -111,3 +127,55 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   return { ...result, response: new Response(guarded, { status: result.response.status, headers: result.response.headers }) };
 }
 
+/**
+ * A miss through the shield shard that owns this key in `region` (see
+ * shield.placement). Undefined when the POP must go to the origin
+ * itself: the shard is ejected (passive health, as for an origin), says it is
+ * unavailable, or does not answer within shield.timeoutMs. Cache-Status then
+ * tells (detail=shield-down). An answer of the shard's, whatever its status,
+ * is the upper tier's answer: an origin failure behind it is not the shard's.
+ */
+async function fetchFromShield(tx: Transaction, region: string | undefined, headers: Headers): Promise<OriginFetchResult | undefined> {
+  const pop = tx.pop;
+  const control = pop.env.CONTROL;
+  if (!region || !control) return undefined;
+  const address = shieldAddress(region, shardFor(tx.primaryKey, pop.config.shield.shardsPerRegion));
+  const id = `shield:${address.objectName}`;
+  const requestTime = Date.now();
+  if (!pop.outliers.admits(id, requestTime)) {
+    tx.shieldBypass = "shield-ejected";
+    return undefined;
+  }
+  const fields = new Headers(headers);
+  fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
+  fields.set(SHIELD_FIELDS.url, `https://${tx.url.hostname}${forwardPathAndQuery(tx)}`);
+  fields.set(SHIELD_FIELDS.purgeSeq, String(pop.purges.highestSeq));
+  if (pop.purgeEpoch) fields.set(SHIELD_FIELDS.purgeEpoch, pop.purgeEpoch);
+  pop.outliers.onSend(id, requestTime);
+  (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
+  pop.counters.shieldRequests++;
+  const failed = (reason: string): undefined => {
+    pop.counters.shieldBypasses++;
+    pop.originStats[id].errors++;
+    pop.outliers.onFailure(id, reason, Date.now());
+    tx.shieldBypass = "shield-down";
+    return undefined;
+  };
+  try {
+    const response = await control.fetch(`https://${pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`, {
+      method: "GET",
+      headers: fields,
+      redirect: "manual",
+      signal: AbortSignal.timeout(pop.config.shield.timeoutMs),
+    });
+    if (response.headers.has(SHIELD_UNAVAILABLE) || response.status === 401) {
+      await response.body?.cancel();
+      return failed(`shield answered ${response.status}`);
+    }
+    const responseTime = Date.now();
+    if (response.body === null) pop.outliers.onSuccess(id, responseTime);
+    return { ok: true, response, originId: id, requestTime, responseTime, attempts: [{ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime }] };
+  } catch (err) {
+    return failed(`shield: ${(err as Error).message}`);
+  }
+}

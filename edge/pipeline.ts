@@ -38,11 +38,17 @@ import { statusResponse, STATUS_PATH } from "./status";
 type LookupResult = { found: Found } | { found: undefined; reason: "uri-miss" | "vary-miss" };
 
 
-export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
-  const cf = request.cf as IncomingRequestCfProperties | undefined;
+/** A shield shard runs the same pipeline with its own Pop and its region's location. */
+export interface UpperTier {
+  pop: Pop;
+  cf: IncomingRequestCfProperties;
+}
+
+export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext, upper?: UpperTier): Response | Promise<Response> {
+  const cf = upper?.cf ?? (request.cf as IncomingRequestCfProperties | undefined);
   let pop: Pop;
   try {
-    pop = popFor(env, cf);
+    pop = upper?.pop ?? popFor(env, cf);
   } catch (err) {
     // A broken OUTPOST_CONFIG is the operator's error: the log says what is wrong, the client only that it is.
     console.error(`outpost: ${(err as Error).message}`);
@@ -110,7 +116,7 @@ function requestDirectivesFor(value: string | null, honored: boolean): CacheDire
 async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; body: Found["body"]; tier: Found["tier"]; storedAt: number } | undefined> {
   const inMemory = pop.memory.get(key);
   if (inMemory) return { record: inMemory.record, body: inMemory.body ?? null, tier: "memory", storedAt: inMemory.storedAt };
-  const stored = await pop.cacheApi.get(key);
+  const stored = await pop.store.get(key);
   if (!stored) return undefined;
   if (stored.record.kind === "entry" && knownSize(stored.record.meta) === undefined) {
     // Written before its size was known and never confirmed whole: not to be trusted.
@@ -122,10 +128,10 @@ async function readTier(pop: Pop, key: string): Promise<{ record: StoredRecord; 
   const size = stored.record.kind === "entry" ? knownSize(stored.record.meta) : 0;
   if (size !== undefined && size <= pop.config.cache.memoryEntryMaxBytes) {
     // Promote to the in-isolate tier: the next hit costs nothing.
-    const bytes = stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
+    const bytes = stored.body instanceof Uint8Array ? stored.body : stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
     if (stored.record.kind === "entry" && bytes.byteLength !== size) {
       // A body shorter (or longer) than its record says was cut off on its way in.
-      await pop.cacheApi.delete(key);
+      await pop.store.delete(key);
       return undefined;
     }
     body = bytes;
@@ -277,7 +283,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
     const meta = freshenWithNotModified(found.meta, response.headers, result.requestTime, result.responseTime);
     tx.ctx.waitUntil(refreshStored(tx, found, meta));
     const age = Math.floor(meta.initialAge);
-    const entry: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true };
+    const entry: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true, detail: tx.shieldBypass, upstream: response.headers.get("cache-status") ?? undefined };
     if (background) return new Response(null);
     return deliverStored(tx, { ...found, meta }, entry, age, true);
   }
@@ -314,7 +320,7 @@ async function refreshStored(tx: Transaction, found: Found, meta: EntryMeta): Pr
     return;
   }
   // A large body was streamed to the client: take it again from the Cache API.
-  const again = await tx.pop.cacheApi.get(found.key);
+  const again = await tx.pop.store.get(found.key);
   if (again?.body) await safePut(tx, found.key, { kind: "entry", meta }, again.body, retention, now);
 }
 
@@ -403,7 +409,7 @@ async function pass(tx: Transaction): Promise<Response> {
   return deliver(tx.request, rep, {
     popName: tx.pop.name,
     cacheStatus: { cache: tx.pop.name, fwd: "method", fwdStatus: response.status },
-    debug: tx.pop.config.debug,
+    debug: tx.pop.config.debug, toTier: tx.pop.isShield,
     evaluateRequest: false,
   });
 }
@@ -442,7 +448,7 @@ async function invalidateAfterUnsafe(tx: Transaction, headers: Headers): Promise
 /** Forgets an object: its entry, or its vary manifest (which orphans its variants). */
 export async function invalidate(pop: Pop, key: string): Promise<void> {
   pop.memory.delete(key);
-  await pop.cacheApi.delete(key);
+  await pop.store.delete(key);
 }
 
 // ── store: keep what may be kept, in the tiers it fits ───────────────────────
@@ -456,7 +462,7 @@ async function storeAndDeliver(
   const response = result.response;
   const cacheConfig = tx.pop.config.cache;
   const rep = originRepresentation(tx, response);
-  const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status };
+  const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status, detail: tx.shieldBypass, upstream: response.headers.get("cache-status") ?? undefined };
   const originHeaders = rep.headers;
   const { directives } = governingDirectives(originHeaders);
   const decision = storeDecision({
@@ -469,9 +475,9 @@ async function storeAndDeliver(
   });
   const tooLarge = rep.length !== undefined && rep.length > cacheConfig.maxObjectBytes;
   if (!decision.store || tooLarge) {
-    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? undefined : `not-stored:${decision.reason}`;
+    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? tx.shieldBypass : `not-stored:${decision.reason}`;
     const passed: Representation = { status: response.status, headers: originHeaders, body: rep.body, size: rep.length };
-    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true, encoded: rep.opaque });
+    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded: rep.opaque });
   }
 
   const fields = varyFields(originHeaders.get("vary"));
@@ -483,7 +489,7 @@ async function storeAndDeliver(
   const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes);
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) {
     const passed: Representation = { status: response.status, headers: originHeaders, body: body.bytes, size: body.bytes.byteLength };
-    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, evaluateRequest: true, encoded: rep.opaque });
+    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded: rep.opaque });
   }
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (storeStreamed).
@@ -514,7 +520,7 @@ async function storeAndDeliver(
   const [toClient, toCache] = body.stream.tee();
   tx.ctx.waitUntil(storeStreamed(tx, key, meta, toCache, retention, now));
   const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
-  return deliver(tx.request, streamed, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, evaluateRequest: true, encoded: rep.opaque });
+  return deliver(tx.request, streamed, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded: rep.opaque });
 }
 
 /** What the origin answered, as Outpost keeps it: identity bytes, behind the body guard. */
@@ -568,7 +574,7 @@ async function storeStreamed(tx: Transaction, key: string, meta: EntryMeta, body
   const counted = countBytes(body, tx.pop.config.cache.maxObjectBytes, (n) => (total = n));
   const stored = await safePut(tx, key, { kind: "entry", meta }, counted, retention, now);
   if (!stored || meta.size !== UNKNOWN_SIZE || total === undefined) return;
-  const again = await tx.pop.cacheApi.get(key);
+  const again = await tx.pop.store.get(key);
   if (!again || again.storedAt !== now) return void cancelBody(again?.body ?? null);
   await safePut(tx, key, { kind: "entry", meta: { ...meta, size: total } }, again.body, retention, now);
 }
@@ -599,7 +605,7 @@ function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEn
   const choice = chooseEncoding(tx, found);
   const held = validated ? undefined : found.meta.noCacheFields;
   const send = (rep: Representation, encoded: boolean) =>
-    deliver(tx.request, held ? { ...rep, headers: withoutFields(rep.headers, held) } : rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, evaluateRequest: true, encoded });
+    deliver(tx.request, held ? { ...rep, headers: withoutFields(rep.headers, held) } : rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded });
   if (choice.kind === "as-stored") {
     // A coding the origin applied (not gzip or br, which the runtime decoded) goes out as stored.
     const encoded = found.meta.headers.some(([n, v]) => n === "content-encoding" && v.trim().toLowerCase() !== "identity");
@@ -627,7 +633,7 @@ function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: 
   return deliver(tx.request, { status: response.status, headers: response.headers, body: response.body, size: undefined }, {
     popName: tx.pop.name,
     cacheStatus,
-    debug: tx.pop.config.debug,
+    debug: tx.pop.config.debug, toTier: tx.pop.isShield,
     evaluateRequest: false,
   });
 }

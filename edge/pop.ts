@@ -5,6 +5,8 @@
  */
 import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "./config";
 import { CacheApiTier } from "./cache/cache-api-tier";
+import type { CacheStore } from "./cache/store";
+import type { ShieldAddress } from "./shield/placement";
 import { MemoryTier } from "./cache/memory-tier";
 import { availableCodings } from "./compress/codecs";
 import { negotiateEncoding, type Coding, type Negotiated } from "./http/accept-encoding";
@@ -18,6 +20,7 @@ import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
 import { parseSettings, purgeHorizonMs } from "./settings";
+import { waitAtMost } from "./wait";
 import { TokenStore } from "../control/auth";
 
 /** What a collapsed request receives from the request that went forward for it. */
@@ -25,6 +28,13 @@ export type FillOutcome =
   | { kind: "shared"; variantKey: string; meta: EntryMeta; body: Uint8Array }
   /** Not storable, or too big to share: followers go forward themselves. */
   | { kind: "not-shared" };
+
+export interface PopOptions {
+  /** The tier behind memory; the Cache API when not given. Called once, on first use. */
+  store?: () => CacheStore;
+  /** Set when this Pop is a shield shard (the upper tier), not a POP. */
+  shield?: ShieldAddress;
+}
 
 export interface PopCounters {
   requests: number;
@@ -39,12 +49,16 @@ export interface PopCounters {
   retriesDeniedByBudget: number;
   panicRoutes: number;
   compressions: number;
+  /** Misses sent to a shield shard. */
+  shieldRequests: number;
+  /** Misses that went to the origin because their shard was down, slow or ejected. */
+  shieldBypasses: number;
 }
 
 export class Pop {
   readonly config: OutpostConfig;
   readonly memory: MemoryTier;
-  private cacheApiTier: CacheApiTier | undefined;
+  private secondTier: CacheStore | undefined;
   private readonly sitesByHost = new Map<string, SiteConfig>();
   private readonly originsById = new Map<string, OriginConfig>();
   /** Fills in flight, by primary key. */
@@ -67,6 +81,8 @@ export class Pop {
     retriesDeniedByBudget: 0,
     panicRoutes: 0,
     compressions: 0,
+    shieldRequests: 0,
+    shieldBypasses: 0,
   };
   /** The codings this runtime can produce, in the configured order. */
   readonly codings: Coding[];
@@ -76,7 +92,7 @@ export class Pop {
   readonly originStats: Record<string, { requests: number; errors: number }> = {};
   readonly retryBudget: RetryBudget;
   /** The control plane's purge epoch our sequence belongs to. */
-  private purgeEpoch: string | undefined;
+  purgeEpoch: string | undefined;
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
@@ -86,8 +102,9 @@ export class Pop {
   constructor(
     readonly env: Env,
     readonly name: string,
+    private readonly options: PopOptions = {},
   ) {
-    this.config = parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
+    this.config = options.shield ? asShield(parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")) : parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
     this.tokens = new TokenStore(env.CONTROL_TOKENS, undefined);
     for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
@@ -138,7 +155,20 @@ export class Pop {
     if (hard.length === 0) return;
     // One pass, asking the same ban list that lookups ask.
     this.memory.deleteWhere((_, item) => item.record.kind === "entry" && this.purges.verdict(item.record.meta.key, item.record.meta.tags, item.record.meta.requestTime).kind === "hard");
-    for (const rule of hard) for (const target of rule.targets) if (target.kind === "url") void this.cacheApi.delete(target.value);
+    for (const rule of hard) for (const target of rule.targets) if (target.kind === "url") void this.store.delete(target.value);
+  }
+
+  /**
+   * Applies purges a lower tier has already applied before answering it: a POP
+   * that purged must not refill the purged copy from a shield that has not.
+   */
+  async catchUpWith(purgeSeq: number, epoch: string | undefined): Promise<void> {
+    const behind = epoch !== undefined && (epoch !== this.purgeEpoch || purgeSeq > this.purges.highestSeq);
+    if (behind) await waitAtMost(this.snapshots.refresh(Date.now()), 1000, undefined);
+  }
+
+  get isShield(): boolean {
+    return this.options.shield !== undefined;
   }
 
   private readonly negotiated = new Map<string, Negotiated>();
@@ -155,10 +185,13 @@ export class Pop {
     return coding;
   }
 
-  /** caches.default, opened on first use (it does not exist outside workerd). */
-  get cacheApi(): CacheApiTier {
-    this.cacheApiTier ??= new CacheApiTier(caches.default);
-    return this.cacheApiTier;
+  /**
+   * The tier behind memory: a POP's Cache API (caches.default, opened on first
+   * use: it does not exist outside workerd), or the store a shield was given.
+   */
+  get store(): CacheStore {
+    this.secondTier ??= this.options.store?.() ?? new CacheApiTier(caches.default);
+    return this.secondTier;
   }
 
   siteFor(hostname: string): SiteConfig | undefined {
@@ -201,15 +234,39 @@ export class Pop {
   }
 }
 
-let current: { config: string; name: string; pop: Pop } | undefined;
+/**
+ * A shield shard's configuration: its own memory bound, objects up to
+ * shield.maxObjectBytes, and no compression (it answers POPs, which ask for
+ * identity and compress for their clients).
+ */
+function asShield(config: OutpostConfig): OutpostConfig {
+  return {
+    ...config,
+    cache: { ...config.cache, memoryBytes: config.shield.memoryBytes, maxObjectBytes: Math.min(config.cache.maxObjectBytes, config.shield.maxObjectBytes) },
+    compression: { ...config.compression, enabled: false },
+  };
+}
+
+/** The isolate's Pops by name: a POP, and any shield shards this isolate hosts. */
+const pops = new Map<string, { config: string; pop: Pop }>();
+
+function registered(env: Env, name: string, make: () => Pop): Pop {
+  const known = pops.get(name);
+  // The same string object comes with every request: comparing it is cheap.
+  if (known && known.config === env.OUTPOST_CONFIG) return known.pop;
+  const pop = make();
+  pops.set(name, { config: env.OUTPOST_CONFIG, pop });
+  return pop;
+}
 
 /** The isolate's Pop for this configuration and name; a changed configuration builds a new one. */
 export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): Pop {
   const colo = typeof cf?.colo === "string" && cf.colo ? cf.colo : undefined;
   const name = `Outpost-${colo ?? env.POP_NAME ?? "local"}`;
-  // The same string object comes with every request: comparing it is cheap.
-  if (current && current.config === env.OUTPOST_CONFIG && current.name === name) return current.pop;
-  const pop = new Pop(env, name);
-  current = { config: env.OUTPOST_CONFIG, name, pop };
-  return pop;
+  return registered(env, name, () => new Pop(env, name));
+}
+
+/** A shield shard's Pop, with the store its Durable Object gives it. */
+export function shieldPopFor(env: Env, address: ShieldAddress, store: () => CacheStore): Pop {
+  return registered(env, address.name, () => new Pop(env, address.name, { store, shield: address }));
 }

@@ -3,6 +3,7 @@
  * helpers every state uses on stored entries.
  */
 import type { EntryMeta, StoredRecord, VaryManifest } from "./cache/entry";
+import type { StoreBody } from "./cache/store";
 import type { SiteConfig } from "./config";
 import type { CacheDirectives } from "./http/cache-control";
 import type { Pop } from "./pop";
@@ -20,6 +21,8 @@ export interface Transaction {
   cf: IncomingRequestCfProperties | undefined;
   /** The vary manifest lookup found at the primary key, if any. */
   manifest?: VaryManifest;
+  /** Why this request went to the origin without its shield, for Cache-Status. */
+  shieldBypass?: "shield-down" | "shield-ejected";
 }
 
 /** A stored entry found by lookup. */
@@ -30,18 +33,13 @@ export interface Found {
   tier: "memory" | "cache-api";
 }
 
-/**
- * Storing is best effort: a failed put costs a later miss, never the client's
- * response. A put whose body failed part-way can still leave the bytes it got
- * in the Cache API (seen under Miniflare), so a failed put also deletes the key.
- */
-export async function safePut(tx: Transaction, key: string, record: StoredRecord, body: BodyInit | null, retention: number, now: number): Promise<boolean> {
+/** Storing is best effort: a failed put costs a later miss, never the client's response (the store keeps nothing of it). */
+export async function safePut(tx: Transaction, key: string, record: StoredRecord, body: StoreBody, retention: number, now: number): Promise<boolean> {
   try {
-    await tx.pop.cacheApi.put(key, record, body, retention, now);
+    await tx.pop.store.put(key, record, body, retention, now);
     return true;
   } catch (err) {
     console.warn(`outpost: cache put failed for ${key}: ${(err as Error).message}`);
-    await tx.pop.cacheApi.delete(key);
     return false;
   }
 }

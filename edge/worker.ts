@@ -5,17 +5,22 @@
  */
 import { createControlApp, type ControlBindings } from "../control/api";
 import { ControlPlane } from "../control/durable-object";
+import { Shield } from "./shield/durable-object";
 import type { ControlPlaneRpc } from "../control/rpc";
 import type { Env } from "./env";
 import { handleEdgeRequest } from "./pipeline";
 
-export { ControlPlane };
+export { ControlPlane, Shield };
 
 const controlApp = createControlApp({
   plane: (env: ControlBindings) => {
     const ns = (env as Env).CONTROL_PLANE;
     if (!ns) throw new Error("CONTROL_PLANE binding missing");
     return ns.get(ns.idFromName("global")) as unknown as ControlPlaneRpc;
+  },
+  shield: (env, objectName, hint) => {
+    const ns = (env as Env).SHIELD;
+    return ns ? ns.get(ns.idFromName(objectName), hint ? { locationHint: hint } : undefined) : undefined;
   },
 });
 

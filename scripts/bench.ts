@@ -17,6 +17,8 @@ import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
+/** A hit at the POP itself (a shield's member, Outpost-Shield-…, comes before the POP's). */
+const POP_HIT = /(^|, )Outpost-[A-Z0-9]{3,4};hit/;
 
 const { values } = parseArgs({
   options: {
@@ -110,7 +112,7 @@ async function measureZipf(topology: Topology, requests = 4000, objects = 10_000
       while (sent < requests) {
         sent++;
         const r = await fetch(`${pop.url}/gen/2048?ttl=3600&z=${next()}`);
-        if (/;hit/.test(r.headers.get("cache-status") ?? "")) hits++;
+        if (POP_HIT.test(r.headers.get("cache-status") ?? "")) hits++;
         await r.arrayBuffer();
       }
     };
@@ -121,6 +123,85 @@ async function measureZipf(topology: Topology, requests = 4000, objects = 10_000
     console.log(`zipf ${pop.name}: ${requests} requests over ${objects} objects → hit ratio ${result.hitRatio}, ${originRequests} origin requests`);
   }
   return out;
+}
+
+interface TierResult {
+  shield: boolean;
+  pops: number;
+  requestsPerPop: number;
+  distinctObjects: number;
+  originRequests: number;
+  /** Origin requests per distinct object requested (goal with the shield: ≤ 1.1). */
+  originPerObject: number;
+  /** 100 concurrent cold requests at every POP at once: origin requests in all. */
+  collapseAllPops: number;
+  /** A POP's miss for an object no cache has: p50, ms. */
+  coldMissP50Ms: number;
+  /** A POP's miss for an object another POP fetched before (a shield hit when the shield is on): p50, ms. */
+  warmElsewhereMissP50Ms: number;
+}
+
+const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+/**
+ * The upper tier's worth: a Zipf (s = 1.0) workload over 10,000 objects
+ * driven at every POP at once (each POP its own sequence), collapsing across
+ * POPs, and what a miss costs with and without a shield in between.
+ */
+async function measureTiers(topology: Topology, shield: boolean, requestsPerPop = 4000): Promise<TierResult> {
+  const tag = `${shield ? "s" : "d"}${Date.now()}`;
+  await originRequestTotal(topology, true);
+  const distinct = new Set<number>();
+  await Promise.all(
+    topology.pops.map(async (pop, i) => {
+      const next = zipfSampler(10_000, 1.0, 11 + i);
+      let sent = 0;
+      const worker = async () => {
+        while (sent < requestsPerPop) {
+          sent++;
+          const z = next();
+          distinct.add(z);
+          await (await fetch(`${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`)).arrayBuffer();
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+    }),
+  );
+  const originRequests = await originRequestTotal(topology, false, "/gen/2049");
+
+  await originRequestTotal(topology, true);
+  const cold = `/gen/16385?ttl=600&collapse=${tag}`;
+  await Promise.all(topology.pops.flatMap((pop) => Array.from({ length: 100 }, async () => (await fetch(`${pop.url}${cold}`)).arrayBuffer())));
+  const collapseAllPops = await originRequestTotal(topology, false, "/gen/16385");
+
+  const [first, second] = [topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0], topology.pops.find((p) => p.colo === "SIN") ?? topology.pops[1]];
+  const coldMs: number[] = [];
+  const warmMs: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const path = `/gen/4096?ttl=600&lat=${tag}-${i}`;
+    let started = Date.now();
+    await (await fetch(`${first.url}${path}`)).arrayBuffer();
+    coldMs.push(Date.now() - started);
+    started = Date.now();
+    await (await fetch(`${second.url}${path}`)).arrayBuffer();
+    warmMs.push(Date.now() - started);
+  }
+  const result: TierResult = {
+    shield,
+    pops: topology.pops.length,
+    requestsPerPop,
+    distinctObjects: distinct.size,
+    originRequests,
+    originPerObject: Math.round((originRequests / distinct.size) * 100) / 100,
+    collapseAllPops,
+    coldMissP50Ms: p50(coldMs),
+    warmElsewhereMissP50Ms: p50(warmMs),
+  };
+  console.log(
+    `tiers (shield ${shield ? "on" : "off"}): Zipf at ${result.pops} POPs at once → ${originRequests} origin requests for ${distinct.size} distinct objects (${result.originPerObject} per object); ` +
+      `100 cold requests at every POP → ${collapseAllPops} origin request(s); miss p50 ${result.coldMissP50Ms} ms cold, ${result.warmElsewhereMissP50Ms} ms when another POP had it`,
+  );
+  return result;
 }
 
 interface CompressionResult {
@@ -199,7 +280,7 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
         while (Date.now() < deadline) {
           const res = await fetch(`${pop.url}${path}`);
           await res.arrayBuffer();
-          if (!/;hit/.test(res.headers.get("cache-status") ?? "")) break;
+          if (!POP_HIT.test(res.headers.get("cache-status") ?? "")) break;
           await new Promise((res2) => setTimeout(res2, 5));
         }
         lags.push(Date.now() - answered);
@@ -247,6 +328,7 @@ async function main(): Promise<void> {
   let purge: PurgeResult | undefined;
   let compression: CompressionResult[] = [];
   let purgeScale: PurgeScaleResult[] = [];
+  const tiers: TierResult[] = [];
   let rulesLoaded = 0;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
@@ -293,9 +375,17 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) ruleRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
     report(`hit-1k-${rulesLoaded}rules`, median(ruleRuns));
     purge = await measurePurge(network.topology);
+    if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
   } finally {
     await bare.dispose();
     await network.stop();
+  }
+  // The same tier workload without the shield, on a network of its own.
+  const direct = await startNetwork({ config: { ...config, shield: { ...config.shield!, enabled: false } }, buildDir: join(ROOT, ".outpost", "bench-build") });
+  try {
+    tiers.push(await measureTiers(direct.topology, false));
+  } finally {
+    await direct.stop();
   }
 
   const ratio = (a: string, b: string) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
@@ -323,6 +413,7 @@ async function main(): Promise<void> {
     zipf,
     purge: { ...purge, rulesInForce: rulesLoaded },
     purgeScale,
+    tiers,
   };
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");

@@ -14,6 +14,8 @@ async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
   config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS };
+  // These scenarios are about each POP's own view of its origins: POPs go to origins directly.
+  config.shield = { ...config.shield!, enabled: false };
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "chaos-build"), snapshotRefreshMs: 250 });
   const t = network.topology;
   const report: Record<string, unknown> = { date: new Date().toISOString(), monitor: config.monitor, outlierDetection: config.outlierDetection, originFetchTimeoutMs: TIMEOUT_MS };

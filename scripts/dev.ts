@@ -16,6 +16,7 @@ export function topologyTable(t: Topology): string {
   rows.push(["control", "control plane", t.control.url, "token in .outpost/topology.json"]);
   for (const p of t.pops) rows.push(["pop", p.name, p.url, `${p.city ?? ""} ${p.country} (${p.latitude}, ${p.longitude})`.trim()]);
   for (const o of t.origins) rows.push(["origin", o.id, o.url, `${o.region} (${o.latitude}, ${o.longitude})${o.admin ? ` admin ${o.admin}` : ""}`]);
+  for (const s of t.shields) rows.push(["shield", s.name, s.url, `${s.region} (in the control plane's instance)`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ")).join("\n");
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, zodProblems } from "../edge/config";
+import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema, zodProblems } from "../edge/config";
 
 export const PopSpecSchema = z
   .object({
@@ -40,6 +40,8 @@ export const NetworkConfigSchema = z
     monitor: MonitorSchema.optional(),
     outlierDetection: OutlierDetectionSchema.optional(),
     loadBalancing: LoadBalancingSchema.optional(),
+    /** Tiered caching: shields run in the control plane's Miniflare instance. */
+    shield: ShieldSchema.optional(),
     debug: z.boolean().default(false),
   })
   .strict()

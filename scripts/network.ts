@@ -17,7 +17,8 @@ import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import type { OutpostConfigInput } from "../edge/config";
+import { parseConfig, type OutpostConfigInput } from "../edge/config";
+import { shieldAddress, shieldRegion } from "../edge/shield/placement";
 import type { NetworkConfig, OriginSpec, PopSpec } from "./network-config";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -46,10 +47,20 @@ export interface TopologyOrigin {
   managed: boolean;
 }
 
+export interface TopologyShield {
+  /** As Cache-Status and /v1/pops name it. */
+  name: string;
+  region: string;
+  /** The route POPs reach it by (POP token in x-outpost-pop-token). */
+  url: string;
+}
+
 export interface Topology {
   control: { url: string; token: string };
   pops: TopologyPop[];
   origins: TopologyOrigin[];
+  /** Shield shards (empty with the shield off): one per origin region and shard. */
+  shields: TopologyShield[];
   startedAt: string;
 }
 
@@ -220,6 +231,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       ...(config.monitor ? { monitor: config.monitor } : {}),
       ...(config.outlierDetection ? { outlierDetection: config.outlierDetection } : {}),
       ...(config.loadBalancing ? { loadBalancing: config.loadBalancing } : {}),
+      ...(config.shield ? { shield: config.shield } : {}),
       debug: config.debug,
       ...options.configOverrides,
     };
@@ -239,7 +251,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: ["nodejs_compat"],
       // SQLite-backed, as wrangler.toml declares it (new_sqlite_classes): the control plane keeps rows.
-      durableObjects: { CONTROL_PLANE: { className: "ControlPlane", useSQLite: true } },
+      durableObjects: { CONTROL_PLANE: { className: "ControlPlane", useSQLite: true }, SHIELD: { className: "Shield", useSQLite: true } },
     };
 
     // The control plane's Durable Object keeps its state on disk for the network's life, so that a
@@ -251,7 +263,8 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       port,
       cf: popCf(config.pops[0]),
       durableObjectsPersist: controlState,
-      workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" } }],
+      // Shield shards live here too; they reach the control plane (this worker) as POPs do, by CONTROL.
+      workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" }, serviceBindings: { CONTROL: "outpost" } }],
     });
     let control = new Miniflare(controlOptions(portFor(base, 0)));
     miniflares.push(control);
@@ -291,10 +304,20 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       });
     }
 
+    const controlBase = `http://127.0.0.1:${controlUrl.port}`;
+    const parsed = parseConfig(outpostConfig, "OUTPOST_CONFIG");
+    const shieldConfig = parsed.shield;
+    const shieldRegions = [...new Set(parsed.origins.map(shieldRegion))];
+    const shields: TopologyShield[] = !shieldConfig.enabled
+      ? []
+      : shieldRegions.flatMap((region) =>
+          Array.from({ length: shieldConfig.shardsPerRegion }, (_, shard) => ({ name: shieldAddress(region, shard).name, region, url: `${controlBase}/__shield/${region}/${shard}` })),
+        );
     const topology: Topology = {
-      control: { url: `http://127.0.0.1:${controlUrl.port}`, token: adminToken },
+      control: { url: controlBase, token: adminToken },
       pops,
       origins,
+      shields,
       startedAt: new Date().toISOString(),
     };
     if (options.topologyPath) {

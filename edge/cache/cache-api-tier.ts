@@ -7,6 +7,7 @@
  * so the stored response is always a plain 200 and the real status is in the record.
  */
 import { decodeRecord, encodeRecord, META_HEADER, type StoredRecord } from "./entry";
+import type { CacheStore, StoreBody } from "./store";
 
 export interface CacheApiItem {
   record: StoredRecord;
@@ -18,7 +19,7 @@ export interface CacheApiItem {
 
 const STORED_AT_HEADER = "x-outpost-stored-at";
 
-export class CacheApiTier {
+export class CacheApiTier implements CacheStore {
   constructor(private readonly cache: Cache) {}
 
   async get(key: string): Promise<CacheApiItem | undefined> {
@@ -42,7 +43,7 @@ export class CacheApiTier {
     };
   }
 
-  async put(key: string, record: StoredRecord, body: BodyInit | null, retentionSeconds: number, storedAt: number): Promise<void> {
+  async put(key: string, record: StoredRecord, body: StoreBody, retentionSeconds: number, storedAt: number): Promise<void> {
     const headers = new Headers({
       "cache-control": `public, max-age=${Math.max(1, Math.ceil(retentionSeconds))}`,
       [META_HEADER]: encodeRecord(record),
@@ -50,7 +51,13 @@ export class CacheApiTier {
     });
     // Cache-Tag on the stored response lets Cloudflare's purge-by-tag reach it in every colo.
     if (record.kind === "entry" && record.meta.tags.length > 0) headers.set("cache-tag", record.meta.tags.join(","));
-    await this.cache.put(new Request(key), new Response(body, { status: 200, headers }));
+    try {
+      await this.cache.put(new Request(key), new Response(body, { status: 200, headers }));
+    } catch (err) {
+      // A put whose body failed part-way can leave the bytes it got (seen under Miniflare): keep nothing.
+      await this.delete(key);
+      throw err;
+    }
   }
 
   async delete(key: string): Promise<boolean> {

@@ -5,6 +5,7 @@
  */
 import { LRUCache } from "lru-cache";
 import type { StoredRecord } from "./entry";
+import type { CacheStore } from "./store";
 
 export interface MemoryItem {
   record: StoredRecord;
@@ -62,4 +63,23 @@ export class MemoryTier {
   get bytes(): number {
     return this.lru.calculatedSize;
   }
+}
+
+/** The memory tier behind the one store contract (the contract tests run it like the others). */
+export function memoryStore(tier: MemoryTier): CacheStore {
+  return {
+    async get(key) {
+      const item = tier.get(key);
+      return item ? { record: item.record, body: item.body ?? null, storedAt: item.storedAt } : undefined;
+    },
+    async put(key, record, body, retentionSeconds, storedAt) {
+      const bytes = body === null ? new Uint8Array(0) : body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
+      tier.set(key, { record, body: record.kind === "entry" ? bytes : undefined, storedAt }, retentionSeconds);
+    },
+    async delete(key) {
+      const had = tier.get(key) !== undefined;
+      tier.delete(key);
+      return had;
+    },
+  };
 }

@@ -43,9 +43,9 @@ export function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
 export async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<{ headers: [string, string][]; body: Uint8Array } | undefined> {
   const pop = tx.pop;
   const retention = retentionSeconds(found.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds);
-  const stored = await pop.cacheApi.get(key);
+  const stored = await pop.store.get(key);
   if (stored?.record.kind === "entry" && stored.body) {
-    const body = new Uint8Array(await new Response(stored.body).arrayBuffer());
+    const body = stored.body instanceof Uint8Array ? stored.body : new Uint8Array(await new Response(stored.body).arrayBuffer());
     pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, retention);
     void cancelBody(found.body);
     return { headers: stored.record.meta.headers, body };

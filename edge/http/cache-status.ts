@@ -20,6 +20,8 @@ export interface CacheStatusEntry {
   collapsed?: boolean;
   key?: string;
   detail?: string;
+  /** Members written by caches nearer the origin (a shield), sent before ours. */
+  upstream?: string;
 }
 
 /** Structured-field strings are printable ASCII; anything else is dropped rather than sent broken. */

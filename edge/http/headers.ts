@@ -13,8 +13,12 @@ export const HOP_BY_HOP = [
   "upgrade",
 ];
 
-/** Fields a stored response must not keep: per-hop, per-message, or ours. */
-export const NOT_STORED = [...HOP_BY_HOP, "set-cookie", "age", "x-outpost-meta"];
+/**
+ * Fields a stored response must not keep: per-hop, per-message, or ours. An
+ * upper tier's Cache-Status describes the fill that brought the response, not
+ * a later hit on it.
+ */
+export const NOT_STORED = [...HOP_BY_HOP, "set-cookie", "age", "x-outpost-meta", "cache-status"];
 
 /** Request fields that, on a cache fill, would make the origin answer with something we cannot store. */
 export const CLIENT_VALIDATORS = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"];

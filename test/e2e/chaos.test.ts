@@ -15,6 +15,8 @@ beforeAll(async () => {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
   config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS };
+  // These scenarios are about each POP's own view of its origins: POPs go to origins directly.
+  config.shield = { ...config.shield!, enabled: false };
   network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "test-build"), snapshotRefreshMs: 250 });
 });
 afterAll(async () => {

@@ -69,7 +69,7 @@ describe("nothing unkeyed reaches the origin", () => {
     expect(poisoned.status).toBe(200);
     expect(poisoned.headers["utm_source"]).toBeUndefined();
     const next = await get(clean);
-    expect(next.headers["cache-status"]).toMatch(/;hit/);
+    expect(next.headers["cache-status"]).toMatch(/Outpost-FRA;hit/);
     expect(next.headers["utm_source"]).toBeUndefined();
   });
 
@@ -99,7 +99,7 @@ describe("what the origin marked private stays private", () => {
     const first = await get(path);
     expect(first.headers["x-token"]).toBe("t0k3n");
     const hit = await get(path);
-    expect(hit.headers["cache-status"]).toMatch(/;hit/);
+    expect(hit.headers["cache-status"]).toMatch(/Outpost-FRA;hit/);
     expect(hit.headers["x-user"]).toBeUndefined();
     expect(hit.headers["x-token"]).toBeUndefined();
   });
@@ -157,7 +157,7 @@ describe("interim answers", () => {
     expect(first.body).toMatch(/^final answer \d+/);
     const again = await get(path);
     expect(again.status).toBe(200);
-    expect(again.headers["cache-status"]).toMatch(/;hit/);
+    expect(again.headers["cache-status"]).toMatch(/Outpost-FRA;hit/);
     expect(again.body).toBe(first.body);
   });
 });

@@ -8,7 +8,8 @@ import { setFault, startTestNetwork, unique, waitFor } from "./helpers";
 
 let network: Network;
 beforeAll(async () => {
-  network = await startTestNetwork();
+  // Steering as each POP does it: misses go to origins directly (test/e2e/shield.test.ts covers the upper tier).
+  network = await startTestNetwork({ configOverrides: { shield: { enabled: false } } });
 });
 afterAll(async () => {
   await network?.stop();

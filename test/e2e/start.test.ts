@@ -25,6 +25,9 @@ describe("npm start", () => {
     expect(output).toMatch(/pop\s+Outpost-FRA/);
     const topology = JSON.parse(readFileSync(join(ROOT, ".outpost", "topology.json"), "utf8")) as Topology;
     expect(topology.pops).toHaveLength(4);
+    // Two shards in each of the three origin regions, as outpost.config.json asks.
+    expect(topology.shields.map((sh) => sh.name)).toContain("Outpost-Shield-eu-central-1");
+    expect(topology.shields).toHaveLength(6);
     const response = await fetch(`${topology.pops[0].url}/index.html`);
     expect(response.headers.get("cache-status")).toContain("Outpost-IAD");
     await response.text();

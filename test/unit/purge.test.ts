@@ -242,6 +242,16 @@ describe("Cloudflare purge, against a local fake of its API", () => {
     expect(snapshot.purgeEpoch).not.toBe("an-old-epoch");
   });
 
+  it("counts a purge as applied at a POP once a sync answer has delivered it (POPs apply rules on receipt)", async () => {
+    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
+    await state.purge([{ kind: "tag", value: "t" }], false, "p1");
+    expect((await state.purgeStatus("p1"))?.pops[0]).toMatchObject({ applied: false });
+    const answer = await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
+    expect(answer.purges.map((r) => r.id)).toEqual(["p1"]);
+    expect((await state.purgeStatus("p1"))?.pops[0]).toMatchObject({ name: "Outpost-FRA", applied: true, idle: false });
+  });
+
   it("a probe writes the origin's health row, not the purge history", async () => {
     const storage = new MemoryControlStorage();
     const state = new ControlState(storage, () => config, Date.now, () => undefined);

@@ -1,0 +1,24 @@
+/**
+ * One contract for every tier behind the in-isolate memory: the POP's Cache
+ * API and the shield's SQLite storage (and, through an adapter, the memory
+ * tier itself). A store keeps a record (entry metadata or a vary manifest),
+ * its body, and a retention past which it forgets both. test/worker/stores.test.ts
+ * runs one contract suite against each.
+ */
+import type { StoredRecord } from "./entry";
+
+export interface StoredItem {
+  record: StoredRecord;
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /** When it was put, ms since the epoch (purge and vary rules compare against it). */
+  storedAt: number;
+}
+
+export type StoreBody = ReadableStream<Uint8Array> | Uint8Array | null;
+
+export interface CacheStore {
+  get(key: string): Promise<StoredItem | undefined>;
+  /** Resolves once the whole body is stored; rejects (and keeps nothing) when the body fails. */
+  put(key: string, record: StoredRecord, body: StoreBody, retentionSeconds: number, storedAt: number): Promise<void>;
+  delete(key: string): Promise<boolean>;
+}

@@ -1,0 +1,50 @@
+/**
+ * A shield shard: one Durable Object per (region, shard), placed near the
+ * region's origins. It runs the same pipeline as a POP (RFC 9111 freshness,
+ * stale-while-revalidate and stale-if-error, conditional requests, purge
+ * rules) with its storage behind an in-memory LRU, so every POP's miss for a
+ * key it owns becomes at most one origin request: its pipeline collapses
+ * concurrent fills. Thin on purpose: the pipeline does the work.
+ *
+ * It is reached only through the control worker's /__shield route (POP token),
+ * which passes the client's URL and the POP's purge position as fields.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { SqlStore } from "../cache/sql-store";
+import { parseConfig } from "../config";
+import type { Env } from "../env";
+import { handleEdgeRequest } from "../pipeline";
+import { shieldPopFor } from "../pop";
+import { regionPoint, shieldAddress } from "./placement";
+import { SHIELD_FIELDS, shieldUnavailable } from "./protocol";
+
+export class Shield extends DurableObject<Env> {
+  private store: SqlStore | undefined;
+  /** Set through the fault switch (chaos and tests): the shard answers as unavailable. */
+  private down = false;
+
+  override async fetch(request: Request): Promise<Response> {
+    if (new URL(request.url).pathname === "/__fault") {
+      this.down = ((await request.json()) as { down?: boolean }).down === true;
+      return Response.json({ down: this.down });
+    }
+    if (this.down) return shieldUnavailable("shard switched down");
+    const [region, shardText] = (request.headers.get(SHIELD_FIELDS.shard) ?? "").split(":");
+    const target = request.headers.get(SHIELD_FIELDS.url);
+    if (!region || !target) return shieldUnavailable("request lacks the shield fields");
+    const address = shieldAddress(region, Number(shardText) || 0);
+    const pop = shieldPopFor(this.env, address, () => {
+      const config = parseConfig(this.env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
+      this.store ??= new SqlStore(this.ctx.storage.sql, config.shield.storageBytes);
+      return this.store;
+    });
+    const purgeSeq = Number(request.headers.get(SHIELD_FIELDS.purgeSeq) ?? 0);
+    await pop.catchUpWith(Number.isFinite(purgeSeq) ? purgeSeq : 0, request.headers.get(SHIELD_FIELDS.purgeEpoch) ?? undefined);
+    const headers = new Headers(request.headers);
+    for (const name of Object.values(SHIELD_FIELDS)) headers.delete(name);
+    const point = regionPoint(region);
+    const cf = { colo: address.name, latitude: String(point.latitude), longitude: String(point.longitude) } as unknown as IncomingRequestCfProperties;
+    const ctx = { waitUntil: (p: Promise<unknown>) => this.ctx.waitUntil(p), passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
+    return handleEdgeRequest(new Request(target, { method: request.method, headers }), this.env, ctx, { pop, cf });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Where a miss goes in the upper tier: the shield shard for the chosen
+ * origin's region and the object's key. Pure.
+ */
+import type { OriginConfig } from "../config";
+import { hash64 } from "../cache/hash";
+import { greatCircleKm, type GeoPoint } from "../routing/geo";
+import { REGIONS } from "../routing/regions";
+
+/** Cloudflare's Durable Object location hints, for the named regions. */
+const LOCATION_HINTS: Record<string, DurableObjectLocationHint> = {
+  "us-east": "enam",
+  "us-central": "enam",
+  "ca-central": "enam",
+  "us-west": "wnam",
+  "sa-east": "sam",
+  "eu-west": "weur",
+  "eu-central": "weur",
+  "eu-north": "eeur",
+  "me-central": "me",
+  "af-south": "afr",
+  "ap-south": "apac",
+  "ap-southeast": "apac",
+  "ap-northeast": "apac",
+  "ap-east": "apac",
+  "oc-southeast": "oc",
+};
+
+/** The named region nearest a point. */
+export function nearestRegion(point: GeoPoint): string {
+  let best = "us-east";
+  let bestKm = Infinity;
+  for (const [name, at] of Object.entries(REGIONS)) {
+    const km = greatCircleKm(point, at);
+    if (km < bestKm) {
+      best = name;
+      bestKm = km;
+    }
+  }
+  return best;
+}
+
+/** An origin's shield region: its own named region, else the named region nearest it. */
+export function shieldRegion(origin: OriginConfig): string {
+  if (origin.region && origin.region in REGIONS) return origin.region;
+  return nearestRegion(origin);
+}
+
+export function locationHint(region: string): DurableObjectLocationHint | undefined {
+  return LOCATION_HINTS[region];
+}
+
+/**
+ * The region whose shield owns a key when every POP must agree (placement
+ * "key"): rendezvous hashing over the regions of the origins that may serve
+ * it, so one object costs one origin request however many POPs ask, and an
+ * origin region leaving (or coming back) moves only its own keys.
+ */
+export function regionForKey(primaryKey: string, regions: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const region of new Set(regions)) {
+    const score = hash64(`${region}\n${primaryKey}`)[1];
+    if (score > bestScore || (score === bestScore && best !== undefined && region < best)) {
+      best = region;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** The shard of a region that owns a key: a stable hash, so every POP picks the same one. */
+export function shardFor(primaryKey: string, shards: number): number {
+  return hash64(primaryKey)[0] % Math.max(1, shards);
+}
+
+export interface ShieldAddress {
+  region: string;
+  shard: number;
+  /** As Cache-Status and /v1/pops name it. */
+  name: string;
+  /** The Durable Object name. */
+  objectName: string;
+}
+
+export function shieldAddress(region: string, shard: number): ShieldAddress {
+  return { region, shard, name: `Outpost-Shield-${region}-${shard}`, objectName: `${region}:${shard}` };
+}
+
+/** The location a shield steers from: its region's point (it runs there). */
+export function regionPoint(region: string): GeoPoint {
+  return REGIONS[region] ?? REGIONS["us-east"];
+}

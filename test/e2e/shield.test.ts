@@ -1,0 +1,118 @@
+/**
+ * Tiered caching against the default local network (shield on): POPs send
+ * their misses to the shield shard that owns the key, so the origin sees one
+ * request per object, not one per POP; the shield answers revalidations, takes
+ * purges, stands in with stale copies, and is never a single point of failure.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Network } from "../../scripts/network";
+import { setFault, startTestNetwork, unique, waitFor } from "./helpers";
+
+let network: Network;
+beforeAll(async () => {
+  network = await startTestNetwork({ snapshotRefreshMs: 100 });
+});
+afterEach(async () => {
+  for (const origin of network.topology.origins) await setFault(origin.admin, { mode: "ok" });
+});
+afterAll(async () => {
+  await network?.stop();
+});
+
+const auth = () => ({ authorization: `Bearer ${network.topology.control.token}`, "content-type": "application/json" });
+const popUrl = (colo: string) => network.topology.pops.find((p) => p.colo === colo)!.url;
+
+async function get(colo: string, path: string): Promise<{ status: number; cacheStatus: string; body: string }> {
+  const r = await fetch(`${popUrl(colo)}${path}`, { headers: { "accept-encoding": "identity" } });
+  return { status: r.status, cacheStatus: r.headers.get("cache-status") ?? "", body: await r.text() };
+}
+
+/** Requests the origins have had for one path, all origins together. */
+async function originRequests(path: string): Promise<number> {
+  let total = 0;
+  for (const origin of network.topology.origins) {
+    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as { byPath: Record<string, number> };
+    total += stats.byPath[path] ?? 0;
+  }
+  return total;
+}
+
+/** Each test its own generated size, so origin counts by path are its own. */
+let size = 7000;
+const fresh = (ttl: number) => {
+  const bytes = size++;
+  return { path: unique(`/gen/${bytes}?ttl=${ttl}`), counted: `/gen/${bytes}` };
+};
+
+describe("the shield tier", () => {
+  it("a cold object costs the origin one request, however many POPs ask; Cache-Status names both caches, shield first", async () => {
+    const { path, counted } = fresh(60);
+    const first = await get("IAD", path);
+    expect(first.cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;fwd=uri-miss;fwd-status=200;ttl=60;stored, Outpost-IAD;fwd=uri-miss/);
+    for (const colo of ["FRA", "SIN", "GRU"]) {
+      const answer = await get(colo, path);
+      expect(answer.body).toBe(first.body);
+      expect(answer.cacheStatus).toMatch(new RegExp(`^Outpost-Shield-[a-z-]+-\\d;hit;ttl=\\d+, Outpost-${colo};fwd=uri-miss`));
+    }
+    expect(await originRequests(counted)).toBe(1);
+  });
+
+  it("100 concurrent cold requests at every POP at once make one origin request in all", async () => {
+    const { path, counted } = fresh(60);
+    const answers = await Promise.all(network.topology.pops.flatMap((pop) => Array.from({ length: 100 }, () => get(pop.colo, path))));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(await originRequests(counted)).toBe(1);
+  });
+
+  it("a POP revalidates against the shield, which answers 304 from a copy another POP's revalidation freshened", async () => {
+    const { path, counted } = fresh(2);
+    await get("FRA", path);
+    await new Promise((r) => setTimeout(r, 2500));
+    // IAD never had it: its miss finds the shield's copy stale, and the shield revalidates (one origin 304).
+    await get("IAD", path);
+    const before = await originRequests(counted);
+    // FRA's copy is stale; the shield's is fresh again: the shield answers FRA's conditional request itself.
+    const revalidated = await get("FRA", path);
+    expect(revalidated.cacheStatus).toMatch(/Outpost-Shield-[a-z-]+-\d;hit;ttl=\d, Outpost-FRA;fwd=stale;fwd-status=304/);
+    expect(await originRequests(counted)).toBe(before);
+  });
+
+  it("a purge reaches the shield: no POP refills a purged copy from it", async () => {
+    const { path, counted } = fresh(600);
+    await get("FRA", path);
+    expect((await get("FRA", path)).cacheStatus).toMatch(/Outpost-FRA;hit/);
+    const r = await fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", headers: auth(), body: JSON.stringify({ files: [`http://127.0.0.1${path}`] }) });
+    expect(r.status).toBe(200);
+    await waitFor("FRA to drop the purged copy", async () => ((await get("FRA", path)).cacheStatus.includes("Outpost-FRA;hit") ? undefined : true), 3000);
+    // The refill went to the origin through the shield, not to the shield's purged copy.
+    expect(await originRequests(counted)).toBe(2);
+    expect((await get("SIN", path)).cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;hit/);
+  });
+
+  it("with its shard down, a POP goes to the origin itself, and Cache-Status says so", async () => {
+    const shards: [string, number][] = [];
+    for (const region of ["us-east", "eu-central", "ap-southeast"]) for (const shard of [0, 1]) shards.push([region, shard]);
+    const fault = (down: boolean) =>
+      Promise.all(shards.map(([region, shard]) => fetch(`${network.topology.control.url}/v1/shields/${region}/${shard}/fault`, { method: "POST", headers: auth(), body: JSON.stringify({ down }) })));
+    for (const answer of await fault(true)) expect(answer.status).toBe(200);
+    try {
+      const { path } = fresh(60);
+      const direct = await get("FRA", path);
+      expect(direct.status).toBe(200);
+      expect(direct.cacheStatus).toMatch(/^Outpost-FRA;fwd=uri-miss;fwd-status=200;ttl=60;stored;detail="shield-(down|ejected)"$/);
+    } finally {
+      await fault(false);
+    }
+  });
+
+  it("with every origin down, a POP that never had an object gets the shield's stale copy", async () => {
+    const { path } = fresh(1);
+    const original = await get("IAD", path);
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const origin of network.topology.origins) await setFault(origin.admin, { mode: "down" });
+    const stale = await get("GRU", path);
+    expect(stale.status).toBe(200);
+    expect(stale.body).toBe(original.body);
+    expect(stale.cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;fwd=stale/);
+  });
+});

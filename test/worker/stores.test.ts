@@ -1,0 +1,114 @@
+/**
+ * One contract for every store (undici runs its cache-store tests the same
+ * way): the in-isolate memory tier, the POP's Cache API, and the shield's
+ * SQLite storage inside a real Shield Durable Object.
+ */
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CacheApiTier } from "../../edge/cache/cache-api-tier";
+import type { EntryMeta, StoredRecord } from "../../edge/cache/entry";
+import { MemoryTier, memoryStore } from "../../edge/cache/memory-tier";
+import { SqlStore } from "../../edge/cache/sql-store";
+import type { CacheStore } from "../../edge/cache/store";
+
+type Runner = (test: (store: CacheStore) => Promise<void>) => Promise<void>;
+
+let unique = 0;
+const key = () => `https://cdn.test/contract/${Date.now()}-${++unique}`;
+
+function entry(size: number): StoredRecord {
+  const meta: EntryMeta = {
+    v: 1, key: "https://cdn.test/x", status: 200, headers: [["content-type", "text/plain"]], requestTime: 1, responseTime: 2,
+    initialAge: 0, freshness: 60, staleWhileRevalidate: 0, staleIfError: 0, mustRevalidate: false, noCache: false, tags: ["t"], size, originId: "o",
+  };
+  return { kind: "entry", meta };
+}
+
+function bytes(n: number, seed = 7): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * seed) % 251;
+  return out;
+}
+
+/** Byte equality without a deep-equal walk over millions of elements. */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+async function bodyOf(body: ReadableStream<Uint8Array> | Uint8Array | null): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  return body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+function contract(name: string, run: Runner, options: { largeBody: boolean }) {
+  describe(`${name} store`, () => {
+    it("returns what was put: record, body and when", () =>
+      run(async (store) => {
+        const k = key();
+        await store.put(k, entry(1000), bytes(1000), 60, 1234);
+        const got = await store.get(k);
+        expect(got?.record).toEqual(entry(1000));
+        expect(got?.storedAt).toBe(1234);
+        expect(same(await bodyOf(got!.body), bytes(1000))).toBe(true);
+      }));
+    it("keeps a vary manifest, which has no body", () =>
+      run(async (store) => {
+        const k = key();
+        const manifest: StoredRecord = { kind: "vary", manifest: { v: 1, vary: ["accept-language"], since: 5 } };
+        await store.put(k, manifest, null, 60, 10);
+        expect((await store.get(k))?.record).toEqual(manifest);
+      }));
+    it("replaces an entry put again under the same key", () =>
+      run(async (store) => {
+        const k = key();
+        await store.put(k, entry(10), bytes(10), 60, 1);
+        await store.put(k, entry(20), bytes(20, 3), 60, 2);
+        const got = await store.get(k);
+        expect(got?.storedAt).toBe(2);
+        expect(same(await bodyOf(got!.body), bytes(20, 3))).toBe(true);
+      }));
+    it("forgets a deleted entry, says whether there was one, and reads a missing key as absent", () =>
+      run(async (store) => {
+        const k = key();
+        await store.put(k, entry(5), bytes(5), 60, 1);
+        expect(await store.delete(k)).toBe(true);
+        expect(await store.get(k)).toBeUndefined();
+        expect(await store.delete(k)).toBe(false);
+      }));
+    it("keeps nothing of a body that fails while it is stored", () =>
+      run(async (store) => {
+        const k = key();
+        let sent = 0;
+        const failing = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent++ < 3) controller.enqueue(bytes(1000));
+            else controller.error(new Error("origin went away"));
+          },
+        });
+        await expect(store.put(k, entry(10_000), failing, 60, 1)).rejects.toThrow();
+        expect(await store.get(k)).toBeUndefined();
+      }));
+    if (options.largeBody) {
+      it("keeps a body larger than one storage row (3 MB) whole", () =>
+        run(async (store) => {
+          const k = key();
+          const big = bytes(3 * 1024 * 1024, 13);
+          await store.put(k, entry(big.byteLength), big, 60, 1);
+          expect(same(await bodyOf((await store.get(k))!.body), big)).toBe(true);
+        }));
+    }
+  });
+}
+
+contract("memory", (test) => test(memoryStore(new MemoryTier(64 * 1024 * 1024))), { largeBody: true });
+contract("Cache API", (test) => test(new CacheApiTier(caches.default)), { largeBody: true });
+contract(
+  "shield SQLite",
+  (test) => {
+    const ns = (env as { SHIELD: DurableObjectNamespace }).SHIELD;
+    return runInDurableObject(ns.get(ns.idFromName(`contract-${Date.now()}-${++unique}`)), (_instance, state) => test(new SqlStore(state.storage.sql, 64 * 1024 * 1024)));
+  },
+  { largeBody: true },
+);
