@@ -169,8 +169,9 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
       signal: AbortSignal.timeout(pop.config.shield.timeoutMs),
     });
     if (response.headers.has(SHIELD_UNAVAILABLE) || response.status === 401) {
-      await response.body?.cancel();
-      return failed(`shield answered ${response.status}`);
+      // The shard's own word on why (a short JSON body of ours), for the ejection's log line.
+      const reason = ((await response.text().catch(() => "")).match(/"reason":"([^"]{0,200})/) ?? [])[1];
+      return failed(`shield answered ${response.status}${reason ? `: ${reason}` : ""}`);
     }
     const responseTime = Date.now();
     if (response.body === null) pop.outliers.onSuccess(id, responseTime);

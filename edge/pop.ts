@@ -247,26 +247,18 @@ function asShield(config: OutpostConfig): OutpostConfig {
   };
 }
 
-/** The isolate's Pops by name: a POP, and any shield shards this isolate hosts. */
-const pops = new Map<string, { config: string; pop: Pop }>();
+let current: { config: string; name: string; pop: Pop } | undefined;
 
-function registered(env: Env, name: string, make: () => Pop): Pop {
-  const known = pops.get(name);
-  // The same string object comes with every request: comparing it is cheap.
-  if (known && known.config === env.OUTPOST_CONFIG) return known.pop;
-  const pop = make();
-  pops.set(name, { config: env.OUTPOST_CONFIG, pop });
-  return pop;
-}
-
-/** The isolate's Pop for this configuration and name; a changed configuration builds a new one. */
+/**
+ * The isolate's Pop for this configuration and name; a changed configuration
+ * builds a new one. (A shield shard's Pop belongs to its Durable Object instead.)
+ */
 export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): Pop {
   const colo = typeof cf?.colo === "string" && cf.colo ? cf.colo : undefined;
   const name = `Outpost-${colo ?? env.POP_NAME ?? "local"}`;
-  return registered(env, name, () => new Pop(env, name));
-}
-
-/** A shield shard's Pop, with the store its Durable Object gives it. */
-export function shieldPopFor(env: Env, address: ShieldAddress, store: () => CacheStore): Pop {
-  return registered(env, address.name, () => new Pop(env, address.name, { store, shield: address }));
+  // The same string object comes with every request: comparing it is cheap.
+  if (current && current.config === env.OUTPOST_CONFIG && current.name === name) return current.pop;
+  const pop = new Pop(env, name);
+  current = { config: env.OUTPOST_CONFIG, name, pop };
+  return pop;
 }

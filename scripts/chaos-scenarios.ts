@@ -307,6 +307,91 @@ export async function brokenBodies(topology: Topology, mode: "stall" | "truncate
   };
 }
 
+export interface ShieldDownResult {
+  pop: string;
+  shards: number;
+  requests: number;
+  cachedErrors: number;
+  missErrors: number;
+  /** Misses answered while the shards were down: straight from the origin, Cache-Status saying why. */
+  missesDirect: number;
+  /** Shards up again → the POP's misses go through a shield again (null: not within the bound). */
+  backThroughShieldMs: number | null;
+}
+
+async function shieldFault(topology: Topology, down: boolean): Promise<number> {
+  let shards = 0;
+  for (const shield of topology.shields) {
+    const [region, shard] = shield.url.split("/__shield/")[1].split("/");
+    const r = await fetch(`${topology.control.url}/v1/shields/${region}/${shard}/fault`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${topology.control.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ down }),
+    });
+    if (r.ok) shards++;
+    await r.arrayBuffer();
+  }
+  return shards;
+}
+
+/** Every shield shard switched down under load at one POP, then back. */
+export async function shieldShardsDown(topology: Topology, colo = "FRA", loadMs = 5000): Promise<ShieldDownResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  await warm(pop, CACHED_PATHS);
+  const loading = runMixedLoad(pop, CACHED_PATHS, loadMs, 8);
+  await sleep(Math.min(1000, loadMs / 4));
+  const shards = await shieldFault(topology, true);
+  let samples: LoadSample[];
+  try {
+    samples = await loading;
+  } finally {
+    await shieldFault(topology, false);
+  }
+  const upAt = Date.now();
+  // Ejection runs out (baseEjectionMs), then a half-open trial finds the shard up.
+  const backThroughShieldMs = await timeUntil(async () => {
+    const r = await fetch(`${pop.url}/gen/1024?ttl=60&back=${Date.now()}`);
+    await r.arrayBuffer();
+    return (r.headers.get("cache-status") ?? "").startsWith("Outpost-Shield-");
+  }, 30_000, upAt);
+  return {
+    pop: pop.name,
+    shards,
+    requests: samples.length,
+    cachedErrors: errors(samples, "cached"),
+    missErrors: errors(samples, "miss"),
+    missesDirect: samples.filter((s) => s.kind === "miss" && /detail="shield-(down|ejected)"/.test(s.cacheStatus)).length,
+    backThroughShieldMs,
+  };
+}
+
+export interface ShieldStaleResult {
+  objects: number;
+  /** Objects a POP that never had them got (stale) from the shield with every origin down. */
+  servedStale: number;
+}
+
+/** Objects fetched at one POP go stale; every origin dies; a POP that never had them asks. */
+export async function originsDownStaleFromShield(topology: Topology, from = "IAD", to = "GRU", objects = 10): Promise<ShieldStaleResult> {
+  const source = topology.pops.find((p) => p.colo === from)!;
+  const asking = topology.pops.find((p) => p.colo === to)!;
+  const paths = Array.from({ length: objects }, (_, i) => `/gen/1500?ttl=1&stale=${Date.now()}-${i}`);
+  for (const path of paths) await (await fetch(`${source.url}${path}`)).arrayBuffer();
+  await sleep(1500);
+  for (const origin of topology.origins) await setFault(origin, { mode: "down" });
+  let servedStale = 0;
+  try {
+    for (const path of paths) {
+      const r = await fetch(`${asking.url}${path}`);
+      await r.arrayBuffer();
+      if (r.status === 200 && /^Outpost-Shield-[^,]*fwd=stale/.test(r.headers.get("cache-status") ?? "")) servedStale++;
+    }
+  } finally {
+    for (const origin of topology.origins) await setFault(origin, { mode: "ok" });
+  }
+  return { objects, servedStale };
+}
+
 export interface FlapResult {
   origin: string;
   periodMs: number;

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
-import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, slowOrigin } from "./chaos-scenarios";
+import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, originsDownStaleFromShield, shieldShardsDown, slowOrigin } from "./chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
 
@@ -53,6 +53,27 @@ async function main(): Promise<void> {
     console.log(`   probe transitions ${flap.probeTransitions} (closest two ${flap.minMsBetweenTransitions} ms apart); FRA ejections ${flap.popEjections}; miss errors ${flap.missErrors}`);
   } finally {
     await network.stop();
+  }
+
+  // The upper tier, on a network with the shield on.
+  const tiered = await startNetwork({
+    config: { ...config, shield: { ...config.shield!, enabled: true } },
+    buildDir: join(ROOT, ".outpost", "chaos-build"),
+    snapshotRefreshMs: 250,
+  });
+  try {
+    console.log("7. every shield shard switched down under load at FRA, then back");
+    const down = await shieldShardsDown(tiered.topology);
+    report.shieldDown = down;
+    console.log(`   ${down.requests} requests; errors: cached ${down.cachedErrors}, misses ${down.missErrors}; ${down.missesDirect} misses went straight to the origin`);
+    console.log(`   misses through a shield again ${down.backThroughShieldMs} ms after the shards came back`);
+
+    console.log("8. every origin down: objects GRU never had, asked at GRU");
+    const stale = await originsDownStaleFromShield(tiered.topology);
+    report.staleFromShield = stale;
+    console.log(`   ${stale.servedStale}/${stale.objects} served stale by the shield`);
+  } finally {
+    await tiered.stop();
   }
   const out = join(ROOT, ".bench", "chaos.json");
   mkdirSync(dirname(out), { recursive: true });

@@ -14,12 +14,17 @@ import { SqlStore } from "../cache/sql-store";
 import { parseConfig } from "../config";
 import type { Env } from "../env";
 import { handleEdgeRequest } from "../pipeline";
-import { shieldPopFor } from "../pop";
+import { Pop } from "../pop";
 import { regionPoint, shieldAddress } from "./placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "./protocol";
 
 export class Shield extends DurableObject<Env> {
-  private store: SqlStore | undefined;
+  /**
+   * This instance's Pop. Never an isolate-wide one: shards share an isolate, and
+   * a Pop holds this instance's storage and bindings, which another instance
+   * (or this shard's next one, after the runtime recreates it) may not touch.
+   */
+  private pop: Pop | undefined;
   /** Set through the fault switch (chaos and tests): the shard answers as unavailable. */
   private down = false;
 
@@ -33,11 +38,10 @@ export class Shield extends DurableObject<Env> {
     const target = request.headers.get(SHIELD_FIELDS.url);
     if (!region || !target) return shieldUnavailable("request lacks the shield fields");
     const address = shieldAddress(region, Number(shardText) || 0);
-    const pop = shieldPopFor(this.env, address, () => {
-      const config = parseConfig(this.env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
-      this.store ??= new SqlStore(this.ctx.storage.sql, config.shield.storageBytes);
-      return this.store;
-    });
+    const pop = (this.pop ??= new Pop(this.env, address.name, {
+      shield: address,
+      store: () => new SqlStore(this.ctx.storage.sql, parseConfig(this.env.OUTPOST_CONFIG, "OUTPOST_CONFIG").shield.storageBytes),
+    }));
     const purgeSeq = Number(request.headers.get(SHIELD_FIELDS.purgeSeq) ?? 0);
     await pop.catchUpWith(Number.isFinite(purgeSeq) ? purgeSeq : 0, request.headers.get(SHIELD_FIELDS.purgeEpoch) ?? undefined);
     const headers = new Headers(request.headers);

@@ -1,7 +1,7 @@
 /** Shared by the end-to-end tests: the default network on free ports. */
 import { join } from "node:path";
 import { loadNetworkConfig } from "../../scripts/network-config";
-import { ROOT, startNetwork, type Network, type NetworkOptions } from "../../scripts/network";
+import { ROOT, startNetwork, type Network, type NetworkOptions, type Topology } from "../../scripts/network";
 
 export async function startTestNetwork(overrides: Partial<NetworkOptions> = {}): Promise<Network> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
@@ -24,4 +24,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 let counter = 0;
 export function unique(path: string): string {
   return `${path}${path.includes("?") ? "&" : "?"}n=${process.pid}-${Date.now()}-${++counter}`;
+}
+
+/** Requests every origin of the network has had for one path (health probes and other paths left out). */
+export async function originRequests(topology: Topology, path: string): Promise<number> {
+  let total = 0;
+  for (const origin of topology.origins) {
+    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as { byPath: Record<string, number> };
+    total += stats.byPath[path] ?? 0;
+  }
+  return total;
 }

@@ -7,7 +7,7 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { setFault, startTestNetwork, unique, waitFor } from "./helpers";
+import { originRequests as originRequestsOf, setFault, startTestNetwork, unique, waitFor } from "./helpers";
 
 let network: Network;
 let port: number;
@@ -53,14 +53,7 @@ function send(host: string, path: string, headers: Record<string, string> = {}, 
 }
 const get = (path: string, headers: Record<string, string> = {}) => send("localhost", path, headers);
 
-async function originRequests(path: string): Promise<number> {
-  let total = 0;
-  for (const origin of network.topology.origins) {
-    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as { byPath: Record<string, number> };
-    total += stats.byPath[path] ?? 0;
-  }
-  return total;
-}
+const originRequests = (path: string) => originRequestsOf(network.topology, path);
 
 describe("nothing unkeyed reaches the origin", () => {
   it("strips ignored query parameters from the forwarded URL, so they cannot poison the clean key", async () => {

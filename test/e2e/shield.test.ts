@@ -6,7 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { setFault, startTestNetwork, unique, waitFor } from "./helpers";
+import { originRequests as originRequestsOf, setFault, startTestNetwork, unique, waitFor } from "./helpers";
+import { originsDownStaleFromShield, shieldShardsDown } from "../../scripts/chaos-scenarios";
 
 let network: Network;
 beforeAll(async () => {
@@ -27,15 +28,7 @@ async function get(colo: string, path: string): Promise<{ status: number; cacheS
   return { status: r.status, cacheStatus: r.headers.get("cache-status") ?? "", body: await r.text() };
 }
 
-/** Requests the origins have had for one path, all origins together. */
-async function originRequests(path: string): Promise<number> {
-  let total = 0;
-  for (const origin of network.topology.origins) {
-    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as { byPath: Record<string, number> };
-    total += stats.byPath[path] ?? 0;
-  }
-  return total;
-}
+const originRequests = (path: string) => originRequestsOf(network.topology, path);
 
 /** Each test its own generated size, so origin counts by path are its own. */
 let size = 7000;
@@ -115,4 +108,19 @@ describe("the shield tier", () => {
     expect(stale.body).toBe(original.body);
     expect(stale.cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;fwd=stale/);
   });
+
+  it("chaos: every shard switched down under load, no client sees an error, misses go straight to the origin", async () => {
+    const r = await shieldShardsDown(network.topology, "FRA", 3000);
+    expect(r.shards).toBe(6);
+    expect(r.requests).toBeGreaterThan(50);
+    expect(r.cachedErrors).toBe(0);
+    expect(r.missErrors).toBe(0);
+    expect(r.missesDirect).toBeGreaterThan(0);
+    expect(r.backThroughShieldMs).not.toBeNull();
+  }, 60_000);
+
+  it("chaos: every origin down, objects a POP never had come stale from the shield", async () => {
+    const r = await originsDownStaleFromShield(network.topology, "IAD", "GRU", 5);
+    expect(r.servedStale).toBe(r.objects);
+  }, 60_000);
 });
