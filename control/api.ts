@@ -12,6 +12,7 @@ import { OPENAPI_DOCUMENT } from "./openapi";
 import { parsePurgeRequest } from "./purge-request";
 import { RateLimiter } from "./rate-limit";
 import { parseSettings } from "../edge/settings";
+import { MAX_SYNC_WAIT_MS } from "./state";
 import type { ControlPlaneRpc } from "./rpc";
 import { locationHint, shieldAddress, type ShieldAddress } from "../edge/shield/placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "../edge/shield/protocol";
@@ -150,6 +151,9 @@ const SyncSchema = z
     have: z.number().int().min(0),
     purgeSeq: z.number().int().min(0),
     epoch: z.string().max(64).optional(),
+    /** Hold the answer until there is news past `have` / `purgeSeq`, at most this many ms. */
+    wait: z.number().int().min(0).max(MAX_SYNC_WAIT_MS).optional(),
+    mode: z.enum(["long-poll", "poll"]).optional(),
     counters: z.record(z.string(), z.number()).optional(),
     origins: z.record(z.string(), z.object({ requests: z.number(), errors: z.number(), ejected: z.boolean().optional() })).optional(),
   })
@@ -178,12 +182,23 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     if (!body.ok) return body.response;
     const parsed = SyncSchema.safeParse(body.value);
     if (!parsed.success) return problem(c, 400, "invalid sync", { problems: zodErrors(parsed.error) });
-    return c.json(await deps.plane(c.env).sync(parsed.data));
+    const { wait, ...report } = parsed.data;
+    return c.json(await deps.plane(c.env).sync(report, wait));
   });
 
   app.get("/v1/pops", requireScope("read"), async (c) => {
     const pops = await deps.plane(c.env).pops();
-    return c.json({ pops: pops.map((p) => ({ name: p.name, lastSyncAt: p.lastSyncAt, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })) });
+    return c.json({
+      pops: pops.map((p) => ({
+        name: p.name,
+        mode: p.mode ?? "poll",
+        lastSyncAt: p.lastSyncAt,
+        syncs: p.syncs ?? 0,
+        versionApplied: p.versionApplied,
+        purgeSeqApplied: p.purgeSeqApplied,
+        lastPurgeLagMs: p.lastPurgeLagMs,
+      })),
+    });
   });
 
   app.post("/v1/purge", requireScope("purge"), async (c) => {

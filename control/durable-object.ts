@@ -64,9 +64,9 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   async patchOrigin(id: string, patch: OriginOverride) {
     return this.state.patchOrigin(id, patch);
   }
-  async sync(report: SyncReport) {
+  async sync(report: SyncReport, waitMs?: number) {
     await this.ensureAlarm();
-    return this.state.sync(report);
+    return this.state.sync(report, waitMs);
   }
   async purge(targets: PurgeTarget[], soft: boolean, id: string) {
     return this.state.purge(targets, soft, id);

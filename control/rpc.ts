@@ -10,7 +10,8 @@ export interface ControlPlaneRpc {
   health(): Promise<HealthReport>;
   patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }>;
   report(pop: string, events: ReportEvent[]): Promise<{ version: number }>;
-  sync(report: SyncReport): Promise<Snapshot>;
+  /** `waitMs`: hold the answer until there is news, at most that long (a long poll). */
+  sync(report: SyncReport, waitMs?: number): Promise<Snapshot>;
   purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule>;
   purgeStatus(id: string): Promise<PurgeStatus | undefined>;
 }

@@ -14,6 +14,10 @@ import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot
 export interface PopSync {
   name: string;
   lastSyncAt: number;
+  /** How the POP keeps up: a held sync answered on news ("long-poll"), or interval polling ("poll"). */
+  mode?: SyncMode;
+  /** Syncs answered (kept with the POP's row, so up to 10 s behind after a restart): the load each POP makes. */
+  syncs?: number;
   versionApplied: number;
   /** The highest purge sequence number the POP has applied. */
   purgeSeqApplied: number;
@@ -35,11 +39,14 @@ export interface PopOriginView {
   ejected?: boolean;
 }
 
+export type SyncMode = "long-poll" | "poll";
+
 /** What a POP sends with each sync: where it is, and its counters. */
 export interface SyncReport {
   pop: string;
   have: number;
   purgeSeq: number;
+  mode?: SyncMode;
   /** The purge epoch the POP's sequence belongs to. */
   epoch?: string;
   counters?: Record<string, number>;
@@ -120,6 +127,10 @@ export interface HealthReport {
 }
 
 const MAX_TRANSITIONS = 200;
+/** Syncs held at once; past it the oldest is answered ("nothing new") to make room. */
+const MAX_HELD_SYNCS = 5000;
+/** The longest a sync may be held. */
+export const MAX_SYNC_WAIT_MS = 25_000;
 /** A POP's row is written on a purge or version change, else at most this often. */
 const POP_ROW_INTERVAL_MS = 10_000;
 const DEFAULT_PURGE_PAGE = 2000;
@@ -132,6 +143,8 @@ function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginH
 
 export class ControlState {
   private data: ControlData | undefined;
+  /** Held syncs (oldest first), each released by news or by its bound. */
+  private readonly held = new Set<() => void>();
 
   constructor(
     private readonly storage: ControlStorage,
@@ -172,9 +185,42 @@ export class ControlState {
     return this.loading;
   }
 
+  /** Every change a POP must see bumps the version, and answers every held sync. */
   private async bumpVersion(data: ControlData): Promise<void> {
     data.version++;
     await this.storage.putRow("value", "version", data.version);
+    this.releaseHeld();
+  }
+
+  private releaseHeld(): void {
+    const waiting = [...this.held];
+    this.held.clear();
+    for (const release of waiting) release();
+  }
+
+  /** Is there anything past what the POP reported? */
+  private hasNews(data: ControlData, report: SyncReport): boolean {
+    if (report.epoch !== undefined && report.epoch !== data.epoch) return true;
+    return data.version > report.have || data.purgeSeq > report.purgeSeq;
+  }
+
+  /** Holds a sync until news or `waitMs`; nothing is read from storage while it waits. */
+  private hold(waitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const release = () => {
+        clearTimeout(timer);
+        this.held.delete(release);
+        resolve();
+      };
+      const timer = setTimeout(release, Math.min(waitMs, MAX_SYNC_WAIT_MS));
+      if (this.held.size >= MAX_HELD_SYNCS) this.held.values().next().value?.();
+      this.held.add(release);
+    });
+  }
+
+  /** Syncs held now. */
+  get heldSyncs(): number {
+    return this.held.size;
   }
 
   /** Health as POPs should apply it: down if probes say so, or a POP's ejection still runs. */
@@ -204,10 +250,12 @@ export class ControlState {
    * A POP's sync: records where it is (version, purges applied, counters) and
    * answers with the snapshot, purge rules after the ones it has.
    */
-  async sync(report: SyncReport): Promise<Snapshot> {
+  async sync(report: SyncReport, waitMs = 0): Promise<Snapshot> {
     const data = await this.load();
+    await this.publish(data, this.now());
+    // A waiting sync: answered as soon as there is news past what the POP has, or at its bound.
+    if (waitMs > 0 && !this.hasNews(data, report)) await this.hold(waitMs);
     const now = this.now();
-    await this.publish(data, now);
     // A POP from another epoch holds sequence numbers that mean nothing here: it starts from zero.
     const purgeSeq = report.epoch !== undefined && report.epoch !== data.epoch ? 0 : report.purgeSeq;
     const previous = data.pops.get(report.pop);
@@ -219,6 +267,8 @@ export class ControlState {
     const pop: PopSync = {
       name: report.pop,
       lastSyncAt: now,
+      mode: report.mode ?? previous?.mode,
+      syncs: (previous?.syncs ?? 0) + 1,
       versionApplied: report.have,
       purgeSeqApplied: purgeSeq,
       lastPurgeLagMs,

@@ -123,6 +123,7 @@ export class Pop {
       popToken: env.POP_TOKEN,
       popName: name,
       refreshMs: settings.SNAPSHOT_REFRESH_MS,
+      longPollMs: settings.SNAPSHOT_LONG_POLL_MS,
       coldStartWaitMs: 500,
       syncReport: () => {
         const now = Date.now();

@@ -17,8 +17,13 @@ const integer = (min: number, max: number, fallback: number) =>
     .transform((v) => v ?? fallback);
 
 export const SettingsSchema = z.object({
-  /** How often a POP isolate with traffic syncs with the control plane, ms. */
+  /**
+   * How often a POP isolate with traffic syncs with the control plane, ms, when it polls; with
+   * held syncs, how long after its last answer an isolate counts as idle (three times this).
+   */
   SNAPSHOT_REFRESH_MS: integer(20, 600_000, 1000),
+  /** How long the control plane holds a POP's sync waiting for news (a long poll), ms; 0: polling only. */
+  SNAPSHOT_LONG_POLL_MS: integer(0, 25_000, 20_000),
   /** Requests a minute each control API token (and each client address failing to authenticate) may make. */
   CONTROL_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000, 600),
   OUTPOST_ROLE: z.enum(["pop", "control", "both"]).optional().transform((v) => v ?? "both"),

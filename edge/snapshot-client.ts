@@ -15,6 +15,12 @@ export interface SnapshotClientOptions {
   popName: string;
   refreshMs: number;
   coldStartWaitMs: number;
+  /**
+   * How long the control plane may hold a sync waiting for news (a long
+   * poll); 0: interval polling only. Must stay inside the platform's limit on
+   * work after a response (waitUntil: 30 s on Cloudflare).
+   */
+  longPollMs: number;
   /** What the POP reports with each sync: purge sequence applied, counters. */
   syncReport: () => { purgeSeq: number; epoch?: string; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number; ejected: boolean }> };
   /**
@@ -30,11 +36,21 @@ const MAX_PAGES_PER_REFRESH = 50;
 
 /** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
 const IDLE_FACTOR = 3;
+/** Held syncs that fail in a row before the isolate falls back to interval polling. */
+const LONG_POLL_FAILURES_TO_FALL_BACK = 2;
+/** How long interval polling lasts before the isolate tries held syncs again. */
+const POLL_FALLBACK_MS = 60_000;
+
+export type SyncMode = "long-poll" | "poll";
 
 export class SnapshotClient {
   private current: Snapshot = EMPTY_SNAPSHOT;
   private fetchedAt = 0;
   private inflight: Promise<void> | undefined;
+  /** The held sync in flight, if any: while it is held, this isolate hears of news at once. */
+  private held: Promise<void> | undefined;
+  private heldFailures = 0;
+  private pollUntil = 0;
   lastError: string | undefined;
   lastSyncAt = 0;
 
@@ -44,24 +60,57 @@ export class SnapshotClient {
     return this.current;
   }
 
+  /** Long polls unless they are off or failing (then interval polling for a while). */
+  mode(now = Date.now()): SyncMode {
+    return this.options.longPollMs > 0 && now >= this.pollUntil ? "long-poll" : "poll";
+  }
+
   /**
-   * The snapshot to use for this request. Cold: wait for the first fetch, at
-   * most coldStartWaitMs (the returned promise). Warm: undefined; a refresh
-   * runs behind the request when due.
+   * The snapshot to use for this request. Cold, or idle (no held sync, and
+   * none answered for IDLE_FACTOR refresh intervals: a purge may have come
+   * meanwhile): wait for a sync, at most coldStartWaitMs (the returned
+   * promise). Warm: undefined, and the hit path stays synchronous; a held sync
+   * is armed behind the request if none is (long-poll mode), or a refresh runs
+   * when due (poll mode).
    */
   forRequest(waitUntil: (p: Promise<unknown>) => void, now: number): Promise<void> | undefined {
     if (!this.options.control) return undefined;
     const age = now - this.fetchedAt;
-    if (this.fetchedAt === 0 || age >= this.options.refreshMs * IDLE_FACTOR) {
-      // Cold, or idle for a while (a purge may have come meanwhile): this request
-      // waits for the sync, briefly, rather than serve what was purged.
+    const longPoll = this.mode(now) === "long-poll";
+    if (this.fetchedAt === 0 || (!this.held && age >= this.options.refreshMs * IDLE_FACTOR)) {
       const sync = this.refresh(now);
       waitUntil(sync);
+      if (longPoll) waitUntil(sync.then(() => this.armLongPoll()));
       return waitAtMost(sync, this.options.coldStartWaitMs, undefined);
     }
-    if (age >= this.options.refreshMs) waitUntil(this.refresh(now));
-    // Warm: nothing to wait for, so the hit path stays synchronous.
+    if (longPoll) {
+      if (!this.held && !this.inflight) waitUntil(this.armLongPoll());
+    } else if (age >= this.options.refreshMs) waitUntil(this.refresh(now));
     return undefined;
+  }
+
+  /** One held sync; its answer is applied at once, and the next request arms the next one. */
+  private armLongPoll(): Promise<void> {
+    if (this.held) return this.held;
+    this.held = (async () => {
+      try {
+        let behind = await this.syncOnce(this.options.longPollMs);
+        for (let page = 1; behind && page < MAX_PAGES_PER_REFRESH; page++) behind = await this.syncOnce(0);
+        this.heldFailures = 0;
+        this.lastError = undefined;
+        this.lastSyncAt = this.fetchedAt = Date.now();
+      } catch (err) {
+        this.lastError = `held sync failed: ${(err as Error).message}`;
+        if (++this.heldFailures >= LONG_POLL_FAILURES_TO_FALL_BACK) {
+          // The control plane cannot hold syncs now: poll at intervals for a while.
+          this.pollUntil = Date.now() + POLL_FALLBACK_MS;
+          this.heldFailures = 0;
+        }
+      } finally {
+        this.held = undefined;
+      }
+    })();
+    return this.held;
   }
 
   /** Sends passive-health events to the control plane; a failure keeps them for the next try. */
@@ -85,8 +134,11 @@ export class SnapshotClient {
     }
   }
 
-  /** One sync; true when the control plane holds purge rules this POP has not applied yet. */
-  private async syncOnce(): Promise<boolean> {
+  /**
+   * One sync, held up to `waitMs` by the control plane when there is no news;
+   * true when the control plane holds purge rules this POP has not applied yet.
+   */
+  private async syncOnce(waitMs = 0): Promise<boolean> {
     const control = this.options.control!;
     const sentAt = Date.now();
     const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
@@ -95,8 +147,8 @@ export class SnapshotClient {
         "content-type": "application/json",
         ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
       },
-      body: JSON.stringify({ pop: this.options.popName, have: this.current.version, ...this.options.syncReport() }),
-      signal: AbortSignal.timeout(2000),
+      body: JSON.stringify({ pop: this.options.popName, have: this.current.version, mode: this.mode(), ...(waitMs > 0 ? { wait: waitMs } : {}), ...this.options.syncReport() }),
+      signal: AbortSignal.timeout(waitMs + 2000),
     });
     if (!response.ok) {
       await response.body?.cancel();
@@ -105,7 +157,9 @@ export class SnapshotClient {
     const next = (await response.json()) as Snapshot;
     const receivedAt = Date.now();
     if (typeof next.version !== "number") throw new Error("control plane sent no snapshot version");
-    const applied = this.options.onSnapshot(next, next.generatedAt - (sentAt + receivedAt) / 2, (receivedAt - sentAt) / 2);
+    // A held answer's round trip includes the hold: its clock reading is taken from its end.
+    const roundTrip = waitMs > 0 ? Math.min(receivedAt - sentAt, 50) : receivedAt - sentAt;
+    const applied = this.options.onSnapshot(next, next.generatedAt - (receivedAt - roundTrip / 2), roundTrip / 2);
     // A new epoch is a control plane that started over: its versions count from 1 again.
     if (next.version >= this.current.version || next.purgeEpoch !== this.current.purgeEpoch) this.current = next;
     return next.purges.length > 0 && applied < next.purgeSeq;

@@ -27,7 +27,7 @@ export function statusResponse(pop: Pop, authorization: string | null): Response
     origins: pop.outliers.view(Date.now()),
     health: snapshot.health,
     purgeRules: { inForce: pop.purges.size, highestSeq: pop.purges.highestSeq },
-    snapshot: { version: snapshot.version, lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },
+    snapshot: { version: snapshot.version, mode: pop.snapshots.mode(), lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },
   };
   return new Response(JSON.stringify(body, null, 2) + "\n", {
     headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },

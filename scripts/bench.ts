@@ -295,6 +295,30 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
   return result;
 }
 
+/**
+ * What a busy POP isolate costs the control plane when nothing changes: its
+ * syncs a minute, counted by the control plane, under steady hits.
+ */
+async function measureSyncLoad(topology: Topology, seconds = 15): Promise<{ pop: string; mode: string; syncsPerMinute: number }> {
+  const pop = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
+  const headers = { authorization: `Bearer ${topology.control.token}` };
+  const syncs = async () => {
+    const body = (await (await fetch(`${topology.control.url}/v1/pops`, { headers })).json()) as { pops: { name: string; syncs: number; mode: string }[] };
+    return body.pops.find((p) => p.name === pop.name) ?? { syncs: 0, mode: "unknown" };
+  };
+  await (await fetch(`${pop.url}/gen/1024?ttl=86400`)).arrayBuffer();
+  const before = await syncs();
+  const end = Date.now() + seconds * 1000;
+  while (Date.now() < end) {
+    await (await fetch(`${pop.url}/gen/1024?ttl=86400`)).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const after = await syncs();
+  const result = { pop: pop.name, mode: after.mode, syncsPerMinute: Math.round(((after.syncs - before.syncs) * 60) / seconds) };
+  console.log(`control-plane load: ${result.pop} (${result.mode}) under steady hits, no changes → ${result.syncsPerMinute} syncs a minute`);
+  return result;
+}
+
 /** Loads purge rules through the control API (tags no stored object carries): `calls` × 100 targets. */
 async function loadPurgeRules(topology: Topology, calls: number): Promise<number> {
   const headers = { authorization: `Bearer ${topology.control.token}`, "content-type": "application/json" };
@@ -329,6 +353,7 @@ async function main(): Promise<void> {
   let compression: CompressionResult[] = [];
   let purgeScale: PurgeScaleResult[] = [];
   const tiers: TierResult[] = [];
+  let syncLoad: Awaited<ReturnType<typeof measureSyncLoad>> | undefined;
   let rulesLoaded = 0;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
@@ -375,6 +400,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) ruleRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
     report(`hit-1k-${rulesLoaded}rules`, median(ruleRuns));
     purge = await measurePurge(network.topology);
+    syncLoad = await measureSyncLoad(network.topology);
     if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
   } finally {
     await bare.dispose();
@@ -412,6 +438,7 @@ async function main(): Promise<void> {
     collapse,
     zipf,
     purge: { ...purge, rulesInForce: rulesLoaded },
+    syncLoad,
     purgeScale,
     tiers,
   };

@@ -178,4 +178,46 @@ describe("purge", () => {
     const metrics = await (await fetch(`${network.topology.control.url}/metrics`, { headers: auth() })).text();
     expect(metrics).toMatch(/outpost_purge_rules_retained \d{2,}/);
   });
+
+  it("reaches a POP through its held sync: applied there with no request to it after the purge", async () => {
+    const fra = network.topology.pops.find((p) => p.colo === "FRA")!;
+    const path = unique("/gen/304?ttl=600");
+    await status(fra.url, path);
+    expect(await status(fra.url, path)).toContain(";hit");
+    // The request above armed FRA's held sync; polling alone would need another request to learn anything.
+    await new Promise((r) => setTimeout(r, 300));
+    const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers: auth() })).json()) as { pops: { name: string; mode: string }[] };
+    expect(pops.pops.find((p) => p.name === fra.name)?.mode).toBe("long-poll");
+    const accepted = (await (await purge({ files: [`http://127.0.0.1${path}`] })).json()) as { result: { id: string } };
+    await waitFor("FRA to have applied the purge", async () => {
+      const st = (await (await fetch(`${network.topology.control.url}/v1/purge/${accepted.result.id}`, { headers: auth() })).json()) as { pops: { name: string; applied: boolean }[] };
+      return st.pops.find((p) => p.name === fra.name)?.applied ? true : undefined;
+    }, 2000);
+    expect(await status(fra.url, path)).not.toContain(";hit");
+  });
+
+  it("falls back to interval polling when held syncs fail, and says so in /v1/pops", async () => {
+    const gru = network.topology.pops.find((p) => p.colo === "GRU")!;
+    await status(gru.url, unique("/gen/305?ttl=600"));
+    await new Promise((r) => setTimeout(r, 200));
+    const outage = network.restartControl(2500);
+    // Requests during the outage: the held sync breaks, the next ones fail too.
+    for (let i = 0; i < 6; i++) {
+      await status(gru.url, "/index.html");
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await outage;
+    const mode = await waitFor("GRU to sync in poll mode", async () => {
+      await status(gru.url, "/index.html");
+      const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers: auth() })).json()) as { pops: { name: string; mode: string; lastSyncAt: number }[] };
+      const row = pops.pops.find((p) => p.name === gru.name);
+      return row?.mode === "poll" ? row.mode : undefined;
+    }, 5000);
+    expect(mode).toBe("poll");
+    // Purges still arrive by polling.
+    const path = unique("/gen/306?ttl=600");
+    await status(gru.url, path);
+    expect((await purge({ files: [`http://127.0.0.1${path}`] })).status).toBe(200);
+    await waitFor("GRU to apply a purge while polling", async () => ((await status(gru.url, path)).includes(";hit") ? undefined : true), 3000);
+  });
 });

@@ -234,6 +234,26 @@ describe("Cloudflare purge, against a local fake of its API", () => {
     expect(later.purges.map((r) => r.id)).toEqual(["after"]);
   });
 
+  it("holds a waiting sync until a purge, answers every held sync together, and at its bound when nothing comes", async () => {
+    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    const first = await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
+    const position = { have: first.version, purgeSeq: first.purgeSeq, epoch: first.purgeEpoch };
+    const held = [state.sync({ pop: "Outpost-FRA", ...position }, 10_000), state.sync({ pop: "Outpost-IAD", ...position }, 10_000)];
+    await new Promise((r) => setTimeout(r, 50));
+    expect(state.heldSyncs).toBe(2);
+    const started = Date.now();
+    await state.purge([{ kind: "tag", value: "t" }], false, "p1");
+    const answers = await Promise.all(held);
+    expect(answers.map((a) => a.purges.map((r) => r.id))).toEqual([["p1"], ["p1"]]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(state.heldSyncs).toBe(0);
+    const quiet = await state.sync({ pop: "Outpost-FRA", have: answers[0].version, purgeSeq: 1, epoch: first.purgeEpoch }, 100);
+    expect(quiet.purges).toEqual([]);
+    // News the POP has not seen yet is answered at once, without holding.
+    const behind = await state.sync({ pop: "Outpost-GRU", have: 0, purgeSeq: 0, epoch: first.purgeEpoch }, 10_000);
+    expect(behind.purges.map((r) => r.id)).toEqual(["p1"]);
+  });
+
   it("a POP from another epoch (the control plane lost its state) is served from sequence zero", async () => {
     const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
     await state.purge([{ kind: "tag", value: "t" }], false, "p1");
