@@ -299,7 +299,7 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
  * What a busy POP isolate costs the control plane when nothing changes: its
  * syncs a minute, counted by the control plane, under steady hits.
  */
-async function measureSyncLoad(topology: Topology, seconds = 15): Promise<{ pop: string; mode: string; syncsPerMinute: number }> {
+async function measureSyncLoad(topology: Topology, seconds = 60): Promise<{ pop: string; mode: string; syncsPerMinute: number }> {
   const pop = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
   const headers = { authorization: `Bearer ${topology.control.token}` };
   const syncs = async () => {
