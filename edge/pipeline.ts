@@ -107,7 +107,7 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
  */
 function requestDirectivesFor(value: string | null, honored: boolean): CacheDirectives {
   const directives = parseCacheControl(value);
-  if (honored) return directives;
+  if (honored || value === null) return directives;
   return { ...directives, noCache: false, maxAge: undefined, minFresh: undefined, noStore: false };
 }
 

@@ -85,11 +85,6 @@ export class SqlStore implements CacheStore {
     return true;
   }
 
-  /** Bytes of bodies held. */
-  get bytes(): number {
-    return this.bytesHeld;
-  }
-
   private remove(key: string, size: number): void {
     this.sql.exec("DELETE FROM entries WHERE key = ?", key);
     this.sql.exec("DELETE FROM chunks WHERE key = ?", key);
