@@ -62,7 +62,9 @@ describe("chaos", () => {
       expect(r.misses).toBeGreaterThan(10);
       expect(r.cachedErrors).toBe(0);
       expect(r.missErrors).toBe(0);
-      expect(r.ejectedByPopMs).not.toBeNull();
+      // Every miss was answered whole by another origin. (Ejection is reported, not required: the
+      // broken origin still answers 304s whole, and each success resets its run of failures.)
+      expect(r.servedBy["eu-central"]).toBeUndefined();
       // Never the unbounded wait of a stalled body: one idle timeout, then the retry's answer.
       expect(r.maxMs).toBeLessThan(TIMEOUT_MS * 3 + 1000);
     }, 120_000);
