@@ -3,30 +3,18 @@
  * control plane knows about origins and purges. Pure.
  */
 import type { HealthReport, PopSync } from "./state";
+import { POP_COUNTERS } from "../edge/metrics/counters";
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-const POP_COUNTERS: [string, string, string][] = [
-  ["requests", "outpost_requests_total", "Requests a POP has handled."],
-  ["hits", "outpost_cache_hits_total", "Requests answered from the cache (fresh or stale-while-revalidate)."],
-  ["misses", "outpost_cache_misses_total", "Requests that found nothing stored."],
-  ["staleServes", "outpost_stale_serves_total", "Stale responses served (stale-while-revalidate and stale-if-error)."],
-  ["collapsed", "outpost_collapsed_total", "Requests that waited for another request's fill."],
-  ["originRequests", "outpost_origin_requests_total", "Forward trips to origins."],
-  ["originErrors", "outpost_origin_errors_total", "Forward trips that failed or got a 5xx."],
-  ["retries", "outpost_retries_total", "Retries on another origin."],
-  ["retriesDeniedByBudget", "outpost_retries_denied_total", "Retries refused by the retry budget."],
-  ["shieldRequests", "outpost_shield_requests_total", "Misses a POP sent to a shield shard."],
-  ["shieldBypasses", "outpost_shield_bypasses_total", "Misses that went to the origin directly because their shield shard was down, slow or ejected."],
-];
 
 export function renderMetrics(pops: PopSync[], health: HealthReport, purgeSeq: number, purgeRulesRetained = 0): string {
   const lines: string[] = [];
-  for (const [key, name, help] of POP_COUNTERS) {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-    for (const p of pops) lines.push(`${name}{pop="${escapeLabel(p.name)}"} ${p.counters[key] ?? 0}`);
+  for (const [key, { metric, help }] of Object.entries(POP_COUNTERS)) {
+    lines.push(`# HELP ${metric} ${help}`, `# TYPE ${metric} counter`);
+    for (const p of pops) lines.push(`${metric}{pop="${escapeLabel(p.name)}"} ${p.counters[key] ?? 0}`);
   }
   lines.push("# HELP outpost_origin_pop_requests_total Forward trips per POP and origin.", "# TYPE outpost_origin_pop_requests_total counter");
   for (const p of pops) for (const [origin, o] of Object.entries(p.origins)) lines.push(`outpost_origin_pop_requests_total{pop="${escapeLabel(p.name)}",origin="${escapeLabel(origin)}"} ${o.requests}`);

@@ -19,6 +19,7 @@ import { locationFromCf } from "./routing/geo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
+import { zeroCounters, type PopCounters } from "./metrics/counters";
 import { parseSettings, purgeHorizonMs } from "./settings";
 import { waitAtMost } from "./wait";
 import { TokenStore } from "../control/auth";
@@ -36,24 +37,6 @@ export interface PopOptions {
   shield?: ShieldAddress;
 }
 
-export interface PopCounters {
-  requests: number;
-  hits: number;
-  misses: number;
-  staleServes: number;
-  collapsed: number;
-  originRequests: number;
-  originErrors: number;
-  stored: number;
-  retries: number;
-  retriesDeniedByBudget: number;
-  panicRoutes: number;
-  compressions: number;
-  /** Misses sent to a shield shard. */
-  shieldRequests: number;
-  /** Misses that went to the origin because their shard was down, slow or ejected. */
-  shieldBypasses: number;
-}
 
 export class Pop {
   readonly config: OutpostConfig;
@@ -68,22 +51,7 @@ export class Pop {
   /** Keys being revalidated in the background (stale-while-revalidate), one at a time each. */
   readonly revalidating = new Set<string>();
   readonly snapshots: SnapshotClient;
-  readonly counters: PopCounters = {
-    requests: 0,
-    hits: 0,
-    misses: 0,
-    staleServes: 0,
-    collapsed: 0,
-    originRequests: 0,
-    originErrors: 0,
-    stored: 0,
-    retries: 0,
-    retriesDeniedByBudget: 0,
-    panicRoutes: 0,
-    compressions: 0,
-    shieldRequests: 0,
-    shieldBypasses: 0,
-  };
+  readonly counters: PopCounters = zeroCounters();
   /** The codings this runtime can produce, in the configured order. */
   readonly codings: Coding[];
   readonly outliers: OutlierDetector;
