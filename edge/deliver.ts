@@ -20,6 +20,13 @@ export interface Representation {
   size: number | undefined;
 }
 
+/** When this request began and how long its trips forward took, ms. */
+export interface Timing {
+  startedAt: number;
+  /** Time to the origin's (or the shield's) response headers, summed over trips. */
+  originMs?: number;
+}
+
 export interface DeliverOptions {
   popName: string;
   cacheStatus: CacheStatusEntry;
@@ -33,6 +40,21 @@ export interface DeliverOptions {
   evaluateRequest: boolean;
   /** The body is already encoded (Content-Encoding): the runtime must send it as it is. */
   encoded?: boolean;
+  /** For Server-Timing. */
+  timing?: Timing;
+}
+
+/**
+ * Server-Timing (W3C): the cache's verdict, the trip forward, the total, so
+ * that a browser's developer tools show where the time went. (workerd's clock
+ * advances only across I/O: a hit's own work reads as 0 ms.)
+ */
+function serverTiming(status: CacheStatusEntry, timing: Timing | undefined): string {
+  const verdict = status.hit ? (status.detail === "stale-while-revalidate" ? "stale" : "hit") : status.fwd === "stale" && status.detail === "stale-if-error" ? "stale" : status.fwd === "method" ? "pass" : status.fwd ? "miss" : "error";
+  const parts = [`cache;desc="${verdict}"`];
+  if (timing?.originMs !== undefined) parts.push(`origin;dur=${timing.originMs}`);
+  if (timing) parts.push(`total;dur=${Math.max(0, Date.now() - timing.startedAt)}`);
+  return parts.join(", ");
 }
 
 /** Fields that describe routing or caching inside the CDN and are no business of the client's. */
@@ -43,7 +65,7 @@ const INTERNAL_FIELDS = new Set(["cache-tag", "surrogate-key"]);
  * itself; a stale one, say of bytes it decoded, would corrupt it), Outpost-only
  * fields, and the field it sets itself.
  */
-const DROPPED = new Set<string>([...HOP_BY_HOP, "content-length", ...FIELDS_REMOVED_BEFORE_CLIENT, "via", "cache-status"]);
+const DROPPED = new Set<string>([...HOP_BY_HOP, "content-length", ...FIELDS_REMOVED_BEFORE_CLIENT, "via", "cache-status", "server-timing"]);
 
 function sliceStream(stream: ReadableStream<Uint8Array>, start: number, end: number): ReadableStream<Uint8Array> {
   let offset = 0;
@@ -106,6 +128,7 @@ function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, ac
   if (options.age !== undefined) out.push(["age", String(Math.max(0, Math.floor(options.age)))]);
   out.push(["via", via ? `${via}, 1.1 ${options.popName}` : `1.1 ${options.popName}`]);
   out.push(["cache-status", appendCacheStatus(upstreamStatus ?? options.cacheStatus.upstream ?? null, options.cacheStatus)]);
+  if (!options.toTier) out.push(["server-timing", serverTiming(options.cacheStatus, options.timing)]);
   return new Headers(out);
 }
 

@@ -113,6 +113,7 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
 
 function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult {
   const pop = tx.pop;
+  if (result.ok) tx.timing.originMs = (tx.timing.originMs ?? 0) + (result.responseTime - result.requestTime);
   if (!result.ok || result.response.body === null) return result;
   const originId = result.originId;
   const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, {

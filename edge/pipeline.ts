@@ -15,7 +15,7 @@ import { countBytes, OriginBodyError, readBounded } from "./body";
 import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
 import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
-import { deliver, type Representation } from "./deliver";
+import { deliver, type DeliverOptions, type Representation } from "./deliver";
 import type { Env } from "./env";
 import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
@@ -87,6 +87,7 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
     requestDirectives,
     pragmaNoCache: honored && /(^|,)\s*no-cache\s*(,|$)/i.test(request.headers.get("pragma") ?? ""),
     cf,
+    timing: { startedAt: Date.now() },
   };
   if (!CACHEABLE_METHODS.has(request.method)) return pass(tx);
   // A fresh entry in the isolate's memory is answered without a single await.
@@ -406,12 +407,7 @@ async function pass(tx: Transaction): Promise<Response> {
   // explicit freshness, may answer later GETs (RFC 9110 §9.3.3, RFC 9111 §3).
   if (tx.request.method === "POST" && postAnswersGet(tx, response)) return storeAndDeliver(tx, result, "method");
   const rep: Representation = { status: response.status, headers: response.headers, body: response.body, size: undefined };
-  return deliver(tx.request, rep, {
-    popName: tx.pop.name,
-    cacheStatus: { cache: tx.pop.name, fwd: "method", fwdStatus: response.status },
-    debug: tx.pop.config.debug, toTier: tx.pop.isShield,
-    evaluateRequest: false,
-  });
+  return deliverTo(tx, rep, { cacheStatus: { cache: tx.pop.name, fwd: "method", fwdStatus: response.status }, evaluateRequest: false });
 }
 
 function postAnswersGet(tx: Transaction, response: Response): boolean {
@@ -477,7 +473,7 @@ async function storeAndDeliver(
   if (!decision.store || tooLarge) {
     if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? tx.shieldBypass : `not-stored:${decision.reason}`;
     const passed: Representation = { status: response.status, headers: originHeaders, body: rep.body, size: rep.length };
-    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded: rep.opaque });
+    return deliverTo(tx, passed, { cacheStatus: status, evaluateRequest: true, encoded: rep.opaque });
   }
 
   const fields = varyFields(originHeaders.get("vary"));
@@ -489,7 +485,7 @@ async function storeAndDeliver(
   const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes);
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) {
     const passed: Representation = { status: response.status, headers: originHeaders, body: body.bytes, size: body.bytes.byteLength };
-    return deliver(tx.request, passed, { popName: tx.pop.name, cacheStatus: status, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded: rep.opaque });
+    return deliverTo(tx, passed, { cacheStatus: status, evaluateRequest: true, encoded: rep.opaque });
   }
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (storeStreamed).
@@ -520,7 +516,7 @@ async function storeAndDeliver(
   const [toClient, toCache] = body.stream.tee();
   tx.ctx.waitUntil(storeStreamed(tx, key, meta, toCache, retention, now));
   const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
-  return deliver(tx.request, streamed, { popName: tx.pop.name, cacheStatus: status, age: meta.initialAge, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded: rep.opaque });
+  return deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
 }
 
 /** What the origin answered, as Outpost keeps it: identity bytes, behind the body guard. */
@@ -605,7 +601,7 @@ function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEn
   const choice = chooseEncoding(tx, found);
   const held = validated ? undefined : found.meta.noCacheFields;
   const send = (rep: Representation, encoded: boolean) =>
-    deliver(tx.request, held ? { ...rep, headers: withoutFields(rep.headers, held) } : rep, { popName: tx.pop.name, cacheStatus, age, debug: tx.pop.config.debug, toTier: tx.pop.isShield, evaluateRequest: true, encoded });
+    deliverTo(tx, held ? { ...rep, headers: withoutFields(rep.headers, held) } : rep, { cacheStatus, age, evaluateRequest: true, encoded });
   if (choice.kind === "as-stored") {
     // A coding the origin applied (not gzip or br, which the runtime decoded) goes out as stored.
     const encoded = found.meta.headers.some(([n, v]) => n === "content-encoding" && v.trim().toLowerCase() !== "identity");
@@ -630,12 +626,12 @@ function withoutFields(headers: Representation["headers"], names: readonly strin
 }
 
 function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: Transaction): Response {
-  return deliver(tx.request, { status: response.status, headers: response.headers, body: response.body, size: undefined }, {
-    popName: tx.pop.name,
-    cacheStatus,
-    debug: tx.pop.config.debug, toTier: tx.pop.isShield,
-    evaluateRequest: false,
-  });
+  return deliverTo(tx, { status: response.status, headers: response.headers, body: response.body, size: undefined }, { cacheStatus, evaluateRequest: false });
+}
+
+/** deliver, with what every answer of this transaction shares: the POP, debug, the tier it answers, its timings. */
+function deliverTo(tx: Transaction, rep: Representation, options: Pick<DeliverOptions, "cacheStatus" | "age" | "evaluateRequest" | "encoded">): Response {
+  return deliver(tx.request, rep, { ...options, popName: tx.pop.name, debug: tx.pop.config.debug, toTier: tx.pop.isShield, timing: tx.timing });
 }
 
 function failureStatus(failure: OriginFailure | "no-origin"): number {

@@ -4,6 +4,7 @@
  */
 import type { EntryMeta, StoredRecord, VaryManifest } from "./cache/entry";
 import type { StoreBody } from "./cache/store";
+import type { Timing } from "./deliver";
 import type { SiteConfig } from "./config";
 import type { CacheDirectives } from "./http/cache-control";
 import type { Pop } from "./pop";
@@ -21,6 +22,8 @@ export interface Transaction {
   cf: IncomingRequestCfProperties | undefined;
   /** The vary manifest lookup found at the primary key, if any. */
   manifest?: VaryManifest;
+  /** For Server-Timing. */
+  timing: Timing;
   /** Why this request went to the origin without its shield, for Cache-Status. */
   shieldBypass?: "shield-down" | "shield-ejected";
 }

@@ -34,6 +34,9 @@ describe("miss, then hit", () => {
     expect(await second.text()).toBe(body);
     expect(second.headers.get("via")).toBe("1.1 Outpost-TST");
     expect(Number(second.headers.get("age"))).toBeGreaterThanOrEqual(0);
+    // Server-Timing shows the verdict, the trip to the origin (on the miss), and the total.
+    expect(first.headers.get("server-timing")).toMatch(/^cache;desc="miss", origin;dur=\d+, total;dur=\d+$/);
+    expect(second.headers.get("server-timing")).toMatch(/^cache;desc="hit", total;dur=\d+$/);
   });
 
   it("gives no default TTL to a response without freshness information", async () => {
