@@ -279,8 +279,8 @@ export class ControlState {
     pop.purgeSeqDelivered = Math.max(purgeSeq, snapshot.purges.at(-1)?.seq ?? 0);
     data.pops.set(report.pop, pop);
     // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
-    const changed =
-      !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.purgeSeqDelivered !== pop.purgeSeqDelivered || previous.versionApplied !== pop.versionApplied;
+    // (What was delivered lives in memory: a purge answering every held sync must not cost a write per POP.)
+    const changed = !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.versionApplied !== pop.versionApplied;
     if (changed || now - (data.popWrittenAt.get(report.pop) ?? 0) >= POP_ROW_INTERVAL_MS) {
       data.popWrittenAt.set(report.pop, now);
       await this.storage.putRow("pop", report.pop, pop);
@@ -299,9 +299,20 @@ export class ControlState {
     return this.snapshotFor(data, now, 0);
   }
 
+  /** The last page of rules read, by version and position: a purge answers every held sync from one read. */
+  private pageMemo: { version: number; after: number; purges: PurgeRule[] } | undefined;
+
   private async snapshotFor(data: ControlData, now: number, purgeSeq: number): Promise<Snapshot> {
     const page = this.options.purgePageSize ?? DEFAULT_PURGE_PAGE;
-    const purges = purgeSeq >= data.purgeSeq ? [] : await this.storage.purgesAfter(purgeSeq, page);
+    let purges: PurgeRule[] = [];
+    if (purgeSeq < data.purgeSeq) {
+      const memo = this.pageMemo;
+      if (memo && memo.version === data.version && memo.after === purgeSeq) purges = memo.purges;
+      else {
+        purges = await this.storage.purgesAfter(purgeSeq, page);
+        this.pageMemo = { version: data.version, after: purgeSeq, purges };
+      }
+    }
     return {
       version: data.version,
       generatedAt: now,

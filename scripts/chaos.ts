@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     report.slow = slow;
     console.log(`   ${slow.misses} misses, ${slow.missErrors} errors; latency p50 ${slow.p50Ms} ms, p99 ${slow.p99Ms} ms, max ${slow.maxMs} ms; served by ${JSON.stringify(slow.servedBy)}`);
 
-    for (const [n, mode] of [[5, "stall"], [6, "truncate"]] as const) {
+    for (const [n, mode] of [[4, "stall"], [5, "truncate"]] as const) {
       console.log(`${n}. FRA's nearest origin (eu-central) sends 200 bytes of each body, then ${mode === "stall" ? "goes silent" : "resets the connection"}`);
       const broken = await brokenBodies(t, mode, TIMEOUT_MS);
       report[mode === "stall" ? "stalledOrigin" : "truncatingOrigin"] = broken;
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
       console.log(`   served by ${JSON.stringify(broken.servedBy)}; FRA ejected it after ${broken.ejectedByPopMs} ms`);
     }
 
-    console.log("4. eu-central flaps down/up every 3 s for 12 s");
+    console.log("6. eu-central flaps down/up every 3 s for 12 s");
     const flap = await flappingOrigin(t);
     report.flap = flap;
     console.log(`   probe transitions ${flap.probeTransitions} (closest two ${flap.minMsBetweenTransitions} ms apart); FRA ejections ${flap.popEjections}; miss errors ${flap.missErrors}`);
