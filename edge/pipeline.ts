@@ -254,7 +254,9 @@ function gatewayTimeoutOnlyIfCached(tx: Transaction, found: Found): Response {
 
 async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, background = false): Promise<Response> {
   // With no healthy origin left, waiting out timeouts only delays the stale copy the client will get.
-  if (!background && tx.pop.candidates(tx.site, tx.cf, Date.now()).healthy === 0 && staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, Date.now())) {
+  // The cheap check first: ranking origins (and counting a panic route) only where stale may stand in.
+  const before = Date.now();
+  if (!background && staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, before) && tx.pop.candidates(tx.site, tx.cf, before).healthy === 0) {
     return serveStaleOnError(tx, found, undefined);
   }
   const headers = forwardHeaders(tx, true);
