@@ -11,8 +11,8 @@ import { renderMetrics } from "./metrics";
 import { OPENAPI_DOCUMENT } from "./openapi";
 import { parsePurgeRequest } from "./purge-request";
 import { RateLimiter } from "./rate-limit";
+import { ReportSchema, SyncRequestSchema } from "./wire";
 import { parseSettings } from "../edge/settings";
-import { MAX_SYNC_WAIT_MS } from "./state";
 import type { ControlPlaneRpc } from "./rpc";
 import { locationHint, shieldAddress, type ShieldAddress } from "../edge/shield/placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "../edge/shield/protocol";
@@ -44,25 +44,6 @@ const OriginPatchSchema = z
   })
   .strict()
   .refine((v) => Object.keys(v).length > 0, "give at least one of weight, enabled, draining");
-
-const ReportSchema = z
-  .object({
-    pop: z.string().min(1).max(64),
-    events: z
-      .array(
-        z
-          .object({
-            kind: z.enum(["ejected", "restored"]),
-            originId: z.string().min(1).max(64),
-            at: z.number(),
-            until: z.number().optional(),
-            reason: z.string().max(256).optional(),
-          })
-          .strict(),
-      )
-      .max(100),
-  })
-  .strict();
 
 function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500, error: string, extra: Record<string, unknown> = {}) {
   return c.json({ error, status, ...extra }, status);
@@ -145,20 +126,6 @@ function requireScope(scope: Scope) {
   };
 }
 
-const SyncSchema = z
-  .object({
-    pop: z.string().min(1).max(64),
-    have: z.number().int().min(0),
-    purgeSeq: z.number().int().min(0),
-    epoch: z.string().max(64).optional(),
-    /** Hold the answer until there is news past `have` / `purgeSeq`, at most this many ms. */
-    wait: z.number().int().min(0).max(MAX_SYNC_WAIT_MS).optional(),
-    mode: z.enum(["long-poll", "poll"]).optional(),
-    counters: z.record(z.string(), z.number()).optional(),
-    origins: z.record(z.string(), z.object({ requests: z.number(), errors: z.number(), ejected: z.boolean().optional() })).optional(),
-  })
-  .strict();
-
 export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -180,7 +147,7 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   app.post("/v1/sync", requireScope("pop"), async (c) => {
     const body = await readJson(c);
     if (!body.ok) return body.response;
-    const parsed = SyncSchema.safeParse(body.value);
+    const parsed = SyncRequestSchema.safeParse(body.value);
     if (!parsed.success) return problem(c, 400, "invalid sync", { problems: zodErrors(parsed.error) });
     const { wait, ...report } = parsed.data;
     return c.json(await deps.plane(c.env).sync(report, wait));
@@ -218,9 +185,10 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   });
 
   app.get("/metrics", requireScope("read"), async (c) => {
-    const { pops, health, purgeSeq, purgeRulesRetained } = await deps.plane(c.env).metrics();
-    return c.text(renderMetrics(pops, health, purgeSeq, purgeRulesRetained), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    return c.text(renderMetrics(await deps.plane(c.env).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
+
+  app.get("/v1/dashboard", requireScope("read"), async (c) => c.json(await deps.plane(c.env).dashboard(), 200, { "cache-control": "no-store" }));
 
   app.get("/v1/openapi.json", (c) => c.json(OPENAPI_DOCUMENT));
 
@@ -290,13 +258,13 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     return c.json({ shield: target.address.name, ...((await answer.json()) as object) });
   });
 
-  /** POPs report passive ejections and recoveries here; the control plane shares them with every POP. */
+  /** POPs report passive ejections and recoveries here (the control plane shares them with every POP), and their figures between held syncs. */
   app.post("/v1/reports", requireScope("pop"), async (c) => {
     const body = await readJson(c);
     if (!body.ok) return body.response;
     const parsed = ReportSchema.safeParse(body.value);
     if (!parsed.success) return problem(c, 400, "invalid report", { problems: zodErrors(parsed.error) });
-    return c.json(await deps.plane(c.env).report(parsed.data.pop, parsed.data.events));
+    return c.json(await deps.plane(c.env).report(parsed.data.pop, parsed.data.events, parsed.data.metrics));
   });
 
   return app;

@@ -6,6 +6,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { parseConfig, type OutpostConfig } from "../edge/config";
 import type { Env } from "../edge/env";
+import type { PopMetrics } from "./wire";
 import { ControlState, type ReportEvent, type SyncReport } from "./state";
 import { SqlControlStorage } from "./storage";
 import type { ControlPlaneRpc } from "./rpc";
@@ -54,6 +55,10 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
     await this.ensureAlarm();
     return this.state.metrics();
   }
+  async dashboard() {
+    await this.ensureAlarm();
+    return this.state.dashboard();
+  }
   async overrides() {
     return this.state.overrides();
   }
@@ -74,8 +79,8 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   async purgeStatus(id: string) {
     return this.state.purgeStatus(id);
   }
-  async report(pop: string, events: ReportEvent[]) {
+  async report(pop: string, events: ReportEvent[], metrics?: PopMetrics) {
     await this.ensureAlarm();
-    return this.state.report(pop, events);
+    return this.state.report(pop, events, metrics);
   }
 }

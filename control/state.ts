@@ -9,6 +9,14 @@ import { purgeHorizonMs } from "../edge/settings";
 import { applyProbe, initialHealth, probeOrigin, type ActiveHealth, type HealthTransition } from "./health-monitor";
 import { purgeOnCloudflare, type CloudflarePurgeOptions, type CloudflarePurgeResult } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
+import { MAX_SYNC_WAIT_MS, type PopMetrics, type PopOriginView, type ReportEvent, type SyncMode, type SyncReport } from "./wire";
+import { validSeries, type SeriesReport } from "../edge/metrics/series";
+import { POP_COUNTERS } from "../edge/metrics/counters";
+import { LiveFigures } from "./live";
+import type { MetricsInput } from "./metrics";
+import { buildDashboardView, type DashboardView } from "./dashboard-view";
+
+export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "./wire";
 import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapshot";
 
 export interface PopSync {
@@ -29,28 +37,10 @@ export interface PopSync {
   /** Accepted → applied at this POP, for its latest purge (as seen at the next sync). */
   lastPurgeLagMs: number | null;
   counters: Record<string, number>;
+  /** Labelled series (edge/metrics/series.ts), only those whose labels are in their declared domains. */
+  series?: SeriesReport;
   origins: Record<string, PopOriginView>;
-}
-
-/** One origin as one POP sees it. */
-export interface PopOriginView {
-  requests: number;
-  errors: number;
-  ejected?: boolean;
-}
-
-export type SyncMode = "long-poll" | "poll";
-
-/** What a POP sends with each sync: where it is, and its counters. */
-export interface SyncReport {
-  pop: string;
-  have: number;
-  purgeSeq: number;
-  mode?: SyncMode;
-  /** The purge epoch the POP's sequence belongs to. */
-  epoch?: string;
-  counters?: Record<string, number>;
-  origins?: Record<string, PopOriginView>;
+  location?: PopMetrics["location"];
 }
 
 export interface PurgeStatus {
@@ -70,14 +60,6 @@ export interface PassiveReport {
   at: number;
   until: number;
   reason: string;
-}
-
-export interface ReportEvent {
-  kind: "ejected" | "restored";
-  originId: string;
-  at: number;
-  until?: number;
-  reason?: string;
 }
 
 /** What the control plane holds in memory: the rows, loaded once, written one at a time. Purge rules stay in storage. */
@@ -129,8 +111,6 @@ export interface HealthReport {
 const MAX_TRANSITIONS = 200;
 /** Syncs held at once; past it the oldest is answered ("nothing new") to make room. */
 const MAX_HELD_SYNCS = 5000;
-/** The longest a sync may be held. */
-export const MAX_SYNC_WAIT_MS = 25_000;
 /** A POP's row is written on a purge or version change, else at most this often. */
 const POP_ROW_INTERVAL_MS = 10_000;
 const DEFAULT_PURGE_PAGE = 2000;
@@ -143,6 +123,8 @@ function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginH
 
 export class ControlState {
   private data: ControlData | undefined;
+  /** Figures for people watching (the dashboard, purge lag): memory only. */
+  readonly live = new LiveFigures();
   /** Held syncs (oldest first), each released by news or by its bound. */
   private readonly held = new Set<() => void>();
 
@@ -253,6 +235,9 @@ export class ControlState {
   async sync(report: SyncReport, waitMs = 0): Promise<Snapshot> {
     const data = await this.load();
     await this.publish(data, this.now());
+    // Figures count as of the sync's arrival: a held answer must not put older counters over newer ones.
+    const known = data.pops.get(report.pop);
+    if (known) data.pops.set(report.pop, { ...known, ...this.figures(report.pop, report, known, this.now()) });
     // A waiting sync: answered as soon as there is news past what the POP has, or at its bound.
     if (waitMs > 0 && !this.hasNews(data, report)) await this.hold(waitMs);
     const now = this.now();
@@ -265,6 +250,7 @@ export class ControlState {
       if (newest?.seq === purgeSeq) lastPurgeLagMs = now - newest.at;
     }
     const pop: PopSync = {
+      ...(previous ? { counters: previous.counters, series: previous.series, origins: previous.origins, location: previous.location } : this.figures(report.pop, report, undefined, now)),
       name: report.pop,
       lastSyncAt: now,
       mode: report.mode ?? previous?.mode,
@@ -272,11 +258,10 @@ export class ControlState {
       versionApplied: report.have,
       purgeSeqApplied: purgeSeq,
       lastPurgeLagMs,
-      counters: report.counters ?? previous?.counters ?? {},
-      origins: report.origins ?? previous?.origins ?? {},
     };
     const snapshot = await this.snapshotFor(data, now, purgeSeq);
     pop.purgeSeqDelivered = Math.max(purgeSeq, snapshot.purges.at(-1)?.seq ?? 0);
+    this.live.onDelivered(report.pop, pop.purgeSeqDelivered, now);
     data.pops.set(report.pop, pop);
     // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
     // (What was delivered lives in memory: a purge answering every held sync must not cost a write per POP.)
@@ -286,6 +271,28 @@ export class ControlState {
       await this.storage.putRow("pop", report.pop, pop);
     }
     return snapshot;
+  }
+
+  /**
+   * A POP's figures as the control plane keeps them: only declared counters,
+   * and series whose labels are in their domains (a report cannot grow the
+   * exposition); what a report leaves out stays as it was.
+   */
+  private figures(popName: string, metrics: PopMetrics, previous: PopSync | undefined, now: number): Pick<PopSync, "counters" | "series" | "origins" | "location"> {
+    const isOrigin = (id: string) => this.config().origins.some((o) => o.id === id) || /^shield:[a-z0-9:_-]{1,80}$/.test(id);
+    const counters = metrics.counters ? Object.fromEntries(Object.entries(metrics.counters).filter(([name]) => Object.hasOwn(POP_COUNTERS, name))) : (previous?.counters ?? {});
+    const series = metrics.series ? Object.fromEntries(Object.entries(metrics.series).filter(([key, values]) => validSeries(key, values, isOrigin))) : previous?.series;
+    const origins = metrics.origins ? Object.fromEntries(Object.entries(metrics.origins).filter(([id]) => isOrigin(id))) : (previous?.origins ?? {});
+    if (metrics.counters) this.live.onFigures(popName, now, counters, series);
+    return { counters, series, origins, location: metrics.location ?? previous?.location };
+  }
+
+  /** Figures a POP sends between held syncs (so dashboards stay live); its position is left as it was. */
+  async recordMetrics(popName: string, metrics: PopMetrics): Promise<void> {
+    const data = await this.load();
+    const previous = data.pops.get(popName);
+    if (!previous) return; // a POP is known from its first sync
+    data.pops.set(popName, { ...previous, ...this.figures(popName, metrics, previous, this.now()) });
   }
 
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
@@ -339,6 +346,7 @@ export class ControlState {
     await this.storage.appendPurge(rule);
     data.purgeSeq = rule.seq;
     await this.storage.putRow("value", "purgeSeq", data.purgeSeq);
+    this.live.onPurgeAccepted(rule, [...data.pops.keys()]);
     await this.bumpVersion(data);
     const cf = this.options.cloudflare;
     if (cf) {
@@ -377,9 +385,21 @@ export class ControlState {
   }
 
   /** Everything /metrics shows, in one call (one Durable Object round trip, no purge rules copied). */
-  async metrics(): Promise<{ pops: PopSync[]; health: HealthReport; purgeSeq: number; purgeRulesRetained: number }> {
+  async metrics(): Promise<MetricsInput> {
     const [pops, health] = [await this.pops(), await this.health()];
-    return { pops, health, purgeSeq: (await this.load()).purgeSeq, purgeRulesRetained: await this.storage.purgeCount() };
+    return {
+      pops,
+      health,
+      purgeSeq: (await this.load()).purgeSeq,
+      purgeRulesRetained: await this.storage.purgeCount(),
+      heldSyncs: this.held.size,
+      purgePropagation: Object.fromEntries(this.live.purgeLag),
+    };
+  }
+
+  async dashboard(): Promise<DashboardView> {
+    const [pops, health] = [await this.pops(), await this.health()];
+    return buildDashboardView(this.config(), pops, health, this.live, (await this.load()).purgeSeq, this.now());
   }
 
   async pops(): Promise<PopSync[]> {
@@ -419,10 +439,12 @@ export class ControlState {
   }
 
   /** POPs report their passive ejections and recoveries; every POP then learns. */
-  async report(pop: string, events: ReportEvent[]): Promise<{ version: number }> {
+  async report(pop: string, events: ReportEvent[], metrics?: PopMetrics): Promise<{ version: number }> {
     const data = await this.load();
+    if (metrics) await this.recordMetrics(pop, metrics);
     const known = new Set(this.config().origins.map((o) => o.id));
     for (const event of events) {
+      this.live.onEvent({ at: event.at, kind: event.kind, origin: event.originId, pop, detail: event.reason });
       if (!known.has(event.originId)) continue;
       if (event.kind === "ejected" && event.until !== undefined) {
         // A POP's word holds no longer than the longest ejection it could have made, from now:
@@ -471,6 +493,7 @@ export class ControlState {
             data.transitions.delete(old);
             await this.storage.deleteRow("transition", old);
           }
+          this.live.onEvent({ at: transition.at, kind: transition.to === "down" ? "origin-down" : "origin-up", origin: transition.originId, detail: transition.reason });
           this.log(JSON.stringify({ event: "origin-health", origin: transition.originId, from: transition.from, to: transition.to, reason: transition.reason }));
         }
       }),

@@ -66,6 +66,8 @@ export interface BodyOutcome {
   /** The body ended whole, or its reader stopped reading: the origin did its part. */
   onComplete(): void;
   onFailure(error: OriginBodyError): void;
+  /** Each chunk's size, as it passes. */
+  onBytes?(bytes: number): void;
 }
 
 export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome): ReadableStream<Uint8Array> {
@@ -91,7 +93,10 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
         } else if (next.done) {
           settle();
           controller.close();
-        } else controller.enqueue(next.value);
+        } else {
+          outcome?.onBytes?.(next.value.byteLength);
+          controller.enqueue(next.value);
+        }
       } catch (err) {
         const error = new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
         settle(error);

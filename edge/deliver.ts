@@ -4,6 +4,7 @@
  * Age, Via and Cache-Status, and the fields only Outpost may see removed.
  */
 import { appendCacheStatus, type CacheStatusEntry } from "./http/cache-status";
+import { cacheResultOf } from "./metrics/cache-result";
 import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
 import { HOP_BY_HOP } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
@@ -42,6 +43,8 @@ export interface DeliverOptions {
   encoded?: boolean;
   /** For Server-Timing. */
   timing?: Timing;
+  /** Told the body bytes sent: at once when their number is known, else when the body has passed. */
+  onBodyBytes?: (bytes: number) => void;
 }
 
 /**
@@ -50,8 +53,7 @@ export interface DeliverOptions {
  * advances only across I/O: a hit's own work reads as 0 ms.)
  */
 function serverTiming(status: CacheStatusEntry, timing: Timing | undefined): string {
-  const verdict = status.hit ? (status.detail === "stale-while-revalidate" ? "stale" : "hit") : status.fwd === "stale" && status.detail === "stale-if-error" ? "stale" : status.fwd === "method" ? "pass" : status.fwd ? "miss" : "error";
-  const parts = [`cache;desc="${verdict}"`];
+  const parts = [`cache;desc="${cacheResultOf(status)}"`];
   if (timing?.originMs !== undefined) parts.push(`origin;dur=${timing.originMs}`);
   if (timing) parts.push(`total;dur=${Math.max(0, Date.now() - timing.startedAt)}`);
   return parts.join(", ");
@@ -94,6 +96,26 @@ function withKnownLength(body: Representation["body"], size: number | undefined)
   if (body === null || body instanceof Uint8Array || size === undefined) return body;
   if (typeof FixedLengthStream === "undefined") return body;
   return body.pipeThrough(new FixedLengthStream(size));
+}
+
+/** Reports a body's size: known ones at once, streams of unknown length as they end. */
+function metered(body: Representation["body"], length: number | undefined, onBodyBytes: (bytes: number) => void): Representation["body"] {
+  if (body === null) onBodyBytes(0);
+  else if (body instanceof Uint8Array) onBodyBytes(body.byteLength);
+  else if (length !== undefined) onBodyBytes(length);
+  else {
+    let total = 0;
+    return body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          total += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+        flush: () => onBodyBytes(total),
+      }),
+    );
+  }
+  return body;
 }
 
 async function discard(body: Representation["body"]): Promise<void> {
@@ -151,6 +173,7 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
       // A HEAD answer says how long the GET's body would be (RFC 9110 §8.6); the runtime frames only bodies it sends.
       if (isHead && length !== undefined && status !== 204 && status !== 304) h.set("content-length", String(length));
     }
+    if (options.onBodyBytes) body = metered(body, length, options.onBodyBytes);
     return new Response(body, { status, headers: h, ...(options.encoded ? { encodeBody: "manual" as const } : {}) });
   };
 

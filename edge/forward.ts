@@ -113,10 +113,15 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
 
 function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult {
   const pop = tx.pop;
-  if (result.ok) tx.timing.originMs = (tx.timing.originMs ?? 0) + (result.responseTime - result.requestTime);
+  if (result.ok) {
+    const ms = result.responseTime - result.requestTime;
+    tx.timing.originMs = (tx.timing.originMs ?? 0) + ms;
+    pop.series.observe("originResponse", [result.originId], ms / 1000);
+  }
   if (!result.ok || result.response.body === null) return result;
   const originId = result.originId;
   const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, {
+    onBytes: (bytes) => (pop.counters.originBytes += bytes),
     onComplete: () => pop.outliers.onSuccess(originId, Date.now()),
     onFailure: (error) => {
       pop.counters.originErrors++;

@@ -16,6 +16,7 @@ import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
 import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
 import { deliver, type DeliverOptions, type Representation } from "./deliver";
+import { cacheResultOf } from "./metrics/cache-result";
 import type { Env } from "./env";
 import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
@@ -73,6 +74,7 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
     // Never an open proxy: only configured hosts are fetched, from configured origins.
     const response = errorResponse(421, "unknown host", { host: url.hostname, popName: pop.name });
     response.headers.set("cache-status", `${pop.name}; detail="unknown-host"`);
+    pop.recordResponse("error", response.status, 0);
     return response;
   }
   const honored = site.honorRequestDirectives;
@@ -196,7 +198,7 @@ function hitOrStale(tx: Transaction, found: Found): Response | Promise<Response>
   }
   if (decision.kind === "stale-serve") {
     tx.pop.counters.hits++;
-    tx.pop.counters.staleServes++;
+    tx.pop.countStale("while-revalidate");
     if (decision.revalidate) revalidateInBackground(tx, found);
     return deliverStored(tx, found, { cache: tx.pop.name, hit: true, ttl: decision.ttl, detail: "stale-while-revalidate" }, decision.age, false);
   }
@@ -306,7 +308,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
 
 /** A stored copy standing in for an origin that failed (RFC 5861 stale-if-error). */
 function serveStaleOnError(tx: Transaction, found: Found, failedStatus: number | undefined): Response | Promise<Response> {
-  tx.pop.counters.staleServes++;
+  tx.pop.countStale("if-error");
   const age = currentAge(found.meta.initialAge, found.meta.responseTime, Date.now());
   return deliverStored(tx, found, { cache: tx.pop.name, fwd: "stale", fwdStatus: failedStatus, ttl: found.meta.freshness - age, detail: "stale-if-error" }, age, false);
 }
@@ -613,12 +615,16 @@ function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEn
     return send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: knownSize(found.meta) }, false);
   }
   const variant = tx.pop.memory.get(choice.key);
+  const sendEncoded = (headers: [string, string][], body: Uint8Array) => {
+    if (tx.request.method === "GET") tx.pop.counters.compressionSavedBytes += Math.max(0, (knownSize(found.meta) ?? 0) - body.byteLength);
+    return send({ status: found.meta.status, headers, body, size: body.byteLength }, true);
+  };
   if (variant?.body && variant.record.kind === "entry") {
     void cancelBody(found.body);
-    return send({ status: found.meta.status, headers: variant.record.meta.headers, body: variant.body, size: variant.body.byteLength }, true);
+    return sendEncoded(variant.record.meta.headers, variant.body);
   }
   return encodedVariant(tx, found, choice.coding, choice.key).then((v) =>
-    v ? send({ status: found.meta.status, headers: v.headers, body: v.body, size: v.body.byteLength }, true)
+    v ? sendEncoded(v.headers, v.body)
       : send({ status: found.meta.status, headers: withVaryAcceptEncoding(found.meta.headers), body: found.body, size: knownSize(found.meta) }, false),
   );
 }
@@ -633,7 +639,10 @@ function withCacheStatus(response: Response, cacheStatus: CacheStatusEntry, tx: 
 
 /** deliver, with what every answer of this transaction shares: the POP, debug, the tier it answers, its timings. */
 function deliverTo(tx: Transaction, rep: Representation, options: Pick<DeliverOptions, "cacheStatus" | "age" | "evaluateRequest" | "encoded">): Response {
-  return deliver(tx.request, rep, { ...options, popName: tx.pop.name, debug: tx.pop.config.debug, toTier: tx.pop.isShield, timing: tx.timing });
+  const pop = tx.pop;
+  const response = deliver(tx.request, rep, { ...options, popName: pop.name, debug: pop.config.debug, toTier: pop.isShield, timing: tx.timing, onBodyBytes: pop.countServedBytes });
+  pop.recordResponse(cacheResultOf(options.cacheStatus), response.status, Date.now() - tx.timing.startedAt);
+  return response;
 }
 
 function failureStatus(failure: OriginFailure | "no-origin"): number {

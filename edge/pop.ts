@@ -20,6 +20,8 @@ import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
 import { zeroCounters, type PopCounters } from "./metrics/counters";
+import type { PopMetrics } from "../control/wire";
+import { PopSeries, statusClass, type CacheResult, type StaleReason } from "./metrics/series";
 import { parseSettings, purgeHorizonMs } from "./settings";
 import { waitAtMost } from "./wait";
 import { TokenStore } from "../control/auth";
@@ -38,6 +40,13 @@ export interface PopOptions {
 }
 
 
+/** A POP's place on the map, as the platform tells it. */
+export interface PopLocation {
+  latitude: number;
+  longitude: number;
+  city?: string;
+}
+
 export class Pop {
   readonly config: OutpostConfig;
   readonly memory: MemoryTier;
@@ -52,6 +61,10 @@ export class Pop {
   readonly revalidating = new Set<string>();
   readonly snapshots: SnapshotClient;
   readonly counters: PopCounters = zeroCounters();
+  /** Histograms and labelled counters (see POP_SERIES). */
+  readonly series = new PopSeries();
+  /** Where this POP is, from the first request's cf (reported so the dashboard can place it). */
+  location: PopLocation | undefined;
   /** The codings this runtime can produce, in the configured order. */
   readonly codings: Coding[];
   readonly outliers: OutlierDetector;
@@ -93,15 +106,9 @@ export class Pop {
       refreshMs: settings.SNAPSHOT_REFRESH_MS,
       longPollMs: settings.SNAPSHOT_LONG_POLL_MS,
       coldStartWaitMs: 500,
-      syncReport: () => {
-        const now = Date.now();
-        const origins: Record<string, { requests: number; errors: number; ejected: boolean }> = {};
-        for (const o of this.config.origins) {
-          const stats = this.originStats[o.id] ?? { requests: 0, errors: 0 };
-          origins[o.id] = { ...stats, ejected: this.outliers.isEjected(o.id, now) };
-        }
-        return { purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, counters: { ...this.counters }, origins };
-      },
+      syncReport: () => ({ purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, ...this.figures() }),
+      metrics: () => this.figures(),
+      metricsReportMs: settings.METRICS_REPORT_MS,
       onSnapshot: (next, offset, uncertainty) => {
         if (next.purgeEpoch !== undefined && next.purgeEpoch !== this.purgeEpoch) {
           // A new epoch numbers its rules from 1 again: keep the rules we hold, forget the numbering.
@@ -112,6 +119,36 @@ export class Pop {
         return this.purges.highestSeq;
       },
     });
+  }
+
+  /** What this isolate tells the control plane of itself: counters, series, origins as it sees them, where it is. */
+  figures(): PopMetrics {
+    const now = Date.now();
+    const origins: NonNullable<PopMetrics["origins"]> = {};
+    for (const o of this.config.origins) {
+      const stats = this.originStats[o.id] ?? { requests: 0, errors: 0 };
+      origins[o.id] = { ...stats, ejected: this.outliers.isEjected(o.id, now), ejections: this.outliers.totalEjections(o.id) };
+    }
+    // Shield shards this POP has used, as upstreams like the origins.
+    for (const [id, stats] of Object.entries(this.originStats)) {
+      if (id.startsWith("shield:")) origins[id] = { ...stats, ejected: this.outliers.isEjected(id, now), ejections: this.outliers.totalEjections(id) };
+    }
+    return { counters: { ...this.counters }, series: this.series.report(), origins, ...(this.location ? { location: this.location } : {}) };
+  }
+
+  /** One response to a client: its cache result, status class and time to first byte. */
+  recordResponse(result: CacheResult, status: number, ttfbMs: number): void {
+    this.series.count("responses", [statusClass(status), result]);
+    this.series.observe("ttfb", [result], ttfbMs / 1000);
+  }
+
+  readonly countServedBytes = (bytes: number): void => {
+    this.counters.servedBytes += bytes;
+  };
+
+  countStale(reason: StaleReason): void {
+    this.counters.staleServes++;
+    this.series.count("staleByReason", [reason]);
   }
 
   /**
@@ -228,6 +265,9 @@ export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): P
   // The same string object comes with every request: comparing it is cheap.
   if (current && current.config === env.OUTPOST_CONFIG && current.name === name) return current.pop;
   const pop = new Pop(env, name);
+  const latitude = Number(cf?.latitude);
+  const longitude = Number(cf?.longitude);
+  if (cf?.latitude !== undefined && Number.isFinite(latitude) && Number.isFinite(longitude)) pop.location = { latitude, longitude, ...(typeof cf.city === "string" ? { city: cf.city } : {}) };
   current = { config: env.OUTPOST_CONFIG, name, pop };
   return pop;
 }

@@ -24,6 +24,12 @@ export const SettingsSchema = z.object({
   SNAPSHOT_REFRESH_MS: integer(20, 600_000, 1000),
   /** How long the control plane holds a POP's sync waiting for news (a long poll), ms; 0: polling only. */
   SNAPSHOT_LONG_POLL_MS: integer(0, 25_000, 20_000),
+  /**
+   * How often a POP isolate with traffic sends its figures between held syncs, ms (a held sync
+   * carries figures only when it is armed, up to SNAPSHOT_LONG_POLL_MS apart); 0: with syncs only.
+   * The dashboard's figures are this fresh.
+   */
+  METRICS_REPORT_MS: integer(0, 600_000, 30_000),
   /** Requests a minute each control API token (and each client address failing to authenticate) may make. */
   CONTROL_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000, 600),
   OUTPOST_ROLE: z.enum(["pop", "control", "both"]).optional().transform((v) => v ?? "both"),

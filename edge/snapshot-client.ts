@@ -6,6 +6,9 @@
  */
 import { EMPTY_SNAPSHOT, type Snapshot } from "../control/snapshot";
 import { waitAtMost } from "./wait";
+import type { PopMetrics, ReportEvent, SyncMode, SyncReport } from "../control/wire";
+
+export type { SyncMode } from "../control/wire";
 
 export interface SnapshotClientOptions {
   /** The CONTROL binding (a service binding on Cloudflare and locally alike). */
@@ -21,8 +24,11 @@ export interface SnapshotClientOptions {
    * work after a response (waitUntil: 30 s on Cloudflare).
    */
   longPollMs: number;
-  /** What the POP reports with each sync: purge sequence applied, counters. */
-  syncReport: () => { purgeSeq: number; epoch?: string; counters: Record<string, number>; origins: Record<string, { requests: number; errors: number; ejected: boolean }> };
+  /** What the POP reports with each sync: purge sequence applied, and its figures. */
+  syncReport: () => Omit<SyncReport, "pop" | "have" | "mode">;
+  /** Its figures alone, sent between held syncs every metricsReportMs (0: never). */
+  metrics: () => PopMetrics;
+  metricsReportMs: number;
   /**
    * Called with each newer snapshot before it becomes current (to apply purge
    * rules), with the control plane's clock minus ours and the uncertainty of
@@ -41,8 +47,6 @@ const LONG_POLL_FAILURES_TO_FALL_BACK = 2;
 /** How long interval polling lasts before the isolate tries held syncs again. */
 const POLL_FALLBACK_MS = 60_000;
 
-export type SyncMode = "long-poll" | "poll";
-
 export class SnapshotClient {
   private current: Snapshot = EMPTY_SNAPSHOT;
   private fetchedAt = 0;
@@ -53,6 +57,9 @@ export class SnapshotClient {
   private pollUntil = 0;
   lastError: string | undefined;
   lastSyncAt = 0;
+  /** When figures last left for the control plane (with a sync or on their own). */
+  private figuresSentAt = 0;
+  private pushing: Promise<void> | undefined;
 
   constructor(private readonly options: SnapshotClientOptions) {}
 
@@ -77,6 +84,7 @@ export class SnapshotClient {
     if (!this.options.control) return undefined;
     const age = now - this.fetchedAt;
     const longPoll = this.mode(now) === "long-poll";
+    if (this.options.metricsReportMs > 0 && !this.pushing) waitUntil(this.schedulePush(now));
     if (this.fetchedAt === 0 || (!this.held && age >= this.options.refreshMs * IDLE_FACTOR)) {
       const sync = this.refresh(now);
       waitUntil(sync);
@@ -113,10 +121,33 @@ export class SnapshotClient {
     return this.held;
   }
 
+  /** The figures alone, while a held sync waits (its own figures are as old as the hold). */
+  /**
+   * Sends the figures metricsReportMs after they last left (with a sync or
+   * alone): the figures at the end of a burst arrive too, without waiting
+   * for the next request. At most one a metricsReportMs per busy isolate.
+   */
+  private schedulePush(now: number): Promise<void> {
+    const delay = Math.max(0, this.figuresSentAt + this.options.metricsReportMs - now);
+    this.pushing = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      this.figuresSentAt = Date.now();
+      await this.post({ pop: this.options.popName, events: [], metrics: this.options.metrics() });
+    })().finally(() => {
+      this.pushing = undefined;
+    });
+    return this.pushing;
+  }
+
   /** Sends passive-health events to the control plane; a failure keeps them for the next try. */
-  async report(events: unknown[]): Promise<boolean> {
+  async report(events: ReportEvent[]): Promise<boolean> {
+    if (!this.options.control || events.length === 0) return true;
+    return this.post({ pop: this.options.popName, events });
+  }
+
+  private async post(body: { pop: string; events: ReportEvent[]; metrics?: PopMetrics }): Promise<boolean> {
     const control = this.options.control;
-    if (!control || events.length === 0) return true;
+    if (!control) return true;
     try {
       const response = await control.fetch(`https://${this.options.controlHost}/v1/reports`, {
         method: "POST",
@@ -124,7 +155,7 @@ export class SnapshotClient {
           "content-type": "application/json",
           ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
         },
-        body: JSON.stringify({ pop: this.options.popName, events }),
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(2000),
       });
       await response.body?.cancel();
@@ -141,6 +172,7 @@ export class SnapshotClient {
   private async syncOnce(waitMs = 0): Promise<boolean> {
     const control = this.options.control!;
     const sentAt = Date.now();
+    this.figuresSentAt = sentAt;
     const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
       method: "POST",
       headers: {

@@ -78,6 +78,8 @@ export interface NetworkOptions {
   configOverrides?: Partial<OutpostConfigInput>;
   /** Snapshot refresh interval for POPs, ms. */
   snapshotRefreshMs?: number;
+  /** METRICS_REPORT_MS for every POP (default 2000: a live dashboard). */
+  metricsReportMs?: number;
   log?: (line: string) => void;
 }
 
@@ -243,6 +245,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       CONTROL_TOKENS: JSON.stringify([{ name: "local-admin", token: adminToken, scopes: ["admin"] }]),
       POP_TOKEN: popToken,
       SNAPSHOT_REFRESH_MS: String(options.snapshotRefreshMs ?? 100),
+      METRICS_REPORT_MS: String(options.metricsReportMs ?? 2000),
     };
     const worker = {
       name: "outpost",

@@ -62,6 +62,11 @@ export class OutlierDetector {
     return !!s && s.ejections > 0 && (now < s.ejectedUntil || s.trialInFlight);
   }
 
+  /** Ejections since the isolate started (Envoy's ejections_enforced_total). */
+  totalEjections(originId: string): number {
+    return this.states.get(originId)?.totalEjections ?? 0;
+  }
+
   /** Call when a request is sent; marks the half-open trial. */
   onSend(originId: string, now: number): void {
     const s = this.states.get(originId);

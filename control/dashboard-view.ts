@@ -1,0 +1,140 @@
+/**
+ * What the dashboard shows, built from the control plane's state in one
+ * pass: every POP and origin with where they are, each origin's health as
+ * the probes and as each POP see it, each POP's figures over the last
+ * minute, recent purges with the time they took to reach each POP, and
+ * recent health changes and ejections. Pure.
+ */
+import type { OutpostConfig } from "../edge/config";
+import type { LiveEvent, LiveFigures } from "./live";
+import type { PurgeTarget } from "./snapshot";
+import type { HealthReport, PopSync } from "./state";
+import type { WindowStats } from "./timeline";
+
+/** The window the dashboard's rates and percentiles cover. */
+export const DASHBOARD_WINDOW_MS = 60_000;
+
+export interface DashboardPop {
+  name: string;
+  latitude: number | null;
+  longitude: number | null;
+  city: string | null;
+  mode: "long-poll" | "poll";
+  lastSyncAt: number;
+  purgeSeqApplied: number;
+  /** Over the last minute (or since figures began), when there are two samples. */
+  window: WindowStats | null;
+  totals: { requests: number; hits: number; misses: number; servedBytes: number; originBytes: number };
+  /** Requests per second, a point per sample, oldest first. */
+  rates: { at: number; requestsPerSecond: number }[];
+  /** Each origin as this POP sees it. */
+  origins: Record<string, { ejected: boolean; requests: number; errors: number }>;
+}
+
+export interface DashboardOrigin {
+  id: string;
+  region: string | null;
+  latitude: number;
+  longitude: number;
+  /** As the control plane publishes it to POPs (probes, and POPs' ejections). */
+  healthy: boolean;
+  reason: string | null;
+  probe: { up: boolean; lastResult: string; latencyMs: number | null } | null;
+  /** POPs that have it ejected now. */
+  ejectedBy: string[];
+}
+
+export interface DashboardPurge {
+  id: string;
+  at: number;
+  soft: boolean;
+  targets: string[];
+  /** Accepted → delivered to every POP with traffic; null while some have not got it. */
+  reachedAllMs: number | null;
+  /** idle: has not synced since the purge; it applies it before answering its next request. */
+  pops: { name: string; ms: number | null; idle: boolean }[];
+}
+
+export interface DashboardView {
+  generatedAt: number;
+  windowSeconds: number;
+  pops: DashboardPop[];
+  origins: DashboardOrigin[];
+  purges: DashboardPurge[];
+  events: LiveEvent[];
+  purgeSeq: number;
+}
+
+function describeTarget(target: PurgeTarget): string {
+  return target.kind === "everything" ? "everything" : `${target.kind} ${target.value}`;
+}
+
+export function buildDashboardView(config: OutpostConfig, pops: PopSync[], health: HealthReport, live: LiveFigures, purgeSeq: number, now: number): DashboardView {
+  const probeEvents: LiveEvent[] = health.transitions.map((t) => ({ at: t.at, kind: t.to === "down" ? "origin-down" : "origin-up", origin: t.originId, detail: t.reason }));
+  // Transitions are rows (they survive a restart); the live list also has them since the start: keep one of each.
+  const seen = new Set<string>();
+  const events = [...probeEvents, ...live.events]
+    .filter((e) => {
+      const key = `${e.at}|${e.kind}|${e.origin}|${e.pop ?? ""}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    })
+    .sort((a, b) => b.at - a.at)
+    .slice(0, 50);
+  return {
+    generatedAt: now,
+    windowSeconds: DASHBOARD_WINDOW_MS / 1000,
+    purgeSeq,
+    pops: pops
+      .filter((p) => !p.name.includes("-Shield-"))
+      .map((p) => {
+        const timeline = live.timelines.get(p.name);
+        const c = p.counters;
+        return {
+          name: p.name,
+          latitude: p.location?.latitude ?? null,
+          longitude: p.location?.longitude ?? null,
+          city: p.location?.city ?? null,
+          mode: p.mode ?? "poll",
+          lastSyncAt: p.lastSyncAt,
+          purgeSeqApplied: p.purgeSeqApplied,
+          window: timeline?.stats(DASHBOARD_WINDOW_MS, now) ?? null,
+          totals: { requests: c.requests ?? 0, hits: c.hits ?? 0, misses: c.misses ?? 0, servedBytes: c.servedBytes ?? 0, originBytes: c.originBytes ?? 0 },
+          rates: timeline?.rates().slice(-120) ?? [],
+          origins: Object.fromEntries(Object.entries(p.origins).map(([id, o]) => [id, { ejected: o.ejected ?? false, requests: o.requests, errors: o.errors }])),
+        };
+      }),
+    origins: config.origins.map((o) => {
+      const h = health.origins[o.id];
+      return {
+        id: o.id,
+        region: o.region ?? null,
+        latitude: o.latitude,
+        longitude: o.longitude,
+        healthy: h?.healthy ?? true,
+        reason: h?.reason ?? null,
+        probe: h?.active ? { up: h.active.healthy, lastResult: h.active.lastResult, latencyMs: h.active.latencyMs } : null,
+        ejectedBy: pops.filter((p) => p.origins[o.id]?.ejected).map((p) => p.name),
+      };
+    }),
+    purges: [...live.purges].reverse().map((p) => {
+      const lastSync = new Map(pops.map((q) => [q.name, q.lastSyncAt]));
+      // A POP that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
+      const reached = p.expected.map((name) => {
+        const ms = p.reachedMs.get(name) ?? null;
+        return { name, ms, idle: ms === null && (lastSync.get(name) ?? 0) < p.at };
+      });
+      const all = reached.every((r) => r.ms !== null || r.idle);
+      return {
+        id: p.id,
+        at: p.at,
+        soft: p.soft,
+        targets: p.targets.slice(0, 5).map(describeTarget).concat(p.targets.length > 5 ? [`… ${p.targets.length - 5} more`] : []),
+        reachedAllMs: all ? Math.max(0, ...reached.map((r) => r.ms ?? 0)) : null,
+        pops: reached,
+      };
+    }),
+    events,
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * What the control plane keeps in memory only, for people watching: each
+ * POP's recent figures (a Timeline), the last purges with when each POP got
+ * them, recent ejections and health changes, and purge propagation lag as a
+ * histogram. Bounded; a restart starts it over. Pure (the clock is passed in).
+ */
+import { emptyHistogram, observeInto, type SeriesReport, type SeriesValues } from "../edge/metrics/series";
+import type { PurgeRule, PurgeTarget } from "./snapshot";
+import { sampleOf, Timeline } from "./timeline";
+
+const RECENT_PURGES = 20;
+const RECENT_EVENTS = 100;
+
+export interface RecentPurge {
+  id: string;
+  seq: number;
+  at: number;
+  soft: boolean;
+  targets: PurgeTarget[];
+  /** POP → ms from acceptance to the sync answer that carried the purge to it. */
+  reachedMs: Map<string, number>;
+  /** The POPs known when it was accepted: the ones it must reach. */
+  expected: string[];
+}
+
+export interface LiveEvent {
+  at: number;
+  kind: "ejected" | "restored" | "origin-down" | "origin-up";
+  origin: string;
+  /** The POP that ejected or restored it; absent for the probes' verdicts. */
+  pop?: string;
+  detail?: string;
+}
+
+export class LiveFigures {
+  readonly timelines = new Map<string, Timeline>();
+  readonly purges: RecentPurge[] = [];
+  readonly events: LiveEvent[] = [];
+  /** Purge accepted → delivered to the POP, seconds, by POP. */
+  readonly purgeLag = new Map<string, SeriesValues>();
+
+  onFigures(pop: string, at: number, counters: Record<string, number>, series: SeriesReport | undefined): void {
+    let timeline = this.timelines.get(pop);
+    if (!timeline) this.timelines.set(pop, (timeline = new Timeline()));
+    timeline.add(sampleOf(at, counters, series));
+  }
+
+  onPurgeAccepted(rule: PurgeRule, pops: string[]): void {
+    this.purges.push({ id: rule.id, seq: rule.seq, at: rule.at, soft: rule.soft, targets: rule.targets, reachedMs: new Map(), expected: pops });
+    if (this.purges.length > RECENT_PURGES) this.purges.shift();
+  }
+
+  /** A sync answer carried purges up to `seq` to `pop`. */
+  onDelivered(pop: string, seq: number, now: number): void {
+    for (const purge of this.purges) {
+      if (purge.seq > seq || purge.reachedMs.has(pop)) continue;
+      const ms = Math.max(0, now - purge.at);
+      purge.reachedMs.set(pop, ms);
+      let histogram = this.purgeLag.get(pop);
+      if (!histogram) this.purgeLag.set(pop, (histogram = emptyHistogram()));
+      observeInto(histogram, ms / 1000);
+    }
+  }
+
+  onEvent(event: LiveEvent): void {
+    this.events.push(event);
+    if (this.events.length > RECENT_EVENTS) this.events.shift();
+  }
+}
