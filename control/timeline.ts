@@ -18,6 +18,7 @@ export interface TimelineSample {
   staleServes: number;
   servedBytes: number;
   originBytes: number;
+  compressionSavedBytes: number;
   /** Time to first byte over every cache result: bucket counts, then the sum. */
   ttfb: SeriesValues;
 }
@@ -28,7 +29,7 @@ export interface WindowStats {
   requestsPerSecond: number;
   /** Hits (fresh and stale) over lookups that found or missed something. */
   hitRatio: number | undefined;
-  /** 1 − bytes from origins / bytes served. */
+  /** 1 − bytes from origins / bytes served as if uncompressed (compression is not the cache's saving). */
   byteOffload: number | undefined;
   servedBytesPerSecond: number;
   p50Ms: number | undefined;
@@ -46,6 +47,7 @@ export function sampleOf(at: number, counters: Record<string, number>, series: S
     staleServes: counters.staleServes ?? 0,
     servedBytes: counters.servedBytes ?? 0,
     originBytes: counters.originBytes ?? 0,
+    compressionSavedBytes: counters.compressionSavedBytes ?? 0,
     ttfb: mergeHistograms(ttfb),
   };
 }
@@ -90,6 +92,7 @@ export function between(oldest: TimelineSample, newest: TimelineSample): WindowS
   const lookups = hits + newest.misses - oldest.misses;
   const served = newest.servedBytes - oldest.servedBytes;
   const fromOrigin = newest.originBytes - oldest.originBytes;
+  const uncompressed = served + newest.compressionSavedBytes - oldest.compressionSavedBytes;
   const ttfb = newest.ttfb.map((v, i) => v - (oldest.ttfb[i] ?? 0));
   const p50 = histogramQuantile(0.5, ttfb);
   const p99 = histogramQuantile(0.99, ttfb);
@@ -97,7 +100,7 @@ export function between(oldest: TimelineSample, newest: TimelineSample): WindowS
     seconds,
     requestsPerSecond: (newest.requests - oldest.requests) / seconds,
     hitRatio: lookups > 0 ? hits / lookups : undefined,
-    byteOffload: served > 0 ? Math.max(0, 1 - fromOrigin / served) : undefined,
+    byteOffload: uncompressed > 0 ? Math.max(0, 1 - fromOrigin / uncompressed) : undefined,
     servedBytesPerSecond: served / seconds,
     p50Ms: p50 === undefined ? undefined : p50 * 1000,
     p99Ms: p99 === undefined ? undefined : p99 * 1000,
