@@ -12,6 +12,7 @@ import { OPENAPI_DOCUMENT } from "./openapi";
 import { parsePurgeRequest } from "./purge-request";
 import { RateLimiter } from "./rate-limit";
 import { ReportSchema, SyncRequestSchema } from "./wire";
+import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/page";
 import { parseSettings } from "../edge/settings";
 import type { ControlPlaneRpc } from "./rpc";
 import { locationHint, shieldAddress, type ShieldAddress } from "../edge/shield/placement";
@@ -188,6 +189,11 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     return c.text(renderMetrics(await deps.plane(c.env).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
+  // The dashboard: a page with no data in it (anyone may load it); its script reads /v1/dashboard with a read token.
+  const pageHeaders = (type: string) => ({ "content-type": type, "content-security-policy": DASHBOARD_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "cache-control": "no-cache" });
+  app.get("/dashboard", (c) => c.body(DASHBOARD_HTML, 200, pageHeaders("text/html; charset=utf-8")));
+  app.get("/dashboard/app.js", (c) => c.body(DASHBOARD_JS, 200, pageHeaders("text/javascript; charset=utf-8")));
+  app.get("/dashboard/app.css", (c) => c.body(DASHBOARD_CSS, 200, pageHeaders("text/css; charset=utf-8")));
   app.get("/v1/dashboard", requireScope("read"), async (c) => c.json(await deps.plane(c.env).dashboard(), 200, { "cache-control": "no-store" }));
 
   app.get("/v1/openapi.json", (c) => c.json(OPENAPI_DOCUMENT));

@@ -9,6 +9,9 @@ import { ROOT, startNetwork } from "./network";
 import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, originsDownStaleFromShield, shieldShardsDown, slowOrigin } from "./chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
+/** `--pause N`: wait N seconds after the network is up (time to open the dashboard). */
+const pauseArg = process.argv.indexOf("--pause");
+const pauseSeconds = pauseArg >= 0 ? Math.min(120, Math.max(0, Number(process.argv[pauseArg + 1]) || 0)) : 0;
 
 async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
@@ -18,6 +21,11 @@ async function main(): Promise<void> {
   config.shield = { ...config.shield!, enabled: false };
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "chaos-build"), snapshotRefreshMs: 250 });
   const t = network.topology;
+  console.log(`dashboard (open it to watch): ${t.control.url}/dashboard#token=${t.control.token}`);
+  if (pauseSeconds > 0) {
+    console.log(`starting in ${pauseSeconds} s…`);
+    await new Promise((resolve) => setTimeout(resolve, pauseSeconds * 1000));
+  }
   const report: Record<string, unknown> = { date: new Date().toISOString(), monitor: config.monitor, outlierDetection: config.outlierDetection, originFetchTimeoutMs: TIMEOUT_MS };
   try {
     console.log("1. the nearest origin of FRA (eu-central) dies under load, then returns");
@@ -61,6 +69,7 @@ async function main(): Promise<void> {
     buildDir: join(ROOT, ".outpost", "chaos-build"),
     snapshotRefreshMs: 250,
   });
+  console.log(`dashboard of the shielded network: ${tiered.topology.control.url}/dashboard#token=${tiered.topology.control.token}`);
   try {
     console.log("7. every shield shard switched down under load at FRA, then back");
     const down = await shieldShardsDown(tiered.topology);

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   console.log("\n" + topologyTable(network.topology) + "\n");
   console.log(`control token: ${network.topology.control.token}`);
   console.log(`topology: .outpost/topology.json`);
+  console.log(`dashboard: ${network.topology.control.url}/dashboard#token=${network.topology.control.token}`);
   console.log(`try: curl -i ${network.topology.pops[0].url}/index.html\n`);
 
   let stopping = false;
