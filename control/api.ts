@@ -1,20 +1,30 @@
 /**
- * The control API (Hono, JSON, under /v1). It authenticates, validates, and
- * asks the control plane; no platform imports, so Node tests can call it
- * with app.request().
+ * The control API (Hono, JSON). Each route is declared in control/routes.ts;
+ * here it gets its handler, and from its declaration its authentication
+ * (Hono's bearer-auth with our token store), body limit (Hono's body-limit)
+ * and validation (Hono's validator with the route's zod schema). Errors take
+ * the route's shape: Outpost's problem object, or Cloudflare's envelope
+ * under /client/v4. No platform imports, so Node tests can call it with
+ * app.request().
  */
-import { Hono, type Context } from "hono";
-import { z } from "zod";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { validator } from "hono/validator";
+import type { z } from "zod";
 import { parseConfig, type OutpostConfig } from "../edge/config";
-import { grants, TokenStore, type Scope, type TokenGrant } from "./auth";
-import { renderMetrics } from "./metrics";
-import { OPENAPI_DOCUMENT } from "./openapi";
-import { parsePurgeRequest } from "./purge-request";
-import { RateLimiter } from "./rate-limit";
-import { ReportSchema, SyncRequestSchema } from "./wire";
+import { grants, TokenStore, type TokenGrant } from "./auth";
+import { cloudflareError, findZone, listZones, zoneOf, type CloudflareErrorStatus } from "./cloudflare-api";
 import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/page";
-import { parseSettings } from "../edge/settings";
+import { renderMetrics } from "./metrics";
+import { openApiDocument } from "./openapi";
+import { parsePurgeRequest, type Problem } from "./purge-request";
+import { RateLimiter } from "./rate-limit";
+import { MAX_BODY_BYTES, ROUTES, type ErrorShape, type RouteSpec } from "./routes";
 import type { ControlPlaneRpc } from "./rpc";
+import type { PurgeTarget } from "./snapshot";
+import { parseSettings } from "../edge/settings";
 import { locationHint, shieldAddress, type ShieldAddress } from "../edge/shield/placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "../edge/shield/protocol";
 import { REGIONS } from "../edge/routing/regions";
@@ -33,40 +43,23 @@ export interface ControlDeps {
   shield?: (env: ControlBindings, objectName: string, hint: DurableObjectLocationHint | undefined) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
 }
 
-type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant } };
+type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant; body: unknown; query: unknown } };
+type AppContext = Context<AppEnv>;
+type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 503;
 
-const MAX_BODY_BYTES = 64 * 1024;
-
-const OriginPatchSchema = z
-  .object({
-    weight: z.number().int().min(0).max(1000).optional(),
-    enabled: z.boolean().optional(),
-    draining: z.boolean().optional(),
-  })
-  .strict()
-  .refine((v) => Object.keys(v).length > 0, "give at least one of weight, enabled, draining");
-
-function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500, error: string, extra: Record<string, unknown> = {}) {
-  return c.json({ error, status, ...extra }, status);
+/** An error answer in the route's shape; `extra` (Outpost's shape only) adds fields such as `problems`. */
+function refuse(c: AppContext, shape: ErrorShape, status: ErrorStatus, message: string, extra: Record<string, unknown> = {}): Response {
+  if (shape === "cloudflare") {
+    const body = cloudflareError(status as CloudflareErrorStatus, message);
+    const problems = extra.problems as Problem[] | undefined;
+    if (problems) body.errors.push(...problems.map((p) => ({ code: body.errors[0].code, message: `${p.field}: ${p.message}` })));
+    return c.json(body, status);
+  }
+  return c.json({ error: message, status, ...extra }, status);
 }
 
-/** Reads a JSON body with a size bound; the error names what was wrong. */
-async function readJson(c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> {
-  const type = c.req.header("content-type") ?? "";
-  if (!/^application\/json\b/i.test(type)) return { ok: false, response: problem(c, 415, "content-type must be application/json") };
-  const text = await c.req.text();
-  if (new TextEncoder().encode(text).byteLength > MAX_BODY_BYTES) {
-    return { ok: false, response: problem(c, 413, `body larger than ${MAX_BODY_BYTES} bytes`) };
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (err) {
-    return { ok: false, response: problem(c, 400, "body is not valid JSON", { detail: (err as Error).message }) };
-  }
-}
-
-function zodErrors(error: z.ZodError): { field: string; message: string }[] {
-  return error.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message }));
+function zodProblems(error: z.ZodError): Problem[] {
+  return error.issues.map((i) => ({ field: i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") || "(body)", message: i.message }));
 }
 
 const configCache = new Map<string, OutpostConfig>();
@@ -99,132 +92,198 @@ function limiterOf(env: ControlBindings): RateLimiter {
   return limiter.limiter;
 }
 
-function requireScope(scope: Scope) {
-  return async (c: Context<AppEnv>, next: () => Promise<void>) => {
-    const grant = tokensOf(c.env).authenticate(c.req.header("authorization"));
-    if (!grant) {
-      // Guessing tokens costs the guesser: failures are limited per client address, as successes are per token.
-      const address = c.req.header("cf-connecting-ip") ?? "unknown";
-      const verdict = limiterOf(c.env).take(`failed-auth:${address}`, Date.now());
-      if (!verdict.ok) {
-        c.header("retry-after", String(verdict.retryAfterSeconds));
-        return problem(c, 429, "too many failed authentications from this address", { retryAfterSeconds: verdict.retryAfterSeconds });
-      }
-      c.header("www-authenticate", 'Bearer realm="outpost"');
-      return problem(c, 401, "missing or invalid bearer token");
+/**
+ * Hono's bearer-auth, verifying against our token store. A failure is
+ * answered in the route's shape, and costs the client address: guessing
+ * tokens is limited per address, as using them is per token.
+ */
+function authenticate(shape: ErrorShape): MiddlewareHandler<AppEnv> {
+  const failed = (status: 400 | 401, message: string) => (c: AppContext) => {
+    const address = c.req.header("cf-connecting-ip") ?? "unknown";
+    const verdict = limiterOf(c.env).take(`failed-auth:${address}`, Date.now());
+    if (!verdict.ok) {
+      c.header("retry-after", String(verdict.retryAfterSeconds));
+      return refuse(c, shape, 429, "too many failed authentications from this address", { retryAfterSeconds: verdict.retryAfterSeconds });
     }
-    if (!grants(grant, scope)) return problem(c, 403, `token lacks the "${scope}" scope`);
-    // POPs sync several times a second by design; people and their scripts are limited per token.
-    if (scope !== "pop") {
+    return refuse(c, shape, status, message);
+  };
+  return bearerAuth({
+    realm: "outpost",
+    verifyToken: (token, c) => {
+      const grant = tokensOf(c.env as ControlBindings).authenticate(`Bearer ${token}`);
+      if (grant) c.set("grant", grant);
+      return grant !== undefined;
+    },
+    noAuthenticationHeader: { message: failed(401, "missing or invalid bearer token") },
+    invalidAuthenticationHeader: { message: failed(400, "the Authorization header is not a bearer token") },
+    invalidToken: { message: failed(401, "missing or invalid bearer token") },
+  });
+}
+
+/** The route's scope, then its rate (POPs sync several times a second by design; people and scripts are limited per token). */
+function authorize(spec: RouteSpec): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const grant = c.get("grant");
+    if (!grants(grant, spec.scope!)) return refuse(c, spec.errors, 403, `token lacks the "${spec.scope}" scope`);
+    if (spec.scope !== "pop") {
       const verdict = limiterOf(c.env).take(grant.name, Date.now());
       if (!verdict.ok) {
         c.header("retry-after", String(verdict.retryAfterSeconds));
-        return problem(c, 429, "rate limit exceeded for this token", { retryAfterSeconds: verdict.retryAfterSeconds });
+        return refuse(c, spec.errors, 429, "rate limit exceeded for this token", { retryAfterSeconds: verdict.retryAfterSeconds });
       }
     }
-    c.set("grant", grant);
     await next();
   };
 }
 
+/** A JSON body: Content-Type first (415), then Hono's body limit (413), then the route's schema (400, naming each field). */
+function jsonBody(spec: RouteSpec): MiddlewareHandler<AppEnv>[] {
+  const contentType: MiddlewareHandler<AppEnv> = async (c, next) => {
+    if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) return refuse(c, spec.errors, 415, "content-type must be application/json");
+    await next();
+  };
+  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => refuse(c as AppContext, spec.errors, 413, `body larger than ${MAX_BODY_BYTES} bytes`) });
+  const validate = validator("json", (value, c) => {
+    const parsed = spec.body!.safeParse(value);
+    if (!parsed.success) return refuse(c as AppContext, spec.errors, 400, "invalid body", { problems: zodProblems(parsed.error) });
+    (c as AppContext).set("body", parsed.data);
+    return parsed.data as Record<string, unknown>;
+  });
+  return [contentType, limit as MiddlewareHandler<AppEnv>, validate as unknown as MiddlewareHandler<AppEnv>];
+}
+
+function queryParams(spec: RouteSpec): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const parsed = spec.query!.safeParse(c.req.query());
+    if (!parsed.success) return refuse(c, spec.errors, 400, "invalid query", { problems: zodProblems(parsed.error) });
+    c.set("query", parsed.data);
+    await next();
+  };
+}
+
+type Handler = (c: AppContext) => Response | Promise<Response>;
+
+/** Registers a declared route: its middleware comes from its declaration. */
+function register(app: Hono<AppEnv>, spec: RouteSpec, handler: Handler): void {
+  const chain: MiddlewareHandler<AppEnv>[] = [];
+  if (spec.scope) chain.push(authenticate(spec.errors), authorize(spec));
+  if (spec.query) chain.push(queryParams(spec));
+  if (spec.body) chain.push(...jsonBody(spec));
+  const on = app.on.bind(app) as (method: string, path: string, ...handlers: (MiddlewareHandler<AppEnv> | Handler)[]) => void;
+  on(spec.method === "all" ? "ALL" : spec.method.toUpperCase(), spec.path, ...chain, handler);
+}
+
+/** The body and query as the route's schemas parsed them. */
+const bodyOf = <S extends z.ZodType>(c: AppContext, _schema: S) => c.get("body") as z.output<S>;
+const queryOf = <S extends z.ZodType>(c: AppContext, _schema: S) => c.get("query") as z.output<S>;
+
+function purgeAccepted(id: string) {
+  return { success: true, errors: [], messages: [], result: { id } };
+}
+
 export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const shapeOf = (c: AppContext): ErrorShape => (c.req.path.startsWith("/client/v4/") ? "cloudflare" : "outpost");
 
   app.onError((err, c) => {
+    if (err instanceof HTTPException) {
+      // Hono's middleware refusals (a body that is not JSON), in the route's shape.
+      if (err.res) return err.res;
+      return refuse(c, shapeOf(c), err.status === 400 ? 400 : 500, err.status === 400 ? "body is not valid JSON" : err.message);
+    }
     console.error(`outpost control: ${err.message}`);
-    return problem(c, 500, "internal error");
+    return refuse(c, shapeOf(c), 500, "internal error");
   });
-  app.notFound((c) => problem(c, 404, "no such endpoint", { path: c.req.path }));
+  app.notFound((c) => (shapeOf(c) === "cloudflare" ? refuse(c, "cloudflare", 404, `No route for ${c.req.path}`) : refuse(c, "outpost", 404, "no such endpoint", { path: c.req.path })));
 
-  app.get("/healthz", (c) => c.json({ ok: true }));
+  const plane = (c: AppContext) => deps.plane(c.env);
 
-  app.get("/v1/snapshot", requireScope("pop"), async (c) => {
-    const have = Number(c.req.query("have") ?? 0);
-    const snapshot = await deps.plane(c.env).snapshot(c.req.query("pop"), Number.isFinite(have) ? have : 0);
-    return c.json(snapshot);
-  });
+  register(app, ROUTES.healthz, (c) => c.json({ ok: true }));
+  register(app, ROUTES.openapi, (c) => c.json(openApiDocument()));
 
-  /** A POP's sync: its position and counters in, the snapshot (with new purge rules) out. */
-  app.post("/v1/sync", requireScope("pop"), async (c) => {
-    const body = await readJson(c);
-    if (!body.ok) return body.response;
-    const parsed = SyncRequestSchema.safeParse(body.value);
-    if (!parsed.success) return problem(c, 400, "invalid sync", { problems: zodErrors(parsed.error) });
-    const { wait, ...report } = parsed.data;
-    return c.json(await deps.plane(c.env).sync(report, wait));
-  });
+  const purge = async (c: AppContext, targets: PurgeTarget[], soft: boolean) => plane(c).purge(targets, soft, crypto.randomUUID().replace(/-/g, ""));
 
-  app.get("/v1/pops", requireScope("read"), async (c) => {
-    const pops = await deps.plane(c.env).pops();
-    return c.json({
-      pops: pops.map((p) => ({
-        name: p.name,
-        mode: p.mode ?? "poll",
-        lastSyncAt: p.lastSyncAt,
-        syncs: p.syncs ?? 0,
-        versionApplied: p.versionApplied,
-        purgeSeqApplied: p.purgeSeqApplied,
-        lastPurgeLagMs: p.lastPurgeLagMs,
-      })),
-    });
-  });
-
-  app.post("/v1/purge", requireScope("purge"), async (c) => {
-    const body = await readJson(c);
-    if (!body.ok) return body.response;
-    const request = parsePurgeRequest(body.value, configOf(c.env));
+  register(app, ROUTES.purge, async (c) => {
+    const request = parsePurgeRequest(bodyOf(c, ROUTES.purge.body), configOf(c.env));
     if (!request.ok) return c.json({ success: false, errors: request.problems, messages: [], result: null, error: "invalid purge", status: 400 }, 400);
-    const id = crypto.randomUUID().replace(/-/g, "");
-    const rule = await deps.plane(c.env).purge(request.targets, request.soft, id);
+    const rule = await purge(c, request.targets, request.soft);
     return c.json({ success: true, errors: [], messages: [], result: { id: rule.id, seq: rule.seq, soft: rule.soft, targets: rule.targets.length, at: new Date(rule.at).toISOString() } });
   });
 
-  app.get("/v1/purge/:id", requireScope("read"), async (c) => {
-    const status = await deps.plane(c.env).purgeStatus(c.req.param("id") ?? "");
-    if (!status) return problem(c, 404, "no such purge (or older than the retention)");
+  register(app, ROUTES.purgeStatus, async (c) => {
+    const status = await plane(c).purgeStatus(c.req.param("id") ?? "");
+    if (!status) return refuse(c, "outpost", 404, "no such purge (or older than the retention)");
     return c.json(status);
   });
 
-  app.get("/metrics", requireScope("read"), async (c) => {
-    return c.text(renderMetrics(await deps.plane(c.env).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  register(app, ROUTES.origins, async (c) => {
+    const overrides = await plane(c).overrides();
+    return c.json({ origins: configOf(c.env).origins.map((o) => ({ ...o, ...overrides[o.id] })) });
   });
+
+  register(app, ROUTES.patchOrigin, async (c) => {
+    const id = c.req.param("id") ?? "";
+    if (!configOf(c.env).origins.some((o) => o.id === id)) return refuse(c, "outpost", 404, `no origin "${id}"`);
+    return c.json({ id, ...(await plane(c).patchOrigin(id, bodyOf(c, ROUTES.patchOrigin.body))) });
+  });
+
+  register(app, ROUTES.health, async (c) => c.json(await plane(c).health()));
+
+  register(app, ROUTES.pops, async (c) => {
+    const pops = await plane(c).pops();
+    return c.json({
+      pops: pops.map((p) => ({ name: p.name, mode: p.mode ?? "poll", lastSyncAt: p.lastSyncAt, syncs: p.syncs ?? 0, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })),
+    });
+  });
+
+  register(app, ROUTES.metrics, async (c) => c.text(renderMetrics(await plane(c).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
 
   // The dashboard: a page with no data in it (anyone may load it); its script reads /v1/dashboard with a read token.
   const pageHeaders = (type: string) => ({ "content-type": type, "content-security-policy": DASHBOARD_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "cache-control": "no-cache" });
-  app.get("/dashboard", (c) => c.body(DASHBOARD_HTML, 200, pageHeaders("text/html; charset=utf-8")));
-  app.get("/dashboard/app.js", (c) => c.body(DASHBOARD_JS, 200, pageHeaders("text/javascript; charset=utf-8")));
-  app.get("/dashboard/app.css", (c) => c.body(DASHBOARD_CSS, 200, pageHeaders("text/css; charset=utf-8")));
-  app.get("/v1/dashboard", requireScope("read"), async (c) => c.json(await deps.plane(c.env).dashboard(), 200, { "cache-control": "no-store" }));
+  register(app, ROUTES.dashboardPage, (c) => c.body(DASHBOARD_HTML, 200, pageHeaders("text/html; charset=utf-8")));
+  register(app, ROUTES.dashboardScript, (c) => c.body(DASHBOARD_JS, 200, pageHeaders("text/javascript; charset=utf-8")));
+  register(app, ROUTES.dashboardStyles, (c) => c.body(DASHBOARD_CSS, 200, pageHeaders("text/css; charset=utf-8")));
+  register(app, ROUTES.dashboardData, async (c) => c.json(await plane(c).dashboard(), 200, { "cache-control": "no-store" }));
 
-  app.get("/v1/openapi.json", (c) => c.json(OPENAPI_DOCUMENT));
-
-  app.get("/v1/origins", requireScope("read"), async (c) => {
-    const config = configOf(c.env);
-    const overrides = await deps.plane(c.env).overrides();
-    const origins = config.origins.map((o) => ({ ...o, ...overrides[o.id] }));
-    return c.json({ origins });
+  // ── Cloudflare's API, for tooling written against it ──
+  register(app, ROUTES.zones, (c) => c.json(listZones(configOf(c.env), queryOf(c, ROUTES.zones.query))));
+  register(app, ROUTES.zone, (c) => {
+    const site = findZone(configOf(c.env), c.req.param("zone_id") ?? "");
+    if (!site) return refuse(c, "cloudflare", 404, `Could not route to /zones/${c.req.param("zone_id")}, perhaps your object identifier is invalid?`);
+    return c.json({ success: true, errors: [], messages: [], result: zoneOf(site) });
+  });
+  register(app, ROUTES.zonePurge, async (c) => {
+    const site = findZone(configOf(c.env), c.req.param("zone_id") ?? "");
+    if (!site) return refuse(c, "cloudflare", 404, `Could not route to /zones/${c.req.param("zone_id")}/purge_cache, perhaps your object identifier is invalid?`);
+    const request = parsePurgeRequest(bodyOf(c, ROUTES.zonePurge.body), configOf(c.env), site);
+    if (!request.ok) return refuse(c, "cloudflare", 400, "invalid purge request", { problems: request.problems });
+    const rule = await purge(c, request.targets, request.soft);
+    return c.json(purgeAccepted(rule.id));
   });
 
-  app.patch("/v1/origins/:id", requireScope("admin"), async (c) => {
-    const id = c.req.param("id") ?? "";
-    if (!configOf(c.env).origins.some((o) => o.id === id)) return problem(c, 404, `no origin "${id}"`);
-    const body = await readJson(c);
-    if (!body.ok) return body.response;
-    const parsed = OriginPatchSchema.safeParse(body.value);
-    if (!parsed.success) return problem(c, 400, "invalid origin patch", { problems: zodErrors(parsed.error) });
-    const result = await deps.plane(c.env).patchOrigin(id, parsed.data);
-    return c.json({ id, ...result });
+  // ── Between Outpost's own parts ──
+  register(app, ROUTES.snapshot, async (c) => {
+    const { pop, have } = queryOf(c, ROUTES.snapshot.query);
+    return c.json(await plane(c).snapshot(pop, have));
   });
 
-  app.get("/v1/health", requireScope("read"), async (c) => c.json(await deps.plane(c.env).health()));
+  register(app, ROUTES.sync, async (c) => {
+    const { wait, ...report } = bodyOf(c, ROUTES.sync.body);
+    return c.json(await plane(c).sync(report, wait));
+  });
 
-  /** The shard a region's shield key maps to, or a problem naming what is wrong. */
-  const shardOf = (c: Context<AppEnv>): { address: ShieldAddress } | { response: Response } => {
+  register(app, ROUTES.reports, async (c) => {
+    const report = bodyOf(c, ROUTES.reports.body);
+    return c.json(await plane(c).report(report.pop, report.events, report.metrics));
+  });
+
+  /** The shard a region's shield key maps to, or a refusal naming what is wrong. */
+  const shardOf = (c: AppContext): { address: ShieldAddress } | { response: Response } => {
     const region = c.req.param("region") ?? "";
     const shard = Number(c.req.param("shard"));
     const shards = configOf(c.env).shield.shardsPerRegion;
-    if (!(region in REGIONS)) return { response: problem(c, 404, `no region "${region}"`) };
-    if (!Number.isInteger(shard) || shard < 0 || shard >= shards) return { response: problem(c, 404, `shard must be 0 to ${shards - 1}`) };
+    if (!(region in REGIONS)) return { response: refuse(c, "outpost", 404, `no region "${region}"`) };
+    if (!Number.isInteger(shard) || shard < 0 || shard >= shards) return { response: refuse(c, "outpost", 404, `shard must be 0 to ${shards - 1}`) };
     return { address: shieldAddress(region, shard) };
   };
 
@@ -232,10 +291,10 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
    * A POP's miss, for the shard that owns its key. The POP token comes in its own field: the
    * client's Authorization goes on, untouched, to the origin.
    */
-  app.all("/__shield/:region/:shard", async (c) => {
+  register(app, ROUTES.shield, async (c) => {
     const token = c.req.header(SHIELD_FIELDS.token);
     const grant = token ? tokensOf(c.env).authenticate(`Bearer ${token}`) : undefined;
-    if (!grant || !grants(grant, "pop")) return problem(c, 401, "the shield answers POPs only");
+    if (!grant || !grants(grant, "pop")) return refuse(c, "outpost", 401, "the shield answers POPs only");
     const target = shardOf(c);
     if ("response" in target) return target.response;
     const stub = deps.shield?.(c.env, target.address.objectName, locationHint(target.address.region));
@@ -250,27 +309,13 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     }
   });
 
-  /** The shard's fault switch, for chaos runs: {"down": true} makes it answer as unavailable. */
-  app.post("/v1/shields/:region/:shard/fault", requireScope("admin"), async (c) => {
+  register(app, ROUTES.shieldFault, async (c) => {
     const target = shardOf(c);
     if ("response" in target) return target.response;
-    const body = await readJson(c);
-    if (!body.ok) return body.response;
-    const parsed = z.object({ down: z.boolean() }).strict().safeParse(body.value);
-    if (!parsed.success) return problem(c, 400, "invalid fault", { problems: zodErrors(parsed.error) });
     const stub = deps.shield?.(c.env, target.address.objectName, locationHint(target.address.region));
-    if (!stub) return problem(c, 404, "no SHIELD binding");
-    const answer = await stub.fetch("https://shield/__fault", { method: "POST", body: JSON.stringify(parsed.data) });
+    if (!stub) return refuse(c, "outpost", 404, "no SHIELD binding");
+    const answer = await stub.fetch("https://shield/__fault", { method: "POST", body: JSON.stringify(bodyOf(c, ROUTES.shieldFault.body)) });
     return c.json({ shield: target.address.name, ...((await answer.json()) as object) });
-  });
-
-  /** POPs report passive ejections and recoveries here (the control plane shares them with every POP), and their figures between held syncs. */
-  app.post("/v1/reports", requireScope("pop"), async (c) => {
-    const body = await readJson(c);
-    if (!body.ok) return body.response;
-    const parsed = ReportSchema.safeParse(body.value);
-    if (!parsed.success) return problem(c, 400, "invalid report", { problems: zodErrors(parsed.error) });
-    return c.json(await deps.plane(c.env).report(parsed.data.pop, parsed.data.events, parsed.data.metrics));
   });
 
   return app;

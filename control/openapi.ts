@@ -1,61 +1,95 @@
-/** The control API described for tools (OpenAPI 3.1), served at /v1/openapi.json. */
-const bearer = [{ bearer: [] }];
-const error = { $ref: "#/components/schemas/Error" };
-const errors = {
-  "400": { description: "Invalid request; the body names each bad field", content: { "application/json": { schema: error } } },
-  "401": { description: "Missing or invalid token", content: { "application/json": { schema: error } } },
-  "403": { description: "Token lacks the scope", content: { "application/json": { schema: error } } },
-  "429": { description: "Rate limit; see Retry-After", content: { "application/json": { schema: error } } },
-};
+/**
+ * The control API's OpenAPI 3.1 document, generated from the route
+ * declarations (control/routes.ts) and their zod schemas: every route, its
+ * scope, limits and every status it can answer. Served at /v1/openapi.json.
+ */
+import { z } from "zod";
+import { errorSchema, MAX_BODY_BYTES, ROUTES, type RouteSpec } from "./routes";
 
-export const OPENAPI_DOCUMENT = {
-  openapi: "3.1.0",
-  info: { title: "Outpost control API", version: "1.0.0", description: "Purge, origins, health and POP state of an Outpost CDN." },
-  components: {
-    securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "Scopes: read, purge, admin (admin implies the others)." } },
-    schemas: {
-      Error: { type: "object", properties: { error: { type: "string" }, status: { type: "integer" }, problems: { type: "array", items: { type: "object", properties: { field: { type: "string" }, message: { type: "string" } } } } }, required: ["error"] },
-      PurgeRequest: {
-        type: "object",
-        additionalProperties: false,
-        description: "Cloudflare's purge body plus soft. At most 100 items per call; URLs, prefixes and hosts must belong to configured hosts.",
-        properties: {
-          files: { type: "array", items: { oneOf: [{ type: "string", format: "uri" }, { type: "object", properties: { url: { type: "string" }, headers: { type: "object" } }, required: ["url"] }] } },
-          tags: { type: "array", items: { type: "string", maxLength: 128 } },
-          prefixes: { type: "array", items: { type: "string", description: "host/path, scheme optional" } },
-          hosts: { type: "array", items: { type: "string" } },
-          purge_everything: { type: "boolean", enum: [true] },
-          soft: { type: "boolean", description: "Mark stale instead of removing: served under the stale rules while it revalidates." },
-        },
-      },
-      OriginPatch: { type: "object", additionalProperties: false, properties: { weight: { type: "integer", minimum: 0, maximum: 1000 }, enabled: { type: "boolean" }, draining: { type: "boolean" } } },
+type JsonSchema = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+  const out = z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" }) as JsonSchema;
+  delete out.$schema;
+  return out;
+}
+
+/** OpenAPI's path form: /v1/purge/{id}. */
+export function openApiPath(honoPath: string): string {
+  return honoPath.replace(/:([A-Za-z_]+)/g, "{$1}");
+}
+
+/** The method a declaration is documented under ("all" routes serve GET for clients). */
+export function documentedMethod(spec: Pick<RouteSpec, "method">): "get" | "post" | "patch" {
+  return spec.method === "all" ? "get" : spec.method;
+}
+
+const SCOPE_WORDS = { read: "read", purge: "purge", admin: "admin", pop: "pop (POPs and shield shards only)" } as const;
+
+function operation(name: string, spec: RouteSpec): JsonSchema {
+  const error = (description: string) => ({ description, content: { "application/json": { schema: jsonSchema(errorSchema(spec.errors), "output") } } });
+  const responses: Record<string, unknown> = {};
+  for (const [status, answer] of Object.entries(spec.answers)) {
+    responses[status] = "schema" in answer ? { description: answer.description, content: { "application/json": { schema: jsonSchema(answer.schema, "output") } } } : { description: answer.description, content: { [answer.mediaType]: {} } };
+  }
+  if (spec.body) {
+    responses["400"] = error("Invalid body: each problem names its field");
+    responses["413"] = error(`Body larger than ${MAX_BODY_BYTES} bytes`);
+    responses["415"] = error("Content-Type is not application/json");
+  } else if (spec.query) responses["400"] = error("Invalid query parameter");
+  for (const [status, description] of Object.entries(spec.refusals ?? {})) responses[status] = error(description);
+  if (spec.scope) {
+    responses["401"] = error("Missing or invalid bearer token");
+    responses["403"] = error(`The token lacks the ${spec.scope} scope`);
+    responses["429"] = { ...error("Rate limit (per token; failed authentications per client address): see Retry-After"), headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait" } } };
+  }
+  responses["500"] = error("Internal error");
+
+  const parameters: JsonSchema[] = [];
+  for (const [param, description] of Object.entries(spec.params ?? {})) parameters.push({ name: param, in: "path", required: true, description, schema: { type: "string" } });
+  if (spec.query) {
+    for (const [param, field] of Object.entries(spec.query.shape as Record<string, z.ZodType>)) {
+      parameters.push({ name: param, in: "query", required: !field.safeParse(undefined).success, schema: jsonSchema(field, "input") });
+    }
+  }
+  const description = [spec.scope ? `Needs a token with the ${SCOPE_WORDS[spec.scope]} scope (admin implies read and purge).` : "No token needed.", spec.limits].filter(Boolean).join(" ");
+  return {
+    operationId: name,
+    summary: spec.summary,
+    description,
+    tags: [spec.internal ? "Internal" : spec.errors === "cloudflare" ? "Cloudflare-compatible" : "Outpost"],
+    ...(spec.scope ? { security: [{ bearer: [] }], "x-scope": spec.scope } : { security: [] }),
+    ...(parameters.length ? { parameters } : {}),
+    ...(spec.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(spec.body, "input") } } } } : {}),
+    responses,
+  };
+}
+
+export function buildOpenApiDocument(): JsonSchema {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [name, spec] of Object.entries(ROUTES) as [string, RouteSpec][]) {
+    (paths[openApiPath(spec.path)] ??= {})[documentedMethod(spec)] = operation(name, spec);
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Outpost control API",
+      version: "1.0.0",
+      description:
+        "Purge, origins, health, metrics and POP state of an Outpost CDN. Cloudflare-compatible routes under /client/v4 answer in Cloudflare's envelope, so Cloudflare's SDKs and scripts work with this base URL.",
     },
-  },
-  paths: {
-    "/v1/purge": {
-      post: {
-        summary: "Purge by URL, prefix, tag, host, or everything; hard or soft",
-        security: bearer,
-        requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/PurgeRequest" } } } },
-        responses: { "200": { description: "Accepted: purge id and sequence number" }, ...errors, "413": { description: "Body too large" } },
-      },
-    },
-    "/v1/purge/{id}": {
-      get: { summary: "Which POPs have applied a purge", security: bearer, parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "200": { description: "Purge status" }, ...errors, "404": { description: "Unknown purge" } } },
-    },
-    "/v1/origins": { get: { summary: "Origins with run-time overrides", security: bearer, responses: { "200": { description: "Origins" }, ...errors } } },
-    "/v1/origins/{id}": {
-      patch: {
-        summary: "Change an origin's weight, enabled or draining at every POP",
-        security: bearer,
-        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-        requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/OriginPatch" } } } },
-        responses: { "200": { description: "New override and version" }, ...errors, "404": { description: "Unknown origin" } },
-      },
-    },
-    "/v1/health": { get: { summary: "Each origin's health: probes, POP ejections, transitions", security: bearer, responses: { "200": { description: "Health" }, ...errors } } },
-    "/v1/pops": { get: { summary: "POPs: last sync, version and purge sequence applied", security: bearer, responses: { "200": { description: "POPs" }, ...errors } } },
-    "/metrics": { get: { summary: "Prometheus metrics per POP and origin", security: bearer, responses: { "200": { description: "text/plain; version=0.0.4" }, ...errors } } },
-    "/v1/openapi.json": { get: { summary: "This document", responses: { "200": { description: "OpenAPI 3.1" } } } },
-  },
-} as const;
+    tags: [
+      { name: "Outpost", description: "Outpost's own API" },
+      { name: "Cloudflare-compatible", description: "Cloudflare's paths, bodies and error shapes (base URL: /client/v4)" },
+      { name: "Internal", description: "Between Outpost's POPs, shield shards and control plane" },
+    ],
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "Scopes: read, purge, admin (admin implies the others); pop for POPs." } } },
+    paths,
+  };
+}
+
+let memo: JsonSchema | undefined;
+/** Built once per isolate, on first request. */
+export function openApiDocument(): JsonSchema {
+  return (memo ??= buildOpenApiDocument());
+}

@@ -4,7 +4,7 @@
  *   {"files": [...], "tags": [...], "prefixes": [...], "hosts": [...], "purge_everything": true, "soft": true}
  */
 import { z } from "zod";
-import type { OutpostConfig } from "../edge/config";
+import type { OutpostConfig, SiteConfig } from "../edge/config";
 import { primaryKey } from "../edge/cache/key";
 import { keyPrefixOf } from "../edge/cache/purge-rules";
 import { MAX_TAG_LENGTH } from "../edge/cache/record";
@@ -13,7 +13,8 @@ import type { PurgeTarget } from "./snapshot";
 /** Items per call, as Cloudflare allows. */
 export const MAX_PURGE_ITEMS = 100;
 
-const PurgeBodySchema = z
+/** Cloudflare's purge body (https://developers.cloudflare.com/api/resources/cache/methods/purge/), plus soft. */
+export const PurgeBodySchema = z
   .object({
     files: z.array(z.union([z.string().min(1), z.object({ url: z.string().min(1), headers: z.record(z.string(), z.string()).optional() }).strict()])).optional(),
     tags: z.array(z.string().min(1).max(MAX_TAG_LENGTH)).optional(),
@@ -31,20 +32,27 @@ export interface Problem {
 
 export type PurgeRequest = { ok: true; targets: PurgeTarget[]; soft: boolean } | { ok: false; problems: Problem[] };
 
-export function parsePurgeRequest(body: unknown, config: OutpostConfig): PurgeRequest {
+/**
+ * `zone`: the site a Cloudflare-style zone path names; its purge reaches that
+ * site's hosts only (purge_everything included, as on Cloudflare).
+ */
+export function parsePurgeRequest(body: unknown, config: OutpostConfig, zone?: SiteConfig): PurgeRequest {
   const parsed = PurgeBodySchema.safeParse(body);
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => ({ field: i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") || "(body)", message: i.message })) };
   }
   const b = parsed.data;
   const problems: Problem[] = [];
-  const hosts = new Set(config.sites.flatMap((s) => s.hosts));
+  const hosts = new Set((zone ? [zone] : config.sites).flatMap((s) => s.hosts));
+  const notHere = zone ? `not a host of zone ${zone.hosts[0]}` : "not a configured host";
   const lists = [b.files, b.tags, b.prefixes, b.hosts].filter((l) => l !== undefined);
   const count = lists.reduce((n, l) => n + l!.length, 0);
   if (b.purge_everything) {
     if (count > 0) problems.push({ field: "purge_everything", message: "cannot be combined with files, tags, prefixes or hosts" });
     if (problems.length) return { ok: false, problems };
-    return { ok: true, targets: [{ kind: "everything" }], soft: b.soft ?? false };
+    // A zone's everything is its own hosts; Outpost's is every site's.
+    const everything: PurgeTarget[] = zone ? zone.hosts.map((h) => ({ kind: "host", value: h })) : [{ kind: "everything" }];
+    return { ok: true, targets: everything, soft: b.soft ?? false };
   }
   if (count === 0) problems.push({ field: "(body)", message: "name something to purge: files, tags, prefixes, hosts, or purge_everything: true" });
   if (count > MAX_PURGE_ITEMS) problems.push({ field: "(body)", message: `at most ${MAX_PURGE_ITEMS} items per call, got ${count}` });
@@ -60,7 +68,7 @@ export function parsePurgeRequest(body: unknown, config: OutpostConfig): PurgeRe
       problems.push({ field: `files[${i}]`, message: `"${raw.slice(0, 200)}" is not an absolute http(s) URL` });
       return;
     }
-    if (!hosts.has(url.hostname.toLowerCase())) problems.push({ field: `files[${i}]`, message: `host "${url.hostname}" is not a configured host` });
+    if (!hosts.has(url.hostname.toLowerCase())) problems.push({ field: `files[${i}]`, message: `host "${url.hostname}" is ${notHere}` });
     else targets.push({ kind: "url", value: primaryKey(url, config.cache.key) });
   });
   b.prefixes?.forEach((prefix, i) => {
@@ -72,12 +80,12 @@ export function parsePurgeRequest(body: unknown, config: OutpostConfig): PurgeRe
       return;
     }
     const host = new URL(value).hostname;
-    if (!hosts.has(host)) problems.push({ field: `prefixes[${i}]`, message: `host "${host}" is not a configured host` });
+    if (!hosts.has(host)) problems.push({ field: `prefixes[${i}]`, message: `host "${host}" is ${notHere}` });
     else targets.push({ kind: "prefix", value });
   });
   b.hosts?.forEach((host, i) => {
     const h = host.toLowerCase();
-    if (!hosts.has(h)) problems.push({ field: `hosts[${i}]`, message: `"${host}" is not a configured host` });
+    if (!hosts.has(h)) problems.push({ field: `hosts[${i}]`, message: `"${host}" is ${notHere}` });
     else targets.push({ kind: "host", value: h });
   });
   b.tags?.forEach((tag, i) => {

@@ -80,3 +80,59 @@ export const ReportSchema = z
   })
   .strict();
 export type Report = z.infer<typeof ReportSchema>;
+
+/** Run-time changes to an origin (PATCH /v1/origins/{id}); the control plane keeps and publishes them. */
+export const OriginOverrideSchema = z
+  .object({
+    weight: z.number().int().min(0).max(1000).optional(),
+    enabled: z.boolean().optional(),
+    draining: z.boolean().optional(),
+  })
+  .strict();
+export type OriginOverride = z.infer<typeof OriginOverrideSchema>;
+export const OriginPatchSchema = OriginOverrideSchema.refine((v) => Object.keys(v).length > 0, "give at least one of weight, enabled, draining");
+
+export const OriginHealthViewSchema = z.object({
+  healthy: z.boolean(),
+  /** ms since the epoch of the last transition. */
+  since: z.number(),
+  reason: z.string().optional(),
+});
+export type OriginHealthView = z.infer<typeof OriginHealthViewSchema>;
+
+/** What one purge removes (Cloudflare's purge body, normalized). */
+export const PurgeTargetSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("url"), value: z.string() }),
+  z.object({ kind: z.literal("prefix"), value: z.string() }),
+  z.object({ kind: z.literal("tag"), value: z.string() }),
+  z.object({ kind: z.literal("host"), value: z.string() }),
+  z.object({ kind: z.literal("everything") }),
+]);
+export type PurgeTarget = z.infer<typeof PurgeTargetSchema>;
+
+/** One purge as POPs apply it: entries fetched before `at` that match a target are gone (or stale, when soft). */
+export const PurgeRuleSchema = z.object({
+  seq: z.number().int(),
+  id: z.string(),
+  /** When the control plane accepted it, ms since the epoch. */
+  at: z.number(),
+  soft: z.boolean(),
+  targets: z.array(PurgeTargetSchema),
+});
+export type PurgeRule = z.infer<typeof PurgeRuleSchema>;
+
+/** The answer to a sync: what every POP must know, versioned so a POP can ask "anything newer than N?". */
+export const SnapshotSchema = z.object({
+  /** Grows with every change; POPs keep the highest they have applied. */
+  version: z.number().int(),
+  generatedAt: z.number(),
+  origins: z.record(z.string(), OriginOverrideSchema),
+  health: z.record(z.string(), OriginHealthViewSchema),
+  /** Purge rules with a sequence number above the one the POP said it has (all retained ones for a new POP), in pages. */
+  purges: z.array(PurgeRuleSchema),
+  /** The highest purge sequence number issued. */
+  purgeSeq: z.number().int(),
+  /** The epoch that sequence belongs to; a POP that sees a new one resyncs its sequence from zero. */
+  purgeEpoch: z.string().optional(),
+});
+export type Snapshot = z.infer<typeof SnapshotSchema>;

@@ -78,6 +78,8 @@ export interface NetworkOptions {
   configOverrides?: Partial<OutpostConfigInput>;
   /** Snapshot refresh interval for POPs, ms. */
   snapshotRefreshMs?: number;
+  /** More control API tokens beside the admin one (tests of scopes). */
+  extraTokens?: { name: string; token: string; scopes: ("read" | "purge" | "admin")[] }[];
   /** METRICS_REPORT_MS for every POP (default 2000: a live dashboard). */
   metricsReportMs?: number;
   log?: (line: string) => void;
@@ -242,7 +244,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const bindings = {
       OUTPOST_CONFIG: JSON.stringify(outpostConfig),
       CONTROL_HOST: "control.internal",
-      CONTROL_TOKENS: JSON.stringify([{ name: "local-admin", token: adminToken, scopes: ["admin"] }]),
+      CONTROL_TOKENS: JSON.stringify([{ name: "local-admin", token: adminToken, scopes: ["admin"] }, ...(options.extraTokens ?? [])]),
       POP_TOKEN: popToken,
       SNAPSHOT_REFRESH_MS: String(options.snapshotRefreshMs ?? 100),
       METRICS_REPORT_MS: String(options.metricsReportMs ?? 2000),

@@ -55,6 +55,31 @@ describe("control API", () => {
     expect(await status.json()).toMatchObject({ id, cloudflare: "not configured" });
   });
 
+  it("answers Cloudflare's paths in Cloudflare's envelope, errors included", async () => {
+    type Envelope = { success: boolean; errors: { code: number; message: string }[]; result: unknown };
+    const unauthenticated = await control("/client/v4/zones");
+    expect(unauthenticated.status).toBe(401);
+    expect((await unauthenticated.json()) as Envelope).toMatchObject({ success: false, errors: [{ code: 10000 }], result: null });
+    const zones = (await (await control("/client/v4/zones?per_page=5", { headers: bearer(READ_TOKEN) })).json()) as Envelope & { result: { id: string }[]; result_info: { total_count: number } };
+    expect(zones.success).toBe(true);
+    expect(zones.result_info.total_count).toBe(zones.result.length);
+    const purge = (body: string, type = "application/json") => control(`/client/v4/zones/${zones.result[0].id}/purge_cache`, { method: "POST", headers: { ...bearer(ADMIN_TOKEN), "content-type": type }, body });
+    const wrongType = await purge("tags=a", "application/x-www-form-urlencoded");
+    expect(wrongType.status).toBe(415);
+    expect(((await wrongType.json()) as Envelope).success).toBe(false);
+    const tooBig = await purge(JSON.stringify({ tags: ["x".repeat(70_000)] }));
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as Envelope).errors[0].code).toBe(1013);
+    const notJson = await purge("{");
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as Envelope).success).toBe(false);
+    const unknownRoute = await control("/client/v4/accounts", { headers: bearer(READ_TOKEN) });
+    expect(unknownRoute.status).toBe(404);
+    expect(((await unknownRoute.json()) as Envelope).success).toBe(false);
+    // Outpost's own paths keep Outpost's shape.
+    expect(await (await control("/v1/origins")).json()).toMatchObject({ status: 401, error: expect.any(String) });
+  });
+
   it("limits each token's rate with 429 and Retry-After", async () => {
     let limited: Response | undefined;
     for (let i = 0; i < 130 && !limited; i++) {

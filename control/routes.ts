@@ -1,0 +1,248 @@
+/**
+ * Every route of the control API, declared once: method, path, who may call
+ * it, what it takes (zod) and what it answers (zod, or a media type). The
+ * app registers its handlers against these declarations (authentication,
+ * body limits and validation come from them), and the OpenAPI document is
+ * generated from them, so neither can drift from the other.
+ */
+import { z } from "zod";
+import type { Scope } from "./auth";
+import { CloudflareErrorSchema, PurgeResultSchema, ZoneListQuerySchema, ZoneListSchema, ZoneResultSchema } from "./cloudflare-api";
+import { MAX_PURGE_ITEMS, PurgeBodySchema } from "./purge-request";
+import { OriginOverrideSchema, OriginPatchSchema, PurgeTargetSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "./wire";
+
+/** Bodies larger than this are refused (413) before they are read whole. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** How a route's errors are shaped: Outpost's problem object, or Cloudflare's envelope. */
+export type ErrorShape = "outpost" | "cloudflare";
+
+export const ProblemSchema = z
+  .object({
+    error: z.string(),
+    status: z.number().int(),
+    problems: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    retryAfterSeconds: z.number().optional(),
+  })
+  .describe("Outpost's error: what was wrong, and each bad field.");
+
+interface JsonAnswer {
+  description: string;
+  schema: z.ZodType;
+}
+interface MediaAnswer {
+  description: string;
+  mediaType: string;
+}
+export type Answer = JsonAnswer | MediaAnswer;
+
+export interface RouteSpec {
+  method: "get" | "post" | "patch" | "all";
+  /** Hono's form: /v1/purge/:id. */
+  path: string;
+  summary: string;
+  /** Who may call it; absent: anyone. */
+  scope?: Scope;
+  errors: ErrorShape;
+  /** A JSON body, validated; absent: none is read. */
+  body?: z.ZodType;
+  /** Query parameters, validated. */
+  query?: z.ZodObject;
+  /** Path parameters and what they are. */
+  params?: Record<string, string>;
+  /** Success answers, by status. */
+  answers: Record<number, Answer>;
+  /** Statuses the route itself may answer besides the ones auth and body validation add (404 …). */
+  refusals?: Partial<Record<400 | 404 | 503, string>>;
+  /** Not for people: used between Outpost's own parts. */
+  internal?: boolean;
+  /** Limits worth stating in the document. */
+  limits?: string;
+}
+
+const PurgeAcceptedSchema = z.object({
+  success: z.literal(true),
+  errors: z.array(z.never()),
+  messages: z.array(z.never()),
+  result: z.object({ id: z.string(), seq: z.number().int(), soft: z.boolean(), targets: z.number().int(), at: z.string() }),
+});
+
+const PurgeStatusSchema = z.object({
+  id: z.string(),
+  seq: z.number().int(),
+  at: z.number(),
+  soft: z.boolean(),
+  targets: z.array(PurgeTargetSchema),
+  pops: z.array(z.object({ name: z.string(), applied: z.boolean(), idle: z.boolean().describe("Has not synced since the purge: it applies it before answering its next request."), lastSyncAt: z.number() })),
+  cloudflare: z.unknown().describe('Cloudflare\'s own purge: "not configured", "pending", or its result.'),
+});
+
+const PopListSchema = z.object({
+  pops: z.array(
+    z.object({
+      name: z.string(),
+      mode: z.enum(["long-poll", "poll"]),
+      lastSyncAt: z.number(),
+      syncs: z.number().int(),
+      versionApplied: z.number().int(),
+      purgeSeqApplied: z.number().int(),
+      lastPurgeLagMs: z.number().nullable(),
+    }),
+  ),
+});
+
+const OriginListSchema = z.object({
+  origins: z.array(z.object({ id: z.string(), url: z.string(), region: z.string().optional(), latitude: z.number(), longitude: z.number(), weight: z.number() }).extend(OriginOverrideSchema.shape).loose()),
+});
+
+const OriginPatchedSchema = z.object({ id: z.string(), version: z.number().int(), override: OriginOverrideSchema });
+
+const HealthSchema = z.object({
+  origins: z.record(z.string(), z.object({ healthy: z.boolean(), reason: z.string().nullable(), active: z.unknown(), passive: z.unknown(), pops: z.record(z.string(), z.unknown()) })),
+  transitions: z.array(z.object({ originId: z.string(), at: z.number(), from: z.enum(["up", "down"]), to: z.enum(["up", "down"]), reason: z.string() })),
+});
+
+const DashboardSchema = z
+  .object({ generatedAt: z.number(), windowSeconds: z.number(), pops: z.array(z.unknown()), origins: z.array(z.unknown()), purges: z.array(z.unknown()), events: z.array(z.unknown()), purgeSeq: z.number() })
+  .describe("What /dashboard draws; see control/dashboard-view.ts.");
+
+const ShieldFaultSchema = z.object({ down: z.boolean() }).strict();
+
+const zoneParam = { zone_id: "The zone's id (GET /client/v4/zones lists them): one per configured site." };
+const shardParams = { region: "A shield region (an origin region)", shard: "The shard's number, 0 to shield.shardsPerRegion − 1" };
+
+export const ROUTES = {
+  healthz: { method: "get", path: "/healthz", summary: "Liveness of the control API", errors: "outpost", answers: { 200: { description: "Up", schema: z.object({ ok: z.literal(true) }) } } },
+  openapi: { method: "get", path: "/v1/openapi.json", summary: "This document, generated from the routes' schemas", errors: "outpost", answers: { 200: { description: "OpenAPI 3.1", mediaType: "application/json" } } },
+
+  purge: {
+    method: "post",
+    path: "/v1/purge",
+    summary: "Purge by URL, prefix, tag, host, or everything; hard or soft",
+    scope: "purge",
+    errors: "outpost",
+    body: PurgeBodySchema,
+    limits: `At most ${MAX_PURGE_ITEMS} items per call; URLs, prefixes and hosts must belong to configured hosts; body at most ${MAX_BODY_BYTES} bytes.`,
+    answers: { 200: { description: "Accepted: purge id and sequence number", schema: PurgeAcceptedSchema } },
+  },
+  purgeStatus: {
+    method: "get",
+    path: "/v1/purge/:id",
+    summary: "Which POPs have applied a purge",
+    scope: "read",
+    errors: "outpost",
+    params: { id: "The purge's id, as POST /v1/purge answered it" },
+    answers: { 200: { description: "Where the purge has reached", schema: PurgeStatusSchema } },
+    refusals: { 404: "No such purge (or older than the retention)" },
+  },
+  origins: { method: "get", path: "/v1/origins", summary: "Origins with their run-time overrides", scope: "read", errors: "outpost", answers: { 200: { description: "Origins", schema: OriginListSchema } } },
+  patchOrigin: {
+    method: "patch",
+    path: "/v1/origins/:id",
+    summary: "Change an origin's weight, enabled or draining at every POP",
+    scope: "admin",
+    errors: "outpost",
+    params: { id: "A configured origin's id" },
+    body: OriginPatchSchema,
+    answers: { 200: { description: "The new override and snapshot version", schema: OriginPatchedSchema } },
+    refusals: { 404: "No such origin" },
+  },
+  health: { method: "get", path: "/v1/health", summary: "Each origin's health: probes, POP ejections, transitions", scope: "read", errors: "outpost", answers: { 200: { description: "Health", schema: HealthSchema } } },
+  pops: { method: "get", path: "/v1/pops", summary: "POPs: sync mode, last sync, version and purge sequence applied", scope: "read", errors: "outpost", answers: { 200: { description: "POPs", schema: PopListSchema } } },
+  metrics: { method: "get", path: "/metrics", summary: "Prometheus metrics for every POP, origin and purge", scope: "read", errors: "outpost", answers: { 200: { description: "Prometheus text exposition", mediaType: "text/plain; version=0.0.4" } } },
+  dashboardData: { method: "get", path: "/v1/dashboard", summary: "What the live dashboard draws", scope: "read", errors: "outpost", answers: { 200: { description: "POPs, origins, purges, events", schema: DashboardSchema } } },
+  dashboardPage: { method: "get", path: "/dashboard", summary: "The live dashboard (it holds no data; its script reads /v1/dashboard with a read token)", errors: "outpost", answers: { 200: { description: "The page", mediaType: "text/html" } } },
+  dashboardScript: { method: "get", path: "/dashboard/app.js", summary: "The dashboard's script", errors: "outpost", answers: { 200: { description: "JavaScript", mediaType: "text/javascript" } } },
+  dashboardStyles: { method: "get", path: "/dashboard/app.css", summary: "The dashboard's stylesheet", errors: "outpost", answers: { 200: { description: "CSS", mediaType: "text/css" } } },
+  shieldFault: {
+    method: "post",
+    path: "/v1/shields/:region/:shard/fault",
+    summary: "A shield shard's fault switch, for chaos runs: {\"down\": true} makes it answer as unavailable",
+    scope: "admin",
+    errors: "outpost",
+    params: shardParams,
+    body: ShieldFaultSchema,
+    answers: { 200: { description: "The shard's new state", schema: z.object({ shield: z.string(), down: z.boolean() }).loose() } },
+    refusals: { 404: "No such region or shard, or no SHIELD binding" },
+  },
+
+  zones: {
+    method: "get",
+    path: "/client/v4/zones",
+    summary: "Cloudflare-compatible: each configured site as a zone",
+    scope: "read",
+    errors: "cloudflare",
+    query: ZoneListQuerySchema,
+    answers: { 200: { description: "Zones, in Cloudflare's envelope with result_info", schema: ZoneListSchema } },
+  },
+  zone: {
+    method: "get",
+    path: "/client/v4/zones/:zone_id",
+    summary: "Cloudflare-compatible: one zone",
+    scope: "read",
+    errors: "cloudflare",
+    params: zoneParam,
+    answers: { 200: { description: "The zone", schema: ZoneResultSchema } },
+    refusals: { 404: "No such zone" },
+  },
+  zonePurge: {
+    method: "post",
+    path: "/client/v4/zones/:zone_id/purge_cache",
+    summary: "Cloudflare-compatible purge: Cloudflare's body, answered as Cloudflare does; the same purge as /v1/purge, limited to the zone's hosts",
+    scope: "purge",
+    errors: "cloudflare",
+    params: zoneParam,
+    body: PurgeBodySchema,
+    limits: `At most ${MAX_PURGE_ITEMS} items per call; purge_everything purges the zone's own hosts; body at most ${MAX_BODY_BYTES} bytes.`,
+    answers: { 200: { description: "Accepted", schema: PurgeResultSchema } },
+    refusals: { 404: "No such zone" },
+  },
+
+  snapshot: {
+    method: "get",
+    path: "/v1/snapshot",
+    summary: "A POP's snapshot (the older form of /v1/sync)",
+    scope: "pop",
+    errors: "outpost",
+    internal: true,
+    query: z.object({ pop: z.string().max(64).optional(), have: z.coerce.number().int().min(0).default(0) }),
+    answers: { 200: { description: "The snapshot", schema: SnapshotSchema } },
+  },
+  sync: {
+    method: "post",
+    path: "/v1/sync",
+    summary: "A POP's sync: its position and figures in, the snapshot (with new purge rules) out; held until news when `wait` is given",
+    scope: "pop",
+    errors: "outpost",
+    internal: true,
+    body: SyncRequestSchema,
+    answers: { 200: { description: "The snapshot", schema: SnapshotSchema } },
+  },
+  reports: {
+    method: "post",
+    path: "/v1/reports",
+    summary: "A POP's passive ejections and recoveries (shared with every POP), and its figures between held syncs",
+    scope: "pop",
+    errors: "outpost",
+    internal: true,
+    body: ReportSchema,
+    answers: { 200: { description: "The snapshot version after the report", schema: z.object({ version: z.number().int() }) } },
+  },
+  shield: {
+    method: "all",
+    path: "/__shield/:region/:shard",
+    summary: "A POP's miss, for the shield shard that owns its key (POP token in x-outpost-pop-token)",
+    errors: "outpost",
+    internal: true,
+    params: shardParams,
+    answers: { 200: { description: "The upper tier's answer, whatever its status", mediaType: "*/*" } },
+    refusals: { 404: "No such region or shard", 503: "The shard is unavailable (Retry-After)" },
+  },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteName = keyof typeof ROUTES;
+
+/** The error body of either shape, for the document. */
+export function errorSchema(shape: ErrorShape): z.ZodType {
+  return shape === "cloudflare" ? CloudflareErrorSchema : ProblemSchema;
+}
