@@ -4,6 +4,7 @@
  * count and returns figures; `npm run chaos` prints them, the end-to-end
  * tests assert on them.
  */
+import { Agent, request } from "undici";
 import type { Topology, TopologyOrigin, TopologyPop } from "./network";
 
 export interface LoadSample {
@@ -59,6 +60,9 @@ async function timeUntil(probe: () => Promise<boolean>, timeoutMs: number, since
 
 let uniqueCounter = 0;
 
+/** The load's own client (undici): kept-alive connections, and no request waits past 15 s for headers or bytes. */
+const LOAD_AGENT = new Agent({ connections: 64, headersTimeout: 15_000, bodyTimeout: 15_000, keepAliveTimeout: 4000 });
+
 /** A bounded load: `workers` loops for `durationMs`, alternating cached paths and unique misses. */
 export async function runMixedLoad(pop: TopologyPop, cachedPaths: string[], durationMs: number, workers = 8, maxRequests = 20_000): Promise<LoadSample[]> {
   const samples: LoadSample[] = [];
@@ -70,9 +74,10 @@ export async function runMixedLoad(pop: TopologyPop, cachedPaths: string[], dura
       const path = kind === "cached" ? cachedPaths[i % cachedPaths.length] : `/gen/1024?ttl=60&chaos=${process.pid}-${++uniqueCounter}`;
       const started = Date.now();
       try {
-        const r = await fetch(`${pop.url}${path}`, { signal: AbortSignal.timeout(15_000) });
-        await r.arrayBuffer();
-        samples.push({ at: started, kind, status: r.status, originId: r.headers.get("x-origin-id"), cacheStatus: r.headers.get("cache-status") ?? "", ms: Date.now() - started });
+        const r = await request(`${pop.url}${path}`, { dispatcher: LOAD_AGENT });
+        await r.body.arrayBuffer();
+        const header = (name: string) => [r.headers[name]].flat()[0] ?? null;
+        samples.push({ at: started, kind, status: r.statusCode, originId: header("x-origin-id"), cacheStatus: header("cache-status") ?? "", ms: Date.now() - started });
       } catch {
         samples.push({ at: started, kind, status: 0, originId: null, cacheStatus: "", ms: Date.now() - started });
       }

@@ -1,19 +1,30 @@
 /**
  * `npm run purge -- --tag product-42` (also --url, --prefix, --host,
  * --everything, --soft; each list option may repeat). The control URL and
- * token come from OUTPOST_CONTROL_URL / OUTPOST_TOKEN, or else from
- * .outpost/topology.json. Prints what happened; exits non-zero on failure.
+ * token come from --control / --token, OUTPOST_CONTROL_URL / OUTPOST_TOKEN,
+ * or else from .outpost/topology.json. --wait waits until every POP with
+ * traffic has the purge and says where it stands at each; --json prints one
+ * JSON object instead of sentences. Exits non-zero on failure.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { ControlClient } from "./control-client";
 import { ROOT } from "./network";
+import { describeReach, purgeReach, type PurgeStatusAnswer } from "./purge-reach";
 
 interface PurgeAnswer {
   success?: boolean;
-  result?: { id: string; seq: number; targets: number; soft: boolean };
+  result?: { id: string; seq: number; targets: number; soft: boolean; at: string };
   errors?: { field: string; message: string }[];
   error?: string;
+}
+
+function controlFromTopology(): { url: string; token: string; pops: string[] } | undefined {
+  const path = join(ROOT, ".outpost", "topology.json");
+  if (!existsSync(path)) return undefined;
+  const topology = JSON.parse(readFileSync(path, "utf8")) as { control: { url: string; token: string }; pops?: { name: string }[]; shields?: { name: string }[] };
+  return { ...topology.control, pops: [...(topology.pops ?? []), ...(topology.shields ?? [])].map((p) => p.name) };
 }
 
 async function main(): Promise<number> {
@@ -26,18 +37,22 @@ async function main(): Promise<number> {
       everything: { type: "boolean", default: false },
       soft: { type: "boolean", default: false },
       wait: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
       control: { type: "string" },
       token: { type: "string" },
     },
   });
-  const topologyPath = join(ROOT, ".outpost", "topology.json");
-  const topology = existsSync(topologyPath) ? (JSON.parse(readFileSync(topologyPath, "utf8")) as { control: { url: string; token: string } }) : undefined;
-  const controlUrl = values.control ?? process.env.OUTPOST_CONTROL_URL ?? topology?.control.url;
-  const token = values.token ?? process.env.OUTPOST_TOKEN ?? topology?.control.token;
-  if (!controlUrl || !token) {
-    console.error("purge: no control URL or token: start the network (npm start), or set OUTPOST_CONTROL_URL and OUTPOST_TOKEN");
-    return 2;
-  }
+  const topology = controlFromTopology();
+  const controlUrl = values.control ?? process.env.OUTPOST_CONTROL_URL ?? topology?.url;
+  const token = values.token ?? process.env.OUTPOST_TOKEN ?? topology?.token;
+  // The topology's POP list is only this network's: with another control plane, only what it knows counts.
+  const topologyPops = topology && (values.control ?? process.env.OUTPOST_CONTROL_URL ?? topology.url) === topology.url ? topology.pops : [];
+  const fail = (message: string, extra: Record<string, unknown> = {}, code = 1) => {
+    if (values.json) console.log(JSON.stringify({ ok: false, error: message, ...extra }));
+    else console.error(`purge: ${message}`);
+    return code;
+  };
+  if (!controlUrl || !token) return fail("no control URL or token: start the network (npm start), or set OUTPOST_CONTROL_URL and OUTPOST_TOKEN", {}, 2);
   const body: Record<string, unknown> = {};
   if (values.url?.length) body.files = values.url;
   if (values.tag?.length) body.tags = values.tag;
@@ -46,48 +61,46 @@ async function main(): Promise<number> {
   if (values.everything) body.purge_everything = true;
   if (values.soft) body.soft = true;
   if (Object.keys(body).filter((k) => k !== "soft").length === 0) {
-    console.error("purge: say what to purge: --url URL, --tag TAG, --prefix HOST/PATH, --host HOST or --everything (add --soft to mark stale)");
-    return 2;
+    return fail("say what to purge: --url URL, --tag TAG, --prefix HOST/PATH, --host HOST or --everything (add --soft to mark stale)", {}, 2);
   }
-  let response: Response;
+
+  const client = new ControlClient({ baseUrl: controlUrl, token });
   try {
-    response = await fetch(`${controlUrl.replace(/\/+$/, "")}/v1/purge`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    console.error(`purge: control plane at ${controlUrl} unreachable: ${(err as Error).message}`);
-    return 1;
-  }
-  const answer = (await response.json().catch(() => ({}))) as PurgeAnswer;
-  if (!response.ok || !answer.success || !answer.result) {
-    console.error(`purge: failed (${response.status}): ${answer.error ?? "error"}`);
-    for (const e of answer.errors ?? []) console.error(`  ${e.field}: ${e.message}`);
-    return 1;
-  }
-  const r = answer.result;
-  console.log(`purge ${r.id}: seq ${r.seq}, ${r.targets} target(s)${r.soft ? ", soft" : ""}`);
-  if (values.wait) {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const status = (await (await fetch(`${controlUrl}/v1/purge/${r.id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { pops: { name: string; applied: boolean; idle: boolean }[] };
-      // An idle POP syncs before it answers its next request, so it cannot serve what was purged.
-      const pending = status.pops.filter((p) => !p.applied && !p.idle).map((p) => p.name);
-      if (pending.length === 0) {
-        const idle = status.pops.filter((p) => p.idle).map((p) => p.name);
-        console.log(`applied at every POP: ${status.pops.filter((p) => p.applied).map((p) => p.name).join(", ") || "none"}${idle.length ? `; idle (apply before their next request): ${idle.join(", ")}` : ""}`);
-        break;
-      }
-      if (Date.now() > deadline) {
-        console.error(`not yet applied at: ${pending.join(", ")}`);
-        return 1;
-      }
-      await new Promise((res) => setTimeout(res, 100));
+    let answer;
+    try {
+      answer = await client.call<PurgeAnswer>("POST", "/v1/purge", body);
+    } catch (err) {
+      return fail(`control plane at ${controlUrl} unreachable: ${(err as Error).message}`);
     }
+    const purge = answer.body;
+    if (answer.status !== 200 || !purge?.success || !purge.result) {
+      if (!values.json) for (const e of purge?.errors ?? []) console.error(`  ${e.field}: ${e.message}`);
+      return fail(`refused (${answer.status}): ${purge?.error ?? "error"}`, { status: answer.status, errors: purge?.errors ?? [] });
+    }
+    const r = purge.result;
+    if (!values.json) console.log(`purge ${r.id}: seq ${r.seq}, ${r.targets} target(s)${r.soft ? ", soft" : ""}`);
+    if (!values.wait) {
+      if (values.json) console.log(JSON.stringify({ ok: true, ...r }));
+      return 0;
+    }
+    const started = Date.now();
+    const deadline = started + 10_000;
+    for (;;) {
+      const status = await client.call<PurgeStatusAnswer>("GET", `/v1/purge/${r.id}`);
+      if (status.status !== 200 || !status.body) return fail(`cannot read the purge's status (${status.status})`, { id: r.id });
+      const reach = purgeReach(status.body, topologyPops);
+      const waitedMs = Date.now() - started;
+      if (reach.pending.length === 0 || Date.now() > deadline) {
+        const done = reach.pending.length === 0;
+        if (values.json) console.log(JSON.stringify({ ok: done, ...r, waitedMs, reach }));
+        else for (const line of describeReach(reach, waitedMs)) (done ? console.log : console.error)(line);
+        return done ? 0 : 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await client.close();
   }
-  return 0;
 }
 
 main().then(

@@ -53,7 +53,8 @@ describe("purge", () => {
     await warmEverywhere(path);
     const { code, out } = await runCli(["--tag", tag, "--wait"]);
     expect(code, out).toBe(0);
-    expect(out).toMatch(/applied at every POP/);
+    expect(out).toMatch(/applied at \d+ of \d+ POPs: /);
+    expect(out).toMatch(/no POP can serve what was purged/);
     await goneEverywhere(path);
     const id = /purge (\w+):/.exec(out)![1];
     // POPs report the sequence they applied at their next sync, which traffic triggers.
@@ -65,6 +66,19 @@ describe("purge", () => {
     }, 3000);
     // Every POP, and the shield shards that have synced (they apply purges too).
     expect(st.pops.filter((p) => !p.name.startsWith("Outpost-Shield-")).length).toBe(4);
+  });
+
+  it("from the command line with --json: one object saying where the purge stands at each POP", async () => {
+    const path = unique("/gen/513?ttl=600");
+    await warmEverywhere(path);
+    const { code, out } = await runCli(["--url", `http://127.0.0.1${path}`, "--wait", "--json"]);
+    expect(code, out).toBe(0);
+    const answer = JSON.parse(out) as { ok: boolean; id: string; seq: number; reach: { applied: string[]; idle: string[]; neverSynced: string[]; pending: string[] } };
+    expect(answer.ok).toBe(true);
+    expect(answer.reach.pending).toEqual([]);
+    // The four POPs were busy: each has it.
+    for (const pop of network.topology.pops) expect(answer.reach.applied).toContain(pop.name);
+    await goneEverywhere(path);
   });
 
   it("by URL, prefix and host", async () => {
