@@ -232,7 +232,7 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
   register(app, ROUTES.pops, async (c) => {
     const pops = await plane(c).pops();
     return c.json({
-      pops: pops.map((p) => ({ name: p.name, mode: p.mode ?? "poll", lastSyncAt: p.lastSyncAt, syncs: p.syncs ?? 0, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })),
+      pops: pops.map((p) => ({ name: p.name, mode: p.mode ?? "poll", lastSyncAt: p.lastSyncAt, syncs: p.syncs ?? 0, reports: p.reports ?? 0, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })),
     });
   });
 

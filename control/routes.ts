@@ -84,6 +84,7 @@ const PopListSchema = z.object({
       mode: z.enum(["long-poll", "poll"]),
       lastSyncAt: z.number(),
       syncs: z.number().int(),
+      reports: z.number().int().describe("Figure reports between syncs, since the control plane started"),
       versionApplied: z.number().int(),
       purgeSeqApplied: z.number().int(),
       lastPurgeLagMs: z.number().nullable(),

@@ -26,6 +26,8 @@ export interface PopSync {
   mode?: SyncMode;
   /** Syncs answered (kept with the POP's row, so up to 10 s behind after a restart): the load each POP makes. */
   syncs?: number;
+  /** Figure reports between syncs (METRICS_REPORT_MS), counted since the control plane started: the rest of that load. */
+  reports?: number;
   versionApplied: number;
   /** The highest purge sequence number the POP has applied. */
   purgeSeqApplied: number;
@@ -255,6 +257,7 @@ export class ControlState {
       lastSyncAt: now,
       mode: report.mode ?? previous?.mode,
       syncs: (previous?.syncs ?? 0) + 1,
+      reports: previous?.reports,
       versionApplied: report.have,
       purgeSeqApplied: purgeSeq,
       lastPurgeLagMs,
@@ -292,7 +295,7 @@ export class ControlState {
     const data = await this.load();
     const previous = data.pops.get(popName);
     if (!previous) return; // a POP is known from its first sync
-    data.pops.set(popName, { ...previous, ...this.figures(popName, metrics, previous, this.now()) });
+    data.pops.set(popName, { ...previous, ...this.figures(popName, metrics, previous, this.now()), reports: (previous.reports ?? 0) + 1 });
   }
 
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {

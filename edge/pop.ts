@@ -77,6 +77,8 @@ export class Pop {
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
+  /** The newest purge rule applied here and when (this isolate's clock): propagation is measured from it. */
+  lastPurgeApplied: { seq: number; at: number } | undefined;
   /** Control API tokens, for the status page. */
   readonly tokens: TokenStore;
 
@@ -157,7 +159,10 @@ export class Pop {
    * entry (the ban list covers what cannot be listed).
    */
   applyPurges(rules: readonly PurgeRule[], clockOffsetMs = 0, uncertaintyMs = 0): void {
-    const hard = this.purges.apply(rules, Date.now(), clockOffsetMs, uncertaintyMs).filter((rule) => !rule.soft);
+    const applied = this.purges.apply(rules, Date.now(), clockOffsetMs, uncertaintyMs);
+    const newest = applied.at(-1);
+    if (newest) this.lastPurgeApplied = { seq: newest.seq, at: Date.now() };
+    const hard = applied.filter((rule) => !rule.soft);
     if (hard.length === 0) return;
     // One pass, asking the same ban list that lookups ask.
     this.memory.deleteWhere((_, item) => item.record.kind === "entry" && this.purges.verdict(item.record.meta.key, item.record.meta.tags, item.record.meta.requestTime).kind === "hard");

@@ -26,7 +26,7 @@ export function statusResponse(pop: Pop, authorization: string | null): Response
     codings: pop.codings,
     origins: pop.outliers.view(Date.now()),
     health: snapshot.health,
-    purgeRules: { inForce: pop.purges.size, highestSeq: pop.purges.highestSeq },
+    purgeRules: { inForce: pop.purges.size, highestSeq: pop.purges.highestSeq, lastApplied: pop.lastPurgeApplied ?? null },
     snapshot: { version: snapshot.version, mode: pop.snapshots.mode(), lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },
   };
   return new Response(JSON.stringify(body, null, 2) + "\n", {

@@ -5,6 +5,7 @@
  *
  *   npm run bench -- --duration 5 --connections 16
  */
+import { Agent, request } from "undici";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -26,6 +27,10 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
     out: { type: "string", default: join(ROOT, ".bench", "results.json") },
+    /** One measurement alone: "purge" (propagation; fast, for trying networks of other sizes) or "sync-load". */
+    only: { type: "string" },
+    /** The network file (default outpost.config.json), e.g. scripts/networks/sixteen-pops.json. */
+    network: { type: "string" },
   },
 });
 const durationSeconds = Math.min(60, Math.max(1, Number(values.duration)));
@@ -258,13 +263,63 @@ async function measureCompression(popUrl: string, report: (name: string, r: Load
 interface PurgeResult {
   rounds: number;
   pops: number;
-  /** Purge answered → first non-hit at a POP, over every POP and round. */
+  /** Purge answered → the first request a POP answers with a non-hit was sent, over every POP and round. */
   p50Ms: number;
   p95Ms: number;
   maxMs: number;
+  /** Purge accepted → applied at the POP, by the POP's own record (no polling load while it travels). */
+  applied?: { p50Ms: number; p95Ms: number; maxMs: number };
 }
 
-/** Purge answered → first non-hit at every POP, which each poll as clients would. */
+function percentiles(values: number[]): { p50Ms: number; p95Ms: number; maxMs: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  return { p50Ms: at(0.5), p95Ms: at(0.95), maxMs: sorted[sorted.length - 1] };
+}
+
+/**
+ * Purge accepted → applied at every POP, read afterwards from each POP's
+ * status page (same machine, same clock): nothing polls the POPs while the
+ * purge travels, so the figure is the propagation alone. Each POP gets one
+ * request before each round, as a busy POP would (it re-arms its held sync).
+ */
+async function measurePurgeApplied(topology: Topology, rounds = 20): Promise<{ p50Ms: number; p95Ms: number; maxMs: number }> {
+  const lags: number[] = [];
+  const auth = { authorization: `Bearer ${topology.control.token}` };
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(topology.pops.map(async (pop) => (await fetch(`${pop.url}/index.html`)).arrayBuffer()));
+    await new Promise((r) => setTimeout(r, 150 + Math.random() * 100));
+    const r = await fetch(`${topology.control.url}/v1/purge`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ tags: [`bench-propagation-${Date.now()}-${round}`] }) });
+    const { result } = (await r.json()) as { result: { seq: number; at: string } };
+    const acceptedAt = Date.parse(result.at);
+    await new Promise((res) => setTimeout(res, 300));
+    await Promise.all(
+      topology.pops.map(async (pop) => {
+        for (let tries = 0; tries < 100; tries++) {
+          const status = (await (await fetch(`${pop.url}/__outpost/status`, { headers: auth })).json()) as { purgeRules: { lastApplied: { seq: number; at: number } | null } };
+          const applied = status.purgeRules.lastApplied;
+          if (applied && applied.seq >= result.seq) {
+            lags.push(Math.max(0, applied.at - acceptedAt));
+            return;
+          }
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        lags.push(Date.now() - acceptedAt);
+      }),
+    );
+  }
+  const result = percentiles(lags);
+  console.log(`purge: accepted → applied at each of ${topology.pops.length} POPs (their own record) over ${rounds} rounds: p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, max ${result.maxMs} ms`);
+  return result;
+}
+
+/** wrangler.toml's METRICS_REPORT_MS: the bench counts the control-plane load a deployment makes (npm start uses 2 s, for a live dashboard). */
+const BENCH_METRICS_REPORT_MS = 30_000;
+
+/** The pollers' client: undici's request on kept-alive connections costs the machine less than fetch, and the machine is what the figure shares. */
+const POLL_AGENT = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
+
+/** Purge answered → the first request at each POP that no longer hits (when it was sent), each POP polled as clients would. */
 async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResult> {
   const lags: number[] = [];
   const headers = { authorization: `Bearer ${topology.control.token}`, "content-type": "application/json" };
@@ -277,13 +332,17 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
     await Promise.all(
       topology.pops.map(async (pop) => {
         const deadline = answered + 5000;
-        while (Date.now() < deadline) {
-          const res = await fetch(`${pop.url}${path}`);
-          await res.arrayBuffer();
-          if (!POP_HIT.test(res.headers.get("cache-status") ?? "")) break;
+        // When the first request that finds the object gone was sent: the POP had the purge by then.
+        // (Its answer is a fill, as slow as the shield or origin; that is not the purge's time.)
+        let sentAt = Date.now();
+        while (sentAt < deadline) {
+          const res = await request(`${pop.url}${path}`, { dispatcher: POLL_AGENT });
+          await res.body.arrayBuffer();
+          if (!POP_HIT.test([res.headers["cache-status"]].flat()[0] ?? "")) break;
           await new Promise((res2) => setTimeout(res2, 5));
+          sentAt = Date.now();
         }
-        lags.push(Date.now() - answered);
+        lags.push(Math.max(0, sentAt - answered));
       }),
     );
     await new Promise((res) => setTimeout(res, 50 + Math.random() * 100)); // decorrelate from the refresh phase
@@ -299,12 +358,12 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
  * What a busy POP isolate costs the control plane when nothing changes: its
  * syncs a minute, counted by the control plane, under steady hits.
  */
-async function measureSyncLoad(topology: Topology, seconds = 60): Promise<{ pop: string; mode: string; syncsPerMinute: number }> {
+async function measureSyncLoad(topology: Topology, seconds = 60): Promise<{ pop: string; mode: string; syncsPerMinute: number; reportsPerMinute: number; requestsPerMinute: number }> {
   const pop = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
   const headers = { authorization: `Bearer ${topology.control.token}` };
   const syncs = async () => {
-    const body = (await (await fetch(`${topology.control.url}/v1/pops`, { headers })).json()) as { pops: { name: string; syncs: number; mode: string }[] };
-    return body.pops.find((p) => p.name === pop.name) ?? { syncs: 0, mode: "unknown" };
+    const body = (await (await fetch(`${topology.control.url}/v1/pops`, { headers })).json()) as { pops: { name: string; syncs: number; reports: number; mode: string }[] };
+    return body.pops.find((p) => p.name === pop.name) ?? { syncs: 0, reports: 0, mode: "unknown" };
   };
   await (await fetch(`${pop.url}/gen/1024?ttl=86400`)).arrayBuffer();
   const before = await syncs();
@@ -314,8 +373,11 @@ async function measureSyncLoad(topology: Topology, seconds = 60): Promise<{ pop:
     await new Promise((r) => setTimeout(r, 50));
   }
   const after = await syncs();
-  const result = { pop: pop.name, mode: after.mode, syncsPerMinute: Math.round(((after.syncs - before.syncs) * 60) / seconds) };
-  console.log(`control-plane load: ${result.pop} (${result.mode}) under steady hits, no changes → ${result.syncsPerMinute} syncs a minute`);
+  const perMinute = (n: number) => Math.round((n * 60) / seconds);
+  const syncsPerMinute = perMinute(after.syncs - before.syncs);
+  const reportsPerMinute = perMinute(after.reports - before.reports);
+  const result = { pop: pop.name, mode: after.mode, syncsPerMinute, reportsPerMinute, requestsPerMinute: syncsPerMinute + reportsPerMinute };
+  console.log(`control-plane load: ${result.pop} (${result.mode}) under steady hits, no changes → ${result.requestsPerMinute} requests a minute (${syncsPerMinute} syncs, ${reportsPerMinute} figure reports at METRICS_REPORT_MS=${BENCH_METRICS_REPORT_MS})`);
   return result;
 }
 
@@ -330,11 +392,36 @@ async function loadPurgeRules(topology: Topology, calls: number): Promise<number
   return calls * 100;
 }
 
-async function main(): Promise<void> {
-  const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
-  config.basePort = 0;
-  console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (autocannon)`);
+/** `--only purge`: the propagation figures alone, on the network given by --network. */
+async function purgeOnly(config: ReturnType<typeof loadNetworkConfig>): Promise<void> {
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build") });
+  try {
+    const applied = await measurePurgeApplied(network.topology);
+    const firstNonHit = await measurePurge(network.topology);
+    const out = values.out!.replace(/\.json$/, "-purge.json");
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), network: values.network ?? "outpost.config.json", purge: { ...firstNonHit, applied } }, null, 2) + "\n");
+    console.log(`\nwritten to ${out}`);
+  } finally {
+    await network.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadNetworkConfig(values.network ? join(process.cwd(), values.network) : join(ROOT, "outpost.config.json"));
+  config.basePort = 0;
+  if (values.only === "purge") return purgeOnly(config);
+  if (values.only === "sync-load") {
+    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    try {
+      await measureSyncLoad(network.topology);
+    } finally {
+      await network.stop();
+    }
+    return;
+  }
+  console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (autocannon)`);
+  const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
   const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
   const bare = new Miniflare({
     host: "127.0.0.1",
@@ -399,7 +486,8 @@ async function main(): Promise<void> {
     const ruleRuns: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) ruleRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
     report(`hit-1k-${rulesLoaded}rules`, median(ruleRuns));
-    purge = await measurePurge(network.topology);
+    const applied = await measurePurgeApplied(network.topology);
+    purge = { ...(await measurePurge(network.topology)), applied };
     syncLoad = await measureSyncLoad(network.topology);
     if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
   } finally {

@@ -48,6 +48,9 @@ describe("the control plane's figures of each POP", () => {
     await held;
     const [pop] = await state.pops();
     expect(pop.counters.requests).toBe(50);
+    // The figure report counts as load of its own, and a sync after it does not forget it.
+    expect(pop.reports).toBe(1);
+    expect(pop.syncs).toBe(2);
   });
 
   it("shows rates over the window, where each purge has reached, and the POPs' ejections", async () => {
