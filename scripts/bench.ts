@@ -13,9 +13,10 @@ import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
-import { runLoad, type LoadResult } from "./load";
+import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
+import { measureInProcess, profileInProcess } from "./bench-inprocess";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
 /** A hit at the POP itself (a shield's member, Outpost-Shield-…, comes before the POP's). */
@@ -27,7 +28,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
     out: { type: "string", default: join(ROOT, ".bench", "results.json") },
-    /** One measurement alone: "purge" (propagation; fast, for trying networks of other sizes) or "sync-load". */
+    /** One measurement alone: "purge" (propagation; fast, for trying networks of other sizes), "sync-load" or "in-process". */
     only: { type: "string" },
     /** The network file (default outpost.config.json), e.g. scripts/networks/sixteen-pops.json. */
     network: { type: "string" },
@@ -411,6 +412,22 @@ async function main(): Promise<void> {
   const config = loadNetworkConfig(values.network ? join(process.cwd(), values.network) : join(ROOT, "outpost.config.json"));
   config.basePort = 0;
   if (values.only === "purge") return purgeOnly(config);
+  if (values.only === "profile") {
+    const profile = await profileInProcess();
+    const out = values.out!.replace(/\.json$/, "-profile.json");
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), profile }, null, 2) + "\n");
+    console.log(`\nwritten to ${out}`);
+    return;
+  }
+  if (values.only === "in-process") {
+    const inProcess = await measureInProcess(rounds);
+    const out = values.out!.replace(/\.json$/, "-in-process.json");
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), inProcess }, null, 2) + "\n");
+    console.log(`\nwritten to ${out}`);
+    return;
+  }
   if (values.only === "sync-load") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
@@ -420,7 +437,7 @@ async function main(): Promise<void> {
     }
     return;
   }
-  console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (autocannon)`);
+  console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (${LOAD_GENERATOR}${LOAD_GENERATOR === "autocannon" ? "; install wrk for large or compressed bodies" : ""})`);
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
   const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
   const bare = new Miniflare({
@@ -502,6 +519,9 @@ async function main(): Promise<void> {
     await direct.stop();
   }
 
+  // The pipeline's own cost inside workerd, with nothing else running.
+  const inProcess = await measureInProcess(rounds);
+
   const ratio = (a: string, b: string) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
   const ratios = {
     "hit-1k/bare-1k": ratio("hit-1k", "bare-1k"),
@@ -511,6 +531,7 @@ async function main(): Promise<void> {
     "hit-16k/bare-hdrs-16k": ratio("hit-16k", "bare-hdrs-16k"),
     "hit-256k/bare-hdrs-256k": ratio("hit-256k", "bare-hdrs-256k"),
     "miss-16k/bare-16k": ratio("miss-16k", "bare-16k"),
+    ...Object.fromEntries(compression.filter((c) => c.size === "256k").map((c) => [`text-256k-${c.coding}/text-256k-identity`, c.rpsVsIdentity])),
     ...(rulesLoaded ? { [`hit-1k-${rulesLoaded}rules/hit-1k-no-rules`]: ratio(`hit-1k-${rulesLoaded}rules`, "hit-1k-no-rules") } : {}),
   };
   console.log("\nratios (target: hit ≥ 0.8 of bare)");
@@ -519,7 +540,7 @@ async function main(): Promise<void> {
   const written = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    options: { connections, durationSeconds, rounds, launcher: "miniflare 4 (one instance per POP)", loadGenerator: "autocannon 8, separate process" },
+    options: { connections, durationSeconds, rounds, launcher: "miniflare 4 (one instance per POP)", loadGenerator: LOAD_GENERATOR === "wrk" ? "wrk, separate process" : "autocannon 8, separate process" },
     results,
     ratios,
     compression,
@@ -529,6 +550,7 @@ async function main(): Promise<void> {
     syncLoad,
     purgeScale,
     tiers,
+    inProcess,
   };
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");
