@@ -17,6 +17,7 @@ import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
+import { measurePeers } from "./bench-peers";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
 /** A hit at the POP itself (a shield's member, Outpost-Shield-…, comes before the POP's). */
@@ -28,7 +29,9 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
     out: { type: "string", default: join(ROOT, ".bench", "results.json") },
-    /** One measurement alone: "purge" (propagation; fast, for trying networks of other sizes), "sync-load" or "in-process". */
+    /** Also nginx proxy_cache and Varnish before the same origin, when installed. */
+    peers: { type: "boolean", default: false },
+    /** One measurement alone: "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
     only: { type: "string" },
     /** The network file (default outpost.config.json), e.g. scripts/networks/sixteen-pops.json. */
     network: { type: "string" },
@@ -412,6 +415,21 @@ async function main(): Promise<void> {
   const config = loadNetworkConfig(values.network ? join(process.cwd(), values.network) : join(ROOT, "outpost.config.json"));
   config.basePort = 0;
   if (values.only === "purge") return purgeOnly(config);
+  if (values.only === "peers") {
+    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    try {
+      const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
+      const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
+      const peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
+      const out = values.out!.replace(/\.json$/, "-peers.json");
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), loadGenerator: LOAD_GENERATOR, peers }, null, 2) + "\n");
+      console.log(`\nwritten to ${out}`);
+    } finally {
+      await network.stop();
+    }
+    return;
+  }
   if (values.only === "profile") {
     const profile = await profileInProcess();
     const out = values.out!.replace(/\.json$/, "-profile.json");
@@ -459,6 +477,7 @@ async function main(): Promise<void> {
   const tiers: TierResult[] = [];
   let syncLoad: Awaited<ReturnType<typeof measureSyncLoad>> | undefined;
   let rulesLoaded = 0;
+  let peers: Awaited<ReturnType<typeof measurePeers>> | undefined;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -507,6 +526,10 @@ async function main(): Promise<void> {
     purge = { ...(await measurePurge(network.topology)), applied };
     syncLoad = await measureSyncLoad(network.topology);
     if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
+    if (values.peers) {
+      const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
+      peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
+    }
   } finally {
     await bare.dispose();
     await network.stop();
@@ -551,6 +574,7 @@ async function main(): Promise<void> {
     purgeScale,
     tiers,
     inProcess,
+    ...(peers ? { peers } : {}),
   };
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");
