@@ -31,7 +31,7 @@ const { values } = parseArgs({
     out: { type: "string", default: join(ROOT, ".bench", "results.json") },
     /** Also nginx proxy_cache and Varnish before the same origin, when installed. */
     peers: { type: "boolean", default: false },
-    /** One measurement alone: "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
+    /** One measurement alone: "hits" (1 and 16 KiB hits against the bare worker), "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
     only: { type: "string" },
     /** The network file (default outpost.config.json), e.g. scripts/networks/sixteen-pops.json. */
     network: { type: "string" },
@@ -59,6 +59,10 @@ export default {
     return new Response(body, { headers: { "content-type": "text/plain" } });
   },
 };`;
+
+function ratioOf(results: Record<string, LoadResult>, a: string, b: string): number {
+  return Math.round((results[a].rps / results[b].rps) * 100) / 100;
+}
 
 function median(values: LoadResult[]): LoadResult {
   const sorted = [...values].sort((a, b) => a.rps - b.rps);
@@ -490,7 +494,7 @@ async function main(): Promise<void> {
     for (const size of SIZES) await (await fetch(`${fra.url}/gen/${size}?ttl=86400`)).arrayBuffer();
     await once(`${bareUrl}/1024`);
     await once(`${fra.url}/gen/1024?ttl=86400`);
-    for (const size of SIZES) {
+    for (const size of values.only === "hits" ? SIZES.slice(0, 2) : SIZES) {
       const label = `${size / 1024}k`;
       const path = `${fra.url}/gen/${size}?ttl=86400`;
       await (await fetch(path)).arrayBuffer();
@@ -506,6 +510,10 @@ async function main(): Promise<void> {
       report(`bare-${label}`, median(bareRuns));
       if (headerRuns.length) report(`bare-hdrs-${label}`, median(headerRuns));
       report(`hit-${label}`, median(hitRuns));
+    }
+    if (values.only === "hits") {
+      for (const size of ["1k", "16k"]) console.log(`hit-${size}/bare-${size} ${ratioOf(results, `hit-${size}`, `bare-${size}`)}  hit-${size}/bare-hdrs-${size} ${ratioOf(results, `hit-${size}`, `bare-hdrs-${size}`)}`);
+      return;
     }
     report("miss-16k", await once(`${fra.url}/gen/16384?ttl=86400&u=[<id>]`, true));
     compression = await measureCompression(fra.url, report);
