@@ -34,6 +34,7 @@ const CALLS: Record<string, number> = {
   "floor-256k": 400,
   "hit-1k": 4000,
   "hit-16k": 4000,
+  "hit-1k-cf": 4000,
   "hit-256k": 400,
   "hit-br-16k": 4000,
   "hit-gzip-16k": 4000,
@@ -111,6 +112,7 @@ export async function measureInProcess(rounds = 5, only?: string[]): Promise<InP
     "hit-256k/floor-256k": ratio("hit-256k", "floor-256k"),
     "hit-br-256k/hit-256k": ratio("hit-br-256k", "hit-256k"),
     "hit-1k-100k-rules/hit-1k": ratio("hit-1k-100k-rules", "hit-1k"),
+    "hit-1k-cf/hit-1k": ratio("hit-1k-cf", "hit-1k"),
   };
   for (const [name, us] of Object.entries(microseconds)) console.log(`in-process ${name.padEnd(20)} ${String(us).padStart(8)} µs/request`);
   for (const [name, r] of Object.entries(ratios)) console.log(`in-process ${name.padEnd(26)} ${r}`);

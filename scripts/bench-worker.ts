@@ -14,6 +14,7 @@ import { zipfSampler } from "./zipf";
 
 const STUB_HOST = "origin.stub";
 const SITE = "https://bench.test";
+const CF = { colo: "FRA", country: "DE", continent: "EU", city: "Frankfurt", latitude: "50.0379", longitude: "8.5622", timezone: "UTC", asn: 64512, httpProtocol: "HTTP/1.1", tlsVersion: "TLSv1.3", clientAcceptEncoding: "" };
 
 /** The reference origin's kind of body: text, compressible, deterministic. */
 const bodies = new Map<number, Uint8Array>();
@@ -67,6 +68,8 @@ interface BenchEnv {
 
 interface Case {
   path: (i: number) => string;
+  /** A cf object on each request, as Cloudflare's front (and Miniflare) attach one. */
+  cf?: boolean;
   headers?: Record<string, string>;
   /** Purge rules in force while it runs. */
   rules?: number;
@@ -79,6 +82,7 @@ const CASES: Record<string, Case> = {
   "floor-256k": { path: () => "/", floor: 262144 },
   "hit-1k": { path: () => "/gen/1024" },
   "hit-16k": { path: () => "/gen/16384" },
+  "hit-1k-cf": { path: () => "/gen/1024", cf: true },
   "hit-256k": { path: () => "/gen/262144" },
   "hit-br-16k": { path: () => "/gen/16384", headers: { "accept-encoding": "br" } },
   "hit-gzip-16k": { path: () => "/gen/16384", headers: { "accept-encoding": "gzip" } },
@@ -132,11 +136,11 @@ export default {
       if (spec.rules !== undefined) ensureRules(edgeEnv, spec.rules);
       // Warm: the object stored (and its encoded variant made) before the timed calls.
       if (n === 0) {
-        const warm = await handleEdgeRequest(new Request(`${SITE}${spec.path(-1)}`, { headers: spec.headers }), edgeEnv, ctx);
+        const warm = await handleEdgeRequest(new Request(`${SITE}${spec.path(-1)}`, { headers: spec.headers, ...(spec.cf ? { cf: CF } : {}) }), edgeEnv, ctx);
         await warm.arrayBuffer();
       }
       for (let i = 0; i < n; i++) {
-        const response = await handleEdgeRequest(new Request(`${SITE}${spec.path(i)}`, { headers: spec.headers }), edgeEnv, ctx);
+        const response = await handleEdgeRequest(new Request(`${SITE}${spec.path(i)}`, { headers: spec.headers, ...(spec.cf ? { cf: CF } : {}) }), edgeEnv, ctx);
         await response.arrayBuffer();
       }
     }
