@@ -6,12 +6,11 @@
  * time) minus a call of N = 0. Reports microseconds per request, the median
  * over rounds, beside the floor: the same response built from bytes in memory.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
-import { ROOT } from "./network";
+import { buildBundle, ROOT } from "./network";
 
 export interface InProcessResult {
   /** Microseconds per request, median over rounds. */
@@ -46,24 +45,14 @@ const CALLS: Record<string, number> = {
   "hit-1k-100k-rules": 4000,
 };
 
+/** The bench worker, bundled as wrangler bundles the product (its own config: no bindings to satisfy). */
 async function bundle(): Promise<string> {
   const dir = join(ROOT, ".outpost", "bench-worker-build");
   mkdirSync(dir, { recursive: true });
   const config = join(dir, "wrangler.toml");
   writeFileSync(config, `name = "outpost-bench-inprocess"\nmain = "${join(ROOT, "scripts", "bench-worker.ts")}"\ncompatibility_date = "2026-04-26"\ncompatibility_flags = ["nodejs_compat"]\n`);
-  const wrangler = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", join(dir, "out"), "--config", config], {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`bench worker build failed:\n${output}`))));
-  });
-  return join(dir, "out", "bench-worker.js");
+  const built = await buildBundle(join(dir, "out"), config);
+  return built.replace(/worker\.js$/, "bench-worker.js");
 }
 
 function median(values: number[]): number {

@@ -75,6 +75,23 @@ end
 
 let wrkScript: string | undefined;
 
+/** Runs the load generator to its end (killed 30 s past its duration) and returns what it printed. */
+function runGenerator(command: string, args: string[], durationSeconds: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const guard = setTimeout(() => child.kill("SIGKILL"), (durationSeconds + 30) * 1000);
+    child.on("exit", (code) => {
+      clearTimeout(guard);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${command} exited ${code}: ${err}`));
+    });
+  });
+}
+
 async function runWrk(options: LoadOptions): Promise<LoadResult> {
   if (!wrkScript) {
     wrkScript = join(mkdtempSync(join(tmpdir(), "outpost-wrk-")), "load.lua");
@@ -84,19 +101,7 @@ async function runWrk(options: LoadOptions): Promise<LoadResult> {
   const path = `${url.pathname}${url.search}`.replace("__ID__", "[<id>]");
   const extra = Object.entries(options.headers ?? {}).flat();
   const args = ["-t1", `-c${options.connections}`, `-d${options.durationSeconds}s`, "--timeout", "10s", "-s", wrkScript, `${url.protocol}//${url.host}`, "--", path, ...extra];
-  const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    const guard = setTimeout(() => child.kill("SIGKILL"), (options.durationSeconds + 30) * 1000);
-    child.on("exit", (code) => {
-      clearTimeout(guard);
-      if (code === 0) resolve(out);
-      else reject(new Error(`wrk exited ${code}: ${err}`));
-    });
-  });
+  const output = await runGenerator("wrk", args, options.durationSeconds);
   const line = output.trim().split("\n").reverse().find((l) => l.startsWith("{"));
   if (!line) throw new Error(`wrk printed no result: ${output}`);
   const r = JSON.parse(line) as { requests: number; durationUs: number; bytes: number; p50: number; p99: number; p999: number; errors: number; non2xx: number };
@@ -116,19 +121,7 @@ async function runWrk(options: LoadOptions): Promise<LoadResult> {
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   if (LOAD_GENERATOR === "wrk") return runWrk(options);
   const args = ["--import", "tsx", join(ROOT, "scripts", "load-runner.ts"), JSON.stringify(options)];
-  const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    const guard = setTimeout(() => child.kill("SIGKILL"), (options.durationSeconds + 30) * 1000);
-    child.on("exit", (code) => {
-      clearTimeout(guard);
-      if (code === 0) resolve(out);
-      else reject(new Error(`autocannon exited ${code}: ${err}`));
-    });
-  });
+  const output = await runGenerator(process.execPath, args, options.durationSeconds);
   const json = JSON.parse(output.trim().split("\n").pop()!) as AutocannonJson;
   return {
     requests: json.requests.total,

@@ -97,10 +97,10 @@ export interface Network {
 }
 
 /** Builds the worker bundle exactly as `wrangler deploy` would, offline. */
-export async function buildBundle(outdir = join(ROOT, ".outpost", "build")): Promise<string> {
+export async function buildBundle(outdir = join(ROOT, ".outpost", "build"), config = join(ROOT, "wrangler.toml")): Promise<string> {
   const wrangler = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   await new Promise<void>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir, "--config", join(ROOT, "wrangler.toml")], {
+    const child = spawn(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir, "--config", config], {
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
