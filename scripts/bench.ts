@@ -400,16 +400,21 @@ async function loadPurgeRules(topology: Topology, calls: number): Promise<number
   return calls * 100;
 }
 
+/** One measurement's figures (--only), beside the full results: .bench/results-<name>.json. */
+function writePartial(name: string, figures: Record<string, unknown>): void {
+  const out = values.out!.replace(/\.json$/, `-${name}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), ...figures }, null, 2) + "\n");
+  console.log(`\nwritten to ${out}`);
+}
+
 /** `--only purge`: the propagation figures alone, on the network given by --network. */
 async function purgeOnly(config: ReturnType<typeof loadNetworkConfig>): Promise<void> {
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build") });
   try {
     const applied = await measurePurgeApplied(network.topology);
     const firstNonHit = await measurePurge(network.topology);
-    const out = values.out!.replace(/\.json$/, "-purge.json");
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), network: values.network ?? "outpost.config.json", purge: { ...firstNonHit, applied } }, null, 2) + "\n");
-    console.log(`\nwritten to ${out}`);
+    writePartial("purge", { network: values.network ?? "outpost.config.json", purge: { ...firstNonHit, applied } });
   } finally {
     await network.stop();
   }
@@ -425,10 +430,7 @@ async function main(): Promise<void> {
       const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
       const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
       const peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
-      const out = values.out!.replace(/\.json$/, "-peers.json");
-      mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), loadGenerator: LOAD_GENERATOR, peers }, null, 2) + "\n");
-      console.log(`\nwritten to ${out}`);
+      writePartial("peers", { loadGenerator: LOAD_GENERATOR, peers });
     } finally {
       await network.stop();
     }
@@ -436,18 +438,12 @@ async function main(): Promise<void> {
   }
   if (values.only === "profile") {
     const profile = await profileInProcess();
-    const out = values.out!.replace(/\.json$/, "-profile.json");
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), profile }, null, 2) + "\n");
-    console.log(`\nwritten to ${out}`);
+    writePartial("profile", { profile });
     return;
   }
   if (values.only === "in-process") {
     const inProcess = await measureInProcess(rounds);
-    const out = values.out!.replace(/\.json$/, "-in-process.json");
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), inProcess }, null, 2) + "\n");
-    console.log(`\nwritten to ${out}`);
+    writePartial("in-process", { inProcess });
     return;
   }
   if (values.only === "sync-load") {
