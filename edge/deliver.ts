@@ -122,12 +122,15 @@ async function discard(body: Representation["body"]): Promise<void> {
   if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
 }
 
-/**
- * The client's fields, built in plain JS and turned into one Headers at the
- * end: on workerd each Headers call crosses into the runtime, and a hit would
- * otherwise spend more time there than serving its bytes.
- */
-function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, acceptRanges: boolean): Headers {
+/** A representation's fields as every answer of it shares them. */
+interface PreparedFields {
+  base: Headers;
+  via: string | undefined;
+  upstreamStatus: string | undefined;
+  hasAcceptRanges: boolean;
+}
+
+function prepareFields(source: Headers | HeaderPairs, options: DeliverOptions): PreparedFields {
   const pairs = Array.isArray(source) ? source : [...source];
   let connectionNamed: Set<string> | undefined;
   let via: string | undefined;
@@ -137,21 +140,45 @@ function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, ac
     else if (name === "via") via = via ? `${via}, ${value}` : value;
     else if (name === "cache-status") upstreamStatus = upstreamStatus ? `${upstreamStatus}, ${value}` : value;
   }
-  const out: HeaderPairs = [];
+  const base: HeaderPairs = [];
+  let hasAcceptRanges = false;
   for (const pair of pairs) {
     const name = pair[0];
     if (DROPPED.has(name) || connectionNamed?.has(name)) continue;
     if (!options.debug && !options.toTier && INTERNAL_FIELDS.has(name)) continue;
     if (name === "age" && options.age !== undefined) continue;
-    if (name === "accept-ranges") acceptRanges = false;
-    out.push(pair);
+    if (name === "accept-ranges") hasAcceptRanges = true;
+    base.push(pair);
   }
-  if (acceptRanges) out.push(["accept-ranges", "bytes"]);
-  if (options.age !== undefined) out.push(["age", String(Math.max(0, Math.floor(options.age)))]);
-  out.push(["via", via ? `${via}, 1.1 ${options.popName}` : `1.1 ${options.popName}`]);
-  out.push(["cache-status", appendCacheStatus(upstreamStatus ?? options.cacheStatus.upstream ?? null, options.cacheStatus)]);
-  if (!options.toTier) out.push(["server-timing", serverTiming(options.cacheStatus, options.timing)]);
-  return new Headers(out);
+  return { base: new Headers(base), via, upstreamStatus, hasAcceptRanges };
+}
+
+/**
+ * A stored entry's field list is the same array on every hit: its fields are
+ * filtered into a Headers once per entry and way of answering, and each hit
+ * copies that and sets its own few (the runtime copies a Headers faster than
+ * it builds one from pairs).
+ */
+const preparedByEntry = new WeakMap<HeaderPairs, PreparedFields[]>();
+
+function preparedFor(source: Headers | HeaderPairs, options: DeliverOptions): PreparedFields {
+  if (!Array.isArray(source)) return prepareFields(source, options);
+  const way = (options.debug ? 1 : 0) | (options.toTier ? 2 : 0) | (options.age !== undefined ? 4 : 0);
+  let ways = preparedByEntry.get(source);
+  if (!ways) preparedByEntry.set(source, (ways = []));
+  return (ways[way] ??= prepareFields(source, options));
+}
+
+/** The client's fields: the entry's shared ones, then this answer's own. */
+function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, acceptRanges: boolean): Headers {
+  const { base, via, upstreamStatus, hasAcceptRanges } = preparedFor(source, options);
+  const headers = new Headers(base);
+  if (acceptRanges && !hasAcceptRanges) headers.set("accept-ranges", "bytes");
+  if (options.age !== undefined) headers.set("age", String(Math.max(0, Math.floor(options.age))));
+  headers.set("via", via ? `${via}, 1.1 ${options.popName}` : `1.1 ${options.popName}`);
+  headers.set("cache-status", appendCacheStatus(upstreamStatus ?? options.cacheStatus.upstream ?? null, options.cacheStatus));
+  if (!options.toTier) headers.set("server-timing", serverTiming(options.cacheStatus, options.timing));
+  return headers;
 }
 
 /** Request fields that ask deliver for more than the plain representation. */

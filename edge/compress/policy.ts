@@ -33,11 +33,19 @@ export function compressible(pairs: Pairs, status: number, size: number, config:
 }
 
 /** Adds Accept-Encoding to Vary (the representation now depends on it). */
+/** Per stored field list, its form with Vary: Accept-Encoding: the same array on every hit (deliver prepares each once). */
+const withVaryMemo = new WeakMap<Pairs, Pairs>();
+
 export function withVaryAcceptEncoding(pairs: Pairs): Pairs {
+  const memo = withVaryMemo.get(pairs);
+  if (memo) return memo;
   const vary = field(pairs, "vary");
-  if (vary && vary.split(",").some((v) => ["accept-encoding", "*"].includes(v.trim().toLowerCase()))) return pairs;
-  const out = pairs.filter(([n]) => n !== "vary");
-  out.push(["vary", vary ? `${vary}, Accept-Encoding` : "Accept-Encoding"]);
+  let out = pairs;
+  if (!vary || !vary.split(",").some((v) => ["accept-encoding", "*"].includes(v.trim().toLowerCase()))) {
+    out = pairs.filter(([n]) => n !== "vary");
+    out.push(["vary", vary ? `${vary}, Accept-Encoding` : "Accept-Encoding"]);
+  }
+  withVaryMemo.set(pairs, out);
   return out;
 }
 

@@ -39,6 +39,23 @@ describe("miss, then hit", () => {
     expect(second.headers.get("server-timing")).toMatch(/^cache;desc="hit", total;dur=\d+$/);
   });
 
+  it("gives every hit fields of its own: what one answer adds (a range, a length) never reaches the next", async () => {
+    const path = fresh("/headers?cache-control=public,max-age=60&body=0123456789");
+    await (await get(path)).text();
+    const ranged = await get(path, { headers: { range: "bytes=0-3" } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get("content-range")).toMatch(/^bytes 0-3\//);
+    await ranged.text();
+    const head = await get(path, { method: "HEAD" });
+    expect(head.headers.get("content-length")).not.toBeNull();
+    const plain = await get(path);
+    expect(plain.status).toBe(200);
+    expect(plain.headers.get("content-range")).toBeNull();
+    expect(plain.headers.get("cache-status")).toMatch(/^Outpost-TST;hit;ttl=\d+$/);
+    expect((plain.headers.get("via") ?? "").split(",")).toHaveLength(1);
+    await plain.text();
+  });
+
   it("gives no default TTL to a response without freshness information", async () => {
     const path = fresh("/headers?x=1");
     const a = await (await get(path)).text();
