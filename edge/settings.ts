@@ -27,7 +27,8 @@ export const SettingsSchema = z.object({
   /**
    * How often a POP isolate with traffic sends its figures between held syncs, ms (a held sync
    * carries figures only when it is armed, up to SNAPSHOT_LONG_POLL_MS apart); 0: with syncs only.
-   * The dashboard's figures are this fresh.
+   * The dashboard's figures are this fresh. A report waits in a request's waitUntil (at most 25 s):
+   * past that, it goes with the first request within 25 s of its time.
    */
   METRICS_REPORT_MS: integer(0, 600_000, 30_000),
   /** Requests a minute each control API token (and each client address failing to authenticate) may make. */

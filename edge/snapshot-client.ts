@@ -44,6 +44,8 @@ const MAX_PAGES_PER_REFRESH = 50;
 const IDLE_FACTOR = 3;
 /** Held syncs that fail in a row before the isolate falls back to interval polling. */
 const LONG_POLL_FAILURES_TO_FALL_BACK = 2;
+/** The longest a figure report waits inside a request's waitUntil (Cloudflare ends it 30 s after the response). */
+const PUSH_WAIT_MAX_MS = 25_000;
 /** How long interval polling lasts before the isolate tries held syncs again. */
 const POLL_FALLBACK_MS = 60_000;
 
@@ -84,7 +86,10 @@ export class SnapshotClient {
     if (!this.options.control) return undefined;
     const age = now - this.fetchedAt;
     const longPoll = this.mode(now) === "long-poll";
-    if (this.options.metricsReportMs > 0 && !this.pushing) waitUntil(this.schedulePush(now));
+    if (this.options.metricsReportMs > 0 && !this.pushing) {
+      const push = this.schedulePush(now);
+      if (push) waitUntil(push);
+    }
     if (this.fetchedAt === 0 || (!this.held && age >= this.options.refreshMs * IDLE_FACTOR)) {
       const sync = this.refresh(now);
       waitUntil(sync);
@@ -121,14 +126,17 @@ export class SnapshotClient {
     return this.held;
   }
 
-  /** The figures alone, while a held sync waits (its own figures are as old as the hold). */
   /**
    * Sends the figures metricsReportMs after they last left (with a sync or
-   * alone): the figures at the end of a burst arrive too, without waiting
-   * for the next request. At most one a metricsReportMs per busy isolate.
+   * alone), so that the figures at the end of a burst arrive too, without
+   * waiting for the next request. The wait lives in this request's waitUntil,
+   * which the platform ends 30 s after the response: a report due later than
+   * PUSH_WAIT_MAX_MS from now is left to a later request (an isolate that
+   * falls idle then keeps its last figures until its next request).
    */
-  private schedulePush(now: number): Promise<void> {
+  private schedulePush(now: number): Promise<void> | undefined {
     const delay = Math.max(0, this.figuresSentAt + this.options.metricsReportMs - now);
+    if (delay > PUSH_WAIT_MAX_MS) return undefined;
     this.pushing = (async () => {
       await new Promise((resolve) => setTimeout(resolve, delay));
       this.figuresSentAt = Date.now();
