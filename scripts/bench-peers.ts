@@ -7,10 +7,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runLoad, type LoadResult } from "./load";
+import { freePort } from "./free-port";
 
 export interface PeerResult {
   peer: "nginx" | "varnish";
@@ -24,16 +24,6 @@ export interface PeerResult {
 interface RunningPeer {
   url: string;
   stop: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function installed(command: string, versionArgs: string[]): string | undefined {

@@ -10,11 +10,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
+import { freePort } from "./free-port";
 
 const NPM_SUITE = join(ROOT, "node_modules", "http-cache-tests");
 
@@ -47,17 +47,6 @@ interface SuiteGroup {
   tests: SuiteTest[];
 }
 type SuiteResult = true | [string, string];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function startSuiteServer(suite: SuiteLayout, port: number): Promise<ChildProcess> {
   mkdirSync(join(ROOT, ".outpost"), { recursive: true });
