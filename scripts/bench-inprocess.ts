@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
 import { buildBundle, ROOT } from "./network";
+import { freePort } from "./free-port";
 
 export interface InProcessResult {
   /** Microseconds per request, median over rounds. */
@@ -55,20 +56,25 @@ async function bundle(): Promise<string> {
   return built.replace(/worker\.js$/, "bench-worker.js");
 }
 
+/** The bench worker under Miniflare; `inspectorPort` opens workerd's inspector for profiling. */
+async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
+  return new Miniflare({
+    modules: true,
+    scriptPath: await bundle(),
+    compatibilityDate: "2026-04-26",
+    compatibilityFlags: ["nodejs_compat"],
+    ...(inspectorPort !== undefined ? { inspectorPort } : {}),
+    bindings: { OUTPOST_CONFIG: JSON.stringify(BENCH_CONFIG) },
+  });
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
 
 export async function measureInProcess(rounds = 5, only?: string[]): Promise<InProcessResult> {
-  const scriptPath = await bundle();
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    compatibilityDate: "2026-04-26",
-    compatibilityFlags: ["nodejs_compat"],
-    bindings: { OUTPOST_CONFIG: JSON.stringify(BENCH_CONFIG) },
-  });
+  const mf = await startBenchWorker();
   const call = async (name: string, n: number): Promise<number> => {
     const started = performance.now();
     const response = await mf.dispatchFetch(`http://bench/run?case=${name}&n=${n}`);
@@ -121,17 +127,6 @@ interface CpuProfile {
   samples?: number[];
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A minimal Chrome DevTools Protocol session over undici's WebSocket. */
 async function inspect(port: number): Promise<{ send: <T>(method: string, params?: object) => Promise<T>; close: () => void }> {
   const { WebSocket } = await import("undici");
@@ -164,16 +159,8 @@ async function inspect(port: number): Promise<{ send: <T>(method: string, params
 }
 
 export async function profileInProcess(): Promise<ProfileResult> {
-  const scriptPath = await bundle();
   const port = await freePort();
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    compatibilityDate: "2026-04-26",
-    compatibilityFlags: ["nodejs_compat"],
-    inspectorPort: port,
-    bindings: { OUTPOST_CONFIG: JSON.stringify(BENCH_CONFIG) },
-  });
+  const mf = await startBenchWorker(port);
   try {
     const run = async (name: string, n: number) => {
       const response = await mf.dispatchFetch(`http://bench/run?case=${name}&n=${n}`);
