@@ -29,6 +29,7 @@ export const PopLocationSchema = z
     city: z.string().max(64).optional(),
   })
   .strict();
+export type PopLocation = z.infer<typeof PopLocationSchema>;
 
 /** A POP's figures: its counters, labelled series (see edge/metrics/series.ts), origins as it sees them, where it is. */
 export const PopMetricsSchema = z.object({

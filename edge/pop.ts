@@ -20,7 +20,7 @@ import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
 import { zeroCounters, type PopCounters } from "./metrics/counters";
-import type { PopMetrics } from "../control/wire";
+import type { PopLocation, PopMetrics } from "../control/wire";
 import { PopSeries, statusClass, type CacheResult, type StaleReason } from "./metrics/series";
 import { parseSettings, purgeHorizonMs } from "./settings";
 import { waitAtMost } from "./wait";
@@ -40,13 +40,6 @@ export interface PopOptions {
 }
 
 
-/** A POP's place on the map, as the platform tells it. */
-export interface PopLocation {
-  latitude: number;
-  longitude: number;
-  city?: string;
-}
-
 export class Pop {
   readonly config: OutpostConfig;
   readonly memory: MemoryTier;
@@ -63,7 +56,7 @@ export class Pop {
   readonly counters: PopCounters = zeroCounters();
   /** Histograms and labelled counters (see POP_SERIES). */
   readonly series = new PopSeries();
-  /** Where this POP is, from the first request's cf (reported so the dashboard can place it). */
+  /** Where this POP is, from the first request's cf (reported so the dashboard can place it; the wire's type). */
   location: PopLocation | undefined;
   /** The codings this runtime can produce, in the configured order. */
   readonly codings: Coding[];
