@@ -41,7 +41,7 @@ describe("the shield tier", () => {
   it("a cold object costs the origin one request, however many POPs ask; Cache-Status names both caches, shield first", async () => {
     const { path, counted } = fresh(60);
     const first = await get("IAD", path);
-    expect(first.cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;fwd=uri-miss;fwd-status=200;ttl=60;stored, Outpost-IAD;fwd=uri-miss/);
+    expect(first.cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;fwd=uri-miss;fwd-status=200;ttl=(59|60);stored, Outpost-IAD;fwd=uri-miss/);
     for (const colo of ["FRA", "SIN", "GRU"]) {
       const answer = await get(colo, path);
       expect(answer.body).toBe(first.body);
@@ -92,7 +92,7 @@ describe("the shield tier", () => {
       const { path } = fresh(60);
       const direct = await get("FRA", path);
       expect(direct.status).toBe(200);
-      expect(direct.cacheStatus).toMatch(/^Outpost-FRA;fwd=uri-miss;fwd-status=200;ttl=60;stored;detail="shield-(down|ejected)"$/);
+      expect(direct.cacheStatus).toMatch(/^Outpost-FRA;fwd=uri-miss;fwd-status=200;ttl=(59|60);stored;detail="shield-(down|ejected)"$/);
     } finally {
       await fault(false);
     }
