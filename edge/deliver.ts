@@ -6,7 +6,7 @@
 import { appendCacheStatus, type CacheStatusEntry } from "./http/cache-status";
 import { cacheResultOf } from "./metrics/cache-result";
 import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
-import { HOP_BY_HOP } from "./http/headers";
+import { HOP_BY_HOP, headersFrom } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
 import { FIELDS_REMOVED_BEFORE_CLIENT } from "./http/targeted";
 
@@ -150,7 +150,7 @@ function prepareFields(source: Headers | HeaderPairs, options: DeliverOptions): 
     if (name === "accept-ranges") hasAcceptRanges = true;
     base.push(pair);
   }
-  return { base: new Headers(base), via, upstreamStatus, hasAcceptRanges };
+  return { base: headersFrom(base), via, upstreamStatus, hasAcceptRanges };
 }
 
 /**
@@ -205,7 +205,7 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
   };
 
   if (options.evaluateRequest && rep.status >= 200 && rep.status < 300 && asksForEvaluation(request)) {
-    const stored = Array.isArray(rep.headers) ? new Headers(rep.headers) : rep.headers;
+    const stored = Array.isArray(rep.headers) ? headersFrom(rep.headers) : rep.headers;
     const precondition = evaluatePreconditions(request.method, request.headers, stored);
     if (precondition === "not-modified") {
       const h = new Headers();

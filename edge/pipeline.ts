@@ -23,6 +23,7 @@ import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";
 import { currentAge, hasExplicitFreshness } from "./http/freshness";
 import { CACHEABLE_METHODS, SAFE_METHODS } from "./http/methods";
+import { headersFrom } from "./http/headers";
 import { storeDecision } from "./http/storable";
 import { withVaryAcceptEncoding } from "./compress/policy";
 import { chooseEncoding, encodedVariant } from "./compress/variants";
@@ -262,7 +263,7 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
     return serveStaleOnError(tx, found, undefined);
   }
   const headers = forwardHeaders(tx, true);
-  const storedHeaders = new Headers(found.meta.headers);
+  const storedHeaders = headersFrom(found.meta.headers);
   const etag = storedHeaders.get("etag");
   const lastModified = storedHeaders.get("last-modified");
   if (etag) headers.set("if-none-match", etag);
@@ -359,7 +360,7 @@ async function miss(tx: Transaction, reason: "uri-miss" | "vary-miss"): Promise<
 }
 
 function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {
-  const fields = varyFields(new Headers(outcome.meta.headers).get("vary")).filter((f) => f !== "accept-encoding");
+  const fields = varyFields(headersFrom(outcome.meta.headers).get("vary")).filter((f) => f !== "accept-encoding");
   if (fields.length === 0) return true;
   return computeVariantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) === outcome.variantKey;
 }

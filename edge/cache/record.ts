@@ -4,7 +4,7 @@
  */
 import { secondsOf } from "../http/cache-control";
 import { correctedInitialAge, freshnessLifetime } from "../http/freshness";
-import { NOT_STORED } from "../http/headers";
+import { headersFrom, NOT_STORED } from "../http/headers";
 import { governingDirectives } from "../http/targeted";
 import type { EntryMeta } from "./entry";
 
@@ -92,7 +92,7 @@ const NOT_UPDATED_BY_304 = new Set([
  * replace the stored ones, and freshness starts again from the 304.
  */
 export function freshenWithNotModified(meta: EntryMeta, notModified: Headers, requestTime: number, responseTime: number): EntryMeta {
-  const merged = new Headers(meta.headers);
+  const merged = headersFrom(meta.headers);
   for (const [name, value] of notModified) {
     if (NOT_STORED.includes(name) || NOT_UPDATED_BY_304.has(name)) continue;
     merged.set(name, value);

@@ -34,3 +34,15 @@ export function stripHopByHop(headers: Headers): void {
 export function headerPairs(headers: Headers): [string, string][] {
   return [...headers];
 }
+
+/**
+ * A Headers from [name, value] pairs, appended one by one: the runtime turns
+ * an array of pairs given to the constructor into fields about four times
+ * slower (27 µs against 7 µs for a hit's 13 fields in workerd, measured by
+ * `npm run bench -- --only in-process`), and stored entries are pairs.
+ */
+export function headersFrom(pairs: readonly (readonly [string, string])[]): Headers {
+  const headers = new Headers();
+  for (const [name, value] of pairs) headers.append(name, value);
+  return headers;
+}
