@@ -56,6 +56,20 @@ describe("miss, then hit", () => {
     await plain.text();
   });
 
+  it("moves each hit's Age and ttl with the clock, though hits within a second share their fields", async () => {
+    const path = fresh("/headers?cache-control=public,max-age=60");
+    await (await get(path)).text();
+    const first = await get(path);
+    const again = await get(path);
+    await Promise.all([first.text(), again.text()]);
+    await new Promise((r) => setTimeout(r, 1100));
+    const later = await get(path);
+    await later.text();
+    expect(Number(later.headers.get("age"))).toBeGreaterThan(Number(first.headers.get("age")));
+    const ttl = (r: Response) => Number(/ttl=(\d+)/.exec(r.headers.get("cache-status") ?? "")?.[1]);
+    expect(ttl(later)).toBeLessThan(ttl(first));
+  });
+
   it("gives no default TTL to a response without freshness information", async () => {
     const path = fresh("/headers?x=1");
     const a = await (await get(path)).text();
