@@ -6,7 +6,7 @@
  * time) minus a call of N = 0. Reports microseconds per request, the median
  * over rounds, beside the floor: the same response built from bytes in memory.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
@@ -51,7 +51,9 @@ async function bundle(): Promise<string> {
   const dir = join(ROOT, ".outpost", "bench-worker-build");
   mkdirSync(dir, { recursive: true });
   const config = join(dir, "wrangler.toml");
-  writeFileSync(config, `name = "outpost-bench-inprocess"\nmain = "${join(ROOT, "scripts", "bench-worker.ts")}"\ncompatibility_date = "2026-04-26"\ncompatibility_flags = ["nodejs_compat"]\n`);
+  // The product's bundling choice (keep_names) carries over: it changes what a closure costs.
+  const keepNames = /^keep_names\s*=\s*(true|false)/m.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1];
+  writeFileSync(config, `name = "outpost-bench-inprocess"\nmain = "${join(ROOT, "scripts", "bench-worker.ts")}"\ncompatibility_date = "2026-04-26"\ncompatibility_flags = ["nodejs_compat"]\n${keepNames ? `keep_names = ${keepNames}\n` : ""}`);
   const built = await buildBundle(join(dir, "out"), config);
   return built.replace(/worker\.js$/, "bench-worker.js");
 }
