@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
-import { buildBundle, ROOT } from "./network";
+import { buildBundle, MINIFLARE_LOG_REQUESTS, ROOT } from "./network";
 import { freePort } from "./free-port";
 
 export interface InProcessResult {
@@ -61,6 +61,7 @@ async function bundle(): Promise<string> {
 /** The bench worker under Miniflare; `inspectorPort` opens workerd's inspector for profiling. */
 async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
   return new Miniflare({
+    logRequests: MINIFLARE_LOG_REQUESTS,
     modules: true,
     scriptPath: await bundle(),
     compatibilityDate: "2026-04-26",

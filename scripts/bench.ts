@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig } from "./network-config";
-import { ROOT, startNetwork } from "./network";
+import { MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
 import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
@@ -461,6 +461,7 @@ async function main(): Promise<void> {
   const bare = new Miniflare({
     host: "127.0.0.1",
     port: 0,
+    logRequests: MINIFLARE_LOG_REQUESTS,
     cf: { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" },
     modules: true,
     script: BARE_WORKER,
