@@ -48,7 +48,9 @@ const rounds = Math.min(9, Math.max(1, Number(values.rounds)));
  */
 const BARE_WORKER = `
 const bodies = new Map();
-const HIT_FIELDS = [["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA;hit;ttl=86000"],["vary","Accept-Encoding"]];
+// Built once, as a hit's shared fields are: a Headers given to a Response is copied in C++, while an
+// array of pairs is converted field by field (about 27 µs for these under workerd).
+const HIT_FIELDS = new Headers([["content-type","text/plain; charset=utf-8"],["cache-control","public, max-age=86400"],["etag","\\"g-0123456789abcdef\\""],["last-modified","Sun, 01 Nov 2026 00:00:00 GMT"],["date","Tue, 24 Nov 2026 06:30:41 GMT"],["x-origin-id","eu-central"],["x-origin-region","eu-central"],["accept-ranges","bytes"],["age","5"],["via","1.1 Outpost-FRA"],["cache-status","Outpost-FRA;hit;ttl=86000"],["vary","Accept-Encoding"],["server-timing","cache;desc=\\"hit\\", total;dur=0"]]);
 export default {
   fetch(request) {
     const url = new URL(request.url);
