@@ -121,13 +121,40 @@ export async function measureInProcess(rounds = 5, only?: string[]): Promise<InP
 export interface ProfileResult {
   /** Self time by function over a run of 1 KiB hits, the largest first (share of samples). */
   hitProfile: { function: string; share: number }[];
+  /** Time in each pipeline state and what it calls (inclusive), share of the hit loop's samples. */
+  hitStates: { state: string; share: number }[];
   /** The isolate's heap after 100,000 Zipf requests over 100,000 objects (garbage not yet collected included), bytes. */
   heapAfterZipf: { usedBytes: number; memoryTierBound: number; requests: number };
 }
 
 interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }[];
   samples?: number[];
+}
+
+/** The hit path's states and the steps inside them, by the names the pipeline gives them. */
+const HIT_STATES = ["handleEdgeRequest", "recv", "lookupMemory", "hitOrStale", "reuseDecision", "deliverStored", "chooseEncoding", "deliverTo", "deliver", "finalHeaders", "recordResponse"];
+
+/** Samples under each named function, callees included (a function's nested calls of itself counted once). */
+function inclusiveShares(profile: CpuProfile, names: readonly string[]): { state: string; share: number }[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>(names.map((n) => [n, 0]));
+  let all = 0;
+  const walk = (id: number, open: Set<string>): number => {
+    const node = byId.get(id)!;
+    const name = node.callFrame.functionName;
+    const entering = totals.has(name) && !open.has(name);
+    if (entering) open.add(name);
+    let hits = node.hitCount ?? 0;
+    for (const child of node.children ?? []) hits += walk(child, open);
+    if (entering) {
+      open.delete(name);
+      totals.set(name, totals.get(name)! + hits);
+    }
+    return hits;
+  };
+  all = walk(profile.nodes[0].id, new Set());
+  return names.map((state) => ({ state, share: Math.round((totals.get(state)! / all) * 1000) / 1000 }));
 }
 
 /** A minimal Chrome DevTools Protocol session over undici's WebSocket. */
@@ -190,12 +217,14 @@ export async function profileInProcess(): Promise<ProfileResult> {
         .sort((a, b) => b[1] - a[1])
         .slice(0, 15)
         .map(([fn, hits]) => ({ function: fn, share: Math.round((hits / total) * 1000) / 1000 }));
+      const hitStates = inclusiveShares(profile, HIT_STATES);
       const requests = 100_000;
       for (let done = 0; done < requests; done += 5000) await run("zipf-100k", 5000);
       // (workerd's inspector does not answer HeapProfiler.collectGarbage: this is the heap as it stands, garbage included.)
       const heap = await session.send<{ usedSize: number; totalSize: number }>("Runtime.getHeapUsage");
-      const result = { hitProfile, heapAfterZipf: { usedBytes: heap.usedSize, memoryTierBound: 64 * 1024 * 1024, requests } };
+      const result = { hitProfile, hitStates, heapAfterZipf: { usedBytes: heap.usedSize, memoryTierBound: 64 * 1024 * 1024, requests } };
       for (const p of hitProfile) console.log(`profile hit-1k ${(p.share * 100).toFixed(1).padStart(5)} %  ${p.function}`);
+      for (const p of hitStates) console.log(`profile hit-1k state ${(p.share * 100).toFixed(1).padStart(5)} %  ${p.state} (with what it calls)`);
       console.log(`heap after ${requests} Zipf requests over 100,000 objects: ${Math.round(heap.usedSize / 2 ** 20)} MiB used (memory tier bound ${result.heapAfterZipf.memoryTierBound / 2 ** 20} MiB)`);
       return result;
     } finally {
