@@ -227,12 +227,10 @@ function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, ac
   return headers;
 }
 
-/** Request fields that ask deliver for more than the plain representation. */
-const EVALUATED_REQUEST_FIELDS = ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range"];
-
+/** Whether the request carries a field that asks deliver for more than the plain representation. */
 function asksForEvaluation(request: Request): boolean {
-  for (const name of EVALUATED_REQUEST_FIELDS) if (request.headers.has(name)) return true;
-  return false;
+  const fields = request.headers;
+  return fields.has("if-none-match") || fields.has("if-modified-since") || fields.has("range") || fields.has("if-match") || fields.has("if-unmodified-since");
 }
 
 export function deliver(request: Request, rep: Representation, options: DeliverOptions): Response {
