@@ -255,10 +255,15 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
     const stored = Array.isArray(rep.headers) ? headersFrom(rep.headers) : rep.headers;
     const precondition = evaluatePreconditions(request.method, request.headers, stored);
     if (precondition === "not-modified") {
-      const h = new Headers();
-      for (const name of [...NOT_MODIFIED_FIELDS, "age", "cache-status", "via"]) {
-        const v = headers.get(name);
-        if (v !== null) h.set(name, v);
+      // To a lower tier a 304 is a cache update (RFC 9110 §15.4.5 allows metadata "for the purpose
+      // of guiding cache updates"): every stored field goes, so that what the origin's own 304
+      // changed here reaches the POP's copy too (RFC 9111 §4.3.4). A client gets the listed few.
+      const h = options.toTier ? new Headers(headers) : new Headers();
+      if (!options.toTier) {
+        for (const name of [...NOT_MODIFIED_FIELDS, "age", "cache-status", "via"]) {
+          const v = headers.get(name);
+          if (v !== null) h.set(name, v);
+        }
       }
       void discard(rep.body);
       return respond(304, null, h);

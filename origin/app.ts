@@ -104,6 +104,7 @@ function generated(size: number, ttl: number, tag: string | undefined): DemoObje
 export function createOriginApp(identity: OriginIdentity, stats: OriginStats): Hono {
   const app = new Hono();
   let echoCounter = 0;
+  let stampCounter = 0;
 
   app.use("*", async (c, next) => {
     stats.requests++;
@@ -118,7 +119,7 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
 
   app.get("/", (c) => c.redirect("/index.html", 302));
 
-  /** /gen/16384?ttl=60&tag=t: a text object of that many bytes. */
+  /** /gen/16384?ttl=60&tag=t: a text object of that many bytes (&chunked=1 without a length, &stamp=1 with x-origin-stamp). */
   app.get("/gen/:size", (c) => {
     const size = Number(c.req.param("size"));
     if (!Number.isInteger(size) || size < 0 || size > MAX_GENERATED_BYTES) {
@@ -126,6 +127,8 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
     }
     const ttl = Number(c.req.query("ttl") ?? 60);
     const response = sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
+    // ?stamp=1: every answer, 304s included, carries a field that changes (a cache must take it from a 304).
+    if (c.req.query("stamp") === "1") response.headers.set("x-origin-stamp", String(++stampCounter));
     // ?chunked=1: the same bytes without Content-Length, as a streaming origin sends them.
     if (c.req.query("chunked") !== "1" || !response.body) return response;
     const headers = new Headers(response.headers);

@@ -70,6 +70,23 @@ describe("the shield tier", () => {
     expect(await originRequests(counted)).toBe(before);
   });
 
+  it("what the origin's 304 changes reaches the POP's copy through the shield (RFC 9111 §4.3.4)", async () => {
+    const bytes = size++;
+    const path = unique(`/gen/${bytes}?ttl=1&stamp=1`);
+    const stampOf = async () => {
+      const r = await fetch(`${popUrl("FRA")}${path}`, { headers: { "accept-encoding": "identity" } });
+      await r.text();
+      return { stamp: r.headers.get("x-origin-stamp"), cacheStatus: r.headers.get("cache-status") ?? "" };
+    };
+    const first = await stampOf();
+    await new Promise((r) => setTimeout(r, 2100));
+    // Both copies are stale: FRA asks the shield, the shield asks the origin, the origin answers 304 with a new stamp.
+    const revalidated = await stampOf();
+    expect(revalidated.cacheStatus).toMatch(/Outpost-FRA;fwd=stale;fwd-status=304/);
+    expect(revalidated.stamp).not.toBe(first.stamp);
+    expect((await stampOf()).stamp).toBe(revalidated.stamp);
+  });
+
   it("a purge reaches the shield: no POP refills a purged copy from it", async () => {
     const { path, counted } = fresh(600);
     await get("FRA", path);
