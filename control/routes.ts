@@ -232,7 +232,7 @@ export const ROUTES = {
   shield: {
     method: "all",
     path: "/__shield/:region/:shard",
-    summary: "A POP's miss, for the shield shard that owns its key (POP token in x-outpost-pop-token)",
+    summary: "A POP's miss, or its invalidation after an unsafe request, for the shield shard that owns the key (POP token in x-outpost-pop-token)",
     errors: "outpost",
     internal: true,
     params: shardParams,

@@ -3,12 +3,12 @@
  * it through steering, passive health, the retry budget and the per-origin
  * counters of the POP.
  */
-import { normalizeQuery } from "./cache/key";
+import { normalizeQuery, primaryKey } from "./cache/key";
 import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
 import { guardOriginBody } from "./body";
-import { siteUsesShield } from "./config";
+import { siteUsesShield, type CacheKeyConfig } from "./config";
 import { regionForKey, shardFor, shieldAddress, shieldRegion } from "./shield/placement";
 import { SHIELD_FIELDS, SHIELD_UNAVAILABLE } from "./shield/protocol";
 import type { Transaction } from "./transaction";
@@ -34,6 +34,11 @@ const UNKEYED_OVERRIDES = [
 /** The path and query the origin is asked for: exactly what the cache key holds (ignored parameters dropped). */
 export function forwardPathAndQuery(tx: Transaction): string {
   return tx.url.pathname + normalizeQuery(tx.url.search, tx.pop.config.cache.key);
+}
+
+/** A URL as a shield shard is told it: the site's host, and the path and query the key holds. */
+function shieldTargetUrl(url: URL, keyConfig: CacheKeyConfig): string {
+  return `https://${url.hostname}${url.pathname}${normalizeQuery(url.search, keyConfig)}`;
 }
 
 /** Request headers for the origin. A fill drops the client's validators and Range: we want the whole object. */
@@ -154,7 +159,7 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
   }
   const fields = new Headers(headers);
   fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
-  fields.set(SHIELD_FIELDS.url, `https://${tx.url.hostname}${forwardPathAndQuery(tx)}`);
+  fields.set(SHIELD_FIELDS.url, shieldTargetUrl(tx.url, pop.config.cache.key));
   fields.set(SHIELD_FIELDS.purgeSeq, String(pop.purges.highestSeq));
   if (pop.purgeEpoch) fields.set(SHIELD_FIELDS.purgeEpoch, pop.purgeEpoch);
   pop.outliers.onSend(id, requestTime);
@@ -185,4 +190,33 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
   } catch (err) {
     return failed(`shield: ${(err as Error).message}`);
   }
+}
+
+/**
+ * RFC 9111 §4.4 across the tiers: an unsafe request that succeeded invalidates
+ * its targets at the shield as well, or this POP's next GET would refill from
+ * the shield's copy of what just changed. Sent to the owning shard in every
+ * region the site's origins map to (a key's region follows origin health, so
+ * its copy may sit in any of them), each within shield.timeoutMs: a shard that
+ * does not answer keeps its copy until it expires or a purge reaches it.
+ */
+export async function invalidateAtShields(tx: Transaction, targets: readonly URL[]): Promise<void> {
+  const pop = tx.pop;
+  const control = pop.env.CONTROL;
+  if (!control || pop.isShield || !siteUsesShield(pop.config, tx.site)) return;
+  const regions = new Set(pop.originsOf(tx.site).map(shieldRegion));
+  const sent: Promise<unknown>[] = [];
+  for (const target of targets) {
+    const shard = shardFor(primaryKey(target, pop.config.cache.key), pop.config.shield.shardsPerRegion);
+    for (const region of regions) {
+      const address = shieldAddress(region, shard);
+      const fields = new Headers();
+      fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
+      fields.set(SHIELD_FIELDS.url, shieldTargetUrl(target, pop.config.cache.key));
+      fields.set(SHIELD_FIELDS.invalidate, "1");
+      const url = `https://${pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`;
+      sent.push(control.fetch(url, { method: "POST", headers: fields, signal: AbortSignal.timeout(pop.config.shield.timeoutMs) }).then((r) => r.body?.cancel()));
+    }
+  }
+  await Promise.allSettled(sent);
 }

@@ -28,7 +28,7 @@ import { storeDecision } from "./http/storable";
 import { withVaryAcceptEncoding } from "./compress/policy";
 import { chooseEncoding, encodedVariant } from "./compress/variants";
 import { decodable, decodeStream, originCoding } from "./compress/decode";
-import { forward, forwardHeaders } from "./forward";
+import { forward, forwardHeaders, invalidateAtShields } from "./forward";
 import { governingDirectives } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
 import type { OriginFailure, OriginFetchResult } from "./routing/origin-fetch";
@@ -431,7 +431,7 @@ function postAnswersGet(tx: Transaction, response: Response): boolean {
 
 /** RFC 9111 §4.4: an unsafe request invalidates the target URI and same-origin Location / Content-Location. */
 async function invalidateAfterUnsafe(tx: Transaction, headers: Headers): Promise<void> {
-  const keys = new Set([tx.primaryKey]);
+  const targets = new Map([[tx.primaryKey, tx.url]]);
   for (const field of ["location", "content-location"]) {
     const value = headers.get(field);
     if (!value) continue;
@@ -441,9 +441,9 @@ async function invalidateAfterUnsafe(tx: Transaction, headers: Headers): Promise
     } catch {
       continue;
     }
-    if (target.host === tx.url.host) keys.add(primaryKey(target, tx.pop.config.cache.key));
+    if (target.host === tx.url.host) targets.set(primaryKey(target, tx.pop.config.cache.key), target);
   }
-  await Promise.all([...keys].map((key) => invalidate(tx.pop, key)));
+  await Promise.all([...[...targets.keys()].map((key) => invalidate(tx.pop, key)), invalidateAtShields(tx, [...targets.values()])]);
 }
 
 /** Forgets an object: its entry, or its vary manifest (which orphans its variants). */

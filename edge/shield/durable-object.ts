@@ -13,7 +13,8 @@ import { DurableObject } from "cloudflare:workers";
 import { SqlStore } from "../cache/sql-store";
 import { parseConfig } from "../config";
 import type { Env } from "../env";
-import { handleEdgeRequest } from "../pipeline";
+import { primaryKey } from "../cache/key";
+import { handleEdgeRequest, invalidate } from "../pipeline";
 import { Pop } from "../pop";
 import { regionPoint, shieldAddress } from "./placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "./protocol";
@@ -42,6 +43,16 @@ export class Shield extends DurableObject<Env> {
       shield: address,
       store: () => new SqlStore(this.ctx.storage.sql, parseConfig(this.env.OUTPOST_CONFIG, "OUTPOST_CONFIG").shield.storageBytes),
     }));
+    if (request.headers.get(SHIELD_FIELDS.invalidate) === "1") {
+      let url: URL;
+      try {
+        url = new URL(target);
+      } catch {
+        return shieldUnavailable("invalidation target is not a URL");
+      }
+      await invalidate(pop, primaryKey(url, pop.config.cache.key));
+      return new Response(null, { status: 204 });
+    }
     const purgeSeq = Number(request.headers.get(SHIELD_FIELDS.purgeSeq) ?? 0);
     await pop.catchUpWith(Number.isFinite(purgeSeq) ? purgeSeq : 0, request.headers.get(SHIELD_FIELDS.purgeEpoch) ?? undefined);
     const headers = new Headers(request.headers);

@@ -14,6 +14,8 @@ export const SHIELD_FIELDS = {
   /** The purge position of the POP: the shard applies as much before answering. */
   purgeSeq: "x-outpost-purge-seq",
   purgeEpoch: "x-outpost-purge-epoch",
+  /** "1": not a fill but an invalidation of the URL's key (RFC 9111 §4.4, after an unsafe request at a POP). */
+  invalidate: "x-outpost-invalidate",
 } as const;
 
 /** Marks an answer as the shield's own failure (not an origin's): the POP then goes to the origin itself. */

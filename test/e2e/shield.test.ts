@@ -87,6 +87,19 @@ describe("the shield tier", () => {
     expect((await stampOf()).stamp).toBe(revalidated.stamp);
   });
 
+  it("a successful POST invalidates its target at the shield too, not only at the POP (RFC 9111 §4.4)", async () => {
+    const { path, counted } = fresh(600);
+    await get("FRA", path);
+    expect((await get("FRA", path)).cacheStatus).toMatch(/Outpost-FRA;hit/);
+    const post = await fetch(`${popUrl("FRA")}${path}`, { method: "POST", body: "x" });
+    expect(post.status).toBe(200);
+    await post.text();
+    const after = await get("FRA", path);
+    expect(after.cacheStatus).not.toMatch(/;hit/);
+    // The fill, the POST itself, and the refill: neither tier answered from its old copy.
+    expect(await originRequests(counted)).toBe(3);
+  });
+
   it("a purge reaches the shield: no POP refills a purged copy from it", async () => {
     const { path, counted } = fresh(600);
     await get("FRA", path);
