@@ -4,9 +4,14 @@
  * own origin server. Prints counts by test kind, the tests that fail, and
  * `cache-tests: P passed, F failed` last. Writes .outpost/conformance.json.
  *
- *   npm run conformance                 # the suite as npm ships it (a 2021 snapshot)
- *   npm run conformance -- --suite ../cache-tests   # a checkout of the suite's current version
+ *   npm run conformance                 # the suite's current version (test/vendor/cache-tests)
+ *   npm run conformance -- --suite ../cache-tests   # another checkout of it
+ *   npm run conformance -- --suite npm              # the npm package (a 2021 snapshot)
  *   npm run conformance -- --id freshness-max-age   # one test, with its requests dumped
+ *
+ * Exits 1 when a required test fails that is not one of the platform's or
+ * policy's documented limits (REQUIRED_LIMITS), so that npm test catches a
+ * regression (test/e2e/conformance.test.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -17,6 +22,19 @@ import { ROOT, startNetwork } from "./network";
 import { freePort } from "./free-port";
 
 const NPM_SUITE = join(ROOT, "node_modules", "http-cache-tests");
+const VENDORED_SUITE = join(ROOT, "test", "vendor", "cache-tests");
+
+/**
+ * The required tests of the suite's current version that Outpost does not pass, and why: each a
+ * limit of the platform or a policy (README, "Conformance"). Any other required failure is a bug.
+ */
+const REQUIRED_LIMITS: Record<string, string> = {
+  "headers-omit-headers-listed-in-Connection": "workerd strips Connection before the worker sees the response, so the fields it names cannot be told apart",
+  "headers-store-Transfer-Encoding": "workerd refuses a response with an unknown transfer coding (the suite sends one); the POP answers 502",
+  "invalidate-M-SEARCH": "workerd answers the unknown M-SEARCH method with 501 itself; the worker never sees it",
+  "interim-not-cached": "a Worker cannot send a 1xx to its client (the final response behind it is stored and reused)",
+  "headers-store-Set-Cookie": "policy: a response that sets a cookie is never stored or shared",
+};
 
 /**
  * Where a suite keeps its parts. The npm release (2021) has them at its root and runs on
@@ -81,7 +99,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { id: { type: "string" }, suite: { type: "string" }, json: { type: "string", default: join(ROOT, ".outpost", "conformance.json") } },
   });
-  const suite = suiteLayout(values.suite ? resolve(values.suite) : (process.env.OUTPOST_CACHE_TESTS ?? NPM_SUITE));
+  const chosen = values.suite ?? process.env.OUTPOST_CACHE_TESTS;
+  const suite = suiteLayout(chosen === "npm" ? NPM_SUITE : chosen ? resolve(chosen) : VENDORED_SUITE);
   const port = await freePort();
   const server = await startSuiteServer(suite, port);
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
@@ -156,8 +175,10 @@ async function main(): Promise<void> {
       }
     }
     if (!values.id) writeFileSync(values.json!, JSON.stringify({ date: new Date().toISOString(), counts, failures, results }, null, 2) + "\n");
+    const unexpected = failures.filter((f) => f.kind === "required" && !(f.id in REQUIRED_LIMITS));
+    if (unexpected.length) console.log(`\nrequired tests failing beyond the documented limits: ${unexpected.map((f) => f.id).join(", ")}`);
     console.log(`\ncache-tests: ${passed} passed, ${failed} failed`);
-    process.exitCode = (counts.required?.fail ?? 0) + (counts.required?.setup ?? 0) + (counts.required?.harness ?? 0) > 0 ? 1 : 0;
+    process.exitCode = unexpected.length > 0 ? 1 : 0;
   } finally {
     await network.stop();
     server.kill("SIGTERM");
