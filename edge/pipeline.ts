@@ -658,7 +658,7 @@ function unreachableResponse(tx: Transaction, result: Extract<OriginFetchResult,
   const after = tx.pop.candidates(tx.site, tx.cf, Date.now());
   const noneHealthy = result.failure === "no-origin" || after.healthy === 0;
   const status = noneHealthy ? 503 : failureStatus(result.failure);
-  const message = noneHealthy ? "no healthy origin" : result.failure === "timeout" ? "origin timed out" : "origin unreachable";
+  const message = noneHealthy ? "no healthy origin" : result.failure === "timeout" ? "origin timed out" : result.failure === "invalid" ? "origin sent an invalid response" : "origin unreachable";
   // Which origins were tried is internal: the client learns it only with debug on.
   const detail = tx.pop.config.debug ? { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) } : {};
   const response = errorResponse(status, message, detail);

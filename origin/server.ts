@@ -3,9 +3,9 @@
  * applied) and admin (the switch itself, and request counts). `down` closes
  * the content listener for real, so clients see connections refused.
  */
-import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { createAdaptorServer, getRequestListener, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
-import type { Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createOriginApp, type OriginIdentity, type OriginStats } from "./app";
 import { FaultSchema, listening, NO_FAULT, requestFate, type Fault } from "./faults";
@@ -79,26 +79,35 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
   let fault: Fault = NO_FAULT;
   let faultSince = Date.now();
 
-  const content = createAdaptorServer({
-    fetch: async (request: Request, env: HttpBindings | Http2Bindings) => {
-      const fate = requestFate(fault);
-      if (fate.kind === "reset") {
-        env.incoming.socket.destroy();
-        return new Response(null, { status: 500 });
-      }
-      if (fate.kind === "error") {
-        return new Response(JSON.stringify({ error: "injected fault", status: fate.status }) + "\n", {
-          status: fate.status,
-          headers: { "content-type": "application/json", "x-origin-id": options.id, "cache-control": "no-store" },
-        });
-      }
-      // /early-hints answers 103 first, as origins that preload do.
-      if (new URL(request.url).pathname === "/early-hints") (env as HttpBindings).outgoing.writeEarlyHints({ link: "</styles/site.css>; rel=preload; as=style" });
-      if (fate.kind === "cut") return cutOff(await app.fetch(request, env), fate.afterBytes, fate.then, env.incoming.socket);
-      if (fate.delayMs > 0) await sleep(fate.delayMs);
-      return app.fetch(request, env);
-    },
-  }) as Server;
+  const listener = getRequestListener(async (request: Request, env: HttpBindings | Http2Bindings) => {
+    const fate = requestFate(fault);
+    if (fate.kind === "reset") {
+      env.incoming.socket.destroy();
+      return new Response(null, { status: 500 });
+    }
+    if (fate.kind === "error") {
+      return new Response(JSON.stringify({ error: "injected fault", status: fate.status }) + "\n", {
+        status: fate.status,
+        headers: { "content-type": "application/json", "x-origin-id": options.id, "cache-control": "no-store" },
+      });
+    }
+    // /early-hints answers 103 first, as origins that preload do.
+    if (new URL(request.url).pathname === "/early-hints") (env as HttpBindings).outgoing.writeEarlyHints({ link: "</styles/site.css>; rel=preload; as=style" });
+    if (fate.kind === "cut") return cutOff(await app.fetch(request, env), fate.afterBytes, fate.then, env.incoming.socket);
+    if (fate.delayMs > 0) await sleep(fate.delayMs);
+    return app.fetch(request, env);
+  });
+  const content = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
+    // A status outside HTTP's 1xx-5xx, as a broken origin sends it; a fetch Response cannot carry one.
+    if (incoming.url?.startsWith("/invalid-status")) {
+      stats.requests++;
+      stats.byPath["/invalid-status"] = (stats.byPath["/invalid-status"] ?? 0) + 1;
+      outgoing.writeHead(999, "Not An HTTP Status", { "content-type": "text/plain", "cache-control": "max-age=60", "x-origin-id": options.id });
+      outgoing.end("not http\n");
+      return;
+    }
+    void listener(incoming, outgoing);
+  });
   content.keepAliveTimeout = 5000;
   const port = await listen(content, options.port ?? 0, host);
 

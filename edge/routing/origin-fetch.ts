@@ -9,7 +9,8 @@ import type { RankedOrigin } from "./steering";
 import { finalResponseAfterInterim } from "./interim";
 
 /** client: the client's own upload failed or was aborted; never the origin's fault. */
-export type OriginFailure = "connect" | "timeout" | "client";
+/** "invalid": an answer that is not HTTP (a status outside 1xx-5xx), which no Response can carry on. */
+export type OriginFailure = "connect" | "timeout" | "client" | "invalid";
 
 export interface OriginAttempt {
   originId: string;
@@ -118,6 +119,13 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       if (response.status < 200) response = await finalResponseAfterInterim(response);
       clearTimeout(timer);
       const responseTime = now();
+      if (response.status > 599) {
+        await response.body?.cancel().catch(() => undefined);
+        lastFailure = "invalid";
+        attempts.push({ originId: candidate.origin.id, outcome: "invalid", status: response.status, ms: responseTime - requestTime });
+        options.observer?.onResult(candidate.origin.id, false, `status ${response.status} is not an HTTP status`);
+        continue;
+      }
       attempts.push({ originId: candidate.origin.id, outcome: "response", status: response.status, ms: responseTime - requestTime });
       // Gateway failures say the origin is in trouble; a 500 is more often one broken page. An
       // answer with a body succeeds only once that body has arrived whole (the caller reports it).

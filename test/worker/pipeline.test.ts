@@ -176,6 +176,14 @@ describe("bad input", () => {
     expect(await response.json()).toMatchObject({ error: "origin unreachable" });
   });
 
+  it("answers 502 with Cache-Status and Retry-After when the origin's status is not an HTTP status", async () => {
+    const response = await get(fresh("/invalid-status"));
+    expect(response.status).toBe(502);
+    expect(response.headers.get("cache-status")).toMatch(/fwd=uri-miss;fwd-status=502;detail="invalid"/);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toMatchObject({ error: "origin sent an invalid response" });
+  });
+
   it("answers 504 when the origin does not answer in time", async () => {
     const path = fresh("/headers?cache-control=max-age%3D60");
     await fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify({ mode: "slow", delayMs: 5000 }) });
