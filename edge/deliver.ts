@@ -59,15 +59,21 @@ function serverTiming(status: CacheStatusEntry, originMs: number | undefined, to
   return parts.join(", ");
 }
 
-/** Fields that describe routing or caching inside the CDN and are no business of the client's. */
-const INTERNAL_FIELDS = new Set(["cache-tag", "surrogate-key"]);
+/**
+ * Fields for the CDN alone: tags and keys purges need, and the cache-control
+ * fields that target Outpost. A lower tier needs them as much as the shield
+ * did (its freshness must come from the same field); a client never gets them.
+ */
+const INTERNAL_FIELDS = new Set<string>(["cache-tag", "surrogate-key", ...FIELDS_REMOVED_BEFORE_CLIENT]);
+/** What debug lets a client see of them: the tags and keys, not the targeted directives. */
+const SHOWN_WITH_DEBUG = new Set(["cache-tag", "surrogate-key"]);
 
 /**
  * Never sent on: hop-by-hop fields, the length (the runtime frames the body
- * itself; a stale one, say of bytes it decoded, would corrupt it), Outpost-only
- * fields, and the field it sets itself.
+ * itself; a stale one, say of bytes it decoded, would corrupt it), and the
+ * fields each tier sets itself.
  */
-const DROPPED = new Set<string>([...HOP_BY_HOP, "content-length", ...FIELDS_REMOVED_BEFORE_CLIENT, "via", "cache-status", "server-timing"]);
+const DROPPED = new Set<string>([...HOP_BY_HOP, "content-length", "via", "cache-status", "server-timing"]);
 
 function sliceStream(stream: ReadableStream<Uint8Array>, start: number, end: number): ReadableStream<Uint8Array> {
   let offset = 0;
@@ -174,7 +180,7 @@ function prepareFields(source: Headers | HeaderPairs, options: DeliverOptions): 
   for (const pair of pairs) {
     const name = pair[0];
     if (DROPPED.has(name) || connectionNamed?.has(name)) continue;
-    if (!options.debug && !options.toTier && INTERNAL_FIELDS.has(name)) continue;
+    if (!options.toTier && INTERNAL_FIELDS.has(name) && !(options.debug && SHOWN_WITH_DEBUG.has(name))) continue;
     if (name === "age" && options.age !== undefined) continue;
     if (name === "accept-ranges") hasAcceptRanges = true;
     base.push(pair);

@@ -87,6 +87,16 @@ describe("the shield tier", () => {
     expect((await stampOf()).stamp).toBe(revalidated.stamp);
   });
 
+  it("the fields that target Outpost reach the POP from the shield: both tiers keep the lifetime Surrogate-Control gives", async () => {
+    const path = unique("/headers?cache-control=max-age%3D3600&surrogate-control=max-age%3D1");
+    const first = await get("FRA", path);
+    expect(first.cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;fwd=uri-miss;fwd-status=200;ttl=[01];stored, Outpost-FRA;fwd=uri-miss;fwd-status=200;ttl=[01];stored$/);
+    const r = await fetch(`${popUrl("FRA")}${path}`, { headers: { "accept-encoding": "identity" } });
+    await r.text();
+    // Still for Outpost alone: the client never sees it.
+    expect(r.headers.get("surrogate-control")).toBeNull();
+  });
+
   it("a successful POST invalidates its target at the shield too, not only at the POP (RFC 9111 §4.4)", async () => {
     const { path, counted } = fresh(600);
     await get("FRA", path);
