@@ -57,9 +57,10 @@ export function forwardHeaders(tx: Transaction, fill: boolean): Headers {
   headers.set("x-forwarded-proto", tx.site.scheme);
   const via = headers.get("via");
   headers.set("via", via ? `${via}, 1.1 ${tx.pop.name}` : `1.1 ${tx.pop.name}`);
-  // Tells the origin that Surrogate-Control may target us (W3C Edge Architecture).
-  const capability = headers.get("surrogate-capability");
-  headers.set("surrogate-capability", capability ? `${capability}, ${SURROGATE_CAPABILITY}` : SURROGATE_CAPABILITY);
+  // Tells the origin that Surrogate-Control may target us (W3C Edge Architecture). Ours alone: a
+  // client's claim (say of ESI) would change what the origin sends for everyone, unkeyed. The
+  // shield hears the POP's, which is ours too, so the origin hears it once.
+  headers.set("surrogate-capability", SURROGATE_CAPABILITY);
   for (const name of [...headers.keys()]) if (name.startsWith("cf-")) headers.delete(name);
   return headers;
 }

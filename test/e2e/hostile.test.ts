@@ -84,6 +84,14 @@ describe("nothing unkeyed reaches the origin", () => {
     expect(seen.headers["x-forwarded-for"] ?? "").not.toContain("6.6.6.6");
     for (const name of ["forwarded", "x-original-url", "x-rewrite-url", "x-http-method-override"]) expect(seen.headers[name], name).toBeUndefined();
   });
+
+  it("never forwards a client's Surrogate-Capability: the origin hears only Outpost's, once, through both tiers", async () => {
+    // A client claiming ESI could have an origin send unprocessed markup that every client then gets.
+    const path = unique("/echo?ttl=60");
+    const answer = await get(path, { "surrogate-capability": 'evil="Surrogate/1.0 ESI/1.0"' });
+    const seen = JSON.parse(answer.body) as { headers: Record<string, string> };
+    expect(seen.headers["surrogate-capability"]).toBe('outpost="Surrogate/1.0"');
+  });
 });
 
 describe("what the origin marked private stays private", () => {
