@@ -233,6 +233,18 @@ function finalHeaders(source: Headers | HeaderPairs, options: DeliverOptions, ac
   return headers;
 }
 
+/** What a client's 304 carries: the fields RFC 9110 §15.4.5 lists, and the answer's own. */
+const NOT_MODIFIED_ANSWER_FIELDS = [...NOT_MODIFIED_FIELDS, "age", "cache-status", "via"];
+
+function fieldsNamed(headers: Headers, names: readonly string[]): Headers {
+  const picked = new Headers();
+  for (const name of names) {
+    const value = headers.get(name);
+    if (value !== null) picked.set(name, value);
+  }
+  return picked;
+}
+
 /** Whether the request carries a field that asks deliver for more than the plain representation. */
 function asksForEvaluation(request: Request): boolean {
   const fields = request.headers;
@@ -264,13 +276,7 @@ export function deliver(request: Request, rep: Representation, options: DeliverO
       // To a lower tier a 304 is a cache update (RFC 9110 §15.4.5 allows metadata "for the purpose
       // of guiding cache updates"): every stored field goes, so that what the origin's own 304
       // changed here reaches the POP's copy too (RFC 9111 §4.3.4). A client gets the listed few.
-      const h = options.toTier ? new Headers(headers) : new Headers();
-      if (!options.toTier) {
-        for (const name of [...NOT_MODIFIED_FIELDS, "age", "cache-status", "via"]) {
-          const v = headers.get(name);
-          if (v !== null) h.set(name, v);
-        }
-      }
+      const h = options.toTier ? new Headers(headers) : fieldsNamed(headers, NOT_MODIFIED_ANSWER_FIELDS);
       void discard(rep.body);
       return respond(304, null, h);
     }

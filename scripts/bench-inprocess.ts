@@ -139,7 +139,6 @@ const HIT_STATES = ["handleEdgeRequest", "recv", "lookupMemory", "hitOrStale", "
 function inclusiveShares(profile: CpuProfile, names: readonly string[]): { state: string; share: number }[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const totals = new Map<string, number>(names.map((n) => [n, 0]));
-  let all = 0;
   const walk = (id: number, open: Set<string>): number => {
     const node = byId.get(id)!;
     const name = node.callFrame.functionName;
@@ -153,7 +152,7 @@ function inclusiveShares(profile: CpuProfile, names: readonly string[]): { state
     }
     return hits;
   };
-  all = walk(profile.nodes[0].id, new Set());
+  const all = walk(profile.nodes[0].id, new Set());
   return names.map((state) => ({ state, share: Math.round((totals.get(state)! / all) * 1000) / 1000 }));
 }
 

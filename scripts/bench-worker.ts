@@ -8,6 +8,7 @@
  */
 import { handleEdgeRequest } from "../edge/pipeline";
 import { popFor } from "../edge/pop";
+import { headersFrom } from "../edge/http/headers";
 import type { Env } from "../edge/env";
 import type { PurgeRule } from "../control/snapshot";
 import { zipfSampler } from "./zipf";
@@ -43,8 +44,7 @@ const HIT_FIELDS: [string, string][] = [
   ["server-timing", 'cache;desc="hit", total;dur=0'],
 ];
 /** Built once: the floor is the cheapest way to send these fields (a Response copies a Headers it is given). */
-const HIT_HEADERS = new Headers();
-for (const [name, value] of HIT_FIELDS) HIT_HEADERS.append(name, value);
+const HIT_HEADERS = headersFrom(HIT_FIELDS);
 
 let originRequests = 0;
 const realFetch = globalThis.fetch;

@@ -96,7 +96,6 @@ export interface Network {
   stop(): Promise<void>;
 }
 
-/** Builds the worker bundle exactly as `wrangler deploy` would, offline. */
 /**
  * Miniflare's request log is on by default and copies every response (to read and strip a field of
  * its own) even though its log, left at its default, prints nothing: a cost per response field
@@ -104,6 +103,7 @@ export interface Network {
  */
 export const MINIFLARE_LOG_REQUESTS = false;
 
+/** Builds the worker bundle exactly as `wrangler deploy` would, offline. */
 export async function buildBundle(outdir = join(ROOT, ".outpost", "build"), config = join(ROOT, "wrangler.toml")): Promise<string> {
   const wrangler = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   await new Promise<void>((resolvePromise, reject) => {
