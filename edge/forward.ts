@@ -9,7 +9,7 @@ import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
 import { guardOriginBody } from "./body";
 import { siteUsesShield, type CacheKeyConfig } from "./config";
-import { regionForKey, shardFor, shieldAddress, shieldRegion } from "./shield/placement";
+import { regionForKey, shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "./shield/placement";
 import { SHIELD_FIELDS, SHIELD_UNAVAILABLE } from "./shield/protocol";
 import type { Transaction } from "./transaction";
 
@@ -34,6 +34,11 @@ const UNKEYED_OVERRIDES = [
 /** The path and query the origin is asked for: exactly what the cache key holds (ignored parameters dropped). */
 export function forwardPathAndQuery(tx: Transaction): string {
   return tx.url.pathname + normalizeQuery(tx.url.search, tx.pop.config.cache.key);
+}
+
+/** The control worker's route to a shard, which POPs reach through the CONTROL binding. */
+function shieldRoute(tx: Transaction, address: ShieldAddress): string {
+  return `https://${tx.pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`;
 }
 
 /** A URL as a shield shard is told it: the site's host, and the path and query the key holds. */
@@ -174,7 +179,7 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
     return undefined;
   };
   try {
-    const response = await control.fetch(`https://${pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`, {
+    const response = await control.fetch(shieldRoute(tx, address), {
       method: "GET",
       headers: fields,
       redirect: "manual",
@@ -210,13 +215,11 @@ export async function invalidateAtShields(tx: Transaction, targets: readonly URL
   for (const target of targets) {
     const shard = shardFor(primaryKey(target, pop.config.cache.key), pop.config.shield.shardsPerRegion);
     for (const region of regions) {
-      const address = shieldAddress(region, shard);
       const fields = new Headers();
       fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
       fields.set(SHIELD_FIELDS.url, shieldTargetUrl(target, pop.config.cache.key));
       fields.set(SHIELD_FIELDS.invalidate, "1");
-      const url = `https://${pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`;
-      sent.push(control.fetch(url, { method: "POST", headers: fields, signal: AbortSignal.timeout(pop.config.shield.timeoutMs) }).then((r) => r.body?.cancel()));
+      sent.push(control.fetch(shieldRoute(tx, shieldAddress(region, shard)), { method: "POST", headers: fields, signal: AbortSignal.timeout(pop.config.shield.timeoutMs) }).then((r) => r.body?.cancel()));
     }
   }
   await Promise.allSettled(sent);

@@ -19,6 +19,12 @@ export interface OriginStats {
   byPath: Record<string, number>;
 }
 
+/** Counts one request, by its path, for the admin port's /stats. */
+export function countRequest(stats: OriginStats, path: string): void {
+  stats.requests++;
+  stats.byPath[path] = (stats.byPath[path] ?? 0) + 1;
+}
+
 const MAX_GENERATED_BYTES = 64 * 1024 * 1024;
 
 function httpDate(d: Date): string {
@@ -107,8 +113,7 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
   let stampCounter = 0;
 
   app.use("*", async (c, next) => {
-    stats.requests++;
-    stats.byPath[c.req.path] = (stats.byPath[c.req.path] ?? 0) + 1;
+    countRequest(stats, c.req.path);
     await next();
     c.res.headers.set("x-origin-id", identity.id);
     c.res.headers.set("x-origin-region", identity.region);

@@ -7,7 +7,7 @@ import { createAdaptorServer, getRequestListener, type Http2Bindings, type HttpB
 import { Hono } from "hono";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createOriginApp, type OriginIdentity, type OriginStats } from "./app";
+import { countRequest, createOriginApp, type OriginIdentity, type OriginStats } from "./app";
 import { FaultSchema, listening, NO_FAULT, requestFate, type Fault } from "./faults";
 
 export interface OriginOptions extends OriginIdentity {
@@ -100,8 +100,7 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
   const content = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
     // A status outside HTTP's 1xx-5xx, as a broken origin sends it; a fetch Response cannot carry one.
     if (incoming.url?.startsWith("/invalid-status")) {
-      stats.requests++;
-      stats.byPath["/invalid-status"] = (stats.byPath["/invalid-status"] ?? 0) + 1;
+      countRequest(stats, "/invalid-status");
       outgoing.writeHead(999, "Not An HTTP Status", { "content-type": "text/plain", "cache-control": "max-age=60", "x-origin-id": options.id });
       outgoing.end("not http\n");
       return;

@@ -8,8 +8,10 @@ import { IDEMPOTENT_METHODS, SAFE_METHODS } from "../http/methods";
 import type { RankedOrigin } from "./steering";
 import { finalResponseAfterInterim } from "./interim";
 
-/** client: the client's own upload failed or was aborted; never the origin's fault. */
-/** "invalid": an answer that is not HTTP (a status outside 1xx-5xx), which no Response can carry on. */
+/**
+ * client: the client's own upload failed or was aborted; never the origin's fault.
+ * invalid: an answer that is not HTTP (a status outside 1xx-5xx), which no Response can carry on.
+ */
 export type OriginFailure = "connect" | "timeout" | "client" | "invalid";
 
 export interface OriginAttempt {
