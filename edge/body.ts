@@ -18,31 +18,75 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** Reads at most `limit` bytes; past it, returns a stream that replays what was read and goes on. */
-export async function readBounded(body: ReadableStream<Uint8Array> | null, limit: number): Promise<BoundedBody> {
+/**
+ * At the request's deadline, a body that has been arriving for at least this
+ * long, its last bytes within this long, is still coming: the client gets its
+ * status line and the rest as it comes. Any other (quiet for longer, or a few
+ * bytes and then nothing) has stalled, though its idle timeout has not run out.
+ */
+const PROGRESS_AT_DEADLINE_MS = 1000;
+
+/**
+ * Reads at most `limit` bytes; past it, returns a stream that replays what was
+ * read and goes on. By `deadline` (ms since the epoch) the answer must start:
+ * a body still arriving then goes on as a stream; one that has gone quiet
+ * fails as stalled (OriginBodyError), so the client gets its 504 (or stale) in time.
+ */
+export async function readBounded(body: ReadableStream<Uint8Array> | null, limit: number, deadline = Infinity): Promise<BoundedBody> {
   if (body === null) return { kind: "complete", bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
+  // Headers alone are no progress: a body with no byte by the deadline has stalled.
+  let lastBytesAt = -Infinity;
+  let firstBytesAt = Infinity;
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return { kind: "complete", bytes: concat(chunks, total) };
-    chunks.push(value);
-    total += value.byteLength;
+    pending = reader.read();
+    const next = await raceDeadline(pending, deadline);
+    if (next === "deadline") {
+      const now = Date.now();
+      if (now - lastBytesAt > PROGRESS_AT_DEADLINE_MS || now - firstBytesAt < PROGRESS_AT_DEADLINE_MS) {
+        void reader.cancel().catch(() => undefined);
+        throw new OriginBodyError("stalled", "origin body stalled: the request's deadline came first");
+      }
+      break;
+    }
+    pending = undefined;
+    if (next.done) return { kind: "complete", bytes: concat(chunks, total) };
+    chunks.push(next.value);
+    total += next.value.byteLength;
+    lastBytesAt = Date.now();
+    firstBytesAt = Math.min(firstBytesAt, lastBytesAt);
     if (total > limit) break;
   }
   const replay = chunks;
+  let inFlight = pending;
   const stream = new ReadableStream<Uint8Array>({
     pull: async (controller) => {
       const next = replay.shift();
       if (next) return controller.enqueue(next);
-      const { done, value } = await reader.read();
+      const read = inFlight ?? reader.read();
+      inFlight = undefined;
+      const { done, value } = await read;
       if (done) controller.close();
       else controller.enqueue(value);
     },
     cancel: (reason) => reader.cancel(reason),
   });
   return { kind: "stream", stream };
+}
+
+/** `work`, or "deadline" once the clock passes `deadline`. */
+async function raceDeadline<T>(work: Promise<T>, deadline: number): Promise<T | "deadline"> {
+  if (deadline === Infinity) return work;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** An origin body that stalled or broke off: the fill failed, whatever the status line said. */
@@ -128,4 +172,121 @@ export function countBytes(body: ReadableStream<Uint8Array>, limit: number, onEn
       flush: () => onEnd(total),
     }),
   );
+}
+
+/** A client's request body that stopped arriving (idle) or failed: never the origin's fault. */
+export class ClientBodyError extends Error {
+  constructor(
+    readonly kind: "idle" | "broken",
+    message: string,
+  ) {
+    super(message);
+    this.name = "ClientBodyError";
+  }
+}
+
+/**
+ * A client's upload, guarded: no chunk for `idleMs` errors it as idle (nginx's
+ * client_body_timeout, Varnish's timeout_idle), so a client sending a byte now
+ * and then cannot hold a POP and an origin connection for as long as it likes.
+ */
+export function guardClientBody(body: ReadableStream<Uint8Array>, idleMs: number): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const idle = new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), idleMs)));
+      try {
+        const next = await Promise.race([reader.read(), idle]);
+        if (next === "idle") {
+          void reader.cancel().catch(() => undefined);
+          controller.error(new ClientBodyError("idle", `no request body bytes for ${idleMs} ms`));
+        } else if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (err) {
+        controller.error(new ClientBodyError("broken", `request body failed: ${(err as Error).message}`));
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+/** Reads a guarded upload whole (small bodies, kept so a retry can send them again). */
+export async function readUpload(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await new Response(body).arrayBuffer());
+  } catch (err) {
+    throw err instanceof ClientBodyError ? err : new ClientBodyError("broken", `request body failed: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Two branches of one stream that read it in step: a chunk is read from the
+ * source only when every branch still read has taken the last one, so the
+ * slower reader paces both and neither buffers more than a chunk. The
+ * platform's tee() reads as fast as the faster branch and queues the rest for
+ * the slower: a store draining a 64 MiB origin body at full speed while its
+ * client reads at 50 KB/s held the whole body in memory. A branch cancelled
+ * (a client gone) stops counting; the other then reads at its own pace.
+ */
+export function teeInStep(source: ReadableStream<Uint8Array>): [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] {
+  const reader = source.getReader();
+  interface Branch {
+    controller?: ReadableStreamDefaultController<Uint8Array>;
+    open: boolean;
+    /** Resolves this branch's pending pull. */
+    waiting?: () => void;
+  }
+  const branches: Branch[] = [{ open: true }, { open: true }];
+  let reading = false;
+  const settle = () => {
+    for (const branch of branches) {
+      const resume = branch.waiting;
+      branch.waiting = undefined;
+      resume?.();
+    }
+  };
+  const readWhenAllWait = async () => {
+    const open = branches.filter((b) => b.open);
+    if (reading || open.length === 0 || open.some((b) => !b.waiting)) return;
+    reading = true;
+    try {
+      const { done, value } = await reader.read();
+      for (const branch of branches) {
+        if (!branch.open) continue;
+        if (done) branch.controller?.close();
+        else branch.controller?.enqueue(value);
+      }
+      if (done) for (const branch of branches) branch.open = false;
+    } catch (err) {
+      for (const branch of branches) if (branch.open) branch.controller?.error(err);
+      for (const branch of branches) branch.open = false;
+    } finally {
+      reading = false;
+      settle();
+    }
+  };
+  const branchStream = (branch: Branch) =>
+    new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (branch.controller = controller),
+        pull: () =>
+          new Promise<void>((resolve) => {
+            branch.waiting = resolve;
+            void readWhenAllWait();
+          }),
+        cancel: async (reason) => {
+          branch.open = false;
+          const resume = branch.waiting;
+          branch.waiting = undefined;
+          resume?.();
+          if (branches.every((b) => !b.open)) await reader.cancel(reason).catch(() => undefined);
+          else void readWhenAllWait();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  return [branchStream(branches[0]), branchStream(branches[1])];
 }

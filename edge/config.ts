@@ -182,6 +182,26 @@ export const OriginFetchSchema = z
      * (collapsing) before it goes forward on its own.
      */
     collapsedWaitMs: z.number().int().min(50).max(600_000).default(10_000),
+    /**
+     * Longest pause between two chunks of a client's request body before the
+     * request ends with 408 (nginx's client_body_timeout): a client sending a
+     * byte now and then must not hold a POP and an origin connection.
+     */
+    uploadIdleTimeoutMs: z.number().int().min(50).max(600_000).default(30_000),
+    /**
+     * One budget for a GET or HEAD that goes forward: from its arrival to the
+     * status line of its answer, every trip shares it (the shield, a fall-back
+     * to the origins, retries, collapsed waits, a body awaited before answering).
+     * Past it the answer is stale or 504, never a fresh start with full timeouts.
+     */
+    deadlineMs: z.number().int().min(100).max(600_000).default(12_000),
+    /**
+     * An origin body in a coding we undo (asked for identity, it sent deflate,
+     * zstd, gzip or br anyway) that decodes to more than this many bytes per
+     * encoded byte (past its first MiB), or to more than cache.maxObjectBytes,
+     * is a decompression bomb: the fill fails with 502 and nothing is stored.
+     */
+    maxDecodedRatio: z.number().int().min(10).max(10_000).default(200),
   })
   .strict();
 

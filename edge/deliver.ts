@@ -6,7 +6,7 @@
 import { appendCacheStatus, type CacheStatusEntry } from "./http/cache-status";
 import { cacheResultOf } from "./metrics/cache-result";
 import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
-import { HOP_BY_HOP, headersFrom } from "./http/headers";
+import { HOP_BY_HOP, headersFrom, isInternalField } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
 import { FIELDS_REMOVED_BEFORE_CLIENT } from "./http/targeted";
 
@@ -179,7 +179,7 @@ function prepareFields(source: Headers | HeaderPairs, options: DeliverOptions): 
   let hasAcceptRanges = false;
   for (const pair of pairs) {
     const name = pair[0];
-    if (DROPPED.has(name) || connectionNamed?.has(name)) continue;
+    if (DROPPED.has(name) || connectionNamed?.has(name) || isInternalField(name)) continue;
     if (!options.toTier && INTERNAL_FIELDS.has(name) && !(options.debug && SHOWN_WITH_DEBUG.has(name))) continue;
     if (name === "age" && options.age !== undefined) continue;
     if (name === "accept-ranges") hasAcceptRanges = true;

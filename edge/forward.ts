@@ -3,15 +3,15 @@
  * it through steering, passive health, the retry budget and the per-origin
  * counters of the POP.
  */
-import { normalizeQuery, primaryKey } from "./cache/key";
-import { CLIENT_VALIDATORS, stripHopByHop } from "./http/headers";
+import { normalizePath, normalizeQuery, primaryKey } from "./cache/key";
+import { CLIENT_VALIDATORS, isInternalField, stripHopByHop, withoutInternalFields } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
-import { fetchFromOrigins, type OriginFetchResult } from "./routing/origin-fetch";
+import { fetchFromOrigins, isGatewayFailure, type OriginFetchResult } from "./routing/origin-fetch";
 import { guardOriginBody } from "./body";
 import { siteUsesShield, type CacheKeyConfig } from "./config";
 import { regionForKey, shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "./shield/placement";
-import { SHIELD_FIELDS, SHIELD_UNAVAILABLE } from "./shield/protocol";
-import type { Transaction } from "./transaction";
+import { SHIELD_ANSWER, SHIELD_FIELDS, SHIELD_RELAY_MARGIN_MS } from "./shield/protocol";
+import { budgetLeft, type Transaction } from "./transaction";
 
 /**
  * Client fields that rewrite, in common origin frameworks, what the request
@@ -31,9 +31,16 @@ const UNKEYED_OVERRIDES = [
   "x-forwarded-server",
 ];
 
+/**
+ * Fields that name the client's address. Origins log and rate-limit by them,
+ * and some trust them for access: a client must not choose its own. The
+ * address Cloudflare saw goes in X-Forwarded-For; these go nowhere.
+ */
+const CLIENT_ADDRESS_FIELDS = ["true-client-ip", "x-real-ip", "x-client-ip", "x-cluster-client-ip", "client-ip", "fastly-client-ip"];
+
 /** The path and query the origin is asked for: exactly what the cache key holds (ignored parameters dropped). */
 export function forwardPathAndQuery(tx: Transaction): string {
-  return tx.url.pathname + normalizeQuery(tx.url.search, tx.pop.config.cache.key);
+  return normalizePath(tx.url.pathname) + normalizeQuery(tx.url.search, tx.pop.config.cache.key);
 }
 
 /** The control worker's route to a shard, which POPs reach through the CONTROL binding. */
@@ -43,7 +50,7 @@ function shieldRoute(tx: Transaction, address: ShieldAddress): string {
 
 /** A URL as a shield shard is told it: the site's host, and the path and query the key holds. */
 function shieldTargetUrl(url: URL, keyConfig: CacheKeyConfig): string {
-  return `https://${url.hostname}${url.pathname}${normalizeQuery(url.search, keyConfig)}`;
+  return `https://${url.hostname}${normalizePath(url.pathname)}${normalizeQuery(url.search, keyConfig)}`;
 }
 
 /** Request headers for the origin. A fill drops the client's validators and Range: we want the whole object. */
@@ -52,7 +59,8 @@ export function forwardHeaders(tx: Transaction, fill: boolean): Headers {
   stripHopByHop(headers);
   if (fill) for (const name of CLIENT_VALIDATORS) headers.delete(name);
   for (const name of UNKEYED_OVERRIDES) headers.delete(name);
-  for (const name of [...headers.keys()]) if (name.startsWith("x-forwarded-")) headers.delete(name);
+  for (const name of CLIENT_ADDRESS_FIELDS) headers.delete(name);
+  for (const name of [...headers.keys()]) if (name.startsWith("x-forwarded-") || isInternalField(name)) headers.delete(name);
   // Compression is negotiated at the edge; origins are asked for identity so stored bodies are plain.
   headers.set("accept-encoding", "identity");
   const clientIp = tx.request.headers.get("cf-connecting-ip");
@@ -80,6 +88,8 @@ export function forwardHeaders(tx: Transaction, fill: boolean): Headers {
 export async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null, avoid?: string): Promise<OriginFetchResult> {
   const pop = tx.pop;
   const now = Date.now();
+  // The request's budget is spent (a shield that took it, waits before this): no trip starts now.
+  if (budgetLeft(tx, Infinity, now) === 0) return { ok: false, failure: "timeout", attempts: [] };
   let { ranked } = pop.candidates(tx.site, tx.cf, now);
   if (method === "GET" && !pop.isShield && siteUsesShield(pop.config, tx.site) && avoid === undefined) {
     const region =
@@ -97,6 +107,7 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
     headers,
     body,
     timeoutMs: pop.config.originFetch.timeoutMs,
+    deadline: tx.deadline,
     retries: pop.config.originFetch.retries,
     pathAndQuery: forwardPathAndQuery(tx),
     observer: {
@@ -104,6 +115,7 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
         pop.outliers.onSend(id, Date.now());
         (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
       },
+      onAbandoned: (id) => pop.outliers.onAbandoned(id),
       onResult: (id, ok, reason) => {
         if (ok) return pop.outliers.onSuccess(id, Date.now());
         pop.originStats[id].errors++;
@@ -122,18 +134,29 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   return guarded(tx, result);
 }
 
+/**
+ * The answer as the pipeline may see it: no internal field an origin (or a
+ * shard's origin) put in it, and its body behind the idle guard, whose end
+ * counts for or against the origin. A gateway failure was counted when its
+ * status line came: its body arriving whole does not make it a success
+ * (Envoy's consecutive_gateway_failure), or an origin answering every request
+ * with a 503 page would never be ejected.
+ */
 function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult {
   const pop = tx.pop;
-  if (result.ok) {
-    const ms = result.responseTime - result.requestTime;
-    tx.timing.originMs = (tx.timing.originMs ?? 0) + ms;
-    pop.series.observe("originResponse", [result.originId], ms / 1000);
-  }
-  if (!result.ok || result.response.body === null) return result;
+  if (!result.ok) return result;
+  const ms = result.responseTime - result.requestTime;
+  tx.timing.originMs = (tx.timing.originMs ?? 0) + ms;
+  pop.series.observe("originResponse", [result.originId], ms / 1000);
+  const headers = withoutInternalFields(result.response.headers);
+  if (result.response.body === null) return headers === result.response.headers ? result : { ...result, response: new Response(null, { status: result.response.status, headers }) };
   const originId = result.originId;
+  const gatewayFailure = isGatewayFailure(result.response.status);
   const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, {
     onBytes: (bytes) => (pop.counters.originBytes += bytes),
-    onComplete: () => pop.outliers.onSuccess(originId, Date.now()),
+    onComplete: () => {
+      if (!gatewayFailure) pop.outliers.onSuccess(originId, Date.now());
+    },
     onFailure: (error) => {
       pop.counters.originErrors++;
       (pop.originStats[originId] ??= { requests: 0, errors: 0 }).errors++;
@@ -141,7 +164,7 @@ function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult 
       pop.flushReports((p) => tx.ctx.waitUntil(p));
     },
   });
-  return { ...result, response: new Response(guarded, { status: result.response.status, headers: result.response.headers }) };
+  return { ...result, response: new Response(guarded, { status: result.response.status, headers }) };
 }
 
 /**
@@ -164,9 +187,16 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
     return undefined;
   }
   const fields = new Headers(headers);
+  // The shard echoes it in its answer: an answer without it is not the shard's (the route refused,
+  // or the runtime failed), and no origin behind the shard ever sees it to forge one.
+  const nonce = crypto.randomUUID();
+  fields.set(SHIELD_FIELDS.nonce, nonce);
   fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
   fields.set(SHIELD_FIELDS.url, shieldTargetUrl(tx.url, pop.config.cache.key));
   fields.set(SHIELD_FIELDS.purgeSeq, String(pop.purges.highestSeq));
+  // The shard answers within what is left, less the time to relay its answer.
+  const waitMs = budgetLeft(tx, pop.config.shield.timeoutMs, requestTime);
+  fields.set(SHIELD_FIELDS.budget, String(Math.max(0, Math.floor(budgetLeft(tx, Infinity, requestTime) - SHIELD_RELAY_MARGIN_MS))));
   if (pop.purgeEpoch) fields.set(SHIELD_FIELDS.purgeEpoch, pop.purgeEpoch);
   pop.outliers.onSend(id, requestTime);
   (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
@@ -178,22 +208,33 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
     tx.shieldBypass = "shield-down";
     return undefined;
   };
+  // The wait is for the shard's response headers; its body has the idle guard (an abort signal would cut it too).
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no answer within ${waitMs} ms`)), Math.max(1, waitMs));
   try {
     const response = await control.fetch(shieldRoute(tx, address), {
       method: "GET",
       headers: fields,
       redirect: "manual",
-      signal: AbortSignal.timeout(pop.config.shield.timeoutMs),
+      signal: abort.signal,
     });
-    if (response.headers.has(SHIELD_UNAVAILABLE) || response.status === 401) {
-      // The shard's own word on why (a short JSON body of ours), for the ejection's log line.
-      const reason = ((await response.text().catch(() => "")).match(/"reason":"([^"]{0,200})/) ?? [])[1];
+    clearTimeout(timer);
+    if (response.headers.get(SHIELD_ANSWER) !== nonce) {
+      // Not the shard's pipeline answering: the route's refusal or the shard's own failure. Its
+      // word on why (a short JSON body of ours), for the ejection's log line.
+      const reason = ((await response.text().catch(() => "")).match(/"(?:reason|error)":"([^"]{0,200})/) ?? [])[1];
       return failed(`shield answered ${response.status}${reason ? `: ${reason}` : ""}`);
     }
     const responseTime = Date.now();
     if (response.body === null) pop.outliers.onSuccess(id, responseTime);
     return { ok: true, response, originId: id, requestTime, responseTime, attempts: [{ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime }] };
   } catch (err) {
+    clearTimeout(timer);
+    if (waitMs < pop.config.shield.timeoutMs && Date.now() - requestTime >= waitMs) {
+      // The request's budget ran out first, not the shard's own timeout: nothing held against the shard.
+      pop.outliers.onAbandoned(id);
+      return undefined;
+    }
     return failed(`shield: ${(err as Error).message}`);
   }
 }

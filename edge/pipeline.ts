@@ -11,10 +11,10 @@
  * edge/http (pure); this file wires them to the tiers and the origins
  * (forward.ts) and to compression (compress/variants.ts).
  */
-import { countBytes, OriginBodyError, readBounded } from "./body";
+import { ClientBodyError, countBytes, guardClientBody, OriginBodyError, readBounded, readUpload, teeInStep } from "./body";
 import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
-import { buildEntryMeta, freshenWithNotModified } from "./cache/record";
+import { buildEntryMeta, freshenWithNotModified, updatedByNotModified } from "./cache/record";
 import { deliver, type DeliverOptions, type Representation } from "./deliver";
 import { cacheResultOf } from "./metrics/cache-result";
 import type { Env } from "./env";
@@ -27,12 +27,12 @@ import { headersFrom } from "./http/headers";
 import { storeDecision } from "./http/storable";
 import { withVaryAcceptEncoding } from "./compress/policy";
 import { chooseEncoding, encodedVariant } from "./compress/variants";
-import { decodable, decodeStream, originCoding } from "./compress/decode";
+import { decodable, DecodeLimitError, decodeStream, limitDecoded, originCoding } from "./compress/decode";
 import { forward, forwardHeaders, invalidateAtShields } from "./forward";
 import { governingDirectives } from "./http/targeted";
 import { popFor, type FillOutcome, type Pop } from "./pop";
 import type { OriginFailure, OriginFetchResult } from "./routing/origin-fetch";
-import { cancelBody, safePut, type Found, type Transaction } from "./transaction";
+import { budgetLeft, cancelBody, safePut, type Found, type Transaction } from "./transaction";
 import { errorResponse } from "./errors";
 import { waitAtMost } from "./wait";
 import { statusResponse, STATUS_PATH } from "./status";
@@ -44,6 +44,8 @@ type LookupResult = { found: Found } | { found: undefined; reason: "uri-miss" | 
 export interface UpperTier {
   pop: Pop;
   cf: IncomingRequestCfProperties;
+  /** What the POP left of its budget, as a deadline here (see SHIELD_FIELDS.budget). */
+  deadline?: number;
 }
 
 export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionContext, upper?: UpperTier): Response | Promise<Response> {
@@ -61,15 +63,15 @@ export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionCont
   }
   pop.counters.requests++;
   const coldStart = pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
-  if (coldStart) return coldStart.then(() => recv(pop, request, ctx, cf));
-  return recv(pop, request, ctx, cf);
+  if (coldStart) return coldStart.then(() => recv(pop, request, ctx, cf, upper?.deadline));
+  return recv(pop, request, ctx, cf, upper?.deadline);
 }
 
 // ── recv: which site, and is this request for the cache at all? ──────────────
 
-function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingRequestCfProperties | undefined): Response | Promise<Response> {
+function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingRequestCfProperties | undefined, deadline?: number): Response | Promise<Response> {
   const url = new URL(request.url);
-  if (url.pathname === STATUS_PATH) return statusResponse(pop, request.headers.get("authorization"));
+  if (url.pathname === STATUS_PATH) return statusResponse(pop, request);
   const site = pop.siteFor(url.hostname);
   if (!site) {
     // Never an open proxy: only configured hosts are fetched, from configured origins.
@@ -80,6 +82,8 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
   }
   const honored = site.honorRequestDirectives;
   const requestDirectives = requestDirectivesFor(request.headers.get("cache-control"), honored);
+  const startedAt = Date.now();
+  const cacheable = CACHEABLE_METHODS.has(request.method);
   const tx: Transaction = {
     pop,
     request,
@@ -90,9 +94,10 @@ function recv(pop: Pop, request: Request, ctx: ExecutionContext, cf: IncomingReq
     requestDirectives,
     pragmaNoCache: honored && /(^|,)\s*no-cache\s*(,|$)/i.test(request.headers.get("pragma") ?? ""),
     cf,
-    timing: { startedAt: Date.now() },
+    timing: { startedAt },
+    deadline: cacheable ? Math.min(deadline ?? Infinity, startedAt + pop.config.originFetch.deadlineMs) : Infinity,
   };
-  if (!CACHEABLE_METHODS.has(request.method)) return pass(tx);
+  if (!cacheable) return pass(tx);
   // A fresh entry in the isolate's memory is answered without a single await.
   const inMemory = lookupMemory(tx);
   if (inMemory) return hitOrStale(tx, inMemory);
@@ -216,7 +221,7 @@ function hitOrStale(tx: Transaction, found: Found): Response | Promise<Response>
 async function revalidateCollapsed(tx: Transaction, found: Found, reason: ForwardReason): Promise<Response> {
   const leader = tx.pop.revalidations.get(found.key);
   if (leader) {
-    await waitAtMost(leader, tx.pop.config.originFetch.collapsedWaitMs, undefined);
+    await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), undefined);
     const refreshed = lookupMemory(tx);
     if (refreshed && refreshed.meta.responseTime > found.meta.responseTime) {
       void cancelBody(found.body);
@@ -286,7 +291,10 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
   const response = result.response;
   if (response.status === 304) {
     await cancelBody(response.body);
-    const meta = freshenWithNotModified(found.meta, response.headers, result.requestTime, result.responseTime);
+    const updated = updatedByNotModified(found.meta, response.headers);
+    const judged = judgeForStoring(tx, found.meta.status, updated);
+    if (!judged.store) return notStorableAfterUpdate(tx, found, updated, { reason, background, notStored: judged.reason });
+    const meta = freshenWithNotModified(found.meta, updated, result.requestTime, result.responseTime);
     tx.ctx.waitUntil(refreshStored(tx, found, meta));
     const age = Math.floor(meta.initialAge);
     const entry: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true, detail: tx.shieldBypass, upstream: response.headers.get("cache-status") ?? undefined };
@@ -305,6 +313,44 @@ async function revalidate(tx: Transaction, found: Found, reason: ForwardReason, 
     await cancelBody(found.body);
     return bodyFailedResponse(tx, err, reason);
   }
+}
+
+/** May the response with these fields be stored for everyone (RFC 9111 §3)? The one judgement for fills and updates alike. */
+function judgeForStoring(tx: Transaction, status: number, headers: Headers) {
+  return storeDecision({
+    method: "GET",
+    status,
+    requestHeaders: tx.request.headers,
+    requestDirectives: tx.requestDirectives,
+    responseHeaders: headers,
+    responseDirectives: governingDirectives(headers).directives,
+  });
+}
+
+/** Reasons a response may not be stored that come from this client's request, not from what the origin said. */
+const REQUEST_SIDE_REASONS = new Set(["authorization", "request-no-store"]);
+
+/**
+ * A 304 made the stored response one that may not be stored (private,
+ * no-store, a cookie...). This client gets it as updated, every field
+ * included; nobody else does. When it is the origin that changed its mind,
+ * the stored copy goes: it no longer says what the origin says. When only this
+ * request kept it from being stored (its Authorization), the copy stays as it was.
+ */
+async function notStorableAfterUpdate(
+  tx: Transaction,
+  found: Found,
+  updated: Headers,
+  how: { reason: ForwardReason; background: boolean; notStored: string },
+): Promise<Response> {
+  if (!REQUEST_SIDE_REASONS.has(how.notStored)) await invalidate(tx.pop, found.key);
+  if (how.background) {
+    await cancelBody(found.body);
+    return new Response(null);
+  }
+  const status: CacheStatusEntry = { cache: tx.pop.name, fwd: how.reason, fwdStatus: 304, detail: tx.pop.config.debug ? `not-stored:${how.notStored}` : tx.shieldBypass };
+  const rep: Representation = { status: found.meta.status, headers: updated, body: found.body, size: knownSize(found.meta) };
+  return deliverTo(tx, rep, { cacheStatus: status, age: 0, evaluateRequest: true });
 }
 
 /** A stored copy standing in for an origin that failed (RFC 5861 stale-if-error). */
@@ -338,7 +384,7 @@ async function miss(tx: Transaction, reason: "uri-miss" | "vary-miss"): Promise<
   }
   const leader = tx.pop.inflight.get(tx.primaryKey);
   if (leader) {
-    const outcome = await waitAtMost(leader, tx.pop.config.originFetch.collapsedWaitMs, { kind: "not-shared" });
+    const outcome = await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), { kind: "not-shared" as const });
     if (outcome.kind === "shared" && sameVariant(tx, outcome)) {
       tx.pop.counters.collapsed++;
       const found: Found = { key: outcome.variantKey, meta: outcome.meta, body: outcome.body, tier: "memory" };
@@ -388,11 +434,13 @@ async function fill(tx: Transaction, reason: ForwardReason, settle: ((o: FillOut
 /** The client's answer when the origin's body failed and no stale copy may stand in: 504 stalled, 502 broken. */
 function bodyFailedResponse(tx: Transaction, err: unknown, reason: ForwardReason): Response {
   const stalled = err instanceof OriginBodyError && err.kind === "stalled";
+  const bomb = err instanceof DecodeLimitError;
   const status = stalled ? 504 : 502;
-  const response = errorResponse(status, stalled ? "origin stopped sending the response" : "origin response broke off");
+  const message = stalled ? "origin stopped sending the response" : bomb ? "origin response decodes to more than this CDN accepts" : "origin response broke off";
+  const response = errorResponse(status, message);
   response.headers.set("retry-after", "5");
   response.headers.set("cache-control", "no-store");
-  return withCacheStatus(response, { cache: tx.pop.name, fwd: reason, fwdStatus: status, detail: stalled ? "body-stalled" : "body-broken" }, tx);
+  return withCacheStatus(response, { cache: tx.pop.name, fwd: reason, fwdStatus: status, detail: stalled ? "body-stalled" : bomb ? "decode-limit" : "body-broken" }, tx);
 }
 
 // ── pass: methods the cache does not serve; invalidate after unsafe ones ─────
@@ -401,9 +449,15 @@ function bodyFailedResponse(tx: Transaction, err: unknown, reason: ForwardReason
 const REPLAYABLE_BODY_BYTES = 64 * 1024;
 
 async function pass(tx: Transaction): Promise<Response> {
-  let body: ReadableStream<Uint8Array> | Uint8Array | null = tx.request.body;
+  let body: ReadableStream<Uint8Array> | Uint8Array | null = tx.request.body && guardClientBody(tx.request.body, tx.pop.config.originFetch.uploadIdleTimeoutMs);
   const length = Number(tx.request.headers.get("content-length") ?? NaN);
-  if (body && length <= REPLAYABLE_BODY_BYTES) body = new Uint8Array(await tx.request.arrayBuffer());
+  if (body && length <= REPLAYABLE_BODY_BYTES) {
+    try {
+      body = await readUpload(body);
+    } catch (err) {
+      return unreachableResponse(tx, { ok: false, failure: err instanceof ClientBodyError && err.kind === "idle" ? "client-timeout" : "client", attempts: [] }, "method");
+    }
+  }
   const result = await forward(tx, tx.request.method, forwardHeaders(tx, false), body);
   if (!result.ok) return unreachableResponse(tx, result, "method");
   const response = result.response;
@@ -465,15 +519,7 @@ async function storeAndDeliver(
   const rep = originRepresentation(tx, response);
   const status: CacheStatusEntry = { cache: tx.pop.name, fwd: reason, fwdStatus: response.status, detail: tx.shieldBypass, upstream: response.headers.get("cache-status") ?? undefined };
   const originHeaders = rep.headers;
-  const { directives } = governingDirectives(originHeaders);
-  const decision = storeDecision({
-    method: "GET",
-    status: response.status,
-    requestHeaders: tx.request.headers,
-    requestDirectives: tx.requestDirectives,
-    responseHeaders: originHeaders,
-    responseDirectives: directives,
-  });
+  const decision = judgeForStoring(tx, response.status, originHeaders);
   const tooLarge = rep.length !== undefined && rep.length > cacheConfig.maxObjectBytes;
   if (!decision.store || tooLarge) {
     if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? tx.shieldBypass : `not-stored:${decision.reason}`;
@@ -487,7 +533,7 @@ async function storeAndDeliver(
   const keyFields = fields.filter((f) => f !== "accept-encoding");
   const key = keyFields.length > 0 ? computeVariantKey(tx.primaryKey, keyFields, tx.request.headers, tx.pop.config.cache.vary) : tx.primaryKey;
   // A stalled or broken body throws here, before the client has a byte: the caller decides.
-  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes);
+  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline);
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) {
     const passed: Representation = { status: response.status, headers: originHeaders, body: body.bytes, size: body.bytes.byteLength };
     return deliverTo(tx, passed, { cacheStatus: status, evaluateRequest: true, encoded: rep.opaque });
@@ -511,17 +557,38 @@ async function storeAndDeliver(
   tx.pop.counters.stored++;
   if (keyFields.length > 0) storeVaryManifest(tx, keyFields, now);
 
+  // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
+  const ownFields = privateFieldsOf(originHeaders);
   if (body.kind === "complete") {
     tx.pop.memory.set(key, { record, body: body.bytes, storedAt: now }, retention);
     tx.ctx.waitUntil(safePut(tx, key, record, body.bytes, retention, now));
     settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
-    return deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge, true);
+    return withOwnFields(deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge, true), ownFields);
   }
   // Large: one branch to the client, one into the Cache API, neither held in memory.
-  const [toClient, toCache] = body.stream.tee();
+  // Paced by the slower branch: a slow client slows the store rather than being buffered for (see teeInStep).
+  const [toClient, toCache] = teeInStep(body.stream);
   tx.ctx.waitUntil(storeStreamed(tx, key, meta, toCache, retention, now));
   const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
-  return deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
+  return withOwnFields(deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque }), ownFields);
+}
+
+/** The fields of a response that its private="f" names (RFC 9111 §5.2.2.7), as the origin sent them. */
+function privateFieldsOf(headers: Headers): [string, string][] {
+  const { directives } = governingDirectives(headers);
+  if (!Array.isArray(directives.private)) return [];
+  const names = directives.private;
+  return [...headers].filter(([name]) => names.includes(name));
+}
+
+/** An answer with fields only its own client may see added back. */
+function withOwnFields(answer: Response | Promise<Response>, fields: readonly [string, string][]): Response | Promise<Response> {
+  if (fields.length === 0) return answer;
+  const add = (response: Response) => {
+    for (const [name, value] of fields) response.headers.append(name, value);
+    return response;
+  };
+  return answer instanceof Promise ? answer.then(add) : add(answer);
 }
 
 /** What the origin answered, as Outpost keeps it: identity bytes, behind the body guard. */
@@ -550,11 +617,15 @@ function originRepresentation(tx: Transaction, response: Response): OriginRepres
     return { headers, body, length: Number.isInteger(declared) && declared >= 0 ? declared : undefined, opaque: true };
   }
   if (runtimeDecoded || coding !== undefined) {
+    const limits = { maxBytes: tx.pop.config.cache.maxObjectBytes, maxRatio: tx.pop.config.originFetch.maxDecodedRatio };
+    const encodedLength = Number(headers.get("content-length") ?? NaN);
     headers = new Headers(response.headers);
     headers.delete("content-encoding");
     headers.delete("content-length");
+    // The runtime's decoding is bounded the same way: by what came out against what went in, when the origin said.
+    if (runtimeDecoded && body) body = limitDecoded(body, Number.isInteger(encodedLength) && encodedLength > 0 ? encodedLength : Infinity, limits);
     if (coding !== undefined && body) {
-      body = decodeStream(coding, body);
+      body = decodeStream(coding, body, limits);
       // Not the bytes the origin's strong validator names any more (RFC 9110 §8.8.1).
       const etag = headers.get("etag");
       if (etag && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
@@ -648,6 +719,7 @@ function deliverTo(tx: Transaction, rep: Representation, options: Pick<DeliverOp
 
 function failureStatus(failure: OriginFailure | "no-origin"): number {
   if (failure === "client") return 400;
+  if (failure === "client-timeout") return 408;
   return failure === "timeout" ? 504 : failure === "no-origin" ? 503 : 502;
 }
 
@@ -655,6 +727,10 @@ function failureStatus(failure: OriginFailure | "no-origin"): number {
 function unreachableResponse(tx: Transaction, result: Extract<OriginFetchResult, { ok: false }>, reason: ForwardReason): Response {
   // When no origin of the site is left healthy, the site is unavailable (503), not one bad gateway.
   if (result.failure === "client") return withCacheStatus(errorResponse(400, "the request body could not be read"), { cache: tx.pop.name, fwd: reason, detail: "client-aborted" }, tx);
+  if (result.failure === "client-timeout") {
+    const timedOut = errorResponse(408, `the request body stopped arriving (no bytes for ${tx.pop.config.originFetch.uploadIdleTimeoutMs} ms)`);
+    return withCacheStatus(timedOut, { cache: tx.pop.name, fwd: reason, detail: "client-timeout" }, tx);
+  }
   const after = tx.pop.candidates(tx.site, tx.cf, Date.now());
   const noneHealthy = result.failure === "no-origin" || after.healthy === 0;
   const status = noneHealthy ? 503 : failureStatus(result.failure);

@@ -25,6 +25,7 @@ import { PopSeries, statusClass, type CacheResult, type StaleReason } from "./me
 import { parseSettings, purgeHorizonMs } from "./settings";
 import { waitAtMost } from "./wait";
 import { TokenStore } from "../control/auth";
+import { RateLimiter } from "../control/rate-limit";
 
 /** What a collapsed request receives from the request that went forward for it. */
 export type FillOutcome =
@@ -74,6 +75,8 @@ export class Pop {
   lastPurgeApplied: { seq: number; at: number } | undefined;
   /** Control API tokens, for the status page. */
   readonly tokens: TokenStore;
+  /** Failed authentications at the status page, by client address. */
+  readonly failedAuthentications: RateLimiter;
 
   constructor(
     readonly env: Env,
@@ -92,6 +95,7 @@ export class Pop {
     });
     this.retryBudget = new RetryBudget(this.config.loadBalancing.retryBudgetRatio, this.config.loadBalancing.retryBudgetMinPerSecond);
     const settings = parseSettings(env as unknown as Record<string, unknown>);
+    this.failedAuthentications = new RateLimiter(settings.CONTROL_RATE_LIMIT_PER_MINUTE);
     this.purges = new PurgeRules(purgeHorizonMs(this.config));
     this.snapshots = new SnapshotClient({
       control: env.CONTROL,

@@ -10,9 +10,17 @@ import type { Pop } from "./pop";
 
 export const STATUS_PATH = "/__outpost/status";
 
-export function statusResponse(pop: Pop, authorization: string | null): Response {
-  const grant = pop.tokens.authenticate(authorization);
+export function statusResponse(pop: Pop, request: Request): Response {
+  const grant = pop.tokens.authenticate(request.headers.get("authorization"));
   if (!grant || !grants(grant, "read")) {
+    // Guessing tokens here is limited per address as it is at the control API.
+    const address = request.headers.get("cf-connecting-ip") ?? "unknown";
+    const verdict = pop.failedAuthentications.take(address, Date.now());
+    if (!verdict.ok) {
+      const limited = errorResponse(429, "too many failed authentications from this address", { retryAfterSeconds: verdict.retryAfterSeconds });
+      limited.headers.set("retry-after", String(verdict.retryAfterSeconds));
+      return limited;
+    }
     const denied = errorResponse(401, "the status page needs a control API token with the read scope");
     denied.headers.set("www-authenticate", 'Bearer realm="outpost"');
     return denied;

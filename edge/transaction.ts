@@ -24,6 +24,13 @@ export interface Transaction {
   manifest?: VaryManifest;
   /** For Server-Timing. */
   timing: Timing;
+  /**
+   * When this request's answer must have its status line, ms since the epoch
+   * (originFetch.deadlineMs, or what the POP left a shard): every trip forward
+   * and every wait shares it. Infinity for requests with a body: an upload is
+   * the client's time, bounded by its idle timeout instead.
+   */
+  deadline: number;
   /** Why this request went to the origin without its shield, for Cache-Status. */
   shieldBypass?: "shield-down" | "shield-ejected";
 }
@@ -50,4 +57,9 @@ export async function safePut(tx: Transaction, key: string, record: StoredRecord
 /** Releases a body we will not send (a stream holds a connection or a Cache API read). */
 export async function cancelBody(body: Found["body"] | ReadableStream | null): Promise<void> {
   if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
+}
+
+/** Milliseconds left of the request's budget (0 when spent), at most `cap`. */
+export function budgetLeft(tx: Transaction, cap = Infinity, now = Date.now()): number {
+  return Math.max(0, Math.min(cap, tx.deadline - now));
 }

@@ -86,6 +86,12 @@ function sendObject(c: Context, obj: DemoObject): Response {
   return new Response(c.req.method === "HEAD" ? null : obj.body, { status: 200, headers });
 }
 
+let bomb: Uint8Array | undefined;
+function deflateBomb(): Uint8Array {
+  bomb ??= new Uint8Array(deflateSync(Buffer.alloc(64 * 1024 * 1024)));
+  return bomb;
+}
+
 const generatedCache = new Map<string, DemoObject>();
 
 function generated(size: number, ttl: number, tag: string | undefined): DemoObject {
@@ -144,15 +150,25 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
   /**
    * /headers?cache-control=max-age%3D5&etag=%22x%22: answers 200 (or ?status=)
    * with exactly those response headers and a body that counts requests, so a
-   * test can tell a cached answer from a fresh one.
+   * test can tell a cached answer from a fresh one. With 304-<field>= parameters,
+   * a matching If-None-Match gets a 304 carrying those fields.
    */
   app.all("/headers", (c) => {
     echoCounter++;
     const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
+    const notModified = new Headers();
     let status = 200;
     for (const [name, value] of new URL(c.req.url).searchParams) {
       if (name === "status") status = Number(value) || 200;
+      // 304-<field>=value: the fields of the 304 this answers a matching If-None-Match with.
+      else if (name.startsWith("304-")) notModified.append(name.slice(4), value);
       else if (name !== "n") headers.append(name, value);
+    }
+    const etag = headers.get("etag");
+    const inm = c.req.header("if-none-match");
+    if ([...notModified.keys()].length > 0 && etag && inm && etagMatches(inm, etag)) {
+      notModified.set("etag", etag);
+      return new Response(null, { status: 304, headers: notModified });
     }
     const body = status === 204 || status === 304 ? null : `response ${echoCounter} from ${identity.id}\n`;
     return new Response(c.req.method === "HEAD" ? null : body, { status, headers });
@@ -165,6 +181,14 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
       headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "deflate", "cache-control": "public, max-age=300", etag: '"defl-1"' },
     });
   });
+
+  /**
+   * /deflate-bomb: 64 MiB of zeros, deflated to about 64 KB (a ratio of about
+   * 1,000), sent whatever the client asked: a decompression bomb in miniature.
+   */
+  app.get("/deflate-bomb", () => new Response(deflateBomb(), {
+    headers: { "content-type": "text/plain", "content-encoding": "deflate", "cache-control": "public, max-age=300" },
+  }));
 
   /** Always gzip, whatever the client asked: an origin that compresses by itself. */
   app.get("/precompressed.txt", (c) => {

@@ -50,9 +50,26 @@ export function normalizeQuery(search: string, config: CacheKeyConfig): string {
   return "?" + kept.map((p) => p.part).join("&");
 }
 
+/** Unreserved characters (RFC 3986 §2.3): percent-encoding one of them changes nothing. */
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * A path in its normal form (RFC 3986 §6.2.2): percent-encoded unreserved
+ * characters decoded, other escapes in upper case. `/%69ndex.html` and
+ * `/index.html` are one resource, so one key, one purge, one origin path. The
+ * URL parser has already resolved dot segments.
+ */
+export function normalizePath(pathname: string): string {
+  if (!pathname.includes("%")) return pathname;
+  return pathname.replace(/%([0-9A-Fa-f]{2})/g, (escape: string, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : escape.toUpperCase();
+  });
+}
+
 /** The primary cache key of a request URL, itself an https URL (the Cache API wants one). */
 export function primaryKey(url: URL, config: CacheKeyConfig): string {
-  return `https://${url.hostname.toLowerCase()}${url.pathname}${normalizeQuery(url.search, config)}`;
+  return `https://${url.hostname.toLowerCase()}${normalizePath(url.pathname)}${normalizeQuery(url.search, config)}`;
 }
 
 /** How selecting header values are normalized; `languages` comes from cache.vary.languages. */
@@ -90,7 +107,7 @@ function bestLanguage(accepted: Weighted[], offered: readonly string[]): string 
  * Accept-Encoding collapses to the coding we would pick; Accept-Language to
  * the best configured language, or else to its members ordered by q-value
  * (ties by name, since equal q-values carry no order); other fields fold
- * whitespace and case.
+ * whitespace, and case only where their values compare without it.
  */
 export function normalizeVaryValue(field: string, value: string | null, options: VaryNormalization = {}): string {
   if (value === null) return "";
@@ -108,8 +125,14 @@ export function normalizeVaryValue(field: string, value: string | null, options:
       .map((w) => (w.q === 1 ? w.value : `${w.value};q=${w.q}`))
       .join(",");
   }
-  return value.split(",").map((v) => v.trim().replace(/\s+/g, " ")).filter(Boolean).join(",").toLowerCase();
+  const folded = value.split(",").map((v) => v.trim().replace(/\s+/g, " ")).filter(Boolean).join(",");
+  // Case folds only where the field's grammar says case means nothing: a Cookie or an
+  // Authorization that differs in case is another user's.
+  return CASE_INSENSITIVE_VARY_FIELDS.has(field) ? folded.toLowerCase() : folded;
 }
+
+/** Fields whose values are media types, charsets and the like, which compare without case (RFC 9110 §8.3.1, §12.5). */
+const CASE_INSENSITIVE_VARY_FIELDS = new Set(["accept", "accept-charset"]);
 
 /** Field names from a Vary header, lower-cased, deduplicated, sorted. */
 export function varyFields(vary: string | null): string[] {

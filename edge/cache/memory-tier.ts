@@ -1,6 +1,6 @@
 /**
  * The in-isolate tier: recently used records and small bodies held in memory,
- * bounded in bytes. A hit here costs almost nothing; the Cache API behind it
+ * bounded in bytes (keys, fields and bookkeeping as well as bodies). A hit here costs almost nothing; the Cache API behind it
  * costs about half a bare worker's throughput (see docs/PLATFORM-NOTES.md).
  */
 import { LRUCache } from "lru-cache";
@@ -15,8 +15,34 @@ export interface MemoryItem {
   storedAt: number;
 }
 
-/** Bookkeeping per item, so tiny records still count against the bound. */
-const OVERHEAD_BYTES = 512;
+/**
+ * What an item costs the heap beyond its strings and body: the item, record
+ * and metadata objects, the LRU's slots, one small array per stored field.
+ * Estimates on the safe side (strings at two bytes a character), so that a
+ * flood of distinct URLs with long keys and many fields, not only large
+ * bodies, meets the bound: the bound is what an isolate's 128 MB must hold.
+ */
+const OVERHEAD_BYTES = 1024;
+const PER_FIELD_BYTES = 64;
+
+function stringBytes(value: string): number {
+  return 2 * value.length;
+}
+
+/** The heap an item holds under `key`, estimated from above. */
+export function itemBytes(key: string, item: MemoryItem): number {
+  let bytes = OVERHEAD_BYTES + stringBytes(key) + (item.body?.byteLength ?? 0);
+  if (item.record.kind === "entry") {
+    const meta = item.record.meta;
+    bytes += stringBytes(meta.key) + stringBytes(meta.originId) + stringBytes(meta.bodyId ?? "");
+    for (const [name, value] of meta.headers) bytes += PER_FIELD_BYTES + stringBytes(name) + stringBytes(value);
+    for (const tag of meta.tags) bytes += PER_FIELD_BYTES + stringBytes(tag);
+    for (const field of meta.noCacheFields ?? []) bytes += PER_FIELD_BYTES + stringBytes(field);
+  } else {
+    for (const field of item.record.manifest.vary) bytes += PER_FIELD_BYTES + stringBytes(field);
+  }
+  return bytes;
+}
 
 export class MemoryTier {
   private readonly lru: LRUCache<string, MemoryItem>;
@@ -24,7 +50,7 @@ export class MemoryTier {
   constructor(maxBytes: number) {
     this.lru = new LRUCache<string, MemoryItem>({
       maxSize: Math.max(OVERHEAD_BYTES, maxBytes),
-      sizeCalculation: (item) => OVERHEAD_BYTES + (item.body?.byteLength ?? 0),
+      sizeCalculation: (item, key) => itemBytes(key, item),
       // workerd does not advance the lru-cache clock between requests unless resolution is 0.
       ttlResolution: 0,
       ttlAutopurge: false,
@@ -36,8 +62,9 @@ export class MemoryTier {
   }
 
   set(key: string, item: MemoryItem, ttlSeconds: number): void {
-    if (OVERHEAD_BYTES + (item.body?.byteLength ?? 0) > this.lru.maxSize) return;
-    this.lru.set(key, item, { ttl: Math.max(1, ttlSeconds) * 1000 });
+    const size = itemBytes(key, item);
+    if (size > this.lru.maxSize) return;
+    this.lru.set(key, item, { ttl: Math.max(1, ttlSeconds) * 1000, size });
   }
 
   delete(key: string): void {

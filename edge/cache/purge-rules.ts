@@ -13,6 +13,7 @@
  */
 import type { PurgeRule } from "../../control/snapshot";
 import { NameTimes, type Times } from "./name-times";
+import { normalizePath } from "./key";
 
 /**
  * Rule times are kept as 32-bit ticks of 10 ms from a base before any rule
@@ -29,7 +30,7 @@ export type PurgeVerdict = { kind: "none" } | { kind: "hard"; at: number } | { k
 export function keyPrefixOf(value: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `https://${value}`;
   const url = new URL(withScheme);
-  return `https://${url.hostname.toLowerCase()}${url.pathname}${url.search}`;
+  return `https://${url.hostname.toLowerCase()}${normalizePath(url.pathname)}${url.search}`;
 }
 
 function hostOfKey(key: string): string {

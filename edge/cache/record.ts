@@ -4,7 +4,7 @@
  */
 import { secondsOf } from "../http/cache-control";
 import { correctedInitialAge, freshnessLifetime } from "../http/freshness";
-import { headersFrom, NOT_STORED } from "../http/headers";
+import { HOP_BY_HOP, headersFrom, isInternalField, NOT_STORED } from "../http/headers";
 import { governingDirectives } from "../http/targeted";
 import type { EntryMeta } from "./entry";
 
@@ -30,7 +30,7 @@ export function responseTags(headers: Headers): string[] {
  */
 export function storedHeaders(headers: Headers, privateFields: readonly string[] = []): [string, string][] {
   const out: [string, string][] = [];
-  for (const [name, value] of headers) if (!NOT_STORED.includes(name) && !privateFields.includes(name)) out.push([name, value]);
+  for (const [name, value] of headers) if (!NOT_STORED.includes(name) && !isInternalField(name) && !privateFields.includes(name)) out.push([name, value]);
   return out;
 }
 
@@ -87,20 +87,39 @@ const NOT_UPDATED_BY_304 = new Set([
   "repr-digest",
 ]);
 
+/** Never taken from a 304 into the updated response: per-hop, per-message, or the tiers' own. */
+const NOT_FROM_304 = new Set([...HOP_BY_HOP, ...NOT_UPDATED_BY_304, "age", "cache-status"]);
+
 /**
- * Freshens a stored entry with a 304 (RFC 9111 §4.3.4): the 304's fields
- * replace the stored ones, and freshness starts again from the 304.
+ * The response a 304 makes of a stored one (RFC 9111 §4.3.4): the 304's
+ * fields replace the stored ones. Every field, Set-Cookie and fields a
+ * `private="f"` names included: this is what the origin now says, to be judged
+ * for storing again (a 304 may make a shared response private) before any of
+ * it is kept.
  */
-export function freshenWithNotModified(meta: EntryMeta, notModified: Headers, requestTime: number, responseTime: number): EntryMeta {
+export function updatedByNotModified(meta: EntryMeta, notModified: Headers): Headers {
   const merged = headersFrom(meta.headers);
+  const replaced = new Set<string>();
   for (const [name, value] of notModified) {
-    if (NOT_STORED.includes(name) || NOT_UPDATED_BY_304.has(name)) continue;
-    merged.set(name, value);
+    if (NOT_FROM_304.has(name) || isInternalField(name)) continue;
+    // Repeated fields arrive one by one (Set-Cookie): the first replaces, the rest join it.
+    if (replaced.has(name)) merged.append(name, value);
+    else merged.set(name, value);
+    replaced.add(name);
   }
+  return merged;
+}
+
+/**
+ * Freshens a stored entry with the response a 304 made of it (see
+ * updatedByNotModified, and judge that first): freshness starts again from
+ * the 304, and what may not be stored stays out.
+ */
+export function freshenWithNotModified(meta: EntryMeta, updated: Headers, requestTime: number, responseTime: number): EntryMeta {
   return buildEntryMeta({
     key: meta.key,
     status: meta.status,
-    headers: merged,
+    headers: updated,
     requestTime,
     responseTime,
     size: meta.size,

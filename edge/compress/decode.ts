@@ -27,30 +27,129 @@ function decoder(coding: DecodableCoding): Transform {
   return zlib.createInflate();
 }
 
-/** The body decoded as it streams; a corrupt body errors the stream (the fill then fails like a broken body). */
-export function decodeStream(coding: DecodableCoding, body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+/** How far decoding may go: bytes out, in all and against the bytes in (a bomb's tell). */
+export interface DecodeLimits {
+  /** Decoded bytes past which the body counts as a bomb, whatever the ratio. */
+  maxBytes: number;
+  /** Decoded bytes per encoded byte past which (beyond the first `ratioFloorBytes`) it counts as a bomb. */
+  maxRatio: number;
+}
+
+/** Below this many decoded bytes the ratio is not judged: a small body's first chunk may expand a lot. */
+const RATIO_FLOOR_BYTES = 1024 * 1024;
+
+/** The first decoded bytes past a limit: `decoded` of `encoded` so far; undefined within them. */
+export function decodeLimitExceeded(decoded: number, encoded: number, limits: DecodeLimits): string | undefined {
+  if (decoded > limits.maxBytes) return `decoded body larger than ${limits.maxBytes} bytes`;
+  if (decoded > RATIO_FLOOR_BYTES && decoded > limits.maxRatio * Math.max(1, encoded)) {
+    return `decoded body ${Math.round(decoded / Math.max(1, encoded))} times its encoded size (limit ${limits.maxRatio})`;
+  }
+  return undefined;
+}
+
+/** Decoding went past its limits: the origin's body is treated as broken, and nothing of it is stored. */
+export class DecodeLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DecodeLimitError";
+  }
+}
+
+/**
+ * The body decoded as it streams, pulled: input goes to the decoder only as
+ * fast as the reader takes output (a slow client, or a store, never makes it
+ * buffer), and output past the limits errors the stream with
+ * DecodeLimitError. A corrupt body errors it too (the fill then fails like a
+ * broken body).
+ */
+export function decodeStream(coding: DecodableCoding, body: ReadableStream<Uint8Array>, limits: DecodeLimits): ReadableStream<Uint8Array> {
   const inflater = decoder(coding);
+  const reader = body.getReader();
+  const ready: Uint8Array[] = [];
+  let ended = false;
   let failed: Error | undefined;
-  const transform = new TransformStream<Uint8Array, Uint8Array>({
-    start(controller) {
-      inflater.on("data", (chunk: Uint8Array) => controller.enqueue(new Uint8Array(chunk)));
-      inflater.on("error", (err: Error) => {
-        failed = err;
-        controller.error(err);
-      });
-    },
-    transform(chunk) {
-      if (failed) throw failed;
-      return new Promise<void>((resolve) => (inflater.write(chunk) ? resolve() : inflater.once("drain", resolve)));
-    },
-    flush() {
-      return new Promise<void>((resolve, reject) => {
-        if (failed) return reject(failed);
-        inflater.once("end", resolve);
-        inflater.once("error", reject);
-        inflater.end();
-      });
-    },
+  let writing = false;
+  let inputDone = false;
+  let encodedBytes = 0;
+  let decodedBytes = 0;
+  let wake: () => void = () => undefined;
+  const changed = () => new Promise<void>((resolve) => (wake = resolve));
+  inflater.on("data", (chunk: Uint8Array) => {
+    ready.push(new Uint8Array(chunk));
+    // Held until the reader takes it: the decoder stops, and so does its input.
+    inflater.pause();
+    wake();
   });
-  return body.pipeThrough(transform);
+  inflater.on("end", () => {
+    ended = true;
+    wake();
+  });
+  inflater.on("error", (err: Error) => {
+    failed = err;
+    wake();
+  });
+  const stop = (reason: unknown) => {
+    inflater.destroy();
+    void reader.cancel(reason).catch(() => undefined);
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        if (failed) {
+          stop(failed);
+          throw failed;
+        }
+        const next = ready.shift();
+        if (next) {
+          decodedBytes += next.byteLength;
+          const exceeded = decodeLimitExceeded(decodedBytes, encodedBytes, limits);
+          if (exceeded) {
+            const error = new DecodeLimitError(exceeded);
+            stop(error);
+            throw error;
+          }
+          controller.enqueue(next);
+          if (ready.length === 0) inflater.resume();
+          return;
+        }
+        if (ended) return controller.close();
+        const waiting = changed();
+        if (!writing && !inputDone) {
+          const { done, value } = await reader.read();
+          if (done) {
+            inputDone = true;
+            inflater.end();
+          } else {
+            encodedBytes += value.byteLength;
+            writing = true;
+            inflater.write(value, () => {
+              writing = false;
+              wake();
+            });
+          }
+          continue;
+        }
+        await waiting;
+      }
+    },
+    cancel: (reason) => stop(reason),
+  });
+}
+
+/**
+ * A body the runtime decoded (gzip, br), counted against the same limits: its
+ * encoded size is the origin's Content-Length, when it gave one.
+ */
+export function limitDecoded(body: ReadableStream<Uint8Array>, encodedBytes: number, limits: DecodeLimits): ReadableStream<Uint8Array> {
+  let decoded = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        decoded += chunk.byteLength;
+        const exceeded = decodeLimitExceeded(decoded, Number.isFinite(encodedBytes) ? encodedBytes : decoded, limits);
+        if (exceeded) throw new DecodeLimitError(exceeded);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }

@@ -46,3 +46,26 @@ export function headersFrom(pairs: readonly (readonly [string, string])[]): Head
   for (const [name, value] of pairs) headers.append(name, value);
   return headers;
 }
+
+/**
+ * The prefix of every field the tiers use to talk to each other (the POP
+ * token, the shield's fields, stored metadata). No such field is ever taken
+ * from a client or an origin: each tier drops them on the way in and on the
+ * way out, so that only our own code can have set one a tier reads.
+ */
+export const INTERNAL_FIELD_PREFIX = "x-outpost-";
+
+export function isInternalField(name: string): boolean {
+  return name.startsWith(INTERNAL_FIELD_PREFIX);
+}
+
+/** Drops every internal field; `headers` itself when it has none (a fetch's Headers cannot be changed). */
+export function withoutInternalFields(headers: Headers): Headers {
+  let copy: Headers | undefined;
+  for (const [name] of headers) {
+    if (!isInternalField(name)) continue;
+    copy ??= new Headers(headers);
+    copy.delete(name);
+  }
+  return copy ?? headers;
+}

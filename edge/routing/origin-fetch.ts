@@ -7,12 +7,14 @@
 import { IDEMPOTENT_METHODS, SAFE_METHODS } from "../http/methods";
 import type { RankedOrigin } from "./steering";
 import { finalResponseAfterInterim } from "./interim";
+import { ClientBodyError } from "../body";
 
 /**
  * client: the client's own upload failed or was aborted; never the origin's fault.
+ * client-timeout: the client's upload stopped arriving (see guardClientBody).
  * invalid: an answer that is not HTTP (a status outside 1xx-5xx), which no Response can carry on.
  */
-export type OriginFailure = "connect" | "timeout" | "client" | "invalid";
+export type OriginFailure = "connect" | "timeout" | "client" | "client-timeout" | "invalid";
 
 export interface OriginAttempt {
   originId: string;
@@ -31,6 +33,8 @@ export interface OriginFetchOptions {
   /** Bytes can be replayed on a retry; a stream cannot. */
   body: ReadableStream<Uint8Array> | Uint8Array | null;
   timeoutMs: number;
+  /** No attempt waits past this, ms since the epoch (the request's budget); Infinity when unbounded. */
+  deadline?: number;
   retries: number;
   /** Path and query to request, e.g. "/index.html?x=1". */
   pathAndQuery: string;
@@ -49,15 +53,21 @@ export interface AttemptObserver {
    * with a body is not reported here: its body decides, and the caller reports it.
    */
   onResult(originId: string, ok: boolean, reason: string): void;
+  /** The attempt ended for a reason of ours (the request's budget ran out): neither success nor failure. */
+  onAbandoned?(originId: string): void;
 }
 
 /** Statuses that count against an origin's health (Envoy's consecutive_gateway_failure). */
 const GATEWAY_FAILURES = new Set([502, 503, 504]);
 
+export function isGatewayFailure(status: number): boolean {
+  return GATEWAY_FAILURES.has(status);
+}
+
 /** A request body that says when it has been sent whole, and whether the client's side of it failed. */
-function trackUpload(body: OriginFetchOptions["body"]): { body: OriginFetchOptions["body"]; sent: Promise<void>; failed: () => boolean } {
-  if (!(body instanceof ReadableStream)) return { body, sent: Promise.resolve(), failed: () => false };
-  let failed = false;
+function trackUpload(body: OriginFetchOptions["body"]): { body: OriginFetchOptions["body"]; sent: Promise<void>; failed: () => "client" | "client-timeout" | undefined } {
+  if (!(body instanceof ReadableStream)) return { body, sent: Promise.resolve(), failed: () => undefined };
+  let failed: "client" | "client-timeout" | undefined;
   let markSent!: () => void;
   const sent = new Promise<void>((resolve) => (markSent = resolve));
   const reader = body.getReader();
@@ -70,7 +80,7 @@ function trackUpload(body: OriginFetchOptions["body"]): { body: OriginFetchOptio
           markSent();
         } else controller.enqueue(value);
       } catch (err) {
-        failed = true;
+        failed = err instanceof ClientBodyError && err.kind === "idle" ? "client-timeout" : "client";
         controller.error(err);
       }
     },
@@ -99,10 +109,18 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
     const sameAgain = lastFailure === "connect" && attempt === candidates.length && SAFE_METHODS.has(options.method);
     const candidate = candidates[attempt] ?? (sameAgain ? candidates[attempt - 1] : undefined);
     if (!candidate) break;
+    const left = (options.deadline ?? Infinity) - now();
+    if (left <= 0) {
+      lastFailure = "timeout";
+      break;
+    }
     if (attempt > 0 && options.mayRetry && !options.mayRetry()) break;
     options.observer?.onSend(candidate.origin.id);
     const controller = new AbortController();
-    const timeoutMs = candidate.origin.timeoutMs ?? options.timeoutMs;
+    const ownTimeoutMs = candidate.origin.timeoutMs ?? options.timeoutMs;
+    const timeoutMs = Math.min(ownTimeoutMs, left);
+    // Cut short by the request's budget, not by the origin's own timeout: not held against it.
+    const cutByDeadline = timeoutMs < ownTimeoutMs;
     // The origin's clock starts once the request has left us: a slow client's upload is
     // the client's time, not the origin's.
     const upload = trackUpload(options.body);
@@ -121,6 +139,14 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       if (response.status < 200) response = await finalResponseAfterInterim(response);
       clearTimeout(timer);
       const responseTime = now();
+      const uploadFailed = upload.failed();
+      if (uploadFailed) {
+        // The runtime may end a failed upload as if it were whole: the origin answered a request it never had.
+        await response.body?.cancel().catch(() => undefined);
+        attempts.push({ originId: candidate.origin.id, outcome: uploadFailed, ms: responseTime - requestTime });
+        options.observer?.onAbandoned?.(candidate.origin.id);
+        return { ok: false, failure: uploadFailed, attempts };
+      }
       if (response.status > 599) {
         await response.body?.cancel().catch(() => undefined);
         lastFailure = "invalid";
@@ -136,14 +162,16 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       return { ok: true, response, originId: candidate.origin.id, requestTime, responseTime, attempts };
     } catch {
       clearTimeout(timer);
-      if (upload.failed()) {
-        // The client went away mid-upload: nothing to hold against the origin, nothing to retry.
-        attempts.push({ originId: candidate.origin.id, outcome: "client", ms: now() - requestTime });
-        return { ok: false, failure: "client", attempts };
+      const clientFailure = upload.failed();
+      if (clientFailure) {
+        // The client went away or went quiet mid-upload: nothing to hold against the origin, nothing to retry.
+        attempts.push({ originId: candidate.origin.id, outcome: clientFailure, ms: now() - requestTime });
+        return { ok: false, failure: clientFailure, attempts };
       }
       lastFailure = controller.signal.aborted ? "timeout" : "connect";
       attempts.push({ originId: candidate.origin.id, outcome: lastFailure, ms: now() - requestTime });
-      options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${timeoutMs} ms` : "connection failed");
+      if (lastFailure === "timeout" && cutByDeadline) options.observer?.onAbandoned?.(candidate.origin.id);
+      else options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${timeoutMs} ms` : "connection failed");
     }
   }
   return { ok: false, failure: lastFailure, attempts };

@@ -73,6 +73,12 @@ export class OutlierDetector {
     if (s && s.ejections > 0 && now >= s.ejectedUntil) s.trialInFlight = true;
   }
 
+  /** A request that ended without a verdict on the origin: a half-open trial may go again. */
+  onAbandoned(originId: string): void {
+    const s = this.states.get(originId);
+    if (s) s.trialInFlight = false;
+  }
+
   onSuccess(originId: string, now: number): void {
     const s = this.state(originId);
     s.consecutiveFailures = 0;

@@ -17,7 +17,7 @@ import { primaryKey } from "../cache/key";
 import { handleEdgeRequest, invalidate } from "../pipeline";
 import { Pop } from "../pop";
 import { regionPoint, shieldAddress } from "./placement";
-import { SHIELD_FIELDS, shieldUnavailable } from "./protocol";
+import { SHIELD_ANSWER, SHIELD_FIELDS, shieldUnavailable } from "./protocol";
 
 export class Shield extends DurableObject<Env> {
   /**
@@ -43,7 +43,9 @@ export class Shield extends DurableObject<Env> {
       shield: address,
       store: () => new SqlStore(this.ctx.storage.sql, parseConfig(this.env.OUTPOST_CONFIG, "OUTPOST_CONFIG").shield.storageBytes),
     }));
-    if (request.headers.get(SHIELD_FIELDS.invalidate) === "1") {
+    const nonce = request.headers.get(SHIELD_FIELDS.nonce) ?? "";
+    // An invalidation is the POP's own POST, never a fill that happens to carry the field.
+    if (request.method === "POST" && request.headers.get(SHIELD_FIELDS.invalidate) === "1") {
       let url: URL;
       try {
         url = new URL(target);
@@ -51,8 +53,9 @@ export class Shield extends DurableObject<Env> {
         return shieldUnavailable("invalidation target is not a URL");
       }
       await invalidate(pop, primaryKey(url, pop.config.cache.key));
-      return new Response(null, { status: 204 });
+      return new Response(null, { status: 204, headers: { [SHIELD_ANSWER]: nonce } });
     }
+    if (request.method !== "GET") return shieldUnavailable(`a shard fills GETs only, not ${request.method}`);
     const purgeSeq = Number(request.headers.get(SHIELD_FIELDS.purgeSeq) ?? 0);
     await pop.catchUpWith(Number.isFinite(purgeSeq) ? purgeSeq : 0, request.headers.get(SHIELD_FIELDS.purgeEpoch) ?? undefined);
     const headers = new Headers(request.headers);
@@ -60,6 +63,24 @@ export class Shield extends DurableObject<Env> {
     const point = regionPoint(region);
     const cf = { colo: address.name, latitude: String(point.latitude), longitude: String(point.longitude) } as unknown as IncomingRequestCfProperties;
     const ctx = { waitUntil: (p: Promise<unknown>) => this.ctx.waitUntil(p), passThroughOnException: () => undefined, props: {} } as unknown as ExecutionContext;
-    return handleEdgeRequest(new Request(target, { method: request.method, headers }), this.env, ctx, { pop, cf });
+    const budget = Number(request.headers.get(SHIELD_FIELDS.budget) ?? NaN);
+    const deadline = Number.isFinite(budget) && budget >= 0 ? Date.now() + budget : undefined;
+    const answer = await handleEdgeRequest(new Request(target, { method: request.method, headers }), this.env, ctx, { pop, cf, deadline });
+    return answeredByShard(answer, nonce);
+  }
+}
+
+/** The pipeline's answer, marked as the shard's own (see SHIELD_ANSWER). */
+function answeredByShard(answer: Response, nonce: string): Response {
+  try {
+    // Every answer of the pipeline is a Response of ours, whose fields may change: no copy.
+    answer.headers.set(SHIELD_ANSWER, nonce);
+    return answer;
+  } catch {
+    // An encoded body stays as it is (a copy would otherwise be encoded again by the runtime).
+    const encoded = answer.headers.has("content-encoding");
+    const marked = new Response(answer.body, { status: answer.status, headers: answer.headers, ...(encoded ? { encodeBody: "manual" as const } : {}) });
+    marked.headers.set(SHIELD_ANSWER, nonce);
+    return marked;
   }
 }

@@ -11,13 +11,17 @@ export function testBindings(originUrl: string): Record<string, string> {
         { id: "local", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
         // Nothing listens on port 9: connections are refused.
         { id: "dead", url: "http://127.0.0.1:9", region: "nowhere", latitude: 0, longitude: 0 },
+        // The same origin under another id, for tests that eject it.
+        { id: "flaky", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
       ],
       sites: [
         { id: "demo", hosts: ["cdn.test"], origins: ["local"] },
         { id: "down", hosts: ["down.test"], origins: ["dead"] },
         { id: "honor", hosts: ["honor.test"], origins: ["local"], honorRequestDirectives: true },
+        { id: "flaky", hosts: ["flaky.test"], origins: ["flaky"] },
       ],
-      originFetch: { timeoutMs: 2000, retries: 1 },
+      originFetch: { timeoutMs: 2000, retries: 1, uploadIdleTimeoutMs: 1000 },
+      outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 },
     }),
     OUTPOST_ROLE: "both",
     CONTROL_HOSTS: "control.internal,control.test",

@@ -1,0 +1,188 @@
+/**
+ * Memory per request and per isolate stays bounded, whatever a client or an
+ * origin does: a slow reader paces a teed body instead of being buffered for,
+ * decoding is pulled and capped, and the memory tier counts keys and fields,
+ * not bodies alone. Pure stream and data-structure code, run in Node.
+ */
+import { randomBytes } from "node:crypto";
+import { deflateSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { readBounded, teeInStep } from "../../edge/body";
+import { DecodeLimitError, decodeStream } from "../../edge/compress/decode";
+import { MemoryTier } from "../../edge/cache/memory-tier";
+import { buildEntryMeta } from "../../edge/cache/record";
+import { keyPrefixOf } from "../../edge/cache/purge-rules";
+import { normalizePath, primaryKey } from "../../edge/cache/key";
+
+const CHUNK = 64 * 1024;
+
+/** A source of `chunks` chunks that counts how many were pulled from it. */
+function countingSource(chunks: number): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
+  let pulled = 0;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (pulled === chunks) return controller.close();
+        pulled++;
+        controller.enqueue(new Uint8Array(CHUNK));
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, pulled: () => pulled };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe("teeInStep", () => {
+  it("reads the source no faster than its slower branch: the fast one waits instead of the slow one buffering", async () => {
+    const source = countingSource(1000);
+    const [slow, fast] = teeInStep(source.stream);
+    const slowReader = slow.getReader();
+    const fastReader = fast.getReader();
+    // The fast branch reads on its own for a while; the slow one reads nothing.
+    let fastRead = 0;
+    const reading = (async () => {
+      for (;;) {
+        const { done } = await fastReader.read();
+        if (done) return;
+        fastRead++;
+      }
+    })();
+    for (let i = 0; i < 20; i++) await tick();
+    expect(source.pulled()).toBeLessThanOrEqual(2);
+    // The slow branch takes ten chunks: the source moves ten chunks on, no more.
+    for (let i = 0; i < 10; i++) await slowReader.read();
+    for (let i = 0; i < 5; i++) await tick();
+    expect(source.pulled()).toBeLessThanOrEqual(12);
+    expect(fastRead).toBeGreaterThanOrEqual(9);
+    // A branch cancelled (its client gone) no longer paces: the other reads to the end.
+    await slowReader.cancel();
+    await reading;
+    expect(source.pulled()).toBe(1000);
+  });
+
+  it("gives both branches every byte, in order", async () => {
+    const bytes = Array.from({ length: 50 }, (_, i) => new Uint8Array([i, i, i]));
+    let n = 0;
+    const source = new ReadableStream<Uint8Array>({ pull: (c) => (n < bytes.length ? c.enqueue(bytes[n++]) : c.close()) });
+    const [a, b] = teeInStep(source);
+    const [left, right] = await Promise.all([new Response(a).arrayBuffer(), new Response(b).arrayBuffer()]);
+    expect(new Uint8Array(left)).toEqual(new Uint8Array(right));
+    expect(left.byteLength).toBe(150);
+  });
+});
+
+describe("decodeStream", () => {
+  const limits = { maxBytes: 512 * 1024 * 1024, maxRatio: 200 };
+
+  it("errors with DecodeLimitError once a bomb expands past the ratio, long before it is whole", async () => {
+    const bomb = new Uint8Array(deflateSync(Buffer.alloc(64 * 1024 * 1024)));
+    const decoded = decodeStream("deflate", new Response(bomb).body!, limits);
+    let total = 0;
+    const reader = decoded.getReader();
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          total += value.byteLength;
+        }
+      })(),
+    ).rejects.toBeInstanceOf(DecodeLimitError);
+    expect(total).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it("decodes only as fast as it is read: an unread stream holds a few chunks, not the body", async () => {
+    // Incompressible, so that the encoded input is as long as the body.
+    const plain = new Uint8Array(randomBytes(16 * 1024 * 1024));
+    const encoded = new Uint8Array(deflateSync(plain));
+    let fed = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (fed >= encoded.byteLength) return controller.close();
+        controller.enqueue(encoded.subarray(fed, fed + CHUNK));
+        fed += CHUNK;
+      },
+    });
+    const reader = decodeStream("deflate", source, limits).getReader();
+    const first = await reader.read();
+    expect(first.done).toBe(false);
+    for (let i = 0; i < 20; i++) await tick();
+    // Read one chunk, then nothing: the decoder must not have run through the input.
+    expect(fed).toBeLessThan(encoded.byteLength / 4);
+    let total = first.value!.byteLength;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+    }
+    expect(total).toBe(plain.byteLength);
+  });
+});
+
+describe("readBounded at the request's deadline", () => {
+  it("fails as stalled when the body has gone quiet, before its idle timeout", async () => {
+    const quiet = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new Uint8Array(10)),
+      pull: () => new Promise(() => undefined),
+    });
+    // The deadline comes after more than the progress window without bytes, well before any idle timeout.
+    await expect(readBounded(quiet, 1024, Date.now() + 1200)).rejects.toThrow(/stalled/);
+  });
+
+  it("goes on as a stream when bytes are still arriving, and loses none", async () => {
+    let n = 0;
+    const trickle = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        await new Promise((r) => setTimeout(r, 20));
+        if (n === 100) return c.close();
+        c.enqueue(new Uint8Array([n++]));
+      },
+    });
+    // Bytes for more than the progress window, and still coming when the deadline falls.
+    const result = await readBounded(trickle, 1024, Date.now() + 1300);
+    expect(result.kind).toBe("stream");
+    const all = new Uint8Array(await new Response(result.kind === "stream" ? result.stream : null).arrayBuffer());
+    expect([...all]).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+});
+
+describe("the memory tier's bound", () => {
+  it("counts keys and fields, so a flood of long distinct URLs stays within it", () => {
+    const bound = 16 * 1024 * 1024;
+    const tier = new MemoryTier(bound);
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const before = process.memoryUsage().heapUsed;
+    const longPath = "/" + "a".repeat(12 * 1024);
+    for (let i = 0; i < 5000; i++) {
+      const key = `https://cdn.test${longPath}?n=${i}`;
+      const meta = buildEntryMeta({
+        key,
+        status: 200,
+        headers: new Headers({ "cache-control": "max-age=60", "content-type": "text/plain", etag: `"${i}"` }),
+        requestTime: 0,
+        responseTime: 0,
+        size: 1,
+        originId: "o",
+      });
+      tier.set(key, { record: { kind: "entry", meta }, body: new Uint8Array(1), storedAt: 0 }, 60);
+    }
+    // Before, 5,000 such entries "used" 2.5 MiB of the bound (512 + 1 byte each) and held 60 MiB.
+    expect(tier.bytes).toBeLessThanOrEqual(bound);
+    expect(tier.size).toBeLessThan(1000);
+    gc?.();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(bound + 16 * 1024 * 1024);
+  });
+});
+
+describe("one resource, one key (RFC 3986 §6.2.2)", () => {
+  it("decodes percent-encoded unreserved characters in keys and purge prefixes alike, and no others", () => {
+    expect(normalizePath("/%69ndex.html")).toBe("/index.html");
+    expect(normalizePath("/a%2fb%7e%2D")).toBe("/a%2Fb~-");
+    const config = { sortQuery: false, ignoreQueryParams: [] };
+    expect(primaryKey(new URL("https://cdn.test/%69ndex.html?x=1"), config)).toBe(primaryKey(new URL("https://cdn.test/index.html?x=1"), config));
+    expect(keyPrefixOf("cdn.test/%69mages/")).toBe("https://cdn.test/images/");
+  });
+});
