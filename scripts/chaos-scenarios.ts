@@ -442,3 +442,97 @@ async function transitionsOf(topology: Topology, originId: string): Promise<{ at
 async function totalEjections(topology: Topology, pop: TopologyPop, originId: string): Promise<number> {
   return (await popStatus(pop, topology.control.token)).origins.find((o) => o.originId === originId)?.totalEjections ?? 0;
 }
+
+export interface AllStallingResult {
+  pop: string;
+  requests: number;
+  bodyIdleTimeoutMs: number;
+  deadlineMs: number;
+  /** Statuses the cold requests were answered with, and how often. */
+  statuses: Record<string, number>;
+  /** Slowest answer, ms from when all were sent. */
+  maxMs: number;
+  /** Answers that never came (a connection closed without a status line). */
+  unanswered: number;
+}
+
+/**
+ * Every origin sends its headers and 100 bytes of each body, then goes silent;
+ * `concurrency` clients ask one POP for the same cold object at once (the
+ * leader's fill and its collapsed followers). Each must get a status line
+ * (504 or 502) within the request's deadline, never wait on fresh timeouts.
+ */
+export async function allOriginsStalling(topology: Topology, config: { bodyIdleTimeoutMs: number; deadlineMs: number }, colo = "FRA", concurrency = 20): Promise<AllStallingResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  for (const origin of topology.origins) await setFault(origin, { mode: "stall", afterBytes: 100 });
+  const path = `/gen/30000?ttl=60&chaos-stall=${process.pid}-${++uniqueCounter}`;
+  const started = Date.now();
+  let answers: { status: number; ms: number }[];
+  try {
+    answers = await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        try {
+          const r = await request(`${pop.url}${path}`, { dispatcher: LOAD_AGENT });
+          await r.body.arrayBuffer().catch(() => undefined);
+          return { status: r.statusCode, ms: Date.now() - started };
+        } catch {
+          return { status: 0, ms: Date.now() - started };
+        }
+      }),
+    );
+  } finally {
+    for (const origin of topology.origins) await setFault(origin, { mode: "ok" });
+  }
+  const statuses: Record<string, number> = {};
+  for (const a of answers) statuses[String(a.status)] = (statuses[String(a.status)] ?? 0) + 1;
+  return {
+    pop: pop.name,
+    requests: concurrency,
+    ...config,
+    statuses,
+    maxMs: Math.max(0, ...answers.map((a) => a.ms)),
+    unanswered: answers.filter((a) => a.status === 0).length,
+  };
+}
+
+export interface ErrorPageOriginResult {
+  pop: string;
+  origin: string;
+  consecutiveFailures: number;
+  /** Misses sent until the POP ejected the origin (null: not within the bound). */
+  missesUntilEjected: number | null;
+  /** The first miss after the ejection was served by another origin. */
+  nextMissServedBy: string | null;
+}
+
+/**
+ * FRA's nearest origin answers every request with a whole 503 page (a body
+ * that arrives complete): the POP must count each as a gateway failure and
+ * eject it after outlierDetection.consecutiveFailures, as for a refusal.
+ */
+export async function errorPageOrigin(topology: Topology, consecutiveFailures: number, colo = "FRA", originId = "eu-central", maxMisses = 30): Promise<ErrorPageOriginResult> {
+  const pop = topology.pops.find((p) => p.colo === colo)!;
+  const origin = topology.origins.find((o) => o.id === originId)!;
+  const before = await totalEjections(topology, pop, originId);
+  await setFault(origin, { mode: "error", status: 503 });
+  let missesUntilEjected: number | null = null;
+  let nextMissServedBy: string | null = null;
+  try {
+    for (let n = 1; n <= maxMisses; n++) {
+      const r = await request(`${pop.url}/gen/512?ttl=60&chaos-503=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
+      await r.body.arrayBuffer();
+      if ((await totalEjections(topology, pop, originId)) > before) {
+        missesUntilEjected = n;
+        break;
+      }
+    }
+    if (missesUntilEjected !== null) {
+      const r = await request(`${pop.url}/gen/512?ttl=60&chaos-503=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
+      await r.body.arrayBuffer();
+      nextMissServedBy = [r.headers["x-origin-id"]].flat()[0] ?? null;
+    }
+  } finally {
+    await setFault(origin, { mode: "ok" });
+  }
+  return { pop: pop.name, origin: originId, consecutiveFailures, missesUntilEjected, nextMissServedBy };
+}

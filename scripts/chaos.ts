@@ -6,9 +6,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
-import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, originsDownStaleFromShield, shieldShardsDown, slowOrigin } from "./chaos-scenarios";
+import { allOriginsDown, allOriginsStalling, brokenBodies, errorPageOrigin, flappingOrigin, killNearestOrigin, originsDownStaleFromShield, shieldShardsDown, slowOrigin } from "./chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
+const DEADLINE_MS = 2 * TIMEOUT_MS;
 /** `--pause N`: wait N seconds after the network is up (time to open the dashboard). */
 const pauseArg = process.argv.indexOf("--pause");
 const pauseSeconds = pauseArg >= 0 ? Math.min(120, Math.max(0, Number(process.argv[pauseArg + 1]) || 0)) : 0;
@@ -16,7 +17,8 @@ const pauseSeconds = pauseArg >= 0 ? Math.min(120, Math.max(0, Number(process.ar
 async function main(): Promise<void> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
-  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS };
+  // One budget per request of two timeouts: a fall-back or a collapsed wait never starts over.
+  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS, deadlineMs: DEADLINE_MS };
   // These scenarios are about each POP's own view of its origins: POPs go to origins directly.
   config.shield = { ...config.shield!, enabled: false };
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "chaos-build"), snapshotRefreshMs: 250 });
@@ -59,6 +61,17 @@ async function main(): Promise<void> {
     const flap = await flappingOrigin(t);
     report.flap = flap;
     console.log(`   probe transitions ${flap.probeTransitions} (closest two ${flap.minMsBetweenTransitions} ms apart); FRA ejections ${flap.popEjections}; miss errors ${flap.missErrors}`);
+
+    console.log("7. FRA's nearest origin (eu-central) answers every request with a whole 503 page");
+    const failures = config.outlierDetection?.consecutiveFailures ?? 3;
+    const errorPage = await errorPageOrigin(t, failures);
+    report.errorPageOrigin = errorPage;
+    console.log(`   ejected by FRA after ${errorPage.missesUntilEjected ?? "no"} misses (configured run ${failures}); the next miss went to ${errorPage.nextMissServedBy}`);
+
+    console.log(`8. every origin sends 100 bytes of each body, then goes silent; 20 concurrent cold requests at GRU`);
+    const stalling = await allOriginsStalling(t, { bodyIdleTimeoutMs: TIMEOUT_MS, deadlineMs: DEADLINE_MS }, "GRU");
+    report.allStalling = stalling;
+    console.log(`   answered ${JSON.stringify(stalling.statuses)}, the slowest after ${stalling.maxMs} ms (idle timeout ${TIMEOUT_MS} ms, deadline ${DEADLINE_MS} ms); unanswered ${stalling.unanswered}`);
   } finally {
     await network.stop();
   }
@@ -71,13 +84,13 @@ async function main(): Promise<void> {
   });
   console.log(`dashboard of the shielded network: ${tiered.topology.control.url}/dashboard#token=${tiered.topology.control.token}`);
   try {
-    console.log("7. every shield shard switched down under load at FRA, then back");
+    console.log("9. every shield shard switched down under load at FRA, then back");
     const down = await shieldShardsDown(tiered.topology);
     report.shieldDown = down;
     console.log(`   ${down.requests} requests; errors: cached ${down.cachedErrors}, misses ${down.missErrors}; ${down.missesDirect} misses went straight to the origin`);
     console.log(`   misses through a shield again ${down.backThroughShieldMs} ms after the shards came back`);
 
-    console.log("8. every origin down: objects GRU never had, asked at GRU");
+    console.log("10. every origin down: objects GRU never had, asked at GRU");
     const stale = await originsDownStaleFromShield(tiered.topology);
     report.staleFromShield = stale;
     console.log(`   ${stale.servedStale}/${stale.objects} served stale by the shield`);

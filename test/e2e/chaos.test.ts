@@ -6,15 +6,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadNetworkConfig } from "../../scripts/network-config";
 import { ROOT, startNetwork, type Network } from "../../scripts/network";
-import { allOriginsDown, brokenBodies, flappingOrigin, killNearestOrigin, slowOrigin } from "../../scripts/chaos-scenarios";
+import { allOriginsDown, allOriginsStalling, brokenBodies, errorPageOrigin, flappingOrigin, killNearestOrigin, slowOrigin } from "../../scripts/chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
+const DEADLINE_MS = 2 * TIMEOUT_MS;
 let network: Network;
 
 beforeAll(async () => {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
   config.basePort = 0;
-  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS };
+  // One budget per request of two timeouts: a fall-back or a collapsed wait never starts over.
+  config.originFetch = { ...config.originFetch!, timeoutMs: TIMEOUT_MS, retries: 1, bodyIdleTimeoutMs: TIMEOUT_MS, deadlineMs: DEADLINE_MS };
   // These scenarios are about each POP's own view of its origins: POPs go to origins directly.
   config.shield = { ...config.shield!, enabled: false };
   network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "test-build"), snapshotRefreshMs: 250 });
@@ -69,6 +71,20 @@ describe("chaos", () => {
       expect(r.maxMs).toBeLessThan(TIMEOUT_MS * 3 + 1000);
     }, 120_000);
   }
+
+  it("an origin answering every request with a whole 503 page is ejected after the configured run", async () => {
+    const failures = network.outpostConfig.outlierDetection!.consecutiveFailures!;
+    const r = await errorPageOrigin(network.topology, failures, "FRA", "eu-central");
+    expect(r.missesUntilEjected).toBe(failures);
+    expect(r.nextMissServedBy).toBe("us-east");
+  }, 120_000);
+
+  it("every origin stalls: 20 concurrent cold requests all answered within the idle timeout + 2 s", async () => {
+    const r = await allOriginsStalling(network.topology, { bodyIdleTimeoutMs: TIMEOUT_MS, deadlineMs: DEADLINE_MS }, "GRU");
+    expect(r.unanswered).toBe(0);
+    for (const status of Object.keys(r.statuses)) expect(["502", "503", "504"]).toContain(status);
+    expect(r.maxMs).toBeLessThan(TIMEOUT_MS + 2000);
+  }, 120_000);
 
   it("a flapping origin moves no faster than the health thresholds allow", async () => {
     const r = await flappingOrigin(network.topology, 3000, 9000, "FRA", "eu-central");
