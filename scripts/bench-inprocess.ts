@@ -59,7 +59,7 @@ async function bundle(): Promise<string> {
 }
 
 /** The bench worker under Miniflare; `inspectorPort` opens workerd's inspector for profiling. */
-async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
+export async function startBenchWorker(inspectorPort?: number): Promise<Miniflare> {
   return new Miniflare({
     logRequests: MINIFLARE_LOG_REQUESTS,
     modules: true,
@@ -157,7 +157,7 @@ function inclusiveShares(profile: CpuProfile, names: readonly string[]): { state
 }
 
 /** A minimal Chrome DevTools Protocol session over undici's WebSocket. */
-async function inspect(port: number): Promise<{ send: <T>(method: string, params?: object) => Promise<T>; close: () => void }> {
+export async function inspect(port: number): Promise<{ send: <T>(method: string, params?: object) => Promise<T>; close: () => void }> {
   const { WebSocket } = await import("undici");
   const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as { webSocketDebuggerUrl: string; title?: string }[];
   const target = targets.find((t) => t.webSocketDebuggerUrl.endsWith("/core:user:")) ?? targets[0];

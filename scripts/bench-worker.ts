@@ -97,7 +97,12 @@ const CASES: Record<string, Case> = {
   "hit-1k-100k-rules": { path: () => "/gen/1024", rules: 100_000 },
   /** 100,000 objects of 1-8 KiB, asked for by a Zipf law (s = 1): the memory tier fills to its bound. */
   "zipf-100k": { path: () => zipfPath() },
+  /** Cache-busting URLs: each a distinct 12 KB path with a one-byte body (the memory tier must count the keys). */
+  "long-urls": { path: () => `/${LONG_SEGMENT}/gen/1?u=${++longUrlCounter}` },
 };
+
+const LONG_SEGMENT = "x".repeat(12 * 1024);
+let longUrlCounter = 0;
 
 const nextZipf = zipfSampler(100_000, 1.0, 7);
 function zipfPath(): string {

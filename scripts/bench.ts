@@ -16,6 +16,7 @@ import { MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
 import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
+import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 
@@ -448,6 +449,17 @@ async function main(): Promise<void> {
     writePartial("in-process", { inProcess });
     return;
   }
+  if (values.only === "bounds") {
+    const urlFlood = await measureUrlFlood();
+    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    try {
+      const slowClients = await measureSlowClients(network.topology);
+      writePartial("bounds", { urlFlood, slowClients });
+    } finally {
+      await network.stop();
+    }
+    return;
+  }
   if (values.only === "sync-load") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
@@ -481,6 +493,7 @@ async function main(): Promise<void> {
   let syncLoad: Awaited<ReturnType<typeof measureSyncLoad>> | undefined;
   let rulesLoaded = 0;
   let peers: Awaited<ReturnType<typeof measurePeers>> | undefined;
+  let slowClients: Awaited<ReturnType<typeof measureSlowClients>>;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -533,6 +546,7 @@ async function main(): Promise<void> {
     purge = { ...(await measurePurge(network.topology)), applied };
     syncLoad = await measureSyncLoad(network.topology);
     if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
+    slowClients = await measureSlowClients(network.topology);
     if (values.peers) {
       const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
       peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
@@ -551,6 +565,7 @@ async function main(): Promise<void> {
 
   // The pipeline's own cost inside workerd, with nothing else running.
   const inProcess = await measureInProcess(rounds);
+  const urlFlood = await measureUrlFlood();
 
   const ratio = (a: string, b: string) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
   const ratios = {
@@ -581,6 +596,7 @@ async function main(): Promise<void> {
     purgeScale,
     tiers,
     inProcess,
+    bounds: { urlFlood, slowClients },
     ...(peers ? { peers } : {}),
   };
   mkdirSync(dirname(values.out!), { recursive: true });
