@@ -513,24 +513,26 @@ export interface ErrorPageOriginResult {
 export async function errorPageOrigin(topology: Topology, consecutiveFailures: number, colo = "FRA", originId = "eu-central", maxMisses = 30): Promise<ErrorPageOriginResult> {
   const pop = topology.pops.find((p) => p.colo === colo)!;
   const origin = topology.origins.find((o) => o.id === originId)!;
+  // From a POP that sends its misses to the origin again (an earlier scenario may have left it down).
+  const missOrigin = async () => {
+    const r = await request(`${pop.url}/gen/512?ttl=60&chaos-503=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
+    await r.body.arrayBuffer();
+    return [r.headers["x-origin-id"]].flat()[0] ?? null;
+  };
+  await timeUntil(async () => (await missOrigin()) === originId, 20_000);
   const before = await totalEjections(topology, pop, originId);
   await setFault(origin, { mode: "error", status: 503 });
   let missesUntilEjected: number | null = null;
   let nextMissServedBy: string | null = null;
   try {
     for (let n = 1; n <= maxMisses; n++) {
-      const r = await request(`${pop.url}/gen/512?ttl=60&chaos-503=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
-      await r.body.arrayBuffer();
+      await missOrigin();
       if ((await totalEjections(topology, pop, originId)) > before) {
         missesUntilEjected = n;
         break;
       }
     }
-    if (missesUntilEjected !== null) {
-      const r = await request(`${pop.url}/gen/512?ttl=60&chaos-503=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
-      await r.body.arrayBuffer();
-      nextMissServedBy = [r.headers["x-origin-id"]].flat()[0] ?? null;
-    }
+    if (missesUntilEjected !== null) nextMissServedBy = await missOrigin();
   } finally {
     await setFault(origin, { mode: "ok" });
   }
