@@ -6,8 +6,8 @@
  * https://developers.cloudflare.com/api/
  */
 import { z } from "zod";
-import type { OutpostConfig, SiteConfig } from "../edge/config";
-import { hash64 } from "../edge/cache/hash";
+import type { OutpostConfig, SiteConfig } from "../common/config";
+import { hash64 } from "../common/hash";
 
 /** The base path Cloudflare clients are pointed at: https://<control host>/client/v4. */
 export const CLOUDFLARE_BASE_PATH = "/client/v4";

@@ -4,7 +4,7 @@
  * API takes one kind per call; at most 100 items per call.
  * https://developers.cloudflare.com/api/resources/cache/methods/purge/
  */
-import type { PurgeRule, PurgeTarget } from "./snapshot";
+import type { PurgeRule, PurgeTarget } from "../common/snapshot";
 
 export interface CloudflarePurgeOptions {
   zoneId: string;

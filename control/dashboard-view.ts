@@ -5,10 +5,10 @@
  * minute, recent purges with the time they took to reach each POP, and
  * recent health changes and ejections. Pure.
  */
-import type { OutpostConfig } from "../edge/config";
+import type { OutpostConfig } from "../common/config";
 import type { LiveEvent, LiveFigures } from "./live";
-import type { PurgeTarget } from "./snapshot";
-import type { HealthReport, PopSync } from "./state";
+import type { PurgeTarget } from "../common/snapshot";
+import type { HealthReport, PopSync } from "./views";
 import type { WindowStats } from "./timeline";
 
 /** The window the dashboard's rates and percentiles cover. */

@@ -4,13 +4,13 @@
  * durable storage, runs the active probes on its alarm, and exposes RPC.
  */
 import { DurableObject } from "cloudflare:workers";
-import { parseConfig, type OutpostConfig } from "../edge/config";
-import type { Env } from "../edge/env";
-import type { PopMetrics } from "./wire";
+import { parseConfig, type OutpostConfig } from "../common/config";
+import type { Env } from "../common/env";
+import type { PopMetrics } from "../common/wire";
 import { ControlState, type ReportEvent, type SyncReport } from "./state";
 import { SqlControlStorage } from "./storage";
 import type { ControlPlaneRpc } from "./rpc";
-import type { OriginOverride, PurgeTarget } from "./snapshot";
+import type { OriginOverride, PurgeTarget } from "../common/snapshot";
 
 export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc {
   private readonly state: ControlState;

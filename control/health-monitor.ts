@@ -4,7 +4,7 @@
  * (thresholds as in Envoy and Cloudflare Load Balancing). `applyProbe` is
  * pure; `probeOrigin` does the one fetch.
  */
-import type { MonitorConfig } from "../edge/config";
+import type { MonitorConfig } from "../common/config";
 
 export interface ActiveHealth {
   healthy: boolean;

@@ -4,8 +4,8 @@
  * them, recent ejections and health changes, and purge propagation lag as a
  * histogram. Bounded; a restart starts it over. Pure (the clock is passed in).
  */
-import { emptyHistogram, observeInto, type SeriesReport, type SeriesValues } from "../edge/metrics/series";
-import type { PurgeRule, PurgeTarget } from "./snapshot";
+import { emptyHistogram, observeInto, type SeriesReport, type SeriesValues } from "../common/metrics/series";
+import type { PurgeRule, PurgeTarget } from "../common/snapshot";
 import { sampleOf, Timeline } from "./timeline";
 
 const RECENT_PURGES = 20;

@@ -4,9 +4,9 @@
  * POP_COUNTERS, POP_SERIES (edge/metrics/) or CONTROL_METRICS below, and the
  * exposition is generated from those declarations. Pure.
  */
-import type { HealthReport, PopSync } from "./state";
-import { POP_COUNTERS } from "../edge/metrics/counters";
-import { LATENCY_BUCKETS_SECONDS, parseSeriesKey, POP_SERIES, type SeriesDeclaration, type SeriesValues } from "../edge/metrics/series";
+import type { HealthReport, PopSync } from "./views";
+import { POP_COUNTERS } from "../common/metrics/counters";
+import { LATENCY_BUCKETS_SECONDS, parseSeriesKey, POP_SERIES, type SeriesDeclaration, type SeriesValues } from "../common/metrics/series";
 
 type Labels = Record<string, string>;
 

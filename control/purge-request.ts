@@ -4,11 +4,11 @@
  *   {"files": [...], "tags": [...], "prefixes": [...], "hosts": [...], "purge_everything": true, "soft": true}
  */
 import { z } from "zod";
-import type { OutpostConfig, SiteConfig } from "../edge/config";
-import { primaryKey } from "../edge/cache/key";
-import { keyPrefixOf } from "../edge/cache/purge-rules";
-import { MAX_TAG_LENGTH } from "../edge/cache/record";
-import type { PurgeTarget } from "./snapshot";
+import type { OutpostConfig, SiteConfig } from "../common/config";
+import { primaryKey } from "../common/cache-key";
+import { keyPrefixOf } from "../common/cache-key";
+import { MAX_TAG_LENGTH } from "../common/cache-tags";
+import type { PurgeTarget } from "../common/snapshot";
 
 /** Items per call, as Cloudflare allows. */
 export const MAX_PURGE_ITEMS = 100;

@@ -6,10 +6,10 @@
  * generated from them, so neither can drift from the other.
  */
 import { z } from "zod";
-import type { Scope } from "./auth";
+import type { Scope } from "../common/auth";
 import { CloudflareErrorSchema, PurgeResultSchema, ZoneListQuerySchema, ZoneListSchema, ZoneResultSchema } from "./cloudflare-api";
 import { MAX_PURGE_ITEMS, PurgeBodySchema } from "./purge-request";
-import { OriginOverrideSchema, OriginPatchSchema, PurgeTargetSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "./wire";
+import { OriginOverrideSchema, OriginPatchSchema, PurgeTargetSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
 
 /** Bodies larger than this are refused (413) before they are read whole. */
 export const MAX_BODY_BYTES = 64 * 1024;

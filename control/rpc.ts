@@ -1,9 +1,9 @@
 /** What the control API asks of the control plane (the Durable Object, or ControlState in Node tests). */
 import type { HealthReport, PopSync, PurgeStatus, ReportEvent, SyncReport } from "./state";
-import type { PopMetrics } from "./wire";
+import type { PopMetrics } from "../common/wire";
 import type { MetricsInput } from "./metrics";
 import type { DashboardView } from "./dashboard-view";
-import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapshot";
+import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
 
 export interface ControlPlaneRpc {
   snapshot(pop: string | undefined, have: number): Promise<Snapshot>;

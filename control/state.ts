@@ -4,65 +4,23 @@
  * probes and what POPs report), and what each POP last synced. Every change
  * a POP must see bumps the version POPs compare against.
  */
-import { monitorFor, type OutpostConfig } from "../edge/config";
-import { purgeHorizonMs } from "../edge/settings";
+import { monitorFor, type OutpostConfig } from "../common/config";
+import { purgeHorizonMs } from "../common/settings";
 import { applyProbe, initialHealth, probeOrigin, type ActiveHealth, type HealthTransition } from "./health-monitor";
 import { purgeOnCloudflare, type CloudflarePurgeOptions, type CloudflarePurgeResult } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
-import { MAX_SYNC_WAIT_MS, type PopMetrics, type PopOriginView, type ReportEvent, type SyncMode, type SyncReport } from "./wire";
-import { validSeries, type SeriesReport } from "../edge/metrics/series";
-import { POP_COUNTERS } from "../edge/metrics/counters";
+import { MAX_SYNC_WAIT_MS, type PopMetrics, type ReportEvent, type SyncReport } from "../common/wire";
+import { validSeries } from "../common/metrics/series";
+import { POP_COUNTERS } from "../common/metrics/counters";
 import { LiveFigures } from "./live";
 import type { MetricsInput } from "./metrics";
 import { buildDashboardView, type DashboardView } from "./dashboard-view";
 
-export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "./wire";
-import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "./snapshot";
+export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "../common/wire";
+import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
+import type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
 
-export interface PopSync {
-  name: string;
-  lastSyncAt: number;
-  /** How the POP keeps up: a held sync answered on news ("long-poll"), or interval polling ("poll"). */
-  mode?: SyncMode;
-  /** Syncs answered (kept with the POP's row, so up to 10 s behind after a restart): the load each POP makes. */
-  syncs?: number;
-  /** Figure reports between syncs (METRICS_REPORT_MS), counted since the control plane started: the rest of that load. */
-  reports?: number;
-  versionApplied: number;
-  /** The highest purge sequence number the POP has applied. */
-  purgeSeqApplied: number;
-  /**
-   * The highest sequence sent to it in a sync answer. A POP applies rules on
-   * receipt, before it answers anything else, so what was delivered is applied.
-   */
-  purgeSeqDelivered?: number;
-  /** Accepted → applied at this POP, for its latest purge (as seen at the next sync). */
-  lastPurgeLagMs: number | null;
-  counters: Record<string, number>;
-  /** Labelled series (edge/metrics/series.ts), only those whose labels are in their declared domains. */
-  series?: SeriesReport;
-  origins: Record<string, PopOriginView>;
-  location?: PopMetrics["location"];
-}
-
-export interface PurgeStatus {
-  id: string;
-  seq: number;
-  at: number;
-  soft: boolean;
-  targets: PurgeTarget[];
-  /** idle: has not synced since the purge; it syncs, and applies it, before answering its next request. */
-  pops: { name: string; applied: boolean; idle: boolean; lastSyncAt: number }[];
-  cloudflare: CloudflarePurgeResult | "not configured" | "pending";
-}
-
-/** A POP's passive verdict on an origin, shared with every POP until it runs out. */
-export interface PassiveReport {
-  pop: string;
-  at: number;
-  until: number;
-  reason: string;
-}
+export type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
 
 /** What the control plane holds in memory: the rows, loaded once, written one at a time. Purge rules stay in storage. */
 interface ControlData {
@@ -94,21 +52,6 @@ export interface ControlOptions {
 }
 
 export type { ControlStorage } from "./storage";
-
-export interface HealthReport {
-  origins: Record<
-    string,
-    {
-      healthy: boolean;
-      reason: string | null;
-      active: ActiveHealth | null;
-      passive: PassiveReport | null;
-      /** As each POP sees it, from its last sync. */
-      pops: Record<string, PopOriginView>;
-    }
-  >;
-  transitions: HealthTransition[];
-}
 
 const MAX_TRANSITIONS = 200;
 /** Syncs held at once; past it the oldest is answered ("nothing new") to make room. */

@@ -10,7 +10,7 @@
  *
  * Two implementations of one interface: SQLite in the Durable Object, a Map in Node tests.
  */
-import type { PurgeRule } from "./snapshot";
+import type { PurgeRule } from "../common/snapshot";
 
 export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "transition" | "cloudflare";
 

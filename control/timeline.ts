@@ -5,7 +5,7 @@
  * SAMPLE_SPACING_MS, for RETAIN_MS. Pure; the control plane keeps one per POP
  * in memory (a restart starts them over, as Prometheus counters do).
  */
-import { mergeHistograms, histogramQuantile, parseSeriesKey, type SeriesReport, type SeriesValues } from "../edge/metrics/series";
+import { mergeHistograms, histogramQuantile, parseSeriesKey, type SeriesReport, type SeriesValues } from "../common/metrics/series";
 
 export const SAMPLE_SPACING_MS = 1000;
 export const RETAIN_MS = 10 * 60_000;

@@ -3,14 +3,14 @@
  * it through steering, passive health, the retry budget and the per-origin
  * counters of the POP.
  */
-import { normalizePath, normalizeQuery, primaryKey } from "./cache/key";
+import { normalizePath, normalizeQuery, primaryKey } from "../common/cache-key";
 import { CLIENT_VALIDATORS, isInternalField, stripHopByHop, withoutInternalFields } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, isGatewayFailure, type OriginFetchResult } from "./routing/origin-fetch";
 import { guardOriginBody } from "./body";
-import { siteUsesShield, type CacheKeyConfig } from "./config";
-import { regionForKey, shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "./shield/placement";
-import { SHIELD_ANSWER, SHIELD_FIELDS, SHIELD_RELAY_MARGIN_MS } from "./shield/protocol";
+import { siteUsesShield, type CacheKeyConfig } from "../common/config";
+import { regionForKey, shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "../common/shield/placement";
+import { SHIELD_ANSWER, SHIELD_FIELDS, SHIELD_RELAY_MARGIN_MS } from "../common/shield/protocol";
 import { budgetLeft, type Transaction } from "./transaction";
 
 /**

@@ -12,12 +12,12 @@
  * (forward.ts) and to compression (compress/variants.ts).
  */
 import { ClientBodyError, countBytes, guardClientBody, OriginBodyError, readBounded, readUpload, teeInStep } from "./body";
-import { variantKey as computeVariantKey, primaryKey, varyFields } from "./cache/key";
+import { variantKey as computeVariantKey, primaryKey, varyFields } from "../common/cache-key";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./cache/entry";
 import { buildEntryMeta, freshenWithNotModified, updatedByNotModified } from "./cache/record";
 import { deliver, type DeliverOptions, type Representation } from "./deliver";
 import { cacheResultOf } from "./metrics/cache-result";
-import type { Env } from "./env";
+import type { Env } from "../common/env";
 import { parseCacheControl, type CacheDirectives } from "./http/cache-control";
 import type { CacheStatusEntry, ForwardReason } from "./http/cache-status";
 import { reuseDecision, staleIfErrorAllows } from "./http/reuse";

@@ -3,29 +3,29 @@
  * configuration, the two cache tiers, requests in flight (for collapsing),
  * the control plane's snapshot, and counters. Built once per configuration.
  */
-import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "./config";
+import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "../common/config";
 import { CacheApiTier } from "./cache/cache-api-tier";
 import type { CacheStore } from "./cache/store";
-import type { ShieldAddress } from "./shield/placement";
+import type { ShieldAddress } from "../common/shield/placement";
 import { MemoryTier } from "./cache/memory-tier";
 import { availableCodings } from "./compress/codecs";
 import { negotiateEncoding, type Coding, type Negotiated } from "./http/accept-encoding";
 import { PurgeRules } from "./cache/purge-rules";
-import type { PurgeRule } from "../control/snapshot";
+import type { PurgeRule } from "../common/snapshot";
 import type { EntryMeta } from "./cache/entry";
-import type { Env } from "./env";
+import type { Env } from "../common/env";
 import { candidatesFor, type Candidates } from "./routing/balancer";
-import { locationFromCf } from "./routing/geo";
+import { locationFromCf } from "../common/geo/geo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
-import { zeroCounters, type PopCounters } from "./metrics/counters";
-import type { PopLocation, PopMetrics } from "../control/wire";
-import { PopSeries, statusClass, type CacheResult, type StaleReason } from "./metrics/series";
-import { parseSettings, purgeHorizonMs } from "./settings";
+import { zeroCounters, type PopCounters } from "../common/metrics/counters";
+import type { PopLocation, PopMetrics } from "../common/wire";
+import { PopSeries, statusClass, type CacheResult, type StaleReason } from "../common/metrics/series";
+import { parseSettings, purgeHorizonMs } from "../common/settings";
 import { waitAtMost } from "./wait";
-import { TokenStore } from "../control/auth";
-import { RateLimiter } from "../control/rate-limit";
+import { TokenStore } from "../common/auth";
+import { RateLimiter } from "../common/rate-limit";
 
 /** What a collapsed request receives from the request that went forward for it. */
 export type FillOutcome =

@@ -4,11 +4,11 @@
  * refreshed in the background, and when the control plane cannot be reached
  * the POP keeps serving from the last snapshot it had.
  */
-import { EMPTY_SNAPSHOT, type Snapshot } from "../control/snapshot";
+import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
 import { waitAtMost } from "./wait";
-import type { PopMetrics, ReportEvent, SyncMode, SyncReport } from "../control/wire";
+import type { PopMetrics, ReportEvent, SyncMode, SyncReport } from "../common/wire";
 
-export type { SyncMode } from "../control/wire";
+export type { SyncMode } from "../common/wire";
 
 export interface SnapshotClientOptions {
   /** The CONTROL binding (a service binding on Cloudflare and locally alike). */

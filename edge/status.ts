@@ -4,7 +4,7 @@
  * business of a site's visitors: it answers on customer hosts only to a
  * control API token with the `read` scope (the same tokens, the same check).
  */
-import { grants } from "../control/auth";
+import { grants } from "../common/auth";
 import { errorResponse } from "./errors";
 import type { Pop } from "./pop";
 

@@ -5,7 +5,7 @@
 import type { EntryMeta, StoredRecord, VaryManifest } from "./cache/entry";
 import type { StoreBody } from "./cache/store";
 import type { Timing } from "./deliver";
-import type { SiteConfig } from "./config";
+import type { SiteConfig } from "../common/config";
 import type { CacheDirectives } from "./http/cache-control";
 import type { Pop } from "./pop";
 

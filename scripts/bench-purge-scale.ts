@@ -5,7 +5,7 @@
  * measures it as workerd would run it (both V8).
  */
 import { PurgeRules, URL_RULE_GRACE_MS } from "../edge/cache/purge-rules";
-import type { PurgeRule, PurgeTarget } from "../control/snapshot";
+import type { PurgeRule, PurgeTarget } from "../common/snapshot";
 
 export interface PurgeScaleResult {
   purges: number;

@@ -9,8 +9,8 @@
 import { handleEdgeRequest } from "../edge/pipeline";
 import { popFor } from "../edge/pop";
 import { headersFrom } from "../edge/http/headers";
-import type { Env } from "../edge/env";
-import type { PurgeRule } from "../control/snapshot";
+import type { Env } from "../common/env";
+import type { PurgeRule } from "../common/snapshot";
 import { zipfSampler } from "./zipf";
 
 const STUB_HOST = "origin.stub";

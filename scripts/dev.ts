@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError } from "../edge/config";
+import { ConfigError } from "../common/config";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork, type Topology } from "./network";
 

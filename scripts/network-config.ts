@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema, zodProblems } from "../edge/config";
+import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema, zodProblems } from "../common/config";
 
 export const PopSpecSchema = z
   .object({

@@ -17,8 +17,8 @@ import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
-import { parseConfig, type OutpostConfigInput } from "../edge/config";
-import { shieldAddress, shieldRegion } from "../edge/shield/placement";
+import { parseConfig, type OutpostConfigInput } from "../common/config";
+import { shieldAddress, shieldRegion } from "../common/shield/placement";
 import type { NetworkConfig, OriginSpec, PopSpec } from "./network-config";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");

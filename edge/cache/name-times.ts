@@ -8,7 +8,7 @@
  * A hash collision (odds about n²/2⁶⁵) makes an unrelated name look purged:
  * it errs toward purging, never away from it, and costs one extra miss.
  */
-import { hash64 } from "./hash";
+import { hash64 } from "../../common/hash";
 
 export interface Times {
   /** Latest hard purge naming it, in ticks; 0 for none. */

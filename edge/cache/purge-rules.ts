@@ -11,9 +11,8 @@
  * deleted their entries from both tiers, and fills that began before them
  * have ended. Pure: time is a parameter.
  */
-import type { PurgeRule } from "../../control/snapshot";
+import type { PurgeRule } from "../../common/snapshot";
 import { NameTimes, type Times } from "./name-times";
-import { normalizePath } from "./key";
 
 /**
  * Rule times are kept as 32-bit ticks of 10 ms from a base before any rule
@@ -26,12 +25,6 @@ const TICK_MS = 10;
 /** `at`: when the purge took effect, ms since the epoch (in our clock). */
 export type PurgeVerdict = { kind: "none" } | { kind: "hard"; at: number } | { kind: "soft"; at: number };
 
-/** A purge URL or prefix as a cache-key prefix: `https://host/path`, whatever scheme was given. */
-export function keyPrefixOf(value: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `https://${value}`;
-  const url = new URL(withScheme);
-  return `https://${url.hostname.toLowerCase()}${normalizePath(url.pathname)}${url.search}`;
-}
 
 function hostOfKey(key: string): string {
   const end = key.indexOf("/", 8); // after "https://"

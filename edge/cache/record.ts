@@ -6,23 +6,9 @@ import { secondsOf } from "../http/cache-control";
 import { correctedInitialAge, freshnessLifetime } from "../http/freshness";
 import { HOP_BY_HOP, headersFrom, isInternalField, NOT_STORED } from "../http/headers";
 import { governingDirectives } from "../http/targeted";
+import { responseTags } from "../../common/cache-tags";
 import type { EntryMeta } from "./entry";
 
-/** Tags per entry and characters per tag we keep (Cloudflare allows 1,024 bytes of Cache-Tag in total). */
-export const MAX_TAGS = 64;
-export const MAX_TAG_LENGTH = 128;
-
-/** Cache-Tag is comma-separated, Surrogate-Key space-separated; both feed one tag set. */
-export function responseTags(headers: Headers): string[] {
-  const tags = new Set<string>();
-  const add = (raw: string) => {
-    const tag = raw.trim();
-    if (tag && tag.length <= MAX_TAG_LENGTH && tags.size < MAX_TAGS) tags.add(tag);
-  };
-  headers.get("cache-tag")?.split(",").forEach(add);
-  headers.get("surrogate-key")?.split(/\s+/).forEach(add);
-  return [...tags];
-}
 
 /**
  * Headers worth keeping with the entry: not per-hop or per-message fields, and

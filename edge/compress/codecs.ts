@@ -4,7 +4,7 @@
  * per object and coding, and the result is stored.
  */
 import * as zlib from "node:zlib";
-import type { CompressionConfig } from "../config";
+import type { CompressionConfig } from "../../common/config";
 import type { Coding } from "../http/accept-encoding";
 
 type ZstdSync = (buf: Uint8Array, options?: { params?: Record<number, number> }) => Uint8Array;

@@ -1,7 +1,7 @@
 /**
  * What may be compressed, and the fields an encoded variant carries. Pure.
  */
-import type { CompressionConfig } from "../config";
+import type { CompressionConfig } from "../../common/config";
 import { parseCacheControl } from "../http/cache-control";
 import type { Coding } from "../http/accept-encoding";
 

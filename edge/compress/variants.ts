@@ -4,7 +4,7 @@
  * that hits do no compression work.
  */
 import { retentionSeconds, type EntryMeta, type StoredRecord } from "../cache/entry";
-import { internalKey } from "../cache/key";
+import { internalKey } from "../../common/cache-key";
 import type { Coding } from "../http/accept-encoding";
 import { cancelBody, safePut, type Found, type Transaction } from "../transaction";
 import { encode } from "./codecs";

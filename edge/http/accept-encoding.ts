@@ -1,7 +1,7 @@
 /**
  * Content coding negotiation (RFC 9110 §12.5.3). Pure.
  */
-import { parseQualityList } from "./qvalues";
+import { parseQualityList } from "../../common/http/qvalues";
 
 export type Coding = "br" | "zstd" | "gzip";
 export type Negotiated = Coding | "identity" | "not-acceptable";

@@ -3,7 +3,7 @@
  * entry: the Server-Timing `desc` and the `result` label of the metrics.
  */
 import type { CacheStatusEntry } from "../http/cache-status";
-import type { CacheResult } from "./series";
+import type { CacheResult } from "../../common/metrics/series";
 
 export function cacheResultOf(status: CacheStatusEntry): CacheResult {
   if (status.hit) return status.detail === "stale-while-revalidate" ? "stale" : "hit";

@@ -4,9 +4,9 @@
  * has ejected, steered by proximity (or the site's failover order). When too
  * few are healthy, all of them (the panic threshold): trying beats refusing.
  */
-import type { LoadBalancingConfig, OriginConfig, SiteConfig } from "../config";
-import type { OriginHealthView } from "../../control/snapshot";
-import type { GeoPoint } from "./geo";
+import type { LoadBalancingConfig, OriginConfig, SiteConfig } from "../../common/config";
+import type { OriginHealthView } from "../../common/snapshot";
+import type { GeoPoint } from "../../common/geo/geo";
 import { rankOrigins, type RankedOrigin } from "./steering";
 
 export interface CandidateInput {

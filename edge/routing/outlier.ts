@@ -4,7 +4,7 @@
  * runs out, one trial request may go (half-open); its success restores the
  * origin, its failure ejects it again for longer. Pure: time is a parameter.
  */
-import type { OutlierDetectionConfig } from "../config";
+import type { OutlierDetectionConfig } from "../../common/config";
 
 export type OutlierEvent =
   | { kind: "ejected"; originId: string; at: number; until: number; ejections: number; reason: string }

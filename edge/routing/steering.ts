@@ -4,8 +4,8 @@
  * an origin that is disabled, draining, or has weight 0 is never chosen.
  * Pure: randomness is a parameter so tests can pin it.
  */
-import type { OriginConfig } from "../config";
-import { greatCircleKm, type GeoPoint } from "./geo";
+import type { OriginConfig } from "../../common/config";
+import { greatCircleKm, type GeoPoint } from "../../common/geo/geo";
 
 /** Origins within this much of the nearest one's distance count as equally near. */
 export const SIMILAR_DISTANCE_KM = 500;

@@ -11,13 +11,13 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { SqlStore } from "../cache/sql-store";
-import { parseConfig } from "../config";
-import type { Env } from "../env";
-import { primaryKey } from "../cache/key";
+import { parseConfig } from "../../common/config";
+import type { Env } from "../../common/env";
+import { primaryKey } from "../../common/cache-key";
 import { handleEdgeRequest, invalidate } from "../pipeline";
 import { Pop } from "../pop";
-import { regionPoint, shieldAddress } from "./placement";
-import { SHIELD_ANSWER, SHIELD_FIELDS, shieldUnavailable } from "./protocol";
+import { regionPoint, shieldAddress } from "../../common/shield/placement";
+import { SHIELD_ANSWER, SHIELD_FIELDS, shieldUnavailable } from "../../common/shield/protocol";
 
 export class Shield extends DurableObject<Env> {
   /**

@@ -11,8 +11,7 @@ import { readBounded, teeInStep } from "../../edge/body";
 import { DecodeLimitError, decodeStream } from "../../edge/compress/decode";
 import { MemoryTier } from "../../edge/cache/memory-tier";
 import { buildEntryMeta } from "../../edge/cache/record";
-import { keyPrefixOf } from "../../edge/cache/purge-rules";
-import { normalizePath, primaryKey } from "../../edge/cache/key";
+import { keyPrefixOf, normalizePath, primaryKey } from "../../common/cache-key";
 
 const CHUNK = 64 * 1024;
 

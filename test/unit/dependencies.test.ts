@@ -27,7 +27,7 @@ const RUN_BY: Record<string, RegExp> = {
 
 describe("dependencies", () => {
   it("every package in package.json is used", () => {
-    const text = [...["edge", "control", "origin", "scripts", "test"].flatMap((d) => sources(join(ROOT, d))), join(ROOT, "vitest.config.ts"), join(ROOT, "tsconfig.json")].map((f) => readFileSync(f, "utf8")).join("\n");
+    const text = [...["common", "edge", "control", "origin", "scripts", "test"].flatMap((d) => sources(join(ROOT, d))), join(ROOT, "vitest.config.ts"), join(ROOT, "tsconfig.json")].map((f) => readFileSync(f, "utf8")).join("\n");
     const scripts = Object.values(pkg.scripts).join("\n");
     const unused = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((name) => {
       if (RUN_BY[name]?.test(scripts)) return false;

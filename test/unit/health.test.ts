@@ -1,6 +1,6 @@
 import { MemoryControlStorage } from "../../control/storage";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../edge/config";
+import { parseConfig } from "../../common/config";
 import { candidatesFor } from "../../edge/routing/balancer";
 import { OutlierDetector, type OutlierEvent } from "../../edge/routing/outlier";
 import { RetryBudget } from "../../edge/routing/retry-budget";

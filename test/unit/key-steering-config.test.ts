@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../edge/config";
-import { internalKey, normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../edge/cache/key";
-import { greatCircleKm } from "../../edge/routing/geo";
+import { ConfigError, parseConfig } from "../../common/config";
+import { internalKey, normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../common/cache-key";
+import { greatCircleKm } from "../../common/geo/geo";
 import { rankOrigins } from "../../edge/routing/steering";
 import { formatCacheStatus } from "../../edge/http/cache-status";
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../edge/config";
+import { parseConfig } from "../../common/config";
 import { ControlState } from "../../control/state";
 import { MemoryControlStorage } from "../../control/storage";
-import { PopSeries } from "../../edge/metrics/series";
+import { PopSeries } from "../../common/metrics/series";
 
 const config = parseConfig({
   origins: [

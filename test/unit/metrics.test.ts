@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { declaredFamilies, exportedSampleNames, renderMetrics, type MetricsInput } from "../../control/metrics";
 import type { HealthReport, PopSync } from "../../control/state";
 import { between, sampleOf, Timeline } from "../../control/timeline";
-import { POP_COUNTERS, zeroCounters } from "../../edge/metrics/counters";
-import { emptyHistogram, histogramQuantile, observeInto, PopSeries, statusClass, validSeries } from "../../edge/metrics/series";
+import { POP_COUNTERS, zeroCounters } from "../../common/metrics/counters";
+import { emptyHistogram, histogramQuantile, observeInto, PopSeries, statusClass, validSeries } from "../../common/metrics/series";
 
 function pop(name: string): PopSync {
   const series = new PopSeries();

@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../edge/config";
-import { keyPrefixOf, PurgeRules } from "../../edge/cache/purge-rules";
+import { parseConfig } from "../../common/config";
+import { PurgeRules } from "../../edge/cache/purge-rules";
+import { keyPrefixOf } from "../../common/cache-key";
 import { cloudflarePurgeBodies } from "../../control/cloudflare-purge";
 import { parsePurgeRequest } from "../../control/purge-request";
-import { RateLimiter } from "../../control/rate-limit";
+import { RateLimiter } from "../../common/rate-limit";
 import { ControlState } from "../../control/state";
 import { MemoryControlStorage } from "../../control/storage";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../edge/config";
-import { parseSettings, purgeHorizonMs } from "../../edge/settings";
+import { ConfigError, parseConfig } from "../../common/config";
+import { parseSettings, purgeHorizonMs } from "../../common/settings";
 
 describe("settings from the environment", () => {
   it("parses numbers and applies defaults", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_SNAPSHOT } from "../../control/snapshot";
+import { EMPTY_SNAPSHOT } from "../../common/snapshot";
 import { SnapshotClient } from "../../edge/snapshot-client";
 
 function client(metricsReportMs: number) {

@@ -1,6 +1,6 @@
 /**
  * What the control plane tells every POP. The types are inferred from their
- * schemas in control/wire.ts (declared once); this module names them for
+ * schemas in common/wire.ts (declared once); this module names them for
  * edge/ and control/ alike.
  */
 import type { Snapshot } from "./wire";

@@ -1,6 +1,6 @@
 /** The bindings and variables the worker runs with (wrangler.toml documents each). */
 export interface Env {
-  /** The Outpost configuration as JSON (edge/config.ts). */
+  /** The Outpost configuration as JSON (common/config.ts). */
   OUTPOST_CONFIG: string;
   /**
    * "pop" serves content, "control" serves the control API, "both" (the

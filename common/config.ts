@@ -7,7 +7,7 @@
  * per-origin weight/enabled/draining at run time through its snapshot.
  */
 import { z } from "zod";
-import { REGIONS } from "./routing/regions";
+import { REGIONS } from "./geo/regions";
 
 const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 
@@ -61,7 +61,7 @@ export const OriginSchema = z
           return true; // the url check above already reports it
         }
       }, "must not carry a query or fragment"),
-    /** A named region (see edge/routing/regions.ts) stands in for coordinates. */
+    /** A named region (see common/geo/regions.ts) stands in for coordinates. */
     region: z.string().max(64).optional(),
     latitude: z.number().min(-90).max(90).optional(),
     longitude: z.number().min(-180).max(180).optional(),

@@ -31,7 +31,7 @@ export const PopLocationSchema = z
   .strict();
 export type PopLocation = z.infer<typeof PopLocationSchema>;
 
-/** A POP's figures: its counters, labelled series (see edge/metrics/series.ts), origins as it sees them, where it is. */
+/** A POP's figures: its counters, labelled series (see common/metrics/series.ts), origins as it sees them, where it is. */
 export const PopMetricsSchema = z.object({
   counters: z.record(z.string().max(64), z.number().min(0)).optional(),
   series: z

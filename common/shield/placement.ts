@@ -3,9 +3,9 @@
  * origin's region and the object's key. Pure.
  */
 import type { OriginConfig } from "../config";
-import { hash64 } from "../cache/hash";
-import { greatCircleKm, type GeoPoint } from "../routing/geo";
-import { REGIONS } from "../routing/regions";
+import { hash64 } from "../hash";
+import { greatCircleKm, type GeoPoint } from "../geo/geo";
+import { REGIONS } from "../geo/regions";
 
 /** Cloudflare's Durable Object location hints, for the named regions. */
 const LOCATION_HINTS: Record<string, DurableObjectLocationHint> = {

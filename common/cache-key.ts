@@ -5,8 +5,8 @@
  * the request headers the response varies on (the Cache API ignores Vary, so
  * variants need keys of their own).
  */
-import type { CacheKeyConfig } from "../config";
-import { parseQualityList } from "../http/qvalues";
+import type { CacheKeyConfig } from "./config";
+import { parseQualityList } from "./http/qvalues";
 import { digest } from "./hash";
 
 /**
@@ -143,4 +143,11 @@ export function varyFields(vary: string | null): string[] {
 export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers, options: VaryNormalization = {}): string {
   const selector = fields.map((f) => `${f}:${normalizeVaryValue(f, requestHeaders.get(f), options)}`).join("\n");
   return internalKey("variant", [digest(selector)], primary);
+}
+
+/** A purge URL or prefix as a cache-key prefix: `https://host/path`, whatever scheme was given. */
+export function keyPrefixOf(value: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `https://${value}`;
+  const url = new URL(withScheme);
+  return `https://${url.hostname.toLowerCase()}${normalizePath(url.pathname)}${url.search}`;
 }
