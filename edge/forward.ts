@@ -7,6 +7,12 @@ import { normalizePath, normalizeQuery, primaryKey } from "../common/cache-key";
 import { CLIENT_VALIDATORS, isInternalField, stripHopByHop, withoutInternalFields } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, isGatewayFailure, type OriginFetchResult } from "./routing/origin-fetch";
+
+/** Why a request went to the origin without its shield, for Cache-Status. */
+export type ShieldBypass = "shield-down" | "shield-ejected";
+
+/** One trip forward: the origin's (or the shield's) answer, and whether the shield was passed by. */
+export type ForwardResult = OriginFetchResult & { shieldBypass?: ShieldBypass };
 import { guardOriginBody } from "./body";
 import { siteUsesShield, type CacheKeyConfig } from "../common/config";
 import { regionForKey, shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "../common/shield/placement";
@@ -85,19 +91,21 @@ export function forwardHeaders(tx: Transaction, fill: boolean): Headers {
  * originFetch.bodyIdleTimeoutMs without bytes, and its end (whole or broken)
  * is what counts for or against the origin's health.
  */
-export async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null, avoid?: string): Promise<OriginFetchResult> {
+export async function forward(tx: Transaction, method: string, headers: Headers, body: ReadableStream<Uint8Array> | Uint8Array | null, avoid?: string): Promise<ForwardResult> {
   const pop = tx.pop;
   const now = Date.now();
   // The request's budget is spent (a shield that took it, waits before this): no trip starts now.
   if (budgetLeft(tx, Infinity, now) === 0) return { ok: false, failure: "timeout", attempts: [] };
   let { ranked } = pop.candidates(tx.site, tx.cf, now);
+  let shieldBypass: ShieldBypass | undefined;
   if (method === "GET" && !pop.isShield && siteUsesShield(pop.config, tx.site) && avoid === undefined) {
     const region =
       pop.config.shield.placement === "key"
         ? regionForKey(tx.primaryKey, ranked.map((c) => shieldRegion(c.origin)))
         : ranked[0] && shieldRegion(ranked[0].origin);
     const viaShield = await fetchFromShield(tx, region, headers);
-    if (viaShield) return guarded(tx, viaShield);
+    if ("result" in viaShield) return guarded(tx, viaShield.result);
+    shieldBypass = viaShield.bypass;
   }
   if (avoid !== undefined && ranked.some((c) => c.origin.id !== avoid)) ranked = ranked.filter((c) => c.origin.id !== avoid);
   pop.counters.originRequests++;
@@ -131,7 +139,7 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   });
   pop.flushReports((p) => tx.ctx.waitUntil(p));
   if (!result.ok || result.response.status >= 500) pop.counters.originErrors++;
-  return guarded(tx, result);
+  return { ...guarded(tx, result), ...(shieldBypass ? { shieldBypass } : {}) };
 }
 
 /**
@@ -175,16 +183,15 @@ function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult 
  * tells (detail=shield-down). An answer of the shard's, whatever its status,
  * is the upper tier's answer: an origin failure behind it is not the shard's.
  */
-async function fetchFromShield(tx: Transaction, region: string | undefined, headers: Headers): Promise<OriginFetchResult | undefined> {
+async function fetchFromShield(tx: Transaction, region: string | undefined, headers: Headers): Promise<{ result: OriginFetchResult } | { bypass?: ShieldBypass }> {
   const pop = tx.pop;
   const control = pop.env.CONTROL;
-  if (!region || !control) return undefined;
+  if (!region || !control) return {};
   const address = shieldAddress(region, shardFor(tx.primaryKey, pop.config.shield.shardsPerRegion));
   const id = `shield:${address.objectName}`;
   const requestTime = Date.now();
   if (!pop.outliers.admits(id, requestTime)) {
-    tx.shieldBypass = "shield-ejected";
-    return undefined;
+    return { bypass: "shield-ejected" };
   }
   const fields = new Headers(headers);
   // The shard echoes it in its answer: an answer without it is not the shard's (the route refused,
@@ -201,12 +208,11 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
   pop.outliers.onSend(id, requestTime);
   (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
   pop.counters.shieldRequests++;
-  const failed = (reason: string): undefined => {
+  const failed = (reason: string): { bypass: ShieldBypass } => {
     pop.counters.shieldBypasses++;
     pop.originStats[id].errors++;
     pop.outliers.onFailure(id, reason, Date.now());
-    tx.shieldBypass = "shield-down";
-    return undefined;
+    return { bypass: "shield-down" };
   };
   // The wait is for the shard's response headers; its body has the idle guard (an abort signal would cut it too).
   const abort = new AbortController();
@@ -227,13 +233,13 @@ async function fetchFromShield(tx: Transaction, region: string | undefined, head
     }
     const responseTime = Date.now();
     if (response.body === null) pop.outliers.onSuccess(id, responseTime);
-    return { ok: true, response, originId: id, requestTime, responseTime, attempts: [{ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime }] };
+    return { result: { ok: true, response, originId: id, requestTime, responseTime, attempts: [{ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime }] } };
   } catch (err) {
     clearTimeout(timer);
     if (waitMs < pop.config.shield.timeoutMs && Date.now() - requestTime >= waitMs) {
       // The request's budget ran out first, not the shard's own timeout: nothing held against the shard.
       pop.outliers.onAbandoned(id);
-      return undefined;
+      return {};
     }
     return failed(`shield: ${(err as Error).message}`);
   }

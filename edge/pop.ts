@@ -8,6 +8,7 @@ import { CacheApiTier } from "./cache/cache-api-tier";
 import type { CacheStore } from "./cache/store";
 import type { ShieldAddress } from "../common/shield/placement";
 import { MemoryTier } from "./cache/memory-tier";
+import { Tiers } from "./cache/tiers";
 import { availableCodings } from "./compress/codecs";
 import { negotiateEncoding, type Coding, type Negotiated } from "./http/accept-encoding";
 import { PurgeRules } from "./cache/purge-rules";
@@ -44,6 +45,8 @@ export interface PopOptions {
 export class Pop {
   readonly config: OutpostConfig;
   readonly memory: MemoryTier;
+  /** Memory in front of the second tier, behind one object. */
+  readonly tiers: Tiers;
   private secondTier: CacheStore | undefined;
   private readonly sitesByHost = new Map<string, SiteConfig>();
   private readonly originsById = new Map<string, OriginConfig>();
@@ -85,6 +88,7 @@ export class Pop {
   ) {
     this.config = options.shield ? asShield(parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")) : parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
+    this.tiers = new Tiers(this.memory, () => this.store, this.config.cache);
     this.tokens = new TokenStore(env.CONTROL_TOKENS, undefined);
     for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
     for (const origin of this.config.origins) this.originsById.set(origin.id, origin);

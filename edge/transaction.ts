@@ -1,9 +1,6 @@
 /**
- * What the pipeline's states share about one client request, and the small
- * helpers every state uses on stored entries.
+ * What the pipeline's states share about one client request.
  */
-import type { EntryMeta, StoredRecord, VaryManifest } from "./cache/entry";
-import type { StoreBody } from "./cache/store";
 import type { Timing } from "./deliver";
 import type { SiteConfig } from "../common/config";
 import type { CacheDirectives } from "./http/cache-control";
@@ -20,8 +17,6 @@ export interface Transaction {
   requestDirectives: CacheDirectives;
   pragmaNoCache: boolean;
   cf: IncomingRequestCfProperties | undefined;
-  /** The vary manifest lookup found at the primary key, if any. */
-  manifest?: VaryManifest;
   /** For Server-Timing. */
   timing: Timing;
   /**
@@ -31,32 +26,6 @@ export interface Transaction {
    * the client's time, bounded by its idle timeout instead.
    */
   deadline: number;
-  /** Why this request went to the origin without its shield, for Cache-Status. */
-  shieldBypass?: "shield-down" | "shield-ejected";
-}
-
-/** A stored entry found by lookup. */
-export interface Found {
-  key: string;
-  meta: EntryMeta;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
-  tier: "memory" | "cache-api";
-}
-
-/** Storing is best effort: a failed put costs a later miss, never the client's response (the store keeps nothing of it). */
-export async function safePut(tx: Transaction, key: string, record: StoredRecord, body: StoreBody, retention: number, now: number): Promise<boolean> {
-  try {
-    await tx.pop.store.put(key, record, body, retention, now);
-    return true;
-  } catch (err) {
-    console.warn(`outpost: cache put failed for ${key}: ${(err as Error).message}`);
-    return false;
-  }
-}
-
-/** Releases a body we will not send (a stream holds a connection or a Cache API read). */
-export async function cancelBody(body: Found["body"] | ReadableStream | null): Promise<void> {
-  if (body && !(body instanceof Uint8Array)) await body.cancel().catch(() => undefined);
 }
 
 /** Milliseconds left of the request's budget (0 when spent), at most `cap`. */

@@ -6,7 +6,8 @@
 import { retentionSeconds, type EntryMeta, type StoredRecord } from "../cache/entry";
 import { internalKey } from "../../common/cache-key";
 import type { Coding } from "../http/accept-encoding";
-import { cancelBody, safePut, type Found, type Transaction } from "../transaction";
+import { cancelBody, type Found } from "../cache/tiers";
+import type { Transaction } from "../transaction";
 import { encode } from "./codecs";
 import { compressible, encodedHeaders } from "./policy";
 
@@ -63,7 +64,7 @@ export async function encodedVariant(tx: Transaction, found: Found, coding: Codi
   const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers, size: body.byteLength } };
   const now = Date.now();
   pop.memory.set(key, { record, body, storedAt: now }, retention);
-  tx.ctx.waitUntil(safePut(tx, key, record, body, retention, now));
+  tx.ctx.waitUntil(pop.tiers.put(key, record, body, retention, now));
   return { headers, body };
 }
 

@@ -14,7 +14,7 @@ import { SqlStore } from "../cache/sql-store";
 import { parseConfig } from "../../common/config";
 import type { Env } from "../../common/env";
 import { primaryKey } from "../../common/cache-key";
-import { handleEdgeRequest, invalidate } from "../pipeline";
+import { handleEdgeRequest } from "../pipeline";
 import { Pop } from "../pop";
 import { regionPoint, shieldAddress } from "../../common/shield/placement";
 import { SHIELD_ANSWER, SHIELD_FIELDS, shieldUnavailable } from "../../common/shield/protocol";
@@ -52,7 +52,7 @@ export class Shield extends DurableObject<Env> {
       } catch {
         return shieldUnavailable("invalidation target is not a URL");
       }
-      await invalidate(pop, primaryKey(url, pop.config.cache.key));
+      await pop.tiers.invalidate(primaryKey(url, pop.config.cache.key));
       return new Response(null, { status: 204, headers: { [SHIELD_ANSWER]: nonce } });
     }
     if (request.method !== "GET") return shieldUnavailable(`a shard fills GETs only, not ${request.method}`);

@@ -1,0 +1,55 @@
+/**
+ * deliver: a stored entry to the client, or its encoded variant when the
+ * client accepts one (see chooseEncoding); and what every answer of a
+ * transaction shares (the POP, debug, the tier it answers, its timings).
+ */
+import { knownSize } from "../cache/entry";
+import { cancelBody, type Found } from "../cache/tiers";
+import { withVaryAcceptEncoding } from "../compress/policy";
+import { chooseEncoding, encodedVariant } from "../compress/variants";
+import { deliver, type DeliverOptions, type Representation } from "../deliver";
+import type { CacheStatusEntry } from "../http/cache-status";
+import { cacheResultOf } from "../metrics/cache-result";
+import type { Transaction } from "../transaction";
+import { done, type Step, type StepTo } from "./steps";
+
+export function deliverState(tx: Transaction, step: StepTo<"deliver">): Step {
+  return done(deliverStored(tx, step.found, step.cacheStatus, step.age, step.heldFields));
+}
+
+/** A stored entry as this client gets it; `heldFields` (no-cache="f") stay back from a reused answer. */
+export function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheStatusEntry, age: number, heldFields?: readonly string[]): Response | Promise<Response> {
+  if (tx.pop.config.debug) cacheStatus.key = found.key;
+  const choice = chooseEncoding(tx, found);
+  const send = (rep: Representation, encoded: boolean) =>
+    deliverTo(tx, heldFields ? { ...rep, headers: withoutFields(rep.headers, heldFields) } : rep, { cacheStatus, age, evaluateRequest: true, encoded });
+  const stored = (headers: Representation["headers"]): Representation => ({ status: found.meta.status, headers, body: found.body, size: knownSize(found.meta) });
+  if (choice.kind === "as-stored") {
+    // A coding the origin applied (not gzip or br, which the runtime decoded) goes out as stored.
+    const encoded = found.meta.headers.some(([n, v]) => n === "content-encoding" && v.trim().toLowerCase() !== "identity");
+    return send(stored(found.meta.headers), encoded);
+  }
+  if (choice.kind === "identity") return send(stored(withVaryAcceptEncoding(found.meta.headers)), false);
+  const sendEncoded = (headers: [string, string][], body: Uint8Array) => {
+    if (tx.request.method === "GET") tx.pop.counters.compressionSavedBytes += Math.max(0, (knownSize(found.meta) ?? 0) - body.byteLength);
+    return send({ status: found.meta.status, headers, body, size: body.byteLength }, true);
+  };
+  const variant = tx.pop.memory.get(choice.key);
+  if (variant?.body && variant.record.kind === "entry") {
+    void cancelBody(found.body);
+    return sendEncoded(variant.record.meta.headers, variant.body);
+  }
+  return encodedVariant(tx, found, choice.coding, choice.key).then((v) => (v ? sendEncoded(v.headers, v.body) : send(stored(withVaryAcceptEncoding(found.meta.headers)), false)));
+}
+
+function withoutFields(headers: Representation["headers"], names: readonly string[]): [string, string][] {
+  return [...headers].filter(([name]) => !names.includes(name));
+}
+
+/** deliver, with what every answer of this transaction shares: the POP, debug, the tier it answers, its timings. */
+export function deliverTo(tx: Transaction, rep: Representation, options: Pick<DeliverOptions, "cacheStatus" | "age" | "evaluateRequest" | "encoded">): Response {
+  const pop = tx.pop;
+  const response = deliver(tx.request, rep, { ...options, popName: pop.name, debug: pop.config.debug, toTier: pop.isShield, timing: tx.timing, onBodyBytes: pop.countServedBytes });
+  pop.recordResponse(cacheResultOf(options.cacheStatus), response.status, Date.now() - tx.timing.startedAt);
+  return response;
+}

@@ -1,0 +1,71 @@
+/**
+ * miss: nothing usable stored. Concurrent misses for one key collapse onto
+ * one fill (the leader); followers wait for it, within the request's budget,
+ * and take what it stored when it is their variant. A fill whose body fails
+ * goes forward once more, elsewhere if it can.
+ */
+import { variantKey, varyFields } from "../../common/cache-key";
+import type { Found } from "../cache/tiers";
+import { forward, forwardHeaders } from "../forward";
+import type { ForwardReason } from "../http/cache-status";
+import { currentAge } from "../http/freshness";
+import { headersFrom } from "../http/headers";
+import type { FillOutcome } from "../pop";
+import { budgetLeft, type Transaction } from "../transaction";
+import { waitAtMost } from "../wait";
+import { cacheStatusOf, type Step, type StepTo } from "./steps";
+import { store, type StoreOptions } from "./store";
+import { bodyFailed, onlyIfCachedMiss, unreachable } from "./synth";
+
+export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<Step> {
+  const { reason, manifest } = step;
+  if (tx.requestDirectives.onlyIfCached) return onlyIfCachedMiss(tx, reason, "nothing stored");
+  const leader = tx.pop.inflight.get(tx.primaryKey);
+  if (leader) {
+    const outcome = await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), { kind: "not-shared" as const });
+    if (outcome.kind === "shared" && sameVariant(tx, outcome)) {
+      tx.pop.counters.collapsed++;
+      const found: Found = { key: outcome.variantKey, meta: outcome.meta, body: outcome.body, tier: "memory" };
+      const age = currentAge(outcome.meta.initialAge, outcome.meta.responseTime, Date.now());
+      const cacheStatus = cacheStatusOf(tx, { fwd: reason, fwdStatus: outcome.meta.status, ttl: outcome.meta.freshness - age, collapsed: true });
+      return { to: "deliver", found, cacheStatus, age, heldFields: outcome.meta.noCacheFields };
+    }
+    // Not shareable: go forward on our own.
+    return fill(tx, reason, { manifest });
+  }
+  let settle!: (outcome: FillOutcome) => void;
+  const promise = new Promise<FillOutcome>((resolve) => (settle = resolve));
+  tx.pop.inflight.set(tx.primaryKey, promise);
+  try {
+    return await fill(tx, reason, { manifest, settle });
+  } finally {
+    settle({ kind: "not-shared" }); // no-op when the fill already settled
+    tx.pop.inflight.delete(tx.primaryKey);
+  }
+}
+
+function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {
+  const fields = varyFields(headersFrom(outcome.meta.headers).get("vary")).filter((f) => f !== "accept-encoding");
+  if (fields.length === 0) return true;
+  return variantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) === outcome.variantKey;
+}
+
+async function fill(tx: Transaction, reason: ForwardReason, options: StoreOptions): Promise<Step> {
+  const result = await forward(tx, "GET", forwardHeaders(tx, true), null);
+  if (!result.ok) return unreachable(tx, result, reason);
+  try {
+    return await store(tx, result, reason, options);
+  } catch {
+    // The origin's answer stalled or broke off before the client got a byte (an origin
+    // dying mid-response; forward's guard has counted it against the origin): go forward
+    // once more, elsewhere if we can, as for a refused connection. A second failure is
+    // the client's clear 5xx, never a throw.
+    const again = await forward(tx, "GET", forwardHeaders(tx, true), null, result.originId);
+    if (!again.ok) return unreachable(tx, again, reason);
+    try {
+      return await store(tx, again, reason, options);
+    } catch (second) {
+      return bodyFailed(tx, second, reason);
+    }
+  }
+}

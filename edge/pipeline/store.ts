@@ -1,0 +1,149 @@
+/**
+ * store: keep what may be kept, in the tiers it fits, and answer the client
+ * who asked. The one storability decision (RFC 9111 §3) for fills,
+ * revalidations and 304 updates alike; bodies read within the request's
+ * deadline; large bodies stored as they stream, paced by their client.
+ */
+import { variantKey, varyFields } from "../../common/cache-key";
+import { readBounded, teeInStep } from "../body";
+import { UNKNOWN_SIZE, type VaryManifest } from "../cache/entry";
+import { buildEntryMeta } from "../cache/record";
+import { decodable, decodeStream, limitDecoded, originCoding } from "../compress/decode";
+import type { Representation } from "../deliver";
+import type { ForwardResult } from "../forward";
+import type { ForwardReason } from "../http/cache-status";
+import { storeDecision, type StoreDecision } from "../http/storable";
+import { governingDirectives } from "../http/targeted";
+import type { FillOutcome } from "../pop";
+import type { Transaction } from "../transaction";
+import { deliverStored, deliverTo } from "./deliver-stored";
+import { cacheStatusOf, done, type Step } from "./steps";
+
+/** May the response with these fields be stored for everyone (RFC 9111 §3)? The one judgement for fills and updates alike. */
+export function judgeForStoring(tx: Transaction, status: number, headers: Headers): StoreDecision {
+  return storeDecision({
+    method: "GET",
+    status,
+    requestHeaders: tx.request.headers,
+    requestDirectives: tx.requestDirectives,
+    responseHeaders: headers,
+    responseDirectives: governingDirectives(headers).directives,
+  });
+}
+
+export interface StoreOptions {
+  /** The vary manifest the lookup passed: kept when the response varies on the same fields. */
+  manifest?: VaryManifest;
+  /** Tells requests collapsed onto this fill what it brought. */
+  settle?: (outcome: FillOutcome) => void;
+}
+
+/**
+ * Stores an origin's (or the shield's) answer if it may be, and answers this
+ * client with it. A stalled or broken body throws before the client has a
+ * byte (OriginBodyError, DecodeLimitError): the caller decides (stale, retry, 5xx).
+ */
+export async function store(tx: Transaction, result: Extract<ForwardResult, { ok: true }>, reason: ForwardReason, options: StoreOptions = {}): Promise<Step> {
+  const response = result.response;
+  const cacheConfig = tx.pop.config.cache;
+  const rep = originRepresentation(tx, response);
+  const status = cacheStatusOf(tx, { fwd: reason, fwdStatus: response.status, detail: result.shieldBypass, upstream: response.headers.get("cache-status") ?? undefined });
+  const originHeaders = rep.headers;
+  const decision = judgeForStoring(tx, response.status, originHeaders);
+  const tooLarge = rep.length !== undefined && rep.length > cacheConfig.maxObjectBytes;
+  const passOn = (body: Representation["body"], size: number | undefined) =>
+    done(deliverTo(tx, { status: response.status, headers: originHeaders, body, size }, { cacheStatus: status, evaluateRequest: true, encoded: rep.opaque }));
+  if (!decision.store || tooLarge) {
+    if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? result.shieldBypass : `not-stored:${decision.reason}`;
+    return passOn(rep.body, rep.length);
+  }
+  // Origins are always asked for identity, so their Vary: Accept-Encoding selects nothing here;
+  // our own encoded variants take its place.
+  const keyFields = varyFields(originHeaders.get("vary")).filter((f) => f !== "accept-encoding");
+  const key = keyFields.length > 0 ? variantKey(tx.primaryKey, keyFields, tx.request.headers, cacheConfig.vary) : tx.primaryKey;
+  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline);
+  if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) return passOn(body.bytes, body.bytes.byteLength);
+  const now = Date.now();
+  // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
+  const size = body.kind === "complete" ? body.bytes.byteLength : (rep.length ?? UNKNOWN_SIZE);
+  const meta = buildEntryMeta({ key: tx.primaryKey, status: response.status, headers: originHeaders, requestTime: result.requestTime, responseTime: result.responseTime, size, originId: result.originId });
+  status.stored = true;
+  status.ttl = meta.freshness - Math.floor(meta.initialAge);
+  tx.pop.counters.stored++;
+  const waitUntil = (p: Promise<unknown>) => tx.ctx.waitUntil(p);
+  if (keyFields.length > 0) tx.pop.tiers.recordVary(tx.primaryKey, keyFields, options.manifest, now, waitUntil);
+  // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
+  const ownFields = privateFieldsOf(originHeaders);
+  if (body.kind === "complete") {
+    tx.pop.tiers.keep(key, meta, body.bytes, now, waitUntil);
+    options.settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
+    return done(withOwnFields(deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge), ownFields));
+  }
+  // Large: one branch to the client, one into the second tier, neither held in memory; the
+  // slower branch paces both, so a slow client slows the store rather than being buffered for.
+  const [toClient, toStore] = teeInStep(body.stream);
+  tx.ctx.waitUntil(tx.pop.tiers.keepStreamed(key, meta, toStore, now));
+  const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
+  return done(withOwnFields(deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque }), ownFields));
+}
+
+/** The fields of a response that its private="f" names (RFC 9111 §5.2.2.7), as the origin sent them. */
+function privateFieldsOf(headers: Headers): [string, string][] {
+  const { directives } = governingDirectives(headers);
+  if (!Array.isArray(directives.private)) return [];
+  const names = directives.private;
+  return [...headers].filter(([name]) => names.includes(name));
+}
+
+/** An answer with fields only its own client may see added back. */
+export function withOwnFields(answer: Response | Promise<Response>, fields: readonly [string, string][]): Response | Promise<Response> {
+  if (fields.length === 0) return answer;
+  const add = (response: Response) => {
+    for (const [name, value] of fields) response.headers.append(name, value);
+    return response;
+  };
+  return answer instanceof Promise ? answer.then(add) : add(answer);
+}
+
+/** What the origin answered, as Outpost keeps it: identity bytes, behind the body guard. */
+interface OriginRepresentation {
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  /** Content-Length, when the origin gave one we can trust. */
+  length: number | undefined;
+  /**
+   * Still in a coding the origin applied that we cannot undo (neither the runtime's gzip/br nor
+   * our deflate/zstd): stored and sent as the origin sent it, as caches must keep Content-Encoding.
+   */
+  opaque: boolean;
+}
+
+function declaredLength(headers: Headers): number | undefined {
+  const declared = Number(headers.get("content-length") ?? NaN);
+  return Number.isInteger(declared) && declared >= 0 ? declared : undefined;
+}
+
+function originRepresentation(tx: Transaction, response: Response): OriginRepresentation {
+  // Already guarded by forward (idle timeout, health accounting).
+  let body = response.body;
+  const encoding = response.headers.get("content-encoding");
+  const coding = originCoding(encoding);
+  // The runtime's fetch decodes gzip and br by itself: what we hold is already the identity body.
+  const runtimeDecoded = encoding !== null && coding === undefined && encoding.trim().toLowerCase() !== "identity";
+  if (coding !== undefined && !decodable(coding)) return { headers: response.headers, body, length: declaredLength(response.headers), opaque: true };
+  if (!runtimeDecoded && coding === undefined) return { headers: response.headers, body, length: declaredLength(response.headers), opaque: false };
+  const limits = { maxBytes: tx.pop.config.cache.maxObjectBytes, maxRatio: tx.pop.config.originFetch.maxDecodedRatio };
+  const encodedLength = declaredLength(response.headers);
+  const headers = new Headers(response.headers);
+  headers.delete("content-encoding");
+  headers.delete("content-length");
+  // The runtime's decoding is bounded the same way: by what came out against what went in, when the origin said.
+  if (runtimeDecoded && body) body = limitDecoded(body, encodedLength && encodedLength > 0 ? encodedLength : Infinity, limits);
+  if (coding !== undefined && body) {
+    body = decodeStream(coding, body, limits);
+    // Not the bytes the origin's strong validator names any more (RFC 9110 §8.8.1).
+    const etag = headers.get("etag");
+    if (etag && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
+  }
+  return { headers, body, length: undefined, opaque: false };
+}
