@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+        // Pure modules' tests sit beside them (edge/http/reuse.test.ts); the rest in test/unit.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts", "{common,edge,control}/**/*.test.ts"], environment: "node" },
       },
       {
         plugins: [
