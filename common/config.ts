@@ -17,7 +17,7 @@ const monitorFields = {
   path: z.string().startsWith("/", "must start with /"),
   method: z.enum(["GET", "HEAD"]),
   headers: z.record(z.string(), z.string()),
-  /** Status codes that count as up. */
+  /** Status codes that count as up; unset, any answer below 500 does (a site need not have promised a health path). */
   expectedCodes: z.array(z.number().int().min(100).max(599)).min(1),
   /** When set, the body must contain this text. */
   expectedBody: z.string().max(1024),
@@ -31,10 +31,11 @@ const monitorFields = {
 
 export const MonitorSchema = z
   .object({
-    path: monitorFields.path.default("/health"),
+    // A real site has a root; it may have no /health. Any answer below 500 there says the origin is up.
+    path: monitorFields.path.default("/"),
     method: monitorFields.method.default("GET"),
     headers: monitorFields.headers.default({}),
-    expectedCodes: monitorFields.expectedCodes.default([200]),
+    expectedCodes: monitorFields.expectedCodes.optional(),
     expectedBody: monitorFields.expectedBody.optional(),
     intervalSeconds: monitorFields.intervalSeconds.default(5),
     timeoutMs: monitorFields.timeoutMs.default(2000),

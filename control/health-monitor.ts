@@ -65,6 +65,11 @@ export function applyProbe(
   return { health };
 }
 
+/** Listed codes when the monitor names them; otherwise any answer that is not a server error. */
+export function isExpectedStatus(status: number, expectedCodes: readonly number[] | undefined): boolean {
+  return expectedCodes ? expectedCodes.includes(status) : status < 500;
+}
+
 export async function probeOrigin(baseUrl: string, monitor: MonitorConfig, fetcher: typeof fetch = fetch): Promise<ProbeResult> {
   const started = Date.now();
   try {
@@ -75,9 +80,9 @@ export async function probeOrigin(baseUrl: string, monitor: MonitorConfig, fetch
       signal: AbortSignal.timeout(monitor.timeoutMs),
     });
     const latencyMs = Date.now() - started;
-    if (!monitor.expectedCodes.includes(response.status)) {
+    if (!isExpectedStatus(response.status, monitor.expectedCodes)) {
       await response.body?.cancel();
-      return { ok: false, detail: `status ${response.status}, expected ${monitor.expectedCodes.join("/")}`, latencyMs };
+      return { ok: false, detail: `status ${response.status}, expected ${monitor.expectedCodes?.join("/") ?? "below 500"}`, latencyMs };
     }
     if (monitor.expectedBody !== undefined) {
       const body = await response.text();

@@ -3,6 +3,8 @@
  *   --config FILE       network file (default outpost.config.json)
  *   --base-port N       first port (or OUTPOST_BASE_PORT); 0 picks free ports
  *   --origin URL        one POP in front of that origin instead of the demo origins
+ *   --health-path PATH  what the probes ask that origin for (default /)
+ *   --health-codes A,B  statuses that count as up (default: any below 500)
  * Writes .outpost/topology.json; Ctrl-C (SIGINT) or SIGTERM stops everything.
  */
 import { join } from "node:path";
@@ -27,6 +29,8 @@ async function main(): Promise<void> {
       config: { type: "string", default: process.env.OUTPOST_NETWORK_CONFIG ?? join(ROOT, "outpost.config.json") },
       "base-port": { type: "string", default: process.env.OUTPOST_BASE_PORT },
       origin: { type: "string" },
+      "health-path": { type: "string" },
+      "health-codes": { type: "string" },
     },
   });
   let config;
@@ -57,10 +61,25 @@ async function main(): Promise<void> {
     }
   }
 
+  const healthPath = values["health-path"];
+  if (healthPath !== undefined && !healthPath.startsWith("/")) {
+    console.error(`--health-path: must start with /, got "${healthPath}"`);
+    process.exit(2);
+  }
+  let healthCodes: number[] | undefined;
+  if (values["health-codes"] !== undefined) {
+    healthCodes = values["health-codes"].split(",").map((c) => Number(c.trim()));
+    if (healthCodes.length === 0 || healthCodes.some((c) => !Number.isInteger(c) || c < 100 || c > 599)) {
+      console.error(`--health-codes: must be status codes from 100 to 599, separated by commas, got "${values["health-codes"]}"`);
+      process.exit(2);
+    }
+  }
+
   console.log("outpost: building the worker bundle and starting the network…");
   const network = await startNetwork({
     config,
     externalOrigin: values.origin,
+    externalMonitor: { ...(healthPath ? { path: healthPath } : {}), ...(healthCodes ? { expectedCodes: healthCodes } : {}) },
     topologyPath: join(ROOT, ".outpost", "topology.json"),
     log: (line) => console.log(`outpost: ${line}`),
   });

@@ -68,6 +68,11 @@ export interface NetworkOptions {
   config: NetworkConfig;
   /** Put one POP in front of this origin instead of starting the configured origins. */
   externalOrigin?: string;
+  /**
+   * How the external origin is probed: its own path and codes, not the demo origins' /health
+   * (default: `/`, up on any answer below 500: a site need not have a health path).
+   */
+  externalMonitor?: { path?: string; expectedCodes?: number[] };
   /** Where the bundle is built; a fresh build unless `bundle` is given. */
   buildDir?: string;
   /** A bundle already built (tests build once and share it). */
@@ -234,8 +239,17 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     }
 
     const weights = new Map(config.origins.map((o) => [o.id, o.weight]));
+    const externalMonitor = options.externalOrigin ? { path: options.externalMonitor?.path ?? "/", ...(options.externalMonitor?.expectedCodes ? { expectedCodes: options.externalMonitor.expectedCodes } : {}) } : undefined;
     const outpostConfig: OutpostConfigInput = {
-      origins: origins.map((o) => ({ id: o.id, url: o.url, region: o.region, latitude: o.latitude, longitude: o.longitude, weight: weights.get(o.id) ?? 100 })),
+      origins: origins.map((o) => ({
+        id: o.id,
+        url: o.url,
+        region: o.region,
+        latitude: o.latitude,
+        longitude: o.longitude,
+        weight: weights.get(o.id) ?? 100,
+        ...(externalMonitor && !o.managed ? { monitor: externalMonitor } : {}),
+      })),
       sites: [{ id: "demo", hosts: config.hosts, origins: origins.map((o) => o.id) }],
       ...(config.cache ? { cache: config.cache } : {}),
       ...(config.originFetch ? { originFetch: config.originFetch } : {}),

@@ -93,10 +93,15 @@ export async function revalidateState(tx: Transaction, step: StepTo<"revalidate"
 async function revalidateForClient(tx: Transaction, step: StepTo<"revalidate">): Promise<Step> {
   const { found, reason } = step;
   const staleIfError = (at: number) => staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, at);
-  // With no healthy origin left, waiting out timeouts only delays the stale copy the client will get.
-  // The cheap check first: ranking origins (and counting a panic route) only where stale may stand in.
+  // When this POP has itself seen every origin fail just now, waiting out timeouts only delays the
+  // stale copy the client will get. Only its own evidence: a probe's verdict alone (a site without
+  // the probed path, a probe's own network trouble) costs one request, never a stale answer from an
+  // origin that would have answered. The cheap check first: ranking origins only where stale may stand in.
   const before = Date.now();
-  if (staleIfError(before) && tx.pop.candidates(tx.site, tx.cf, before).healthy === 0) return staleOnError(tx, found, undefined);
+  if (staleIfError(before)) {
+    const { eligible, refusedHere } = tx.pop.candidates(tx.site, tx.cf, before);
+    if (eligible > 0 && refusedHere === eligible) return staleOnError(tx, found, undefined);
+  }
   const outcome = await conditionalFetch(tx, found);
   switch (outcome.kind) {
     case "failed": {

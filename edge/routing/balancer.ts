@@ -27,6 +27,8 @@ export interface Candidates {
   panic: boolean;
   healthy: number;
   eligible: number;
+  /** Eligible origins this POP's own passive health refuses now (it saw them fail): fresh evidence, not a probe's word. */
+  refusedHere: number;
 }
 
 export function candidatesFor(input: CandidateInput): Candidates {
@@ -42,5 +44,6 @@ export function candidatesFor(input: CandidateInput): Candidates {
   } else {
     ranked = rankOrigins(pool, input.location, input.random);
   }
-  return { ranked, panic, healthy: healthy.length, eligible: eligible.length };
+  const refusedHere = eligible.filter((o) => !input.admits(o.id)).length;
+  return { ranked, panic, healthy: healthy.length, eligible: eligible.length, refusedHere };
 }
