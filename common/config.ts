@@ -268,12 +268,14 @@ export const ShieldSchema = z
     /** The default for sites that do not say: misses go to the shield of the chosen origin's region. */
     enabled: z.boolean().default(false),
     /**
-     * Which region's shield takes a miss. "key": every POP sends a key to the same region (chosen by
-     * hashing the key over the regions of the site's usable origins): one origin request per object.
-     * "nearest-origin": each POP uses the region of the origin it would choose (regional tiers:
-     * shorter trips, up to one origin request per region).
+     * Which region's shield takes a miss. "nearest-origin" (the default): each POP uses the shield of
+     * the region of the origin it would choose itself, so every miss still goes to its nearest
+     * healthy origin (regional tiers: about one origin request per object per origin region).
+     * "key": every POP sends a key to the same region (chosen by hashing the key over the regions of
+     * the site's usable origins): one origin request per object in all, for a site with one origin
+     * region or that wants the lowest origin load, at the cost of misses crossing to that region.
      */
-    placement: z.enum(["key", "nearest-origin"]).default("key"),
+    placement: z.enum(["key", "nearest-origin"]).default("nearest-origin"),
     /** Shards (Durable Objects) per region; a key always maps to the same one, so no one object carries a region's misses. */
     shardsPerRegion: z.number().int().min(1).max(256).default(4),
     /** Larger objects (by Content-Length, or as they stream) are fetched through the shield but not stored there. */

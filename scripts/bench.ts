@@ -147,8 +147,13 @@ interface TierResult {
   requestsPerPop: number;
   distinctObjects: number;
   originRequests: number;
-  /** Origin requests per distinct object requested (goal with the shield: ≤ 1.1). */
+  /** Origin requests per distinct object requested (goal with the shield: ≤ 1.1 per origin region). */
   originPerObject: number;
+  /**
+   * Per origin: its requests for the workload / the distinct objects it filled (as the answers'
+   * x-origin-id say). With regional tiers, about one request per object per origin region.
+   */
+  perOriginRegion: Record<string, { requests: number; objects: number; perObject: number }>;
   /** 100 concurrent cold requests at every POP at once: origin requests in all. */
   collapseAllPops: number;
   /** A POP's miss for an object no cache has: p50, ms. */
@@ -168,6 +173,7 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
   const tag = `${shield ? "s" : "d"}${Date.now()}`;
   await originRequestTotal(topology, true);
   const distinct = new Set<number>();
+  const filledBy = new Map<string, Set<number>>();
   await Promise.all(
     topology.pops.map(async (pop, i) => {
       const next = zipfSampler(10_000, 1.0, 11 + i);
@@ -177,13 +183,22 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
           sent++;
           const z = next();
           distinct.add(z);
-          await (await fetch(`${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`)).arrayBuffer();
+          const answer = await fetch(`${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`);
+          await answer.arrayBuffer();
+          const origin = answer.headers.get("x-origin-id");
+          if (origin) (filledBy.get(origin) ?? filledBy.set(origin, new Set()).get(origin)!).add(z);
         }
       };
       await Promise.all(Array.from({ length: 8 }, worker));
     }),
   );
   const originRequests = await originRequestTotal(topology, false, "/gen/2049");
+  const perOriginRegion: TierResult["perOriginRegion"] = {};
+  for (const o of topology.origins) {
+    const requests = ((await (await fetch(`${o.admin}/stats`)).json()) as { byPath: Record<string, number> }).byPath["/gen/2049"] ?? 0;
+    const objects = filledBy.get(o.id)?.size ?? 0;
+    perOriginRegion[o.id] = { requests, objects, perObject: objects ? Math.round((requests / objects) * 100) / 100 : 0 };
+  }
 
   await originRequestTotal(topology, true);
   const cold = `/gen/16385?ttl=600&collapse=${tag}`;
@@ -209,6 +224,7 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
     distinctObjects: distinct.size,
     originRequests,
     originPerObject: Math.round((originRequests / distinct.size) * 100) / 100,
+    perOriginRegion,
     collapseAllPops,
     coldMissP50Ms: p50(coldMs),
     warmElsewhereMissP50Ms: p50(warmMs),
@@ -217,6 +233,7 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
     `tiers (shield ${shield ? "on" : "off"}): Zipf at ${result.pops} POPs at once → ${originRequests} origin requests for ${distinct.size} distinct objects (${result.originPerObject} per object); ` +
       `100 cold requests at every POP → ${collapseAllPops} origin request(s); miss p50 ${result.coldMissP50Ms} ms cold, ${result.warmElsewhereMissP50Ms} ms when another POP had it`,
   );
+  console.log(`  per origin region: ${Object.entries(perOriginRegion).map(([id, r]) => `${id} ${r.requests} requests for ${r.objects} objects (${r.perObject} per object)`).join("; ")}`);
   return result;
 }
 
@@ -447,6 +464,15 @@ async function main(): Promise<void> {
   if (values.only === "in-process") {
     const inProcess = await measureInProcess(rounds);
     writePartial("in-process", { inProcess });
+    return;
+  }
+  if (values.only === "tiers") {
+    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    try {
+      writePartial("tiers", { tiers: [await measureTiers(network.topology, true)] });
+    } finally {
+      await network.stop();
+    }
     return;
   }
   if (values.only === "bounds") {

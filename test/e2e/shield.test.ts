@@ -11,7 +11,9 @@ import { originsDownStaleFromShield, shieldShardsDown } from "../../scripts/chao
 
 let network: Network;
 beforeAll(async () => {
-  network = await startTestNetwork({ snapshotRefreshMs: 100 });
+  // One owner per key (placement "key"): these tests are about the shield as a single tier; the
+  // default, regional tiers, has its own test below.
+  network = await startTestNetwork({ snapshotRefreshMs: 100, configOverrides: { shield: { enabled: true, shardsPerRegion: 2, placement: "key" } } });
 });
 afterEach(async () => {
   for (const origin of network.topology.origins) await setFault(origin.admin, { mode: "ok" });

@@ -17,7 +17,8 @@ let network: Network;
 beforeAll(async () => {
   network = await startTestNetwork({
     snapshotRefreshMs: 100,
-    configOverrides: { originFetch: { timeoutMs: 2000, retries: 1, bodyIdleTimeoutMs: BODY_IDLE_MS, deadlineMs: DEADLINE_MS } },
+    // One owner per key, so that POPs in any region share a shard's copy (the tests count on it).
+    configOverrides: { originFetch: { timeoutMs: 2000, retries: 1, bodyIdleTimeoutMs: BODY_IDLE_MS, deadlineMs: DEADLINE_MS }, shield: { enabled: true, shardsPerRegion: 2, placement: "key" } },
   });
 });
 afterEach(async () => {
