@@ -3,6 +3,8 @@
  * in-isolate tier and collapsed requests can share them), large ones keep
  * streaming without being held in memory.
  */
+import { waitAtMost } from "./wait";
+
 export type BoundedBody =
   | { kind: "complete"; bytes: Uint8Array }
   | { kind: "stream"; stream: ReadableStream<Uint8Array> };
@@ -43,7 +45,7 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
   let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   for (;;) {
     pending = reader.read();
-    const next = await raceDeadline(pending, deadline);
+    const next = await waitAtMost(pending, deadline - Date.now(), "deadline" as const);
     if (next === "deadline") {
       const now = Date.now();
       if (now - lastBytesAt > PROGRESS_AT_DEADLINE_MS || now - firstBytesAt < PROGRESS_AT_DEADLINE_MS) {
@@ -75,18 +77,6 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
     cancel: (reason) => reader.cancel(reason),
   });
   return { kind: "stream", stream };
-}
-
-/** `work`, or "deadline" once the clock passes `deadline`. */
-async function raceDeadline<T>(work: Promise<T>, deadline: number): Promise<T | "deadline"> {
-  if (deadline === Infinity) return work;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<"deadline">((resolve) => (timer = setTimeout(() => resolve("deadline"), Math.max(0, deadline - Date.now()))));
-  try {
-    return await Promise.race([work, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** An origin body that stalled or broke off: the fill failed, whatever the status line said. */
@@ -125,10 +115,8 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<"stalled">((resolve) => (timer = setTimeout(() => resolve("stalled"), idleMs)));
       try {
-        const next = await Promise.race([reader.read(), stalled]);
+        const next = await waitAtMost(reader.read(), idleMs, "stalled" as const);
         if (next === "stalled") {
           void reader.cancel().catch(() => undefined);
           const error = new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
@@ -145,8 +133,6 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
         const error = new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
         settle(error);
         controller.error(error);
-      } finally {
-        clearTimeout(timer);
       }
     },
     cancel: (reason) => {
@@ -194,10 +180,8 @@ export function guardClientBody(body: ReadableStream<Uint8Array>, idleMs: number
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const idle = new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), idleMs)));
       try {
-        const next = await Promise.race([reader.read(), idle]);
+        const next = await waitAtMost(reader.read(), idleMs, "idle" as const);
         if (next === "idle") {
           void reader.cancel().catch(() => undefined);
           controller.error(new ClientBodyError("idle", `no request body bytes for ${idleMs} ms`));
@@ -205,8 +189,6 @@ export function guardClientBody(body: ReadableStream<Uint8Array>, idleMs: number
         else controller.enqueue(next.value);
       } catch (err) {
         controller.error(new ClientBodyError("broken", `request body failed: ${(err as Error).message}`));
-      } finally {
-        clearTimeout(timer);
       }
     },
     cancel: (reason) => reader.cancel(reason),
