@@ -3,6 +3,7 @@
  * POP_TOKEN); they are compared in constant time and never logged or echoed.
  */
 import { z } from "zod";
+import { problemLines } from "./zod-issues";
 
 export type Scope = "purge" | "read" | "admin" | "pop";
 
@@ -42,7 +43,7 @@ export class TokenStore {
       const parsed = TokenListSchema.safeParse(safeJson(controlTokens));
       // A malformed secret grants nothing; the message names the problem, never a token.
       if (parsed.success) this.records.push(...parsed.data);
-      else console.error(`outpost: CONTROL_TOKENS is invalid: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      else console.error(`outpost: CONTROL_TOKENS is invalid: ${problemLines(parsed.error).join("; ")}`);
     }
     if (popToken) this.records.push({ name: "pops", token: popToken, scopes: ["pop"] });
   }

@@ -7,6 +7,7 @@
  * per-origin weight/enabled/draining at run time through its snapshot.
  */
 import { z } from "zod";
+import { problemLines } from "./zod-issues";
 import { REGIONS } from "./geo/regions";
 
 const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
@@ -362,19 +363,6 @@ export class ConfigError extends Error {
   }
 }
 
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = "";
-  for (const part of path) {
-    if (typeof part === "number") out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out || "(root)";
-}
-
-export function zodProblems(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
-}
-
 /** Parses and validates; throws ConfigError naming each bad field. */
 export function parseConfig(input: unknown, source = "configuration"): OutpostConfig {
   let value = input;
@@ -386,6 +374,6 @@ export function parseConfig(input: unknown, source = "configuration"): OutpostCo
     }
   }
   const result = ConfigSchema.safeParse(value);
-  if (!result.success) throw new ConfigError(zodProblems(result.error), source);
+  if (!result.success) throw new ConfigError(problemLines(result.error), source);
   return result.data;
 }

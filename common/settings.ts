@@ -5,6 +5,7 @@
  * Each setting and its default is declared here once.
  */
 import { z } from "zod";
+import { problemLines } from "./zod-issues";
 import { ConfigError, type OutpostConfig } from "./config";
 
 const integer = (min: number, max: number, fallback: number) =>
@@ -42,7 +43,7 @@ export type Settings = z.output<typeof SettingsSchema>;
 export function parseSettings(env: Record<string, unknown>): Settings {
   const picked = Object.fromEntries(Object.keys(SettingsSchema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]));
   const result = SettingsSchema.safeParse(picked);
-  if (!result.success) throw new ConfigError(result.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`), "environment");
+  if (!result.success) throw new ConfigError(problemLines(result.error), "environment");
   return result.data;
 }
 

@@ -10,6 +10,7 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
+import { fieldProblems } from "../common/zod-issues";
 import { HTTPException } from "hono/http-exception";
 import { validator } from "hono/validator";
 import type { z } from "zod";
@@ -58,9 +59,6 @@ function refuse(c: AppContext, shape: ErrorShape, status: ErrorStatus, message: 
   return c.json({ error: message, status, ...extra }, status);
 }
 
-function zodProblems(error: z.ZodError): Problem[] {
-  return error.issues.map((i) => ({ field: i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") || "(body)", message: i.message }));
-}
 
 const configCache = new Map<string, OutpostConfig>();
 function configOf(env: ControlBindings): OutpostConfig {
@@ -145,7 +143,7 @@ function jsonBody(spec: RouteSpec): MiddlewareHandler<AppEnv>[] {
   const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => refuse(c as AppContext, spec.errors, 413, `body larger than ${MAX_BODY_BYTES} bytes`) });
   const validate = validator("json", (value, c) => {
     const parsed = spec.body!.safeParse(value);
-    if (!parsed.success) return refuse(c as AppContext, spec.errors, 400, "invalid body", { problems: zodProblems(parsed.error) });
+    if (!parsed.success) return refuse(c as AppContext, spec.errors, 400, "invalid body", { problems: fieldProblems(parsed.error, "(body)") });
     (c as AppContext).set("body", parsed.data);
     return parsed.data as Record<string, unknown>;
   });
@@ -155,7 +153,7 @@ function jsonBody(spec: RouteSpec): MiddlewareHandler<AppEnv>[] {
 function queryParams(spec: RouteSpec): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const parsed = spec.query!.safeParse(c.req.query());
-    if (!parsed.success) return refuse(c, spec.errors, 400, "invalid query", { problems: zodProblems(parsed.error) });
+    if (!parsed.success) return refuse(c, spec.errors, 400, "invalid query", { problems: fieldProblems(parsed.error, "(body)") });
     c.set("query", parsed.data);
     await next();
   };

@@ -4,6 +4,7 @@
  *   {"files": [...], "tags": [...], "prefixes": [...], "hosts": [...], "purge_everything": true, "soft": true}
  */
 import { z } from "zod";
+import { fieldProblems, type FieldProblem } from "../common/zod-issues";
 import type { OutpostConfig, SiteConfig } from "../common/config";
 import { primaryKey } from "../common/cache-key";
 import { keyPrefixOf } from "../common/cache-key";
@@ -25,10 +26,8 @@ export const PurgeBodySchema = z
   })
   .strict();
 
-export interface Problem {
-  field: string;
-  message: string;
-}
+/** What is wrong with one field of a purge request (the same shape as every field problem we report). */
+export type Problem = FieldProblem;
 
 export type PurgeRequest = { ok: true; targets: PurgeTarget[]; soft: boolean } | { ok: false; problems: Problem[] };
 
@@ -39,7 +38,7 @@ export type PurgeRequest = { ok: true; targets: PurgeTarget[]; soft: boolean } |
 export function parsePurgeRequest(body: unknown, config: OutpostConfig, zone?: SiteConfig): PurgeRequest {
   const parsed = PurgeBodySchema.safeParse(body);
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.map((i) => ({ field: i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") || "(body)", message: i.message })) };
+    return { ok: false, problems: fieldProblems(parsed.error, "(body)") };
   }
   const b = parsed.data;
   const problems: Problem[] = [];

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema, zodProblems } from "../common/config";
+import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema } from "../common/config";
+import { problemLines } from "../common/zod-issues";
 
 export const PopSpecSchema = z
   .object({
@@ -65,7 +66,7 @@ export type OriginSpec = z.output<typeof OriginSpecSchema>;
 
 export function parseNetworkConfig(input: unknown, source = "outpost.config.json"): NetworkConfig {
   const result = NetworkConfigSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(zodProblems(result.error), source);
+  if (!result.success) throw new ConfigError(problemLines(result.error), source);
   return result.data;
 }
 
