@@ -3,21 +3,21 @@
  * it through steering, passive health, the retry budget and the per-origin
  * counters of the POP.
  */
-import { normalizePath, normalizeQuery, primaryKey } from "../common/cache-key";
+import { normalizePath, normalizeQuery } from "../common/cache-key";
 import { CLIENT_VALIDATORS, isInternalField, stripHopByHop, withoutInternalFields } from "./http/headers";
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, isGatewayFailure, type OriginFetchResult } from "./routing/origin-fetch";
 
-/** Why a request went to the origin without its shield, for Cache-Status. */
-export type ShieldBypass = "shield-down" | "shield-ejected";
+import { guardOriginBody } from "./body";
+import { siteUsesShield } from "../common/config";
+import { regionForKey, shieldRegion } from "../common/shield/placement";
+import { fetchFromShield, type ShieldBypass } from "./shield/client";
+import { budgetLeft, type Transaction } from "./transaction";
+
+export type { ShieldBypass } from "./shield/client";
 
 /** One trip forward: the origin's (or the shield's) answer, and whether the shield was passed by. */
 export type ForwardResult = OriginFetchResult & { shieldBypass?: ShieldBypass };
-import { guardOriginBody } from "./body";
-import { siteUsesShield, type CacheKeyConfig } from "../common/config";
-import { regionForKey, shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "../common/shield/placement";
-import { SHIELD_ANSWER, SHIELD_FIELDS, SHIELD_RELAY_MARGIN_MS } from "../common/shield/protocol";
-import { budgetLeft, type Transaction } from "./transaction";
 
 /**
  * Client fields that rewrite, in common origin frameworks, what the request
@@ -47,16 +47,6 @@ const CLIENT_ADDRESS_FIELDS = ["true-client-ip", "x-real-ip", "x-client-ip", "x-
 /** The path and query the origin is asked for: exactly what the cache key holds (ignored parameters dropped). */
 export function forwardPathAndQuery(tx: Transaction): string {
   return normalizePath(tx.url.pathname) + normalizeQuery(tx.url.search, tx.pop.config.cache.key);
-}
-
-/** The control worker's route to a shard, which POPs reach through the CONTROL binding. */
-function shieldRoute(tx: Transaction, address: ShieldAddress): string {
-  return `https://${tx.pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`;
-}
-
-/** A URL as a shield shard is told it: the site's host, and the path and query the key holds. */
-function shieldTargetUrl(url: URL, keyConfig: CacheKeyConfig): string {
-  return `https://${url.hostname}${normalizePath(url.pathname)}${normalizeQuery(url.search, keyConfig)}`;
 }
 
 /** Request headers for the origin. A fill drops the client's validators and Range: we want the whole object. */
@@ -175,99 +165,3 @@ function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult 
   return { ...result, response: new Response(guarded, { status: result.response.status, headers }) };
 }
 
-/**
- * A miss through the shield shard that owns this key in `region` (see
- * shield.placement). Undefined when the POP must go to the origin
- * itself: the shard is ejected (passive health, as for an origin), says it is
- * unavailable, or does not answer within shield.timeoutMs. Cache-Status then
- * tells (detail=shield-down). An answer of the shard's, whatever its status,
- * is the upper tier's answer: an origin failure behind it is not the shard's.
- */
-async function fetchFromShield(tx: Transaction, region: string | undefined, headers: Headers): Promise<{ result: OriginFetchResult } | { bypass?: ShieldBypass }> {
-  const pop = tx.pop;
-  const control = pop.env.CONTROL;
-  if (!region || !control) return {};
-  const address = shieldAddress(region, shardFor(tx.primaryKey, pop.config.shield.shardsPerRegion));
-  const id = `shield:${address.objectName}`;
-  const requestTime = Date.now();
-  if (!pop.outliers.admits(id, requestTime)) {
-    return { bypass: "shield-ejected" };
-  }
-  const fields = new Headers(headers);
-  // The shard echoes it in its answer: an answer without it is not the shard's (the route refused,
-  // or the runtime failed), and no origin behind the shard ever sees it to forge one.
-  const nonce = crypto.randomUUID();
-  fields.set(SHIELD_FIELDS.nonce, nonce);
-  fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
-  fields.set(SHIELD_FIELDS.url, shieldTargetUrl(tx.url, pop.config.cache.key));
-  fields.set(SHIELD_FIELDS.purgeSeq, String(pop.purges.highestSeq));
-  // The shard answers within what is left, less the time to relay its answer.
-  const waitMs = budgetLeft(tx, pop.config.shield.timeoutMs, requestTime);
-  fields.set(SHIELD_FIELDS.budget, String(Math.max(0, Math.floor(budgetLeft(tx, Infinity, requestTime) - SHIELD_RELAY_MARGIN_MS))));
-  if (pop.purgeEpoch) fields.set(SHIELD_FIELDS.purgeEpoch, pop.purgeEpoch);
-  pop.outliers.onSend(id, requestTime);
-  (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
-  pop.counters.shieldRequests++;
-  const failed = (reason: string): { bypass: ShieldBypass } => {
-    pop.counters.shieldBypasses++;
-    pop.originStats[id].errors++;
-    pop.outliers.onFailure(id, reason, Date.now());
-    return { bypass: "shield-down" };
-  };
-  // The wait is for the shard's response headers; its body has the idle guard (an abort signal would cut it too).
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new Error(`no answer within ${waitMs} ms`)), Math.max(1, waitMs));
-  try {
-    const response = await control.fetch(shieldRoute(tx, address), {
-      method: "GET",
-      headers: fields,
-      redirect: "manual",
-      signal: abort.signal,
-    });
-    clearTimeout(timer);
-    if (response.headers.get(SHIELD_ANSWER) !== nonce) {
-      // Not the shard's pipeline answering: the route's refusal or the shard's own failure. Its
-      // word on why (a short JSON body of ours), for the ejection's log line.
-      const reason = ((await response.text().catch(() => "")).match(/"(?:reason|error)":"([^"]{0,200})/) ?? [])[1];
-      return failed(`shield answered ${response.status}${reason ? `: ${reason}` : ""}`);
-    }
-    const responseTime = Date.now();
-    if (response.body === null) pop.outliers.onSuccess(id, responseTime);
-    return { result: { ok: true, response, originId: id, requestTime, responseTime, attempts: [{ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime }] } };
-  } catch (err) {
-    clearTimeout(timer);
-    if (waitMs < pop.config.shield.timeoutMs && Date.now() - requestTime >= waitMs) {
-      // The request's budget ran out first, not the shard's own timeout: nothing held against the shard.
-      pop.outliers.onAbandoned(id);
-      return {};
-    }
-    return failed(`shield: ${(err as Error).message}`);
-  }
-}
-
-/**
- * RFC 9111 §4.4 across the tiers: an unsafe request that succeeded invalidates
- * its targets at the shield as well, or this POP's next GET would refill from
- * the shield's copy of what just changed. Sent to the owning shard in every
- * region the site's origins map to (a key's region follows origin health, so
- * its copy may sit in any of them), each within shield.timeoutMs: a shard that
- * does not answer keeps its copy until it expires or a purge reaches it.
- */
-export async function invalidateAtShields(tx: Transaction, targets: readonly URL[]): Promise<void> {
-  const pop = tx.pop;
-  const control = pop.env.CONTROL;
-  if (!control || pop.isShield || !siteUsesShield(pop.config, tx.site)) return;
-  const regions = new Set(pop.originsOf(tx.site).map(shieldRegion));
-  const sent: Promise<unknown>[] = [];
-  for (const target of targets) {
-    const shard = shardFor(primaryKey(target, pop.config.cache.key), pop.config.shield.shardsPerRegion);
-    for (const region of regions) {
-      const fields = new Headers();
-      fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
-      fields.set(SHIELD_FIELDS.url, shieldTargetUrl(target, pop.config.cache.key));
-      fields.set(SHIELD_FIELDS.invalidate, "1");
-      sent.push(control.fetch(shieldRoute(tx, shieldAddress(region, shard)), { method: "POST", headers: fields, signal: AbortSignal.timeout(pop.config.shield.timeoutMs) }).then((r) => r.body?.cancel()));
-    }
-  }
-  await Promise.allSettled(sent);
-}

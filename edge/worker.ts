@@ -5,7 +5,7 @@
  */
 import { createControlApp, type ControlBindings } from "../control/api";
 import { ControlPlane } from "../control/durable-object";
-import { Shield } from "./shield/durable-object";
+import { Shield } from "./shield/shard";
 import type { ControlPlaneRpc } from "../control/rpc";
 import type { Env } from "../common/env";
 import { handleEdgeRequest } from "./pipeline";

@@ -7,7 +7,8 @@
 import { primaryKey } from "../../common/cache-key";
 import { ClientBodyError, guardClientBody, readUpload } from "../body";
 import { deliverTo } from "./deliver-stored";
-import { forward, forwardHeaders, invalidateAtShields } from "../forward";
+import { forward, forwardHeaders } from "../forward";
+import { invalidateAtShields } from "../shield/client";
 import { hasExplicitFreshness } from "../http/freshness";
 import { SAFE_METHODS } from "../http/methods";
 import { governingDirectives } from "../http/targeted";
