@@ -9,6 +9,7 @@ import type { CacheStore } from "./cache/store";
 import type { ShieldAddress } from "../common/shield/placement";
 import { MemoryTier } from "./cache/memory-tier";
 import { Tiers } from "./cache/tiers";
+import { Collapsing } from "./cache/collapsing";
 import { availableCodings } from "./compress/codecs";
 import { negotiateEncoding, type Coding, type Negotiated } from "./http/accept-encoding";
 import { PurgeRules } from "./cache/purge-rules";
@@ -50,12 +51,12 @@ export class Pop {
   private secondTier: CacheStore | undefined;
   private readonly sitesByHost = new Map<string, SiteConfig>();
   private readonly originsById = new Map<string, OriginConfig>();
-  /** Fills in flight, by primary key. */
-  readonly inflight = new Map<string, Promise<FillOutcome>>();
-  /** Revalidations in flight by entry key, settled when the memory tier holds what they brought. */
-  readonly revalidations = new Map<string, Promise<void>>();
-  /** Keys being revalidated in the background (stale-while-revalidate), one at a time each. */
-  readonly revalidating = new Set<string>();
+  /** Fills in flight, by primary key: followers take what the leader stored. */
+  readonly fills = new Collapsing<FillOutcome>();
+  /** Revalidations in flight by entry key, ended when the memory tier holds what they brought. */
+  readonly revalidations = new Collapsing<void>();
+  /** Background revalidations (stale-while-revalidate) by entry key: one at a time each. */
+  readonly backgroundRevalidations = new Collapsing<void>();
   readonly snapshots: SnapshotClient;
   readonly counters: PopCounters = zeroCounters();
   /** Histograms and labelled counters (see POP_SERIES). */

@@ -20,7 +20,7 @@ import { bodyFailed, onlyIfCachedMiss, unreachable } from "./synth";
 export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<Step> {
   const { reason, manifest } = step;
   if (tx.requestDirectives.onlyIfCached) return onlyIfCachedMiss(tx, reason, "nothing stored");
-  const leader = tx.pop.inflight.get(tx.primaryKey);
+  const leader = tx.pop.fills.leaderOf(tx.primaryKey);
   if (leader) {
     const outcome = await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), { kind: "not-shared" as const });
     if (outcome.kind === "shared" && sameVariant(tx, outcome)) {
@@ -33,15 +33,7 @@ export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<
     // Not shareable: go forward on our own.
     return fill(tx, reason, { manifest });
   }
-  let settle!: (outcome: FillOutcome) => void;
-  const promise = new Promise<FillOutcome>((resolve) => (settle = resolve));
-  tx.pop.inflight.set(tx.primaryKey, promise);
-  try {
-    return await fill(tx, reason, { manifest, settle });
-  } finally {
-    settle({ kind: "not-shared" }); // no-op when the fill already settled
-    tx.pop.inflight.delete(tx.primaryKey);
-  }
+  return tx.pop.fills.lead(tx.primaryKey, { kind: "not-shared" }, (settle) => fill(tx, reason, { manifest, settle }));
 }
 
 function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {

@@ -71,7 +71,7 @@ async function forgetIfOriginSaysSo(tx: Transaction, found: Found, notStored: st
  */
 export async function revalidateState(tx: Transaction, step: StepTo<"revalidate">): Promise<Step> {
   const { found, reason } = step;
-  const leader = tx.pop.revalidations.get(found.key);
+  const leader = tx.pop.revalidations.leaderOf(found.key);
   if (leader) {
     await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), undefined);
     const refreshed = tx.pop.tiers.inMemory(tx.primaryKey, tx.request.headers)?.found;
@@ -83,11 +83,7 @@ export async function revalidateState(tx: Transaction, step: StepTo<"revalidate"
     }
     return revalidateForClient(tx, step);
   }
-  const work = revalidateForClient(tx, step);
-  const settled = work.then(() => undefined, () => undefined);
-  tx.pop.revalidations.set(found.key, settled);
-  void settled.then(() => tx.pop.revalidations.delete(found.key));
-  return work;
+  return tx.pop.revalidations.lead(found.key, undefined, () => revalidateForClient(tx, step));
 }
 
 async function revalidateForClient(tx: Transaction, step: StepTo<"revalidate">): Promise<Step> {
@@ -157,23 +153,18 @@ function staleOnError(tx: Transaction, found: Found, failedStatus: number | unde
  * its effect on the tiers remains.
  */
 export function revalidateInBackground(tx: Transaction, found: Found): void {
-  if (tx.pop.revalidating.has(found.key)) return;
-  tx.pop.revalidating.add(found.key);
+  if (tx.pop.backgroundRevalidations.leaderOf(found.key)) return;
   const stored = found.tier === "memory" ? found : { ...found, body: null };
-  const work = (async () => {
-    try {
-      const outcome = await conditionalFetch(tx, stored);
-      if (outcome.kind === "validated") await tx.pop.tiers.refresh(stored, outcome.meta);
-      else if (outcome.kind === "not-storable") await forgetIfOriginSaysSo(tx, stored, outcome.notStored);
-      else if (outcome.kind === "failed") {
-        if (outcome.result.ok) await cancelBody(outcome.result.response.body);
-      } else {
-        const replaced = await store(tx, outcome.result, "stale");
-        if (replaced.to === "done") await cancelBody((await replaced.response).body);
-      }
-    } finally {
-      tx.pop.revalidating.delete(found.key);
+  const work = tx.pop.backgroundRevalidations.lead(found.key, undefined, async () => {
+    const outcome = await conditionalFetch(tx, stored);
+    if (outcome.kind === "validated") await tx.pop.tiers.refresh(stored, outcome.meta);
+    else if (outcome.kind === "not-storable") await forgetIfOriginSaysSo(tx, stored, outcome.notStored);
+    else if (outcome.kind === "failed") {
+      if (outcome.result.ok) await cancelBody(outcome.result.response.body);
+    } else {
+      const replaced = await store(tx, outcome.result, "stale");
+      if (replaced.to === "done") await cancelBody((await replaced.response).body);
     }
-  })();
+  });
   tx.ctx.waitUntil(work.catch(() => undefined));
 }

@@ -1,0 +1,44 @@
+/**
+ * Request collapsing, its own unit (Envoy's thundering_herd_handler, Varnish's
+ * waiting list): the first request for a key leads and does the work; the
+ * others find the leader's promise and wait on it instead of repeating the
+ * work. The leader may settle early (a fill shares its body as soon as it is
+ * stored); its promise always settles when its work ends, and the key is free
+ * again. State behind methods, time nowhere: pure.
+ */
+export class Collapsing<T> {
+  readonly #leaders = new Map<string, Promise<T>>();
+
+  /** The leader's promise for this key, if one is at work. */
+  leaderOf(key: string): Promise<T> | undefined {
+    return this.#leaders.get(key);
+  }
+
+  /**
+   * Runs `work` as the leader for `key`. `work` may settle its followers
+   * early with a value; when it ends (whatever way), they get `ended` if it
+   * had not, and the key is free again.
+   */
+  lead<R>(key: string, ended: T, work: (settle: (value: T) => void) => Promise<R>): Promise<R> {
+    let settle!: (value: T) => void;
+    const leader = new Promise<T>((resolve) => (settle = resolve));
+    this.#leaders.set(key, leader);
+    const release = () => {
+      settle(ended); // a no-op when the work settled already
+      if (this.#leaders.get(key) === leader) this.#leaders.delete(key);
+    };
+    let running: Promise<R>;
+    try {
+      running = work(settle);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    running.then(release, release);
+    return running;
+  }
+
+  get size(): number {
+    return this.#leaders.size;
+  }
+}
