@@ -1,12 +1,17 @@
-/** The bindings and variables the worker runs with (wrangler.toml documents each). */
-export interface Env {
+/**
+ * The bindings and variables the worker runs with (wrangler.toml documents
+ * each). The settings' variables are inferred from their schema
+ * (settings.ts), where each is declared once with its default.
+ */
+import type { z } from "zod";
+import type { SettingsSchema } from "./settings";
+
+/** Each setting as the environment gives it: a string, or absent for its default. */
+type SettingVariables = { [K in keyof z.input<typeof SettingsSchema>]?: z.input<typeof SettingsSchema>[K] };
+
+export interface Env extends SettingVariables {
   /** The Outpost configuration as JSON (common/config.ts). */
   OUTPOST_CONFIG: string;
-  /**
-   * "pop" serves content, "control" serves the control API, "both" (the
-   * default, as on Cloudflare) picks by Host: CONTROL_HOSTS get the control API.
-   */
-  OUTPOST_ROLE?: "pop" | "control" | "both";
   /** Comma-separated hostnames answered by the control API when the role is "both". */
   CONTROL_HOSTS?: string;
   /** The hostname POPs use to reach the control plane through the CONTROL binding. */
@@ -21,16 +26,12 @@ export interface Env {
   POP_TOKEN?: string;
   /** Secret: JSON list of operator tokens, [{"name","token","scopes":["purge","read","admin"]}]. */
   CONTROL_TOKENS?: string;
-  /** How often a POP refreshes its snapshot, ms. */
-  SNAPSHOT_REFRESH_MS?: string;
   /** Cloudflare zone whose cache the control plane also purges (with CF_API_TOKEN). */
   CF_ZONE_ID?: string;
   /** Secret: an API token with the Cache Purge permission on CF_ZONE_ID. */
   CF_API_TOKEN?: string;
   /** Cloudflare API base URL; only tests change it. */
   CF_API_BASE?: string;
-  /** Requests per minute each control API token may make (default 600). */
-  CONTROL_RATE_LIMIT_PER_MINUTE?: string;
   /** POP name when request.cf has no colo. */
   POP_NAME?: string;
 }

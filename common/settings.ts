@@ -34,14 +34,18 @@ export const SettingsSchema = z.object({
   METRICS_REPORT_MS: integer(0, 600_000, 30_000),
   /** Requests a minute each control API token (and each client address failing to authenticate) may make. */
   CONTROL_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000, 600),
+  /**
+   * "pop" serves content, "control" serves the control API, "both" (the default, as on
+   * Cloudflare) picks by Host: CONTROL_HOSTS get the control API.
+   */
   OUTPOST_ROLE: z.enum(["pop", "control", "both"]).optional().transform((v) => v ?? "both"),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;
 
 /** Parses the settings from an env object; throws ConfigError naming each bad variable. */
-export function parseSettings(env: Record<string, unknown>): Settings {
-  const picked = Object.fromEntries(Object.keys(SettingsSchema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]));
+export function parseSettings(env: { readonly [K in keyof Settings]?: unknown }): Settings {
+  const picked = Object.fromEntries(Object.keys(SettingsSchema.shape).map((k) => [k, env[k as keyof Settings] === "" ? undefined : env[k as keyof Settings]]));
   const result = SettingsSchema.safeParse(picked);
   if (!result.success) throw new ConfigError(problemLines(result.error), "environment");
   return result.data;

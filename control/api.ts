@@ -85,7 +85,7 @@ function tokensOf(env: ControlBindings): TokenStore {
 
 let limiter: { perMinute: number; limiter: RateLimiter } | undefined;
 function limiterOf(env: ControlBindings): RateLimiter {
-  const perMinute = parseSettings(env as unknown as Record<string, unknown>).CONTROL_RATE_LIMIT_PER_MINUTE;
+  const perMinute = parseSettings(env).CONTROL_RATE_LIMIT_PER_MINUTE;
   if (!limiter || limiter.perMinute !== perMinute) limiter = { perMinute, limiter: new RateLimiter(perMinute) };
   return limiter.limiter;
 }

@@ -99,7 +99,7 @@ export class Pop {
       this.pendingReports.push(event);
     });
     this.retryBudget = new RetryBudget(this.config.loadBalancing.retryBudgetRatio, this.config.loadBalancing.retryBudgetMinPerSecond);
-    const settings = parseSettings(env as unknown as Record<string, unknown>);
+    const settings = parseSettings(env);
     this.failedAuthentications = new RateLimiter(settings.CONTROL_RATE_LIMIT_PER_MINUTE);
     this.purges = new PurgeRules(purgeHorizonMs(this.config));
     this.snapshots = new SnapshotClient({
