@@ -93,8 +93,75 @@ export function originUrl(base: string, pathAndQuery: string): string {
   return base.replace(/\/+$/, "") + pathAndQuery;
 }
 
-export async function fetchFromOrigins(candidates: readonly RankedOrigin[], options: OriginFetchOptions): Promise<OriginFetchResult> {
+/** What one attempt came to: the trip's result (an answer, or the client's failure), or a failure to try past. */
+type AttemptOutcome = { done: OriginFetchResult } | { failed: OriginFailure };
+
+/** One origin, under its own timeout or what is left of the request's budget (`leftMs`), whichever is shorter. */
+async function attemptOrigin(candidate: RankedOrigin, options: OriginFetchOptions, leftMs: number, attempts: OriginAttempt[]): Promise<AttemptOutcome> {
   const fetcher = options.fetcher ?? fetch;
+  const now = options.now ?? Date.now;
+  const id = candidate.origin.id;
+  options.observer?.onSend(id);
+  const controller = new AbortController();
+  const ownTimeoutMs = candidate.origin.timeoutMs ?? options.timeoutMs;
+  const timeoutMs = Math.min(ownTimeoutMs, leftMs);
+  // Cut short by the request's budget, not by the origin's own timeout: not held against it.
+  const cutByDeadline = timeoutMs < ownTimeoutMs;
+  // The origin's clock starts once the request has left us: a slow client's upload is
+  // the client's time, not the origin's.
+  const upload = trackUpload(options.body);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  void upload.sent.then(() => (timer = setTimeout(() => controller.abort(), timeoutMs)), () => undefined);
+  const requestTime = now();
+  try {
+    let response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {
+      method: options.method,
+      headers: options.headers,
+      body: upload.body,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+    // An interim answer is not the response (see interim.ts); the final one follows it.
+    if (response.status < 200) response = await finalResponseAfterInterim(response);
+    clearTimeout(timer);
+    const responseTime = now();
+    const uploadFailed = upload.failed();
+    if (uploadFailed) {
+      // The runtime may end a failed upload as if it were whole: the origin answered a request it never had.
+      await response.body?.cancel().catch(() => undefined);
+      attempts.push({ originId: id, outcome: uploadFailed, ms: responseTime - requestTime });
+      options.observer?.onAbandoned?.(id);
+      return { done: { ok: false, failure: uploadFailed, attempts } };
+    }
+    if (response.status > 599) {
+      await response.body?.cancel().catch(() => undefined);
+      attempts.push({ originId: id, outcome: "invalid", status: response.status, ms: responseTime - requestTime });
+      options.observer?.onResult(id, false, `status ${response.status} is not an HTTP status`);
+      return { failed: "invalid" };
+    }
+    attempts.push({ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime });
+    // Gateway failures say the origin is in trouble; a 500 is more often one broken page. An
+    // answer with a body succeeds only once that body has arrived whole (the caller reports it).
+    const healthy = !GATEWAY_FAILURES.has(response.status);
+    if (!healthy || response.body === null) options.observer?.onResult(id, healthy, `status ${response.status}`);
+    return { done: { ok: true, response, originId: id, requestTime, responseTime, attempts } };
+  } catch {
+    clearTimeout(timer);
+    const clientFailure = upload.failed();
+    if (clientFailure) {
+      // The client went away or went quiet mid-upload: nothing to hold against the origin, nothing to retry.
+      attempts.push({ originId: id, outcome: clientFailure, ms: now() - requestTime });
+      return { done: { ok: false, failure: clientFailure, attempts } };
+    }
+    const failure = controller.signal.aborted ? "timeout" : "connect";
+    attempts.push({ originId: id, outcome: failure, ms: now() - requestTime });
+    if (failure === "timeout" && cutByDeadline) options.observer?.onAbandoned?.(id);
+    else options.observer?.onResult(id, false, failure === "timeout" ? `no response within ${timeoutMs} ms` : "connection failed");
+    return { failed: failure };
+  }
+}
+
+export async function fetchFromOrigins(candidates: readonly RankedOrigin[], options: OriginFetchOptions): Promise<OriginFetchResult> {
   const now = options.now ?? Date.now;
   const attempts: OriginAttempt[] = [];
   // A streamed body can be sent once only; a buffered one (bytes) can be sent again.
@@ -115,64 +182,9 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
       break;
     }
     if (attempt > 0 && options.mayRetry && !options.mayRetry()) break;
-    options.observer?.onSend(candidate.origin.id);
-    const controller = new AbortController();
-    const ownTimeoutMs = candidate.origin.timeoutMs ?? options.timeoutMs;
-    const timeoutMs = Math.min(ownTimeoutMs, left);
-    // Cut short by the request's budget, not by the origin's own timeout: not held against it.
-    const cutByDeadline = timeoutMs < ownTimeoutMs;
-    // The origin's clock starts once the request has left us: a slow client's upload is
-    // the client's time, not the origin's.
-    const upload = trackUpload(options.body);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    void upload.sent.then(() => (timer = setTimeout(() => controller.abort(), timeoutMs)), () => undefined);
-    const requestTime = now();
-    try {
-      let response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {
-        method: options.method,
-        headers: options.headers,
-        body: upload.body,
-        redirect: "manual",
-        signal: controller.signal,
-      });
-      // An interim answer is not the response (see interim.ts); the final one follows it.
-      if (response.status < 200) response = await finalResponseAfterInterim(response);
-      clearTimeout(timer);
-      const responseTime = now();
-      const uploadFailed = upload.failed();
-      if (uploadFailed) {
-        // The runtime may end a failed upload as if it were whole: the origin answered a request it never had.
-        await response.body?.cancel().catch(() => undefined);
-        attempts.push({ originId: candidate.origin.id, outcome: uploadFailed, ms: responseTime - requestTime });
-        options.observer?.onAbandoned?.(candidate.origin.id);
-        return { ok: false, failure: uploadFailed, attempts };
-      }
-      if (response.status > 599) {
-        await response.body?.cancel().catch(() => undefined);
-        lastFailure = "invalid";
-        attempts.push({ originId: candidate.origin.id, outcome: "invalid", status: response.status, ms: responseTime - requestTime });
-        options.observer?.onResult(candidate.origin.id, false, `status ${response.status} is not an HTTP status`);
-        continue;
-      }
-      attempts.push({ originId: candidate.origin.id, outcome: "response", status: response.status, ms: responseTime - requestTime });
-      // Gateway failures say the origin is in trouble; a 500 is more often one broken page. An
-      // answer with a body succeeds only once that body has arrived whole (the caller reports it).
-      const healthy = !GATEWAY_FAILURES.has(response.status);
-      if (!healthy || response.body === null) options.observer?.onResult(candidate.origin.id, healthy, `status ${response.status}`);
-      return { ok: true, response, originId: candidate.origin.id, requestTime, responseTime, attempts };
-    } catch {
-      clearTimeout(timer);
-      const clientFailure = upload.failed();
-      if (clientFailure) {
-        // The client went away or went quiet mid-upload: nothing to hold against the origin, nothing to retry.
-        attempts.push({ originId: candidate.origin.id, outcome: clientFailure, ms: now() - requestTime });
-        return { ok: false, failure: clientFailure, attempts };
-      }
-      lastFailure = controller.signal.aborted ? "timeout" : "connect";
-      attempts.push({ originId: candidate.origin.id, outcome: lastFailure, ms: now() - requestTime });
-      if (lastFailure === "timeout" && cutByDeadline) options.observer?.onAbandoned?.(candidate.origin.id);
-      else options.observer?.onResult(candidate.origin.id, false, lastFailure === "timeout" ? `no response within ${timeoutMs} ms` : "connection failed");
-    }
+    const outcome = await attemptOrigin(candidate, options, left, attempts);
+    if ("done" in outcome) return outcome.done;
+    lastFailure = outcome.failed;
   }
   return { ok: false, failure: lastFailure, attempts };
 }
