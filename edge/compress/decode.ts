@@ -22,7 +22,7 @@ export function decodable(coding: string): coding is DecodableCoding {
   return coding === "zstd" && typeof (zlib as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === "function";
 }
 
-function decoder(coding: DecodableCoding): Transform {
+function decoderFor(coding: DecodableCoding): Transform {
   if (coding === "zstd") return (zlib as unknown as { createZstdDecompress: () => Transform }).createZstdDecompress();
   return zlib.createInflate();
 }
@@ -56,6 +56,54 @@ export class DecodeLimitError extends Error {
 }
 
 /**
+ * A node:zlib decoder driven by pulls: each output chunk is held, the
+ * decoder paused, until the reader takes it; `changed` resolves when the
+ * decoder has something new to say (output, its end, an error, a write done).
+ */
+class PulledDecoder {
+  readonly ready: Uint8Array[] = [];
+  ended = false;
+  failed: Error | undefined;
+  writing = false;
+  #wake: () => void = () => undefined;
+
+  constructor(readonly inflater: Transform) {
+    inflater.on("data", (chunk: Uint8Array) => {
+      this.ready.push(new Uint8Array(chunk));
+      inflater.pause();
+      this.#wake();
+    });
+    inflater.on("end", () => {
+      this.ended = true;
+      this.#wake();
+    });
+    inflater.on("error", (err: Error) => {
+      this.failed = err;
+      this.#wake();
+    });
+  }
+
+  changed(): Promise<void> {
+    return new Promise<void>((resolve) => (this.#wake = resolve));
+  }
+
+  write(chunk: Uint8Array): void {
+    this.writing = true;
+    this.inflater.write(chunk, () => {
+      this.writing = false;
+      this.#wake();
+    });
+  }
+
+  /** The next output chunk; the decoder resumes once none is held. */
+  take(): Uint8Array | undefined {
+    const next = this.ready.shift();
+    if (next && this.ready.length === 0) this.inflater.resume();
+    return next;
+  }
+}
+
+/**
  * The body decoded as it streams, pulled: input goes to the decoder only as
  * fast as the reader takes output (a slow client, or a store, never makes it
  * buffer), and output past the limits errors the stream with
@@ -63,43 +111,23 @@ export class DecodeLimitError extends Error {
  * broken body).
  */
 export function decodeStream(coding: DecodableCoding, body: ReadableStream<Uint8Array>, limits: DecodeLimits): ReadableStream<Uint8Array> {
-  const inflater = decoder(coding);
+  const decoder = new PulledDecoder(decoderFor(coding));
   const reader = body.getReader();
-  const ready: Uint8Array[] = [];
-  let ended = false;
-  let failed: Error | undefined;
-  let writing = false;
   let inputDone = false;
   let encodedBytes = 0;
   let decodedBytes = 0;
-  let wake: () => void = () => undefined;
-  const changed = () => new Promise<void>((resolve) => (wake = resolve));
-  inflater.on("data", (chunk: Uint8Array) => {
-    ready.push(new Uint8Array(chunk));
-    // Held until the reader takes it: the decoder stops, and so does its input.
-    inflater.pause();
-    wake();
-  });
-  inflater.on("end", () => {
-    ended = true;
-    wake();
-  });
-  inflater.on("error", (err: Error) => {
-    failed = err;
-    wake();
-  });
   const stop = (reason: unknown) => {
-    inflater.destroy();
+    decoder.inflater.destroy();
     void reader.cancel(reason).catch(() => undefined);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
-        if (failed) {
-          stop(failed);
-          throw failed;
+        if (decoder.failed) {
+          stop(decoder.failed);
+          throw decoder.failed;
         }
-        const next = ready.shift();
+        const next = decoder.take();
         if (next) {
           decodedBytes += next.byteLength;
           const exceeded = decodeLimitExceeded(decodedBytes, encodedBytes, limits);
@@ -108,28 +136,22 @@ export function decodeStream(coding: DecodableCoding, body: ReadableStream<Uint8
             stop(error);
             throw error;
           }
-          controller.enqueue(next);
-          if (ready.length === 0) inflater.resume();
-          return;
+          return controller.enqueue(next);
         }
-        if (ended) return controller.close();
-        const waiting = changed();
-        if (!writing && !inputDone) {
-          const { done, value } = await reader.read();
-          if (done) {
-            inputDone = true;
-            inflater.end();
-          } else {
-            encodedBytes += value.byteLength;
-            writing = true;
-            inflater.write(value, () => {
-              writing = false;
-              wake();
-            });
-          }
+        if (decoder.ended) return controller.close();
+        const changed = decoder.changed();
+        if (decoder.writing || inputDone) {
+          await changed;
           continue;
         }
-        await waiting;
+        const { done, value } = await reader.read();
+        if (done) {
+          inputDone = true;
+          decoder.inflater.end();
+        } else {
+          encodedBytes += value.byteLength;
+          decoder.write(value);
+        }
       }
     },
     cancel: (reason) => stop(reason),
