@@ -12,7 +12,7 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest(({ inject }) => ({
-            main: "./edge/worker.ts",
+            main: "./worker.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: { bindings: testBindings(inject("originUrl")) },
           })),

@@ -1,14 +1,15 @@
 /**
  * The worker every POP runs, and the control plane's home: one script, so
- * that `wrangler deploy` ships both. Requests for a control host go to the
+ * that `wrangler deploy` ships both. The composition root: the one module
+ * that imports both edge/ and control/, which never import each other. Requests for a control host go to the
  * control API; everything else goes through the edge pipeline.
  */
-import { createControlApp, type ControlBindings } from "../control/api";
-import { ControlPlane } from "../control/durable-object";
-import { Shield } from "./shield/shard";
-import type { ControlPlaneRpc } from "../control/rpc";
-import type { Env } from "../common/env";
-import { handleEdgeRequest } from "./pipeline";
+import { createControlApp, type ControlBindings } from "./control/api";
+import { ControlPlane } from "./control/durable-object";
+import { Shield } from "./edge/shield/shard";
+import type { ControlPlaneRpc } from "./control/rpc";
+import type { Env } from "./common/env";
+import { handleEdgeRequest } from "./edge/pipeline";
 
 export { ControlPlane, Shield };
 
