@@ -26,6 +26,11 @@ export function unique(path: string): string {
   return `${path}${path.includes("?") ? "&" : "?"}n=${process.pid}-${Date.now()}-${++counter}`;
 }
 
+/** A cold generated object of a size of its own (origins count requests by path): the path to ask, and the path counted. */
+export function coldObject(bytes: number, ttl: number): { path: string; counted: string } {
+  return { path: unique(`/gen/${bytes}?ttl=${ttl}`), counted: `/gen/${bytes}` };
+}
+
 /** Requests every origin of the network has had for one path (health probes and other paths left out). */
 export async function originRequests(topology: Topology, path: string): Promise<number> {
   let total = 0;

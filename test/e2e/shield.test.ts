@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { originRequests as originRequestsOf, setFault, startTestNetwork, unique, waitFor } from "./helpers";
+import { coldObject, originRequests as originRequestsOf, setFault, startTestNetwork, unique, waitFor } from "./helpers";
 import { originsDownStaleFromShield, shieldShardsDown } from "../../scripts/chaos-scenarios";
 
 let network: Network;
@@ -34,10 +34,7 @@ const originRequests = (path: string) => originRequestsOf(network.topology, path
 
 /** Each test its own generated size, so origin counts by path are its own. */
 let size = 7000;
-const fresh = (ttl: number) => {
-  const bytes = size++;
-  return { path: unique(`/gen/${bytes}?ttl=${ttl}`), counted: `/gen/${bytes}` };
-};
+const fresh = (ttl: number) => coldObject(size++, ttl);
 
 describe("the shield tier", () => {
   it("a cold object costs the origin one request, however many POPs ask; Cache-Status names both caches, shield first", async () => {

@@ -9,7 +9,7 @@
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { originRequests as originRequestsOf, setFault, startTestNetwork, unique } from "./helpers";
+import { coldObject, originRequests as originRequestsOf, setFault, startTestNetwork, unique } from "./helpers";
 
 const BODY_IDLE_MS = 1500;
 const DEADLINE_MS = 2500;
@@ -37,10 +37,7 @@ async function get(colo: string, path: string, headers: Record<string, string> =
 }
 
 let size = 9100;
-const fresh = (ttl: number) => {
-  const bytes = size++;
-  return { path: unique(`/gen/${bytes}?ttl=${ttl}`), counted: `/gen/${bytes}` };
-};
+const fresh = (ttl: number) => coldObject(size++, ttl);
 
 describe("internal fields from a client act nowhere", () => {
   it("a GET carrying X-Outpost-Invalidate leaves the shard's copy, which the next POP is served from", async () => {
