@@ -14,20 +14,21 @@ import type { ForwardResult } from "../forward";
 import type { ForwardReason } from "../http/cache-status";
 import { storeDecision, type StoreDecision } from "../http/storable";
 import { governingDirectives } from "../http/targeted";
+import type { CacheDirectives } from "../http/cache-control";
 import type { FillOutcome } from "../pop";
 import type { Transaction } from "../transaction";
 import { deliverStored, deliverTo } from "./deliver-stored";
 import { cacheStatusOf, done, type Step } from "./steps";
 
 /** May the response with these fields be stored for everyone (RFC 9111 §3)? The one judgement for fills and updates alike. */
-export function judgeForStoring(tx: Transaction, status: number, headers: Headers): StoreDecision {
+export function judgeForStoring(tx: Transaction, status: number, headers: Headers, directives = governingDirectives(headers).directives): StoreDecision {
   return storeDecision({
     method: "GET",
     status,
     requestHeaders: tx.request.headers,
     requestDirectives: tx.requestDirectives,
     responseHeaders: headers,
-    responseDirectives: governingDirectives(headers).directives,
+    responseDirectives: directives,
   });
 }
 
@@ -49,7 +50,8 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   const rep = originRepresentation(tx, response);
   const status = cacheStatusOf(tx, { fwd: reason, fwdStatus: response.status, detail: result.shieldBypass, upstream: response.headers.get("cache-status") ?? undefined });
   const originHeaders = rep.headers;
-  const decision = judgeForStoring(tx, response.status, originHeaders);
+  const { directives } = governingDirectives(originHeaders);
+  const decision = judgeForStoring(tx, response.status, originHeaders, directives);
   const tooLarge = rep.length !== undefined && rep.length > cacheConfig.maxObjectBytes;
   const passOn = (body: Representation["body"], size: number | undefined) =>
     done(deliverTo(tx, { status: response.status, headers: originHeaders, body, size }, { cacheStatus: status, evaluateRequest: true, encoded: rep.opaque }));
@@ -73,7 +75,7 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   const waitUntil = (p: Promise<unknown>) => tx.ctx.waitUntil(p);
   if (keyFields.length > 0) tx.pop.tiers.recordVary(tx.primaryKey, keyFields, options.manifest, now, waitUntil);
   // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
-  const ownFields = privateFieldsOf(originHeaders);
+  const ownFields = privateFieldsOf(originHeaders, directives);
   if (body.kind === "complete") {
     tx.pop.tiers.keep(key, meta, body.bytes, now, waitUntil);
     options.settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
@@ -88,8 +90,7 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
 }
 
 /** The fields of a response that its private="f" names (RFC 9111 §5.2.2.7), as the origin sent them. */
-function privateFieldsOf(headers: Headers): [string, string][] {
-  const { directives } = governingDirectives(headers);
+function privateFieldsOf(headers: Headers, directives: CacheDirectives): [string, string][] {
   if (!Array.isArray(directives.private)) return [];
   const names = directives.private;
   return [...headers].filter(([name]) => names.includes(name));
