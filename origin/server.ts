@@ -105,6 +105,14 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
       outgoing.end("not http\n");
       return;
     }
+    // A Content-Length shorter than the body, as a broken origin sends it: the bytes past it stay on
+    // the connection and are read as the next response there (a pooled connection is poisoned).
+    if (incoming.url?.startsWith("/overlong")) {
+      countRequest(stats, "/overlong");
+      outgoing.writeHead(200, { "content-type": "text/plain", "content-length": "10", "cache-control": "no-store", "x-origin-id": options.id });
+      outgoing.end("0123456789" + "-not-part-of-the-body-\n");
+      return;
+    }
     void listener(incoming, outgoing);
   });
   content.keepAliveTimeout = 5000;

@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), "outpost-conformance-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface ConformanceReport {
-  counts: Record<string, { pass: number; fail: number; setup: number; harness: number }>;
+  counts: Record<string, { pass: number; fail: number; setup: number; retry: number; harness: number }>;
   failures: { id: string; kind: string; result: string }[];
 }
 

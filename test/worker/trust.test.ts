@@ -136,6 +136,25 @@ describe("passive health", () => {
   });
 });
 
+describe("an origin's broken answer", () => {
+  it("a GET that meets a connection another answer poisoned is sent once more, on a fresh one, and answered", async () => {
+    // The bytes /overlong sends past its Content-Length are read as the next answer on that pooled
+    // connection: the next request reaches the origin, then fails as unreadable. A GET is safe to
+    // send again (RFC 9110 §9.2.2), and its client should not pay for another answer's bytes.
+    await (await get("/overlong")).text();
+    const victims = Array.from({ length: 4 }, (_, i) => `/unknown-after-overlong-${Date.now()}-${i}`);
+    const statuses: number[] = [];
+    for (const path of victims) {
+      const answer = await get(path);
+      await answer.text();
+      statuses.push(answer.status);
+    }
+    expect(statuses).toEqual([404, 404, 404, 404]);
+    const sent = await Promise.all(victims.map(originHits));
+    expect(sent.every((n) => n === 1 || n === 2)).toBe(true);
+  });
+});
+
 describe("uploads", () => {
   it("an upload that stops arriving ends in 408, within its idle timeout", async () => {
     let sent = false;
