@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig } from "./network-config";
-import { MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
+import { FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
 import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
@@ -498,17 +498,20 @@ async function main(): Promise<void> {
   console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (${LOAD_GENERATOR}${LOAD_GENERATOR === "autocannon" ? "; install wrk for large or compressed bodies" : ""})`);
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
   const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
+  // Behind the same front as the POPs (network.ts), so both pay the same launcher.
+  const bareCf = { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" };
   const bare = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     logRequests: MINIFLARE_LOG_REQUESTS,
-    cf: { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" },
-    modules: true,
-    script: BARE_WORKER,
-    compatibilityDate: "2026-04-26",
-    compatibilityFlags: ["nodejs_compat"],
+    cf: bareCf,
+    workers: [
+      { name: "bare", modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] },
+      frontWorker("bare", bareCf, 0),
+    ],
   });
-  const bareUrl = (await bare.ready).toString().replace(/\/$/, "");
+  await bare.ready;
+  const bareUrl = (await bare.unsafeGetDirectURL(FRONT_WORKER)).toString().replace(/\/$/, "");
   const results: Record<string, LoadResult> = {};
   let collapse: CollapseResult[] = [];
   let zipf: ZipfResult[] = [];

@@ -11,11 +11,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { transformSync } from "esbuild";
 import { Miniflare } from "miniflare";
 import { parseConfig, type OutpostConfigInput } from "../common/config";
 import { shieldAddress, shieldRegion } from "../common/shield/placement";
@@ -124,6 +125,33 @@ export async function buildBundle(outdir = join(ROOT, ".outpost", "build"), conf
     child.on("exit", (code) => (code === 0 ? resolvePromise() : reject(new Error(`wrangler build failed (${code}):\n${output}`))));
   });
   return join(outdir, "worker.js");
+}
+
+/** cloudflare-front.ts as a module workerd runs: production's front in front of each local POP. */
+let frontModule: string | undefined;
+function frontScript(): string {
+  frontModule ??= transformSync(readFileSync(join(ROOT, "scripts", "cloudflare-front.ts"), "utf8"), { loader: "ts", format: "esm", target: "es2022" }).code;
+  return frontModule;
+}
+
+/** The name the front worker has in a Miniflare instance (for unsafeGetDirectURL). */
+export const FRONT_WORKER = "cloudflare-front";
+
+/**
+ * Miniflare worker options for production's front before `service` (a worker
+ * of the same instance), listening on `port` (0: any free one): clients reach
+ * the service through it, not through Miniflare's entry worker.
+ */
+export function frontWorker(service: string, cf: Record<string, unknown>, port: number) {
+  return {
+    name: FRONT_WORKER,
+    modules: true,
+    script: frontScript(),
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { CF_BLOB: cf },
+    serviceBindings: { POP: service },
+    unsafeDirectSockets: [{ host: "127.0.0.1", port }],
+  };
 }
 
 interface StartedOrigin {
@@ -300,9 +328,11 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const pops: TopologyPop[] = [];
     const popInstances = await Promise.all(
       popSpecs.map(async (spec, i) => {
+        // Clients reach the POP through production's front (cloudflare-front.ts) on the POP's port,
+        // not through Miniflare's entry worker, which re-encodes what a POP sends encoded.
         const mf = new Miniflare({
           host: "127.0.0.1",
-          port: portFor(base, 1 + i),
+          port: 0,
           logRequests: MINIFLARE_LOG_REQUESTS,
           cf: popCf(spec),
           workers: [
@@ -311,10 +341,12 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
               bindings: { ...bindings, OUTPOST_ROLE: "pop", POP_NAME: spec.colo },
               serviceBindings: { CONTROL: { external: { address: `127.0.0.1:${controlUrl.port}`, http: {} } } },
             },
+            frontWorker("outpost", popCf(spec), portFor(base, 1 + i)),
           ],
         });
         miniflares.push(mf);
-        const url = new URL(await mf.ready);
+        await mf.ready;
+        const url = await mf.unsafeGetDirectURL(FRONT_WORKER);
         return { mf, spec, url };
       }),
     );

@@ -1,0 +1,84 @@
+/**
+ * Cloudflare's front, as production has it, in front of each local POP (the
+ * network runs it in the POP's workerd, on the POP's public port).
+ *
+ * Miniflare's own entry worker imitates the front but re-encodes a Worker's
+ * gzip or br answer to whichever of the two the client lists first: Chromium
+ * (`gzip, deflate, br, zstd`) would get gzip for the br a POP stored. On
+ * Cloudflare an answer already encoded in a coding the client accepts is
+ * passed through (Content compression, "compression between Cloudflare and
+ * website visitors"); only an identity answer of a compressible type is
+ * compressed by the front. This front does exactly that, and otherwise what
+ * Miniflare's does: it sets `request.cf` (the POP's place, the client's real
+ * Accept-Encoding in `clientAcceptEncoding`), tells the Worker
+ * `Accept-Encoding: br, gzip`, and names the client in CF-Connecting-IP.
+ *
+ * It is bundled apart (esbuild, by network.ts) and never deployed.
+ */
+
+interface FrontEnv {
+  /** The service it fronts: the POP's worker. */
+  POP: { fetch(request: Request): Promise<Response> };
+  /** The POP's request.cf: colo, city, coordinates (without the client's fields). */
+  CF_BLOB: Record<string, unknown>;
+}
+
+/** What Cloudflare compresses by default (its documented list, the common part). */
+const COMPRESSIBLE = /^(text\/|application\/(javascript|x-javascript|json|xml|rss\+xml|atom\+xml|manifest\+json|ld\+json|wasm|vnd\.api\+json|xhtml\+xml)|image\/svg\+xml|font\/(ttf|otf))/;
+
+interface AcceptedCoding {
+  coding: string;
+  q: number;
+}
+
+function acceptedCodings(header: string): AcceptedCoding[] {
+  return header
+    .split(",")
+    .map((part) => {
+      const [coding, ...params] = part.trim().toLowerCase().split(";");
+      const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+      return { coding: coding.trim(), q: q === undefined ? 1 : Number(q) };
+    })
+    .filter((a) => a.coding !== "" && !Number.isNaN(a.q));
+}
+
+function accepts(codings: AcceptedCoding[], coding: string): boolean {
+  const named = codings.find((a) => a.coding === coding);
+  if (named) return named.q > 0;
+  const star = codings.find((a) => a.coding === "*");
+  return star !== undefined && star.q > 0;
+}
+
+/** The answer as the client gets it: passed through when it may, compressed or decoded when it must. */
+function throughTheFront(response: Response, clientAcceptEncoding: string): Response {
+  const codings = acceptedCodings(clientAcceptEncoding);
+  const encoding = response.headers.get("content-encoding");
+  if (encoding !== null) {
+    if (encoding === "identity" || accepts(codings, encoding)) return response;
+    // A coding the client does not take (it never asked): decoded on the way out, as the front does.
+    if (encoding !== "gzip" && encoding !== "br") return response;
+    const decoded = new Response(response.body, response);
+    decoded.headers.delete("content-encoding");
+    return decoded;
+  }
+  const type = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (response.status !== 200 || !COMPRESSIBLE.test(type) || /no-transform/i.test(response.headers.get("cache-control") ?? "")) return response;
+  // The runtime compresses a plain body it is told to send encoded: the client's first of br and gzip.
+  const chosen = codings.find((a) => a.q > 0 && (a.coding === "br" || a.coding === "gzip"));
+  if (!chosen) return response;
+  const encoded = new Response(response.body, response);
+  encoded.headers.set("content-encoding", chosen.coding);
+  return encoded;
+}
+
+export default {
+  async fetch(request: Request, env: FrontEnv): Promise<Response> {
+    const clientAcceptEncoding = request.headers.get("accept-encoding") ?? "";
+    const headers = new Headers(request.headers);
+    headers.set("accept-encoding", "br, gzip");
+    // Locally every client is on loopback; a test may name a client of its own (as Miniflare allows).
+    if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", "127.0.0.1");
+    const forwarded = new Request(request, { headers, cf: { ...env.CF_BLOB, clientAcceptEncoding } } as RequestInit);
+    return throughTheFront(await env.POP.fetch(forwarded), clientAcceptEncoding);
+  },
+};
