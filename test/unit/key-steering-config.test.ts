@@ -91,9 +91,12 @@ import { compressible, encodedEtag, encodedHeaders } from "../../edge/compress/p
 
 describe("Accept-Encoding negotiation", () => {
   const all = ["br", "zstd", "gzip"] as const;
-  it("follows the client's order on equal q (as Cloudflare's front does), then ours", () => {
-    expect(negotiateEncoding("gzip, deflate, br, zstd", all)).toBe("gzip");
-    expect(negotiateEncoding("br, gzip", all)).toBe("br");
+  it("prefers br and zstd over gzip on equal q, in our order, whatever the client's listing order", () => {
+    // Chromium's header, and curl's as the issue had it.
+    expect(negotiateEncoding("gzip, deflate, br, zstd", all)).toBe("br");
+    expect(negotiateEncoding("gzip, br", all)).toBe("br");
+    expect(negotiateEncoding("gzip, zstd", all)).toBe("zstd");
+    expect(negotiateEncoding("gzip, deflate, br, zstd", ["zstd", "br", "gzip"])).toBe("zstd");
     expect(negotiateEncoding("zstd, gzip", all)).toBe("zstd");
     expect(negotiateEncoding("x-gzip", all)).toBe("gzip");
     expect(negotiateEncoding("*", all)).toBe("br");
