@@ -63,11 +63,13 @@ function throughTheFront(response: Response, clientAcceptEncoding: string): Resp
   }
   const type = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (response.status !== 200 || !COMPRESSIBLE.test(type) || /no-transform/i.test(response.headers.get("cache-control") ?? "")) return response;
-  // The runtime compresses a plain body it is told to send encoded: the client's first of br and gzip.
-  const chosen = codings.find((a) => a.q > 0 && (a.coding === "br" || a.coding === "gzip"));
+  // The runtime compresses a plain body it is told to send encoded. Brotli to a client that takes
+  // it as readily as gzip, as Cloudflare serves it (Miniflare took the client's first-listed).
+  const q = (coding: string) => (accepts(codings, coding) ? (codings.find((a) => a.coding === coding) ?? codings.find((a) => a.coding === "*"))!.q : 0);
+  const chosen = q("br") > 0 && q("br") >= q("gzip") ? "br" : q("gzip") > 0 ? "gzip" : undefined;
   if (!chosen) return response;
   const encoded = new Response(response.body, response);
-  encoded.headers.set("content-encoding", chosen.coding);
+  encoded.headers.set("content-encoding", chosen);
   return encoded;
 }
 

@@ -64,6 +64,13 @@ describe("compression on the wire", () => {
     expect(Number(chromium.headers["content-length"])).toBe(curl.body.byteLength);
   });
 
+  it("text above compression.maxBytes leaves the POP identity and gets brotli from the front, as on Cloudflare", async () => {
+    const fra = network.topology.pops[1].url;
+    const big = await rawGet(`${fra}${unique("/gen/1500000?ttl=600")}`, { "accept-encoding": "gzip, deflate, br, zstd" });
+    expect(big.headers["content-encoding"]).toBe("br");
+    expect(brotliDecompressSync(big.body).byteLength).toBe(1_500_000);
+  });
+
   it("uses zstd where the runtime has it and the client prefers it", async () => {
     const fra = network.topology.pops[1].url;
     const status = (await (await fetch(`${fra}/__outpost/status`, { headers: { authorization: `Bearer ${network.topology.control.token}` } })).json()) as { codings: string[] };
