@@ -6,10 +6,12 @@
  */
 import { monitorFor, type OutpostConfig } from "../common/config";
 import { purgeHorizonMs } from "../common/settings";
-import { applyProbe, initialHealth, probeOrigin, type ActiveHealth, type HealthTransition } from "./health-monitor";
-import { purgeOnCloudflare, type CloudflarePurgeOptions, type CloudflarePurgeResult } from "./cloudflare-purge";
+import { applyProbe, initialHealth, probeOrigin } from "./health-monitor";
+import { purgeOnCloudflare, type CloudflarePurgeOptions } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
-import { MAX_SYNC_WAIT_MS, type PopMetrics, type ReportEvent, type SyncReport } from "../common/wire";
+import type { PopMetrics, ReportEvent, SyncReport } from "../common/wire";
+import { loadControlData, type ControlData } from "./control-data";
+import { HeldSyncs } from "./held-syncs";
 import { validSeries } from "../common/metrics/series";
 import { POP_COUNTERS } from "../common/metrics/counters";
 import { LiveFigures } from "./live";
@@ -21,25 +23,6 @@ import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot
 import type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
 
 export type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
-
-/** What the control plane holds in memory: the rows, loaded once, written one at a time. Purge rules stay in storage. */
-interface ControlData {
-  version: number;
-  purgeSeq: number;
-  /** Names this purge sequence: a control plane that lost its state starts a new epoch, and POPs resync from zero. */
-  epoch: string;
-  origins: Map<string, OriginOverride>;
-  active: Map<string, ActiveHealth>;
-  passive: Map<string, PassiveReport>;
-  /** The health view last published; a change bumps the version. */
-  published: Record<string, OriginHealthView>;
-  transitions: Map<string, HealthTransition>;
-  pops: Map<string, PopSync>;
-  /** When each POP's row was last written (syncs come often; the row is written when it matters). */
-  popWrittenAt: Map<string, number>;
-  nextProbeAt: Record<string, number>;
-  cloudflare: Map<string, CloudflarePurgeResult | "pending">;
-}
 
 export interface ControlOptions {
   cloudflare?: CloudflarePurgeOptions;
@@ -54,8 +37,6 @@ export interface ControlOptions {
 export type { ControlStorage } from "./storage";
 
 const MAX_TRANSITIONS = 200;
-/** Syncs held at once; past it the oldest is answered ("nothing new") to make room. */
-const MAX_HELD_SYNCS = 5000;
 /** A POP's row is written on a purge or version change, else at most this often. */
 const POP_ROW_INTERVAL_MS = 10_000;
 const DEFAULT_PURGE_PAGE = 2000;
@@ -70,8 +51,7 @@ export class ControlState {
   private data: ControlData | undefined;
   /** Figures for people watching (the dashboard, purge lag): memory only. */
   readonly live = new LiveFigures();
-  /** Held syncs (oldest first), each released by news or by its bound. */
-  private readonly held = new Set<() => void>();
+  private readonly held = new HeldSyncs();
 
   constructor(
     private readonly storage: ControlStorage,
@@ -85,30 +65,7 @@ export class ControlState {
 
   private load(): Promise<ControlData> {
     if (this.data) return Promise.resolve(this.data);
-    this.loading ??= (async () => {
-      const values = await this.storage.rows<unknown>("value");
-      let epoch = values.get("epoch") as string | undefined;
-      if (!epoch) {
-        epoch = crypto.randomUUID();
-        await this.storage.putRow("value", "epoch", epoch);
-      }
-      const pops = await this.storage.rows<PopSync>("pop");
-      this.data = {
-        version: (values.get("version") as number | undefined) ?? 1,
-        purgeSeq: (values.get("purgeSeq") as number | undefined) ?? 0,
-        epoch,
-        origins: await this.storage.rows<OriginOverride>("override"),
-        active: await this.storage.rows<ActiveHealth>("active"),
-        passive: await this.storage.rows<PassiveReport>("passive"),
-        published: (values.get("published") as Record<string, OriginHealthView> | undefined) ?? {},
-        transitions: await this.storage.rows<HealthTransition>("transition"),
-        pops,
-        popWrittenAt: new Map([...pops.keys()].map((k) => [k, 0])),
-        nextProbeAt: {},
-        cloudflare: await this.storage.rows<CloudflarePurgeResult | "pending">("cloudflare"),
-      };
-      return this.data;
-    })();
+    this.loading ??= loadControlData(this.storage).then((data) => (this.data = data));
     return this.loading;
   }
 
@@ -116,33 +73,13 @@ export class ControlState {
   private async bumpVersion(data: ControlData): Promise<void> {
     data.version++;
     await this.storage.putRow("value", "version", data.version);
-    this.releaseHeld();
-  }
-
-  private releaseHeld(): void {
-    const waiting = [...this.held];
-    this.held.clear();
-    for (const release of waiting) release();
+    this.held.releaseAll();
   }
 
   /** Is there anything past what the POP reported? */
   private hasNews(data: ControlData, report: SyncReport): boolean {
     if (report.epoch !== undefined && report.epoch !== data.epoch) return true;
     return data.version > report.have || data.purgeSeq > report.purgeSeq;
-  }
-
-  /** Holds a sync until news or `waitMs`; nothing is read from storage while it waits. */
-  private hold(waitMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const release = () => {
-        clearTimeout(timer);
-        this.held.delete(release);
-        resolve();
-      };
-      const timer = setTimeout(release, Math.min(waitMs, MAX_SYNC_WAIT_MS));
-      if (this.held.size >= MAX_HELD_SYNCS) this.held.values().next().value?.();
-      this.held.add(release);
-    });
   }
 
   /** Syncs held now. */
@@ -184,7 +121,7 @@ export class ControlState {
     const known = data.pops.get(report.pop);
     if (known) data.pops.set(report.pop, { ...known, ...this.figures(report.pop, report, known, this.now()) });
     // A waiting sync: answered as soon as there is news past what the POP has, or at its bound.
-    if (waitMs > 0 && !this.hasNews(data, report)) await this.hold(waitMs);
+    if (waitMs > 0 && !this.hasNews(data, report)) await this.held.hold(waitMs);
     const now = this.now();
     // A POP from another epoch holds sequence numbers that mean nothing here: it starts from zero.
     const purgeSeq = report.epoch !== undefined && report.epoch !== data.epoch ? 0 : report.purgeSeq;
