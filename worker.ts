@@ -7,6 +7,8 @@
 import { createControlApp, type ControlBindings } from "./control/api";
 import { ControlPlane } from "./control/durable-object";
 import { Shield } from "./edge/shield/shard";
+import { routeToShard } from "./edge/shield/route";
+import { DEFAULT_CONTROL_HOST } from "./common/settings";
 import type { ControlPlaneRpc } from "./control/rpc";
 import type { Env } from "./common/env";
 import { handleEdgeRequest } from "./edge/pipeline";
@@ -19,6 +21,7 @@ const controlApp = createControlApp({
     if (!ns) throw new Error("CONTROL_PLANE binding missing");
     return ns.get(ns.idFromName("global")) as unknown as ControlPlaneRpc;
   },
+  shieldRoute: (request, env, region, shard) => routeToShard(request, env as Env, region, shard),
   shield: (env, objectName, hint) => {
     const ns = (env as Env).SHIELD;
     return ns ? ns.get(ns.idFromName(objectName), hint ? { locationHint: hint } : undefined) : undefined;
@@ -29,7 +32,7 @@ function isControlRequest(request: Request, env: Env): boolean {
   const role = env.OUTPOST_ROLE ?? "both";
   if (role !== "both") return role === "control";
   const host = new URL(request.url).hostname.toLowerCase();
-  const hosts = (env.CONTROL_HOSTS ?? "control.internal").split(",").map((h) => h.trim().toLowerCase());
+  const hosts = (env.CONTROL_HOSTS ?? DEFAULT_CONTROL_HOST).split(",").map((h) => h.trim().toLowerCase());
   return hosts.includes(host);
 }
 

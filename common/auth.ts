@@ -73,3 +73,17 @@ export function grants(grant: TokenGrant, scope: Scope): boolean {
   if (grant.scopes.includes(scope)) return true;
   return scope !== "pop" && grant.scopes.includes("admin");
 }
+
+const tokenStores = new Map<string, TokenStore>();
+
+/** The token store for these secrets, built once per isolate and secret set. */
+export function tokenStoreFor(controlTokens: string | undefined, popToken: string | undefined): TokenStore {
+  const id = `${controlTokens ?? ""}\n${popToken ?? ""}`;
+  let store = tokenStores.get(id);
+  if (!store) {
+    store = new TokenStore(controlTokens, popToken);
+    tokenStores.clear();
+    tokenStores.set(id, store);
+  }
+  return store;
+}

@@ -377,3 +377,16 @@ export function parseConfig(input: unknown, source = "configuration"): OutpostCo
   if (!result.success) throw new ConfigError(problemLines(result.error), source);
   return result.data;
 }
+
+const parsedConfigs = new Map<string, OutpostConfig>();
+
+/** OUTPOST_CONFIG parsed once per text (an isolate sees one; a new deploy, a new text). */
+export function configFromText(text: string): OutpostConfig {
+  let config = parsedConfigs.get(text);
+  if (!config) {
+    config = parseConfig(text, "OUTPOST_CONFIG");
+    parsedConfigs.clear();
+    parsedConfigs.set(text, config);
+  }
+  return config;
+}

@@ -43,6 +43,9 @@ export const SettingsSchema = z.object({
 
 export type Settings = z.output<typeof SettingsSchema>;
 
+/** The control API's host when CONTROL_HOST / CONTROL_HOSTS say none: POPs reach it by the CONTROL binding. */
+export const DEFAULT_CONTROL_HOST = "control.internal";
+
 /** Parses the settings from an env object; throws ConfigError naming each bad variable. */
 export function parseSettings(env: { readonly [K in keyof Settings]?: unknown }): Settings {
   const picked = Object.fromEntries(Object.keys(SettingsSchema.shape).map((k) => [k, env[k as keyof Settings] === "" ? undefined : env[k as keyof Settings]]));

@@ -14,8 +14,8 @@ import { fieldProblems } from "../common/zod-issues";
 import { HTTPException } from "hono/http-exception";
 import { validator } from "hono/validator";
 import type { z } from "zod";
-import { parseConfig, type OutpostConfig } from "../common/config";
-import { grants, TokenStore, type TokenGrant } from "../common/auth";
+import { configFromText, type OutpostConfig } from "../common/config";
+import { grants, tokenStoreFor, type TokenStore, type TokenGrant } from "../common/auth";
 import { cloudflareError, findZone, listZones, zoneOf, type CloudflareErrorStatus } from "./cloudflare-api";
 import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/page";
 import { renderMetrics } from "./metrics";
@@ -24,11 +24,9 @@ import { parsePurgeRequest, type Problem } from "./purge-request";
 import { RateLimiter } from "../common/rate-limit";
 import { MAX_BODY_BYTES, ROUTES, type ErrorShape, type RouteSpec } from "./routes";
 import type { ControlPlaneRpc } from "./rpc";
-import type { PurgeTarget } from "../common/snapshot";
 import { parseSettings } from "../common/settings";
-import { locationHint, shieldAddress, type ShieldAddress } from "../common/shield/placement";
-import { SHIELD_FIELDS, shieldUnavailable } from "../common/shield/protocol";
-import { REGIONS } from "../common/geo/regions";
+import { locationHint, shardNamed } from "../common/shield/placement";
+import { shieldUnavailable } from "../common/shield/protocol";
 
 export interface ControlBindings {
   OUTPOST_CONFIG: string;
@@ -40,7 +38,9 @@ export interface ControlBindings {
 export interface ControlDeps {
   /** The control plane for this request's environment. */
   plane: (env: ControlBindings) => ControlPlaneRpc;
-  /** A shield shard's stub (a Durable Object on Cloudflare); undefined without a SHIELD binding. */
+  /** SHIELD_ROUTE's handler: a POP's miss on its way to a shield shard (edge/shield/route.ts). */
+  shieldRoute?: (request: Request, env: ControlBindings, region: string, shard: string) => Promise<Response>;
+  /** A shield shard's stub (a Durable Object on Cloudflare), for its fault switch; undefined without a SHIELD binding. */
   shield?: (env: ControlBindings, objectName: string, hint: DurableObjectLocationHint | undefined) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
 }
 
@@ -59,28 +59,12 @@ function refuse(c: AppContext, shape: ErrorShape, status: ErrorStatus, message: 
   return c.json({ error: message, status, ...extra }, status);
 }
 
-
-const configCache = new Map<string, OutpostConfig>();
 function configOf(env: ControlBindings): OutpostConfig {
-  let config = configCache.get(env.OUTPOST_CONFIG);
-  if (!config) {
-    config = parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
-    configCache.clear();
-    configCache.set(env.OUTPOST_CONFIG, config);
-  }
-  return config;
+  return configFromText(env.OUTPOST_CONFIG);
 }
 
-const tokenCache = new Map<string, TokenStore>();
 function tokensOf(env: ControlBindings): TokenStore {
-  const id = `${env.CONTROL_TOKENS ?? ""}\n${env.POP_TOKEN ?? ""}`;
-  let store = tokenCache.get(id);
-  if (!store) {
-    store = new TokenStore(env.CONTROL_TOKENS, env.POP_TOKEN);
-    tokenCache.clear();
-    tokenCache.set(id, store);
-  }
-  return store;
+  return tokenStoreFor(env.CONTROL_TOKENS, env.POP_TOKEN);
 }
 
 let limiter: { perMinute: number; limiter: RateLimiter } | undefined;
@@ -179,10 +163,13 @@ function purgeAccepted(id: string) {
   return { success: true, errors: [], messages: [], result: { id } };
 }
 
-export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
-  const shapeOf = (c: AppContext): ErrorShape => (c.req.path.startsWith("/client/v4/") ? "cloudflare" : "outpost");
+type App = Hono<AppEnv>;
+const planeOf = (deps: ControlDeps, c: AppContext) => deps.plane(c.env);
+const newPurgeId = () => crypto.randomUUID().replace(/-/g, "");
 
+/** Errors in the route's shape: Hono's own refusals, our bugs (never their message), unknown paths. */
+function handleErrors(app: App): void {
+  const shapeOf = (c: AppContext): ErrorShape => (c.req.path.startsWith("/client/v4/") ? "cloudflare" : "outpost");
   app.onError((err, c) => {
     if (err instanceof HTTPException) {
       // Hono's middleware refusals (a body that is not JSON), in the route's shape.
@@ -193,57 +180,53 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     return refuse(c, shapeOf(c), 500, "internal error");
   });
   app.notFound((c) => (shapeOf(c) === "cloudflare" ? refuse(c, "cloudflare", 404, `No route for ${c.req.path}`) : refuse(c, "outpost", 404, "no such endpoint", { path: c.req.path })));
+}
 
-  const plane = (c: AppContext) => deps.plane(c.env);
-
+/** Purges, origins, health, POPs, metrics: Outpost's own API. */
+function registerOperatorRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.healthz, (c) => c.json({ ok: true }));
   register(app, ROUTES.openapi, (c) => c.json(openApiDocument()));
-
-  const purge = async (c: AppContext, targets: PurgeTarget[], soft: boolean) => plane(c).purge(targets, soft, crypto.randomUUID().replace(/-/g, ""));
-
   register(app, ROUTES.purge, async (c) => {
     const request = parsePurgeRequest(bodyOf(c, ROUTES.purge.body), configOf(c.env));
     if (!request.ok) return c.json({ success: false, errors: request.problems, messages: [], result: null, error: "invalid purge", status: 400 }, 400);
-    const rule = await purge(c, request.targets, request.soft);
+    const rule = await planeOf(deps, c).purge(request.targets, request.soft, newPurgeId());
     return c.json({ success: true, errors: [], messages: [], result: { id: rule.id, seq: rule.seq, soft: rule.soft, targets: rule.targets.length, at: new Date(rule.at).toISOString() } });
   });
-
   register(app, ROUTES.purgeStatus, async (c) => {
-    const status = await plane(c).purgeStatus(c.req.param("id") ?? "");
+    const status = await planeOf(deps, c).purgeStatus(c.req.param("id") ?? "");
     if (!status) return refuse(c, "outpost", 404, "no such purge (or older than the retention)");
     return c.json(status);
   });
-
   register(app, ROUTES.origins, async (c) => {
-    const overrides = await plane(c).overrides();
+    const overrides = await planeOf(deps, c).overrides();
     return c.json({ origins: configOf(c.env).origins.map((o) => ({ ...o, ...overrides[o.id] })) });
   });
-
   register(app, ROUTES.patchOrigin, async (c) => {
     const id = c.req.param("id") ?? "";
     if (!configOf(c.env).origins.some((o) => o.id === id)) return refuse(c, "outpost", 404, `no origin "${id}"`);
-    return c.json({ id, ...(await plane(c).patchOrigin(id, bodyOf(c, ROUTES.patchOrigin.body))) });
+    return c.json({ id, ...(await planeOf(deps, c).patchOrigin(id, bodyOf(c, ROUTES.patchOrigin.body))) });
   });
-
-  register(app, ROUTES.health, async (c) => c.json(await plane(c).health()));
-
+  register(app, ROUTES.health, async (c) => c.json(await planeOf(deps, c).health()));
   register(app, ROUTES.pops, async (c) => {
-    const pops = await plane(c).pops();
+    const pops = await planeOf(deps, c).pops();
     return c.json({
       pops: pops.map((p) => ({ name: p.name, mode: p.mode ?? "poll", lastSyncAt: p.lastSyncAt, syncs: p.syncs ?? 0, reports: p.reports ?? 0, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })),
     });
   });
+  register(app, ROUTES.metrics, async (c) => c.text(renderMetrics(await planeOf(deps, c).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+}
 
-  register(app, ROUTES.metrics, async (c) => c.text(renderMetrics(await plane(c).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
-
-  // The dashboard: a page with no data in it (anyone may load it); its script reads /v1/dashboard with a read token.
+/** The dashboard: a page with no data in it (anyone may load it); its script reads /v1/dashboard with a read token. */
+function registerDashboardRoutes(app: App, deps: ControlDeps): void {
   const pageHeaders = (type: string) => ({ "content-type": type, "content-security-policy": DASHBOARD_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "cache-control": "no-cache" });
   register(app, ROUTES.dashboardPage, (c) => c.body(DASHBOARD_HTML, 200, pageHeaders("text/html; charset=utf-8")));
   register(app, ROUTES.dashboardScript, (c) => c.body(DASHBOARD_JS, 200, pageHeaders("text/javascript; charset=utf-8")));
   register(app, ROUTES.dashboardStyles, (c) => c.body(DASHBOARD_CSS, 200, pageHeaders("text/css; charset=utf-8")));
-  register(app, ROUTES.dashboardData, async (c) => c.json(await plane(c).dashboard(), 200, { "cache-control": "no-store" }));
+  register(app, ROUTES.dashboardData, async (c) => c.json(await planeOf(deps, c).dashboard(), 200, { "cache-control": "no-store" }));
+}
 
-  // ── Cloudflare's API, for tooling written against it ──
+/** Cloudflare's API, for tooling written against it. */
+function registerCloudflareRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.zones, (c) => c.json(listZones(configOf(c.env), queryOf(c, ROUTES.zones.query))));
   register(app, ROUTES.zone, (c) => {
     const site = findZone(configOf(c.env), c.req.param("zone_id") ?? "");
@@ -255,66 +238,43 @@ export function createControlApp(deps: ControlDeps): Hono<AppEnv> {
     if (!site) return refuse(c, "cloudflare", 404, `Could not route to /zones/${c.req.param("zone_id")}/purge_cache, perhaps your object identifier is invalid?`);
     const request = parsePurgeRequest(bodyOf(c, ROUTES.zonePurge.body), configOf(c.env), site);
     if (!request.ok) return refuse(c, "cloudflare", 400, "invalid purge request", { problems: request.problems });
-    const rule = await purge(c, request.targets, request.soft);
+    const rule = await planeOf(deps, c).purge(request.targets, request.soft, newPurgeId());
     return c.json(purgeAccepted(rule.id));
   });
+}
 
-  // ── Between Outpost's own parts ──
+/** Between Outpost's own parts: POPs' syncs and reports, and the shield's route and fault switch. */
+function registerInternalRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.snapshot, async (c) => {
     const { pop, have } = queryOf(c, ROUTES.snapshot.query);
-    return c.json(await plane(c).snapshot(pop, have));
+    return c.json(await planeOf(deps, c).snapshot(pop, have));
   });
-
   register(app, ROUTES.sync, async (c) => {
     const { wait, ...report } = bodyOf(c, ROUTES.sync.body);
-    return c.json(await plane(c).sync(report, wait));
+    return c.json(await planeOf(deps, c).sync(report, wait));
   });
-
   register(app, ROUTES.reports, async (c) => {
     const report = bodyOf(c, ROUTES.reports.body);
-    return c.json(await plane(c).report(report.pop, report.events, report.metrics));
+    return c.json(await planeOf(deps, c).report(report.pop, report.events, report.metrics));
   });
-
-  /** The shard a region's shield key maps to, or a refusal naming what is wrong. */
-  const shardOf = (c: AppContext): { address: ShieldAddress } | { response: Response } => {
-    const region = c.req.param("region") ?? "";
-    const shard = Number(c.req.param("shard"));
-    const shards = configOf(c.env).shield.shardsPerRegion;
-    if (!(region in REGIONS)) return { response: refuse(c, "outpost", 404, `no region "${region}"`) };
-    if (!Number.isInteger(shard) || shard < 0 || shard >= shards) return { response: refuse(c, "outpost", 404, `shard must be 0 to ${shards - 1}`) };
-    return { address: shieldAddress(region, shard) };
-  };
-
-  /**
-   * A POP's miss, for the shard that owns its key. The POP token comes in its own field: the
-   * client's Authorization goes on, untouched, to the origin.
-   */
-  register(app, ROUTES.shield, async (c) => {
-    const token = c.req.header(SHIELD_FIELDS.token);
-    const grant = token ? tokensOf(c.env).authenticate(`Bearer ${token}`) : undefined;
-    if (!grant || !grants(grant, "pop")) return refuse(c, "outpost", 401, "the shield answers POPs only");
-    const target = shardOf(c);
-    if ("response" in target) return target.response;
-    const stub = deps.shield?.(c.env, target.address.objectName, locationHint(target.address.region));
-    if (!stub) return shieldUnavailable("no SHIELD binding");
-    const headers = new Headers(c.req.raw.headers);
-    headers.delete(SHIELD_FIELDS.token);
-    headers.set(SHIELD_FIELDS.shard, `${target.address.region}:${target.address.shard}`);
-    try {
-      return await stub.fetch("https://shield/fill", { method: c.req.method, headers });
-    } catch (err) {
-      return shieldUnavailable((err as Error).message);
-    }
-  });
-
+  // The shield's own route (edge/shield/route.ts, wired in by the composition root).
+  register(app, ROUTES.shield, (c) => (deps.shieldRoute ? deps.shieldRoute(c.req.raw, c.env, c.req.param("region") ?? "", c.req.param("shard") ?? "") : shieldUnavailable("no shield route")));
   register(app, ROUTES.shieldFault, async (c) => {
-    const target = shardOf(c);
-    if ("response" in target) return target.response;
-    const stub = deps.shield?.(c.env, target.address.objectName, locationHint(target.address.region));
+    const named = shardNamed(c.req.param("region") ?? "", c.req.param("shard") ?? "", configOf(c.env).shield.shardsPerRegion);
+    if ("problem" in named) return refuse(c, "outpost", 404, named.problem);
+    const stub = deps.shield?.(c.env, named.address.objectName, locationHint(named.address.region));
     if (!stub) return refuse(c, "outpost", 404, "no SHIELD binding");
     const answer = await stub.fetch("https://shield/__fault", { method: "POST", body: JSON.stringify(bodyOf(c, ROUTES.shieldFault.body)) });
-    return c.json({ shield: target.address.name, ...((await answer.json()) as object) });
+    return c.json({ shield: named.address.name, ...((await answer.json()) as object) });
   });
+}
 
+export function createControlApp(deps: ControlDeps): App {
+  const app: App = new Hono<AppEnv>();
+  handleErrors(app);
+  registerOperatorRoutes(app, deps);
+  registerDashboardRoutes(app, deps);
+  registerCloudflareRoutes(app, deps);
+  registerInternalRoutes(app, deps);
   return app;
 }

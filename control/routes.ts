@@ -10,6 +10,7 @@ import type { Scope } from "../common/auth";
 import { CloudflareErrorSchema, PurgeResultSchema, ZoneListQuerySchema, ZoneListSchema, ZoneResultSchema } from "./cloudflare-api";
 import { MAX_PURGE_ITEMS, PurgeBodySchema } from "./purge-request";
 import { OriginOverrideSchema, OriginPatchSchema, PurgeTargetSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
+import { SHIELD_ROUTE } from "../common/shield/protocol";
 
 /** Bodies larger than this are refused (413) before they are read whole. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -231,7 +232,7 @@ export const ROUTES = {
   },
   shield: {
     method: "all",
-    path: "/__shield/:region/:shard",
+    path: SHIELD_ROUTE,
     summary: "A POP's miss, or its invalidation after an unsafe request, for the shield shard that owns the key (POP token in x-outpost-pop-token)",
     errors: "outpost",
     internal: true,

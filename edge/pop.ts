@@ -24,7 +24,7 @@ import { SnapshotClient } from "./snapshot-client";
 import { zeroCounters, type PopCounters } from "../common/metrics/counters";
 import type { PopLocation, PopMetrics } from "../common/wire";
 import { PopSeries, statusClass, type CacheResult, type StaleReason } from "../common/metrics/series";
-import { parseSettings, purgeHorizonMs } from "../common/settings";
+import { DEFAULT_CONTROL_HOST, parseSettings, purgeHorizonMs } from "../common/settings";
 import { waitAtMost } from "./wait";
 import { TokenStore } from "../common/auth";
 import { RateLimiter } from "../common/rate-limit";
@@ -104,7 +104,7 @@ export class Pop {
     this.purges = new PurgeRules(purgeHorizonMs(this.config));
     this.snapshots = new SnapshotClient({
       control: env.CONTROL,
-      controlHost: env.CONTROL_HOST ?? "control.internal",
+      controlHost: env.CONTROL_HOST ?? DEFAULT_CONTROL_HOST,
       popToken: env.POP_TOKEN,
       popName: name,
       refreshMs: settings.SNAPSHOT_REFRESH_MS,

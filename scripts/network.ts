@@ -20,6 +20,7 @@ import { transformSync } from "esbuild";
 import { Miniflare } from "miniflare";
 import { parseConfig, type OutpostConfigInput } from "../common/config";
 import { shieldAddress, shieldRegion } from "../common/shield/placement";
+import { shieldRoutePath } from "../common/shield/protocol";
 import type { NetworkConfig, OriginSpec, PopSpec } from "./network-config";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -371,7 +372,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const shields: TopologyShield[] = !shieldConfig.enabled
       ? []
       : shieldRegions.flatMap((region) =>
-          Array.from({ length: shieldConfig.shardsPerRegion }, (_, shard) => ({ name: shieldAddress(region, shard).name, region, url: `${controlBase}/__shield/${region}/${shard}` })),
+          Array.from({ length: shieldConfig.shardsPerRegion }, (_, shard) => ({ name: shieldAddress(region, shard).name, region, url: `${controlBase}${shieldRoutePath(region, shard)}` })),
         );
     const topology: Topology = {
       control: { url: controlBase, token: adminToken },

@@ -87,6 +87,14 @@ export function shieldAddress(region: string, shard: number): ShieldAddress {
   return { region, shard, name: `Outpost-Shield-${region}-${shard}`, objectName: `${region}:${shard}` };
 }
 
+/** The shard a route names (region and shard number as they came), or what is wrong with the name. */
+export function shardNamed(region: string, shard: string, shardsPerRegion: number): { address: ShieldAddress } | { problem: string } {
+  const number = Number(shard);
+  if (!(region in REGIONS)) return { problem: `no region "${region}"` };
+  if (!/^\d+$/.test(shard) || number >= shardsPerRegion) return { problem: `shard must be 0 to ${shardsPerRegion - 1}` };
+  return { address: shieldAddress(region, number) };
+}
+
 /** The location a shield steers from: its region's point (it runs there). */
 export function regionPoint(region: string): GeoPoint {
   return REGIONS[region] ?? REGIONS["us-east"];

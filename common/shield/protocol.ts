@@ -1,10 +1,18 @@
 /**
  * How a POP talks to a shield shard, through the control worker's
- * /__shield/{region}/{shard} route. The fields are ours alone (every one
+ * SHIELD_ROUTE (edge/shield/route.ts). The fields are ours alone (every one
  * starts with x-outpost-, which no tier takes from a client or an origin): the
  * route checks the POP token and the shard drops them all before its pipeline
  * sees the request, so none of them reaches an origin.
  */
+/** The route a POP sends a shard its miss on, on the control host (Hono's path syntax). */
+export const SHIELD_ROUTE = "/__shield/:region/:shard";
+
+/** SHIELD_ROUTE for one shard. */
+export function shieldRoutePath(region: string, shard: number): string {
+  return SHIELD_ROUTE.replace(":region", encodeURIComponent(region)).replace(":shard", String(shard));
+}
+
 export const SHIELD_FIELDS = {
   /** The POP token (never Authorization: the client's own goes on to the origin). */
   token: "x-outpost-pop-token",

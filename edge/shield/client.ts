@@ -7,7 +7,8 @@
 import { normalizePath, normalizeQuery, primaryKey } from "../../common/cache-key";
 import { siteUsesShield, type CacheKeyConfig } from "../../common/config";
 import { shardFor, shieldAddress, shieldRegion, type ShieldAddress } from "../../common/shield/placement";
-import { SHIELD_ANSWER, SHIELD_FIELDS, SHIELD_RELAY_MARGIN_MS } from "../../common/shield/protocol";
+import { SHIELD_ANSWER, SHIELD_FIELDS, SHIELD_RELAY_MARGIN_MS, shieldRoutePath } from "../../common/shield/protocol";
+import { DEFAULT_CONTROL_HOST } from "../../common/settings";
 import type { OriginFetchResult } from "../routing/origin-fetch";
 import { budgetLeft, type Transaction } from "../transaction";
 
@@ -16,7 +17,7 @@ export type ShieldBypass = "shield-down" | "shield-ejected";
 
 /** The control worker's route to a shard, which POPs reach through the CONTROL binding. */
 function shieldRoute(tx: Transaction, address: ShieldAddress): string {
-  return `https://${tx.pop.env.CONTROL_HOST ?? "control.internal"}/__shield/${address.region}/${address.shard}`;
+  return `https://${tx.pop.env.CONTROL_HOST ?? DEFAULT_CONTROL_HOST}${shieldRoutePath(address.region, address.shard)}`;
 }
 
 /** A URL as a shield shard is told it: the site's host, and the path and query the key holds. */

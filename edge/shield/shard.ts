@@ -6,7 +6,7 @@
  * key it owns becomes at most one origin request: its pipeline collapses
  * concurrent fills. Thin on purpose: the pipeline does the work.
  *
- * It is reached only through the control worker's /__shield route (POP token),
+ * It is reached only through the control worker's SHIELD_ROUTE (route.ts; POP token),
  * which passes the client's URL and the POP's purge position as fields.
  */
 import { DurableObject } from "cloudflare:workers";
