@@ -101,6 +101,32 @@ function fieldNameList(raw: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** `no-cache` and `private`: bare (true), or a list of field names (an empty list reads as bare). */
+function bareOrFields(raw: string | undefined): true | string[] {
+  const fields = raw === undefined ? [] : fieldNameList(raw);
+  return fields.length === 0 ? true : fields;
+}
+
+/** What each directive we understand sets; others are kept by name only (CacheDirectives.names). */
+const DIRECTIVES: Record<string, (d: CacheDirectives, raw: string | undefined) => void> = {
+  "max-age": (d, raw) => (d.maxAge = parseDeltaSeconds(raw)),
+  "s-maxage": (d, raw) => (d.sMaxAge = parseDeltaSeconds(raw)),
+  "max-stale": (d, raw) => (d.maxStale = raw === undefined ? "any" : parseDeltaSeconds(raw)),
+  "min-fresh": (d, raw) => (d.minFresh = parseDeltaSeconds(raw)),
+  "stale-while-revalidate": (d, raw) => (d.staleWhileRevalidate = parseDeltaSeconds(raw)),
+  "stale-if-error": (d, raw) => (d.staleIfError = parseDeltaSeconds(raw)),
+  "no-store": (d) => (d.noStore = true),
+  "no-cache": (d, raw) => (d.noCache = bareOrFields(raw)),
+  private: (d, raw) => (d.private = bareOrFields(raw)),
+  public: (d) => (d.public = true),
+  "must-revalidate": (d) => (d.mustRevalidate = true),
+  "proxy-revalidate": (d) => (d.proxyRevalidate = true),
+  "must-understand": (d) => (d.mustUnderstand = true),
+  "no-transform": (d) => (d.noTransform = true),
+  immutable: (d) => (d.immutable = true),
+  "only-if-cached": (d) => (d.onlyIfCached = true),
+};
+
 export function parseCacheControl(value: string | null | undefined): CacheDirectives {
   const d = emptyDirectives();
   if (!value) return d;
@@ -112,58 +138,7 @@ export function parseCacheControl(value: string | null | undefined): CacheDirect
     const repeated = d.names.has(name);
     d.names.add(name);
     if (repeated) continue; // first occurrence wins (RFC 9111 §4.2.1)
-    switch (name) {
-      case "max-age":
-        d.maxAge = parseDeltaSeconds(raw);
-        break;
-      case "s-maxage":
-        d.sMaxAge = parseDeltaSeconds(raw);
-        break;
-      case "max-stale":
-        d.maxStale = raw === undefined ? "any" : parseDeltaSeconds(raw);
-        break;
-      case "min-fresh":
-        d.minFresh = parseDeltaSeconds(raw);
-        break;
-      case "stale-while-revalidate":
-        d.staleWhileRevalidate = parseDeltaSeconds(raw);
-        break;
-      case "stale-if-error":
-        d.staleIfError = parseDeltaSeconds(raw);
-        break;
-      case "no-store":
-        d.noStore = true;
-        break;
-      case "no-cache":
-        d.noCache = raw === undefined ? true : fieldNameList(raw);
-        if (Array.isArray(d.noCache) && d.noCache.length === 0) d.noCache = true;
-        break;
-      case "private":
-        d.private = raw === undefined ? true : fieldNameList(raw);
-        if (Array.isArray(d.private) && d.private.length === 0) d.private = true;
-        break;
-      case "public":
-        d.public = true;
-        break;
-      case "must-revalidate":
-        d.mustRevalidate = true;
-        break;
-      case "proxy-revalidate":
-        d.proxyRevalidate = true;
-        break;
-      case "must-understand":
-        d.mustUnderstand = true;
-        break;
-      case "no-transform":
-        d.noTransform = true;
-        break;
-      case "immutable":
-        d.immutable = true;
-        break;
-      case "only-if-cached":
-        d.onlyIfCached = true;
-        break;
-    }
+    if (Object.hasOwn(DIRECTIVES, name)) DIRECTIVES[name](d, raw);
   }
   return d;
 }
