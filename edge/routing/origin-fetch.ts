@@ -96,6 +96,40 @@ export function originUrl(base: string, pathAndQuery: string): string {
 /** What one attempt came to: the trip's result (an answer, or the client's failure), or a failure to try past. */
 type AttemptOutcome = { done: OriginFetchResult } | { failed: OriginFailure };
 
+interface AnswerContext {
+  id: string;
+  requestTime: number;
+  responseTime: number;
+  uploadFailed: "client" | "client-timeout" | undefined;
+  attempts: OriginAttempt[];
+  observer: AttemptObserver | undefined;
+}
+
+/** What an origin's answer makes of the attempt: the trip's result, or a failure to try past. */
+async function judgeAnswer(response: Response, at: AnswerContext): Promise<AttemptOutcome> {
+  const { id, attempts, observer } = at;
+  const ms = at.responseTime - at.requestTime;
+  if (at.uploadFailed) {
+    // The runtime may end a failed upload as if it were whole: the origin answered a request it never had.
+    await response.body?.cancel().catch(() => undefined);
+    attempts.push({ originId: id, outcome: at.uploadFailed, ms });
+    observer?.onAbandoned?.(id);
+    return { done: { ok: false, failure: at.uploadFailed, attempts } };
+  }
+  if (response.status > 599) {
+    await response.body?.cancel().catch(() => undefined);
+    attempts.push({ originId: id, outcome: "invalid", status: response.status, ms });
+    observer?.onResult(id, false, `status ${response.status} is not an HTTP status`);
+    return { failed: "invalid" };
+  }
+  attempts.push({ originId: id, outcome: "response", status: response.status, ms });
+  // Gateway failures say the origin is in trouble; a 500 is more often one broken page. An
+  // answer with a body succeeds only once that body has arrived whole (the caller reports it).
+  const healthy = !GATEWAY_FAILURES.has(response.status);
+  if (!healthy || response.body === null) observer?.onResult(id, healthy, `status ${response.status}`);
+  return { done: { ok: true, response, originId: id, requestTime: at.requestTime, responseTime: at.responseTime, attempts } };
+}
+
 /** One origin, under its own timeout or what is left of the request's budget (`leftMs`), whichever is shorter. */
 async function attemptOrigin(candidate: RankedOrigin, options: OriginFetchOptions, leftMs: number, attempts: OriginAttempt[]): Promise<AttemptOutcome> {
   const fetcher = options.fetcher ?? fetch;
@@ -124,27 +158,7 @@ async function attemptOrigin(candidate: RankedOrigin, options: OriginFetchOption
     // An interim answer is not the response (see interim.ts); the final one follows it.
     if (response.status < 200) response = await finalResponseAfterInterim(response);
     clearTimeout(timer);
-    const responseTime = now();
-    const uploadFailed = upload.failed();
-    if (uploadFailed) {
-      // The runtime may end a failed upload as if it were whole: the origin answered a request it never had.
-      await response.body?.cancel().catch(() => undefined);
-      attempts.push({ originId: id, outcome: uploadFailed, ms: responseTime - requestTime });
-      options.observer?.onAbandoned?.(id);
-      return { done: { ok: false, failure: uploadFailed, attempts } };
-    }
-    if (response.status > 599) {
-      await response.body?.cancel().catch(() => undefined);
-      attempts.push({ originId: id, outcome: "invalid", status: response.status, ms: responseTime - requestTime });
-      options.observer?.onResult(id, false, `status ${response.status} is not an HTTP status`);
-      return { failed: "invalid" };
-    }
-    attempts.push({ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime });
-    // Gateway failures say the origin is in trouble; a 500 is more often one broken page. An
-    // answer with a body succeeds only once that body has arrived whole (the caller reports it).
-    const healthy = !GATEWAY_FAILURES.has(response.status);
-    if (!healthy || response.body === null) options.observer?.onResult(id, healthy, `status ${response.status}`);
-    return { done: { ok: true, response, originId: id, requestTime, responseTime, attempts } };
+    return await judgeAnswer(response, { id, requestTime, responseTime: now(), uploadFailed: upload.failed(), attempts, observer: options.observer });
   } catch {
     clearTimeout(timer);
     const clientFailure = upload.failed();

@@ -25,6 +25,20 @@ function shieldTargetUrl(url: URL, keyConfig: CacheKeyConfig): string {
   return `https://${url.hostname}${normalizePath(url.pathname)}${normalizeQuery(url.search, keyConfig)}`;
 }
 
+/** The client's fields and ours: the POP token, the key's URL, the purge position, the nonce, the budget. */
+function shieldFields(tx: Transaction, headers: Headers, nonce: string, requestTime: number): Headers {
+  const pop = tx.pop;
+  const fields = new Headers(headers);
+  fields.set(SHIELD_FIELDS.nonce, nonce);
+  fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
+  fields.set(SHIELD_FIELDS.url, shieldTargetUrl(tx.url, pop.config.cache.key));
+  fields.set(SHIELD_FIELDS.purgeSeq, String(pop.purges.highestSeq));
+  // The shard answers within what is left, less the time to relay its answer.
+  fields.set(SHIELD_FIELDS.budget, String(Math.max(0, Math.floor(budgetLeft(tx, Infinity, requestTime) - SHIELD_RELAY_MARGIN_MS))));
+  if (pop.purgeEpoch) fields.set(SHIELD_FIELDS.purgeEpoch, pop.purgeEpoch);
+  return fields;
+}
+
 /**
  * A miss through the shield shard that owns this key in `region` (see
  * shield.placement). Undefined when the POP must go to the origin
@@ -43,18 +57,11 @@ export async function fetchFromShield(tx: Transaction, region: string | undefine
   if (!pop.outliers.admits(id, requestTime)) {
     return { bypass: "shield-ejected" };
   }
-  const fields = new Headers(headers);
   // The shard echoes it in its answer: an answer without it is not the shard's (the route refused,
   // or the runtime failed), and no origin behind the shard ever sees it to forge one.
   const nonce = crypto.randomUUID();
-  fields.set(SHIELD_FIELDS.nonce, nonce);
-  fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
-  fields.set(SHIELD_FIELDS.url, shieldTargetUrl(tx.url, pop.config.cache.key));
-  fields.set(SHIELD_FIELDS.purgeSeq, String(pop.purges.highestSeq));
-  // The shard answers within what is left, less the time to relay its answer.
+  const fields = shieldFields(tx, headers, nonce, requestTime);
   const waitMs = budgetLeft(tx, pop.config.shield.timeoutMs, requestTime);
-  fields.set(SHIELD_FIELDS.budget, String(Math.max(0, Math.floor(budgetLeft(tx, Infinity, requestTime) - SHIELD_RELAY_MARGIN_MS))));
-  if (pop.purgeEpoch) fields.set(SHIELD_FIELDS.purgeEpoch, pop.purgeEpoch);
   pop.outliers.onSend(id, requestTime);
   (pop.originStats[id] ??= { requests: 0, errors: 0 }).requests++;
   pop.counters.shieldRequests++;
