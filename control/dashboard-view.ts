@@ -69,11 +69,11 @@ function describeTarget(target: PurgeTarget): string {
   return target.kind === "everything" ? "everything" : `${target.kind} ${target.value}`;
 }
 
-export function buildDashboardView(config: OutpostConfig, pops: PopSync[], health: HealthReport, live: LiveFigures, purgeSeq: number, now: number): DashboardView {
+/** Probe transitions (rows, which survive a restart) and the live list (which has them too since the start), one of each, newest first. */
+function recentEvents(health: HealthReport, live: LiveFigures): LiveEvent[] {
   const probeEvents: LiveEvent[] = health.transitions.map((t) => ({ at: t.at, kind: t.to === "down" ? "origin-down" : "origin-up", origin: t.originId, detail: t.reason }));
-  // Transitions are rows (they survive a restart); the live list also has them since the start: keep one of each.
   const seen = new Set<string>();
-  const events = [...probeEvents, ...live.events]
+  return [...probeEvents, ...live.events]
     .filter((e) => {
       const key = `${e.at}|${e.kind}|${e.origin}|${e.pop ?? ""}`;
       if (seen.has(key)) return false;
@@ -82,59 +82,66 @@ export function buildDashboardView(config: OutpostConfig, pops: PopSync[], healt
     })
     .sort((a, b) => b.at - a.at)
     .slice(0, 50);
+}
+
+function dashboardPop(p: PopSync, live: LiveFigures, now: number): DashboardPop {
+  const timeline = live.timelines.get(p.name);
+  const c = p.counters;
+  return {
+    name: p.name,
+    latitude: p.location?.latitude ?? null,
+    longitude: p.location?.longitude ?? null,
+    city: p.location?.city ?? null,
+    mode: p.mode ?? "poll",
+    lastSyncAt: p.lastSyncAt,
+    purgeSeqApplied: p.purgeSeqApplied,
+    window: timeline?.stats(DASHBOARD_WINDOW_MS, now) ?? null,
+    totals: { requests: c.requests ?? 0, hits: c.hits ?? 0, misses: c.misses ?? 0, servedBytes: c.servedBytes ?? 0, originBytes: c.originBytes ?? 0 },
+    rates: timeline?.rates().slice(-120) ?? [],
+    origins: Object.fromEntries(Object.entries(p.origins).map(([id, o]) => [id, { ejected: o.ejected ?? false, requests: o.requests, errors: o.errors }])),
+  };
+}
+
+function dashboardOrigin(o: OutpostConfig["origins"][number], health: HealthReport, pops: PopSync[]): DashboardOrigin {
+  const h = health.origins[o.id];
+  return {
+    id: o.id,
+    region: o.region ?? null,
+    latitude: o.latitude,
+    longitude: o.longitude,
+    healthy: h?.healthy ?? true,
+    reason: h?.reason ?? null,
+    probe: h?.active ? { up: h.active.healthy, lastResult: h.active.lastResult, latencyMs: h.active.latencyMs } : null,
+    ejectedBy: pops.filter((p) => p.origins[o.id]?.ejected).map((p) => p.name),
+  };
+}
+
+function dashboardPurge(p: LiveFigures["purges"][number], lastSync: Map<string, number>): DashboardPurge {
+  // A POP that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
+  const reached = p.expected.map((name) => {
+    const ms = p.reachedMs.get(name) ?? null;
+    return { name, ms, idle: ms === null && (lastSync.get(name) ?? 0) < p.at };
+  });
+  const all = reached.every((r) => r.ms !== null || r.idle);
+  return {
+    id: p.id,
+    at: p.at,
+    soft: p.soft,
+    targets: p.targets.slice(0, 5).map(describeTarget).concat(p.targets.length > 5 ? [`… ${p.targets.length - 5} more`] : []),
+    reachedAllMs: all ? Math.max(0, ...reached.map((r) => r.ms ?? 0)) : null,
+    pops: reached,
+  };
+}
+
+export function buildDashboardView(config: OutpostConfig, pops: PopSync[], health: HealthReport, live: LiveFigures, purgeSeq: number, now: number): DashboardView {
+  const lastSync = new Map(pops.map((q) => [q.name, q.lastSyncAt]));
   return {
     generatedAt: now,
     windowSeconds: DASHBOARD_WINDOW_MS / 1000,
     purgeSeq,
-    pops: pops
-      .filter((p) => !p.name.includes("-Shield-"))
-      .map((p) => {
-        const timeline = live.timelines.get(p.name);
-        const c = p.counters;
-        return {
-          name: p.name,
-          latitude: p.location?.latitude ?? null,
-          longitude: p.location?.longitude ?? null,
-          city: p.location?.city ?? null,
-          mode: p.mode ?? "poll",
-          lastSyncAt: p.lastSyncAt,
-          purgeSeqApplied: p.purgeSeqApplied,
-          window: timeline?.stats(DASHBOARD_WINDOW_MS, now) ?? null,
-          totals: { requests: c.requests ?? 0, hits: c.hits ?? 0, misses: c.misses ?? 0, servedBytes: c.servedBytes ?? 0, originBytes: c.originBytes ?? 0 },
-          rates: timeline?.rates().slice(-120) ?? [],
-          origins: Object.fromEntries(Object.entries(p.origins).map(([id, o]) => [id, { ejected: o.ejected ?? false, requests: o.requests, errors: o.errors }])),
-        };
-      }),
-    origins: config.origins.map((o) => {
-      const h = health.origins[o.id];
-      return {
-        id: o.id,
-        region: o.region ?? null,
-        latitude: o.latitude,
-        longitude: o.longitude,
-        healthy: h?.healthy ?? true,
-        reason: h?.reason ?? null,
-        probe: h?.active ? { up: h.active.healthy, lastResult: h.active.lastResult, latencyMs: h.active.latencyMs } : null,
-        ejectedBy: pops.filter((p) => p.origins[o.id]?.ejected).map((p) => p.name),
-      };
-    }),
-    purges: [...live.purges].reverse().map((p) => {
-      const lastSync = new Map(pops.map((q) => [q.name, q.lastSyncAt]));
-      // A POP that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
-      const reached = p.expected.map((name) => {
-        const ms = p.reachedMs.get(name) ?? null;
-        return { name, ms, idle: ms === null && (lastSync.get(name) ?? 0) < p.at };
-      });
-      const all = reached.every((r) => r.ms !== null || r.idle);
-      return {
-        id: p.id,
-        at: p.at,
-        soft: p.soft,
-        targets: p.targets.slice(0, 5).map(describeTarget).concat(p.targets.length > 5 ? [`… ${p.targets.length - 5} more`] : []),
-        reachedAllMs: all ? Math.max(0, ...reached.map((r) => r.ms ?? 0)) : null,
-        pops: reached,
-      };
-    }),
-    events,
+    pops: pops.filter((p) => !p.name.includes("-Shield-")).map((p) => dashboardPop(p, live, now)),
+    origins: config.origins.map((o) => dashboardOrigin(o, health, pops)),
+    purges: [...live.purges].reverse().map((p) => dashboardPurge(p, lastSync)),
+    events: recentEvents(health, live),
   };
 }
