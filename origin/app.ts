@@ -113,23 +113,13 @@ function generated(size: number, ttl: number, tag: string | undefined): DemoObje
   return obj;
 }
 
-export function createOriginApp(identity: OriginIdentity, stats: OriginStats): Hono {
-  const app = new Hono();
-  let echoCounter = 0;
-  let stampCounter = 0;
+/** Counters the answers show, so a test can tell a cached answer from a fresh one. */
+interface AnswerCounters {
+  echo: number;
+  stamp: number;
+}
 
-  app.use("*", async (c, next) => {
-    countRequest(stats, c.req.path);
-    await next();
-    c.res.headers.set("x-origin-id", identity.id);
-    c.res.headers.set("x-origin-region", identity.region);
-    if (!c.res.headers.has("date")) c.res.headers.set("date", httpDate(new Date()));
-  });
-
-  app.get("/health", (c) => c.json({ ok: true, id: identity.id, region: identity.region }, 200, { "cache-control": "no-store" }));
-
-  app.get("/", (c) => c.redirect("/index.html", 302));
-
+function registerGenerated(app: Hono, counters: AnswerCounters): void {
   /** /gen/16384?ttl=60&tag=t: a text object of that many bytes (&chunked=1 without a length, &stamp=1 with x-origin-stamp). */
   app.get("/gen/:size", (c) => {
     const size = Number(c.req.param("size"));
@@ -139,14 +129,16 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
     const ttl = Number(c.req.query("ttl") ?? 60);
     const response = sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
     // ?stamp=1: every answer, 304s included, carries a field that changes (a cache must take it from a 304).
-    if (c.req.query("stamp") === "1") response.headers.set("x-origin-stamp", String(++stampCounter));
+    if (c.req.query("stamp") === "1") response.headers.set("x-origin-stamp", String(++counters.stamp));
     // ?chunked=1: the same bytes without Content-Length, as a streaming origin sends them.
     if (c.req.query("chunked") !== "1" || !response.body) return response;
     const headers = new Headers(response.headers);
     headers.delete("content-length");
     return new Response(response.body.pipeThrough(new TransformStream()), { status: response.status, headers });
   });
+}
 
+function registerHeaders(app: Hono, identity: OriginIdentity, counters: AnswerCounters): void {
   /**
    * /headers?cache-control=max-age%3D5&etag=%22x%22: answers 200 (or ?status=)
    * with exactly those response headers and a body that counts requests, so a
@@ -154,7 +146,7 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
    * a matching If-None-Match gets a 304 carrying those fields.
    */
   app.all("/headers", (c) => {
-    echoCounter++;
+    counters.echo++;
     const headers = new Headers({ "content-type": "text/plain; charset=utf-8" });
     const notModified = new Headers();
     let status = 200;
@@ -170,10 +162,13 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
       notModified.set("etag", etag);
       return new Response(null, { status: 304, headers: notModified });
     }
-    const body = status === 204 || status === 304 ? null : `response ${echoCounter} from ${identity.id}\n`;
+    const body = status === 204 || status === 304 ? null : `response ${counters.echo} from ${identity.id}\n`;
     return new Response(c.req.method === "HEAD" ? null : body, { status, headers });
   });
+}
 
+/** Origins that encode whatever the client asked: deflate (which fetch does not undo), a bomb, gzip. */
+function registerCodings(app: Hono): void {
   /** Always deflate, whatever the client asked: a coding the runtime's fetch does not undo. */
   app.get("/deflated.txt", (c) => {
     const body = deflateSync(textOfSize(8192, "deflated"));
@@ -197,6 +192,38 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
       headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "gzip", "cache-control": "public, max-age=300", etag: '"pre-1"', vary: "Accept-Encoding" },
     });
   });
+}
+
+/** Unsafe methods: the body's length back; with x-cacheable-post: 1, a POST answer names itself the target's representation. */
+function registerUnsafeMethods(app: Hono): void {
+  app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async (c) => {
+    const text = await c.req.text();
+    // With x-cacheable-post: 1, a POST answer names itself the target's current representation.
+    if (c.req.method === "POST" && c.req.header("x-cacheable-post") === "1") {
+      const url = new URL(c.req.url);
+      return c.json({ method: "POST", path: c.req.path, received: text.length, at: Date.now() }, 200, { "cache-control": "max-age=60", "content-location": url.pathname + url.search });
+    }
+    return c.json({ method: c.req.method, path: c.req.path, received: text.length }, 200, { "cache-control": "no-store" });
+  });
+}
+
+export function createOriginApp(identity: OriginIdentity, stats: OriginStats): Hono {
+  const app = new Hono();
+  const counters: AnswerCounters = { echo: 0, stamp: 0 };
+
+  app.use("*", async (c, next) => {
+    countRequest(stats, c.req.path);
+    await next();
+    c.res.headers.set("x-origin-id", identity.id);
+    c.res.headers.set("x-origin-region", identity.region);
+    if (!c.res.headers.has("date")) c.res.headers.set("date", httpDate(new Date()));
+  });
+
+  app.get("/health", (c) => c.json({ ok: true, id: identity.id, region: identity.region }, 200, { "cache-control": "no-store" }));
+  app.get("/", (c) => c.redirect("/index.html", 302));
+  registerGenerated(app, counters);
+  registerHeaders(app, identity, counters);
+  registerCodings(app);
 
   /** /echo?ttl=60: what reached the origin (method, path and query, every request field), cacheable for ttl seconds. */
   app.on(["GET", "HEAD"], "/echo", (c) => {
@@ -208,21 +235,12 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
   });
 
   /** Preceded by a 103 Early Hints (written by server.ts): an interim answer, never the response. */
-  app.get("/early-hints", (c) => c.text(`final answer ${++echoCounter}\n`, 200, { "cache-control": "public, max-age=600" }));
+  app.get("/early-hints", (c) => c.text(`final answer ${++counters.echo}\n`, 200, { "cache-control": "public, max-age=600" }));
 
   app.get("/nocache", (c) => c.text(`uncacheable ${Date.now()}\n`, 200, { "cache-control": "no-store" }));
   app.get("/private", (c) => c.text(`private ${Date.now()}\n`, 200, { "cache-control": "private, max-age=60" }));
 
-  app.on(["POST", "PUT", "PATCH", "DELETE"], "*", async (c) => {
-    const text = await c.req.text();
-    // With x-cacheable-post: 1, a POST answer names itself the target's current representation.
-    if (c.req.method === "POST" && c.req.header("x-cacheable-post") === "1") {
-      const url = new URL(c.req.url);
-      return c.json({ method: "POST", path: c.req.path, received: text.length, at: Date.now() }, 200, { "cache-control": "max-age=60", "content-location": url.pathname + url.search });
-    }
-    return c.json({ method: c.req.method, path: c.req.path, received: text.length }, 200, { "cache-control": "no-store" });
-  });
-
+  registerUnsafeMethods(app);
   app.on(["GET", "HEAD"], "*", (c) => {
     const obj = DEMO_CONTENT[c.req.path];
     if (!obj) return c.text("not found\n", 404);

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { countRequest, createOriginApp, type OriginIdentity, type OriginStats } from "./app";
 import { FaultSchema, listening, NO_FAULT, requestFate, type Fault } from "./faults";
+import { fieldProblems } from "../common/zod-issues";
 
 export interface OriginOptions extends OriginIdentity {
   host?: string;
@@ -72,15 +73,16 @@ function cutOff(response: Response, afterBytes: number, then: "stall" | "reset",
   return new Response(body, { status: response.status, headers: response.headers });
 }
 
-export async function startOrigin(options: OriginOptions): Promise<RunningOrigin> {
-  const host = options.host ?? "127.0.0.1";
-  const stats: OriginStats = { requests: 0, byPath: {} };
-  const app = createOriginApp(options, stats);
-  let fault: Fault = NO_FAULT;
-  let faultSince = Date.now();
+/** The fault switch's position, and since when. */
+interface FaultState {
+  fault: Fault;
+  since: number;
+}
 
-  const listener = getRequestListener(async (request: Request, env: HttpBindings | Http2Bindings) => {
-    const fate = requestFate(fault);
+/** The content listener: each request meets the fault switch before the app. */
+function faultedListener(app: Hono, state: FaultState, id: string) {
+  return getRequestListener(async (request: Request, env: HttpBindings | Http2Bindings) => {
+    const fate = requestFate(state.fault);
     if (fate.kind === "reset") {
       env.incoming.socket.destroy();
       return new Response(null, { status: 500 });
@@ -88,7 +90,7 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
     if (fate.kind === "error") {
       return new Response(JSON.stringify({ error: "injected fault", status: fate.status }) + "\n", {
         status: fate.status,
-        headers: { "content-type": "application/json", "x-origin-id": options.id, "cache-control": "no-store" },
+        headers: { "content-type": "application/json", "x-origin-id": id, "cache-control": "no-store" },
       });
     }
     // /early-hints answers 103 first, as origins that preload do.
@@ -97,44 +99,32 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
     if (fate.delayMs > 0) await sleep(fate.delayMs);
     return app.fetch(request, env);
   });
-  const content = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
-    // A status outside HTTP's 1xx-5xx, as a broken origin sends it; a fetch Response cannot carry one.
-    if (incoming.url?.startsWith("/invalid-status")) {
-      countRequest(stats, "/invalid-status");
-      outgoing.writeHead(999, "Not An HTTP Status", { "content-type": "text/plain", "cache-control": "max-age=60", "x-origin-id": options.id });
-      outgoing.end("not http\n");
-      return;
-    }
-    // A Content-Length shorter than the body, as a broken origin sends it: the bytes past it stay on
-    // the connection and are read as the next response there (a pooled connection is poisoned).
-    if (incoming.url?.startsWith("/overlong")) {
-      countRequest(stats, "/overlong");
-      outgoing.writeHead(200, { "content-type": "text/plain", "content-length": "10", "cache-control": "no-store", "x-origin-id": options.id });
-      outgoing.end("0123456789" + "-not-part-of-the-body-\n");
-      return;
-    }
-    void listener(incoming, outgoing);
-  });
-  content.keepAliveTimeout = 5000;
-  const port = await listen(content, options.port ?? 0, host);
+}
 
-  // Keeps the listener's state in line with the fault: down closes it, ok (or a flap's up phase) reopens it.
-  let transition = Promise.resolve();
-  const applyListening = () => {
-    transition = transition.then(async () => {
-      const want = listening(fault, faultSince, Date.now());
-      if (want && !content.listening) await listen(content, port, host).catch(() => undefined);
-      else if (!want && content.listening) await closeServer(content);
-    });
-    return transition;
-  };
-  const flapTimer = setInterval(() => {
-    if (fault.mode === "flap") void applyListening();
-  }, 50);
-  flapTimer.unref();
+/** Answers no fetch Response can carry, written raw; true when the request was one of them. */
+function brokenAnswer(incoming: IncomingMessage, outgoing: ServerResponse, stats: OriginStats, id: string): boolean {
+  // A status outside HTTP's 1xx-5xx, as a broken origin sends it.
+  if (incoming.url?.startsWith("/invalid-status")) {
+    countRequest(stats, "/invalid-status");
+    outgoing.writeHead(999, "Not An HTTP Status", { "content-type": "text/plain", "cache-control": "max-age=60", "x-origin-id": id });
+    outgoing.end("not http\n");
+    return true;
+  }
+  // A Content-Length shorter than the body, as a broken origin sends it: the bytes past it stay on
+  // the connection and are read as the next response there (a pooled connection is poisoned).
+  if (incoming.url?.startsWith("/overlong")) {
+    countRequest(stats, "/overlong");
+    outgoing.writeHead(200, { "content-type": "text/plain", "content-length": "10", "cache-control": "no-store", "x-origin-id": id });
+    outgoing.end("0123456789" + "-not-part-of-the-body-\n");
+    return true;
+  }
+  return false;
+}
 
+/** The admin port: the fault switch (applied by `apply`) and request counts. */
+function createAdminApp(id: string, stats: OriginStats, state: FaultState, apply: () => Promise<void>, listeningNow: () => boolean): Hono {
   const admin = new Hono();
-  admin.get("/fault", (c) => c.json({ ...fault, since: faultSince, listening: content.listening }));
+  admin.get("/fault", (c) => c.json({ ...state.fault, since: state.since, listening: listeningNow() }));
   admin.post("/fault", async (c) => {
     let body: unknown;
     try {
@@ -143,20 +133,48 @@ export async function startOrigin(options: OriginOptions): Promise<RunningOrigin
       return c.json({ error: "body must be JSON, e.g. {\"mode\":\"down\"}" }, 400);
     }
     const parsed = FaultSchema.safeParse(body);
-    if (!parsed.success) {
-      return c.json({ error: "invalid fault", problems: parsed.error.issues.map((i) => ({ field: i.path.join(".") || "(body)", message: i.message })) }, 400);
-    }
-    fault = parsed.data;
-    faultSince = Date.now();
-    await applyListening();
-    return c.json({ ...fault, since: faultSince, listening: content.listening });
+    if (!parsed.success) return c.json({ error: "invalid fault", problems: fieldProblems(parsed.error, "(body)") }, 400);
+    state.fault = parsed.data;
+    state.since = Date.now();
+    await apply();
+    return c.json({ ...state.fault, since: state.since, listening: listeningNow() });
   });
-  admin.get("/stats", (c) => c.json({ id: options.id, ...stats }));
+  admin.get("/stats", (c) => c.json({ id, ...stats }));
   admin.post("/stats/reset", (c) => {
     stats.requests = 0;
     stats.byPath = {};
-    return c.json({ id: options.id, ...stats });
+    return c.json({ id, ...stats });
   });
+  return admin;
+}
+
+export async function startOrigin(options: OriginOptions): Promise<RunningOrigin> {
+  const host = options.host ?? "127.0.0.1";
+  const stats: OriginStats = { requests: 0, byPath: {} };
+  const state: FaultState = { fault: NO_FAULT, since: Date.now() };
+  const listener = faultedListener(createOriginApp(options, stats), state, options.id);
+  const content = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {
+    if (!brokenAnswer(incoming, outgoing, stats, options.id)) void listener(incoming, outgoing);
+  });
+  content.keepAliveTimeout = 5000;
+  const port = await listen(content, options.port ?? 0, host);
+
+  // Keeps the listener's state in line with the fault: down closes it, ok (or a flap's up phase) reopens it.
+  let transition = Promise.resolve();
+  const applyListening = () => {
+    transition = transition.then(async () => {
+      const want = listening(state.fault, state.since, Date.now());
+      if (want && !content.listening) await listen(content, port, host).catch(() => undefined);
+      else if (!want && content.listening) await closeServer(content);
+    });
+    return transition;
+  };
+  const flapTimer = setInterval(() => {
+    if (state.fault.mode === "flap") void applyListening();
+  }, 50);
+  flapTimer.unref();
+
+  const admin = createAdminApp(options.id, stats, state, applyListening, () => content.listening);
   const adminServer = createAdaptorServer({ fetch: admin.fetch }) as Server;
   const adminPort = await listen(adminServer, options.adminPort ?? 0, host);
 
