@@ -43,11 +43,14 @@ function decodedName(part: string): string {
  */
 export function normalizeQuery(search: string, config: CacheKeyConfig): string {
   if (!search || search === "?") return "";
-  const parts = search.slice(1).split("&").filter((p) => p !== "");
+  const parts = search
+    .slice(1)
+    .split("&")
+    .filter((p) => p !== "");
   let kept = parts.map((part) => ({ part, name: decodedName(part) })).filter((p) => !ignoredParam(p.name, config.ignoreQueryParams));
   if (config.sortQuery) kept = kept.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (kept.length === 0) return "";
-  return "?" + kept.map((p) => p.part).join("&");
+  return `?${kept.map((p) => p.part).join("&")}`;
 }
 
 /** Unreserved characters (RFC 3986 §2.3): percent-encoding one of them changes nothing. */
@@ -61,9 +64,9 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  */
 export function normalizePath(pathname: string): string {
   if (!pathname.includes("%")) return pathname;
-  return pathname.replace(/%([0-9A-Fa-f]{2})/g, (escape: string, hex: string) => {
+  return pathname.replace(/%([0-9A-Fa-f]{2})/g, (escaped: string, hex: string) => {
     const char = String.fromCharCode(parseInt(hex, 16));
-    return UNRESERVED.test(char) ? char : escape.toUpperCase();
+    return UNRESERVED.test(char) ? char : escaped.toUpperCase();
   });
 }
 
@@ -125,7 +128,11 @@ export function normalizeVaryValue(field: string, value: string | null, options:
       .map((w) => (w.q === 1 ? w.value : `${w.value};q=${w.q}`))
       .join(",");
   }
-  const folded = value.split(",").map((v) => v.trim().replace(/\s+/g, " ")).filter(Boolean).join(",");
+  const folded = value
+    .split(",")
+    .map((v) => v.trim().replace(/\s+/g, " "))
+    .filter(Boolean)
+    .join(",");
   // Case folds only where the field's grammar says case means nothing: a Cookie or an
   // Authorization that differs in case is another user's.
   return CASE_INSENSITIVE_VARY_FIELDS.has(field) ? folded.toLowerCase() : folded;
@@ -137,7 +144,14 @@ const CASE_INSENSITIVE_VARY_FIELDS = new Set(["accept", "accept-charset"]);
 /** Field names from a Vary header, lower-cased, deduplicated, sorted. */
 export function varyFields(vary: string | null): string[] {
   if (!vary) return [];
-  return [...new Set(vary.split(",").map((f) => f.trim().toLowerCase()).filter(Boolean))].sort();
+  return [
+    ...new Set(
+      vary
+        .split(",")
+        .map((f) => f.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  ].sort();
 }
 
 export function variantKey(primary: string, fields: readonly string[], requestHeaders: Headers, options: VaryNormalization = {}): string {

@@ -9,6 +9,9 @@
 import { z } from "zod";
 import { problemLines } from "./zod-issues";
 import { REGIONS } from "./geo/regions";
+import { CacheKeySchema, CacheSchema, CompressionSchema, VarySchema } from "./cache-config";
+
+export { CacheKeySchema, CacheSchema, CompressionSchema, VarySchema };
 
 const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 
@@ -125,52 +128,6 @@ export const SiteSchema = z
   })
   .strict();
 
-export const CacheKeySchema = z
-  .object({
-    /** Sort query parameters so that ?a=1&b=2 and ?b=2&a=1 share an entry. */
-    sortQuery: z.boolean().default(false),
-    /** Query parameters left out of the key; a trailing * matches a prefix (utm_*). */
-    ignoreQueryParams: z.array(z.string().min(1)).default(["utm_*", "fbclid", "gclid"]),
-  })
-  .strict();
-
-export const VarySchema = z
-  .object({
-    /**
-     * Languages the sites offer, e.g. ["en", "de", "fr"]: a response that
-     * varies on Accept-Language is then stored once per language, not once
-     * per distinct header a browser sends.
-     */
-    languages: z.array(z.string().regex(/^[a-z]{1,8}(-[a-z0-9]{1,8})*$/i, "must be a language tag such as en or pt-BR")).max(64).default([]),
-  })
-  .strict();
-
-export const CacheSchema = z
-  .object({
-    /** Bytes of response bodies the in-isolate tier may hold. */
-    memoryBytes: z.number().int().min(0).default(64 * 1024 * 1024),
-    /** Largest body kept in the in-isolate tier; larger ones live in the Cache API only. */
-    memoryEntryMaxBytes: z.number().int().min(0).default(1024 * 1024),
-    /** Largest body stored at all; larger ones stream through uncached. */
-    maxObjectBytes: z.number().int().min(0).default(512 * 1024 * 1024),
-    /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
-    staleRetentionSeconds: z.number().int().min(0).default(86400),
-    /**
-     * No entry is kept longer than this, however long its freshness: it bounds
-     * how long purge rules must be remembered. Longer-lived objects are fetched again.
-     */
-    maxRetentionSeconds: z.number().int().min(60).max(31_536_000).default(7 * 86400),
-    /**
-     * How long past freshness a stored response may stand in for an origin
-     * that fails (RFC 5861 stale-if-error), when the response names no window
-     * itself. Never for must-revalidate / no-cache responses.
-     */
-    staleIfErrorSeconds: z.number().int().min(0).default(86400),
-    key: CacheKeySchema.default(CacheKeySchema.parse({})),
-    vary: VarySchema.default(VarySchema.parse({})),
-  })
-  .strict();
-
 export const OriginFetchSchema = z
   .object({
     /** Time to the origin's response headers before the attempt is abandoned. */
@@ -204,39 +161,6 @@ export const OriginFetchSchema = z
      * is a decompression bomb: the fill fails with 502 and nothing is stored.
      */
     maxDecodedRatio: z.number().int().min(10).max(10_000).default(200),
-  })
-  .strict();
-
-export const CompressionSchema = z
-  .object({
-    enabled: z.boolean().default(true),
-    /** Codings produced, in order of preference when the client accepts several equally. */
-    encodings: z.array(z.enum(["br", "zstd", "gzip"])).min(1).default(["br", "zstd", "gzip"]),
-    /** Content types worth compressing; "text/*" matches a family. */
-    types: z
-      .array(z.string().min(3))
-      .default([
-        "text/*",
-        "application/json",
-        "application/javascript",
-        "application/x-javascript",
-        "application/xml",
-        "application/rss+xml",
-        "application/atom+xml",
-        "application/manifest+json",
-        "application/ld+json",
-        "application/wasm",
-        "image/svg+xml",
-        "font/ttf",
-        "font/otf",
-      ]),
-    /** Smaller bodies gain too little to pay for the work. */
-    minBytes: z.number().int().min(0).default(1024),
-    /** Larger bodies are not compressed here (they stream; see README). */
-    maxBytes: z.number().int().min(0).default(1024 * 1024),
-    brotliQuality: z.number().int().min(0).max(11).default(6),
-    gzipLevel: z.number().int().min(1).max(9).default(6),
-    zstdLevel: z.number().int().min(1).max(19).default(6),
   })
   .strict();
 
@@ -280,11 +204,24 @@ export const ShieldSchema = z
     /** Shards (Durable Objects) per region; a key always maps to the same one, so no one object carries a region's misses. */
     shardsPerRegion: z.number().int().min(1).max(256).default(4),
     /** Larger objects (by Content-Length, or as they stream) are fetched through the shield but not stored there. */
-    maxObjectBytes: z.number().int().min(0).max(512 * 1024 * 1024).default(32 * 1024 * 1024),
+    maxObjectBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(512 * 1024 * 1024)
+      .default(32 * 1024 * 1024),
     /** Bytes of bodies one shard keeps in its storage; the entries stored longest ago go first. */
-    storageBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+    storageBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(1024 * 1024 * 1024),
     /** Bytes of bodies one shard keeps in memory in front of its storage. */
-    memoryBytes: z.number().int().min(0).default(32 * 1024 * 1024),
+    memoryBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(32 * 1024 * 1024),
     /** A POP waits this long for the shield's response headers before it goes to the origin itself. */
     timeoutMs: z.number().int().min(50).max(120_000).default(10_000),
   })

@@ -38,7 +38,10 @@ export const SettingsSchema = z.object({
    * "pop" serves content, "control" serves the control API, "both" (the default, as on
    * Cloudflare) picks by Host: CONTROL_HOSTS get the control API.
    */
-  OUTPOST_ROLE: z.enum(["pop", "control", "both"]).optional().transform((v) => v ?? "both"),
+  OUTPOST_ROLE: z
+    .enum(["pop", "control", "both"])
+    .optional()
+    .transform((v) => v ?? "both"),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;

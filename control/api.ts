@@ -179,7 +179,9 @@ function handleErrors(app: App): void {
     console.error(`outpost control: ${err.message}`);
     return refuse(c, shapeOf(c), 500, "internal error");
   });
-  app.notFound((c) => (shapeOf(c) === "cloudflare" ? refuse(c, "cloudflare", 404, `No route for ${c.req.path}`) : refuse(c, "outpost", 404, "no such endpoint", { path: c.req.path })));
+  app.notFound((c) =>
+    shapeOf(c) === "cloudflare" ? refuse(c, "cloudflare", 404, `No route for ${c.req.path}`) : refuse(c, "outpost", 404, "no such endpoint", { path: c.req.path }),
+  );
 }
 
 /** Purges, origins, health, POPs, metrics: Outpost's own API. */
@@ -190,7 +192,12 @@ function registerOperatorRoutes(app: App, deps: ControlDeps): void {
     const request = parsePurgeRequest(bodyOf(c, ROUTES.purge.body), configOf(c.env));
     if (!request.ok) return c.json({ success: false, errors: request.problems, messages: [], result: null, error: "invalid purge", status: 400 }, 400);
     const rule = await planeOf(deps, c).purge(request.targets, request.soft, newPurgeId());
-    return c.json({ success: true, errors: [], messages: [], result: { id: rule.id, seq: rule.seq, soft: rule.soft, targets: rule.targets.length, at: new Date(rule.at).toISOString() } });
+    return c.json({
+      success: true,
+      errors: [],
+      messages: [],
+      result: { id: rule.id, seq: rule.seq, soft: rule.soft, targets: rule.targets.length, at: new Date(rule.at).toISOString() },
+    });
   });
   register(app, ROUTES.purgeStatus, async (c) => {
     const status = await planeOf(deps, c).purgeStatus(c.req.param("id") ?? "");
@@ -210,7 +217,16 @@ function registerOperatorRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.pops, async (c) => {
     const pops = await planeOf(deps, c).pops();
     return c.json({
-      pops: pops.map((p) => ({ name: p.name, mode: p.mode ?? "poll", lastSyncAt: p.lastSyncAt, syncs: p.syncs ?? 0, reports: p.reports ?? 0, versionApplied: p.versionApplied, purgeSeqApplied: p.purgeSeqApplied, lastPurgeLagMs: p.lastPurgeLagMs })),
+      pops: pops.map((p) => ({
+        name: p.name,
+        mode: p.mode ?? "poll",
+        lastSyncAt: p.lastSyncAt,
+        syncs: p.syncs ?? 0,
+        reports: p.reports ?? 0,
+        versionApplied: p.versionApplied,
+        purgeSeqApplied: p.purgeSeqApplied,
+        lastPurgeLagMs: p.lastPurgeLagMs,
+      })),
     });
   });
   register(app, ROUTES.metrics, async (c) => c.text(renderMetrics(await planeOf(deps, c).metrics()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
@@ -218,7 +234,13 @@ function registerOperatorRoutes(app: App, deps: ControlDeps): void {
 
 /** The dashboard: a page with no data in it (anyone may load it); its script reads /v1/dashboard with a read token. */
 function registerDashboardRoutes(app: App, deps: ControlDeps): void {
-  const pageHeaders = (type: string) => ({ "content-type": type, "content-security-policy": DASHBOARD_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "cache-control": "no-cache" });
+  const pageHeaders = (type: string) => ({
+    "content-type": type,
+    "content-security-policy": DASHBOARD_CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+  });
   register(app, ROUTES.dashboardPage, (c) => c.body(DASHBOARD_HTML, 200, pageHeaders("text/html; charset=utf-8")));
   register(app, ROUTES.dashboardScript, (c) => c.body(DASHBOARD_JS, 200, pageHeaders("text/javascript; charset=utf-8")));
   register(app, ROUTES.dashboardStyles, (c) => c.body(DASHBOARD_CSS, 200, pageHeaders("text/css; charset=utf-8")));
@@ -258,7 +280,9 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
     return c.json(await planeOf(deps, c).report(report.pop, report.events, report.metrics));
   });
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).
-  register(app, ROUTES.shield, (c) => (deps.shieldRoute ? deps.shieldRoute(c.req.raw, c.env, c.req.param("region") ?? "", c.req.param("shard") ?? "") : shieldUnavailable("no shield route")));
+  register(app, ROUTES.shield, (c) =>
+    deps.shieldRoute ? deps.shieldRoute(c.req.raw, c.env, c.req.param("region") ?? "", c.req.param("shard") ?? "") : shieldUnavailable("no shield route"),
+  );
   register(app, ROUTES.shieldFault, async (c) => {
     const named = shardNamed(c.req.param("region") ?? "", c.req.param("shard") ?? "", configOf(c.env).shield.shardsPerRegion);
     if ("problem" in named) return refuse(c, "outpost", 404, named.problem);

@@ -127,7 +127,10 @@ function dashboardPurge(p: LiveFigures["purges"][number], lastSync: Map<string, 
     id: p.id,
     at: p.at,
     soft: p.soft,
-    targets: p.targets.slice(0, 5).map(describeTarget).concat(p.targets.length > 5 ? [`… ${p.targets.length - 5} more`] : []),
+    targets: p.targets
+      .slice(0, 5)
+      .map(describeTarget)
+      .concat(p.targets.length > 5 ? [`… ${p.targets.length - 5} more`] : []),
     reachedAllMs: all ? Math.max(0, ...reached.map((r) => r.ms ?? 0)) : null,
     pops: reached,
   };

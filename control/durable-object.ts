@@ -18,16 +18,10 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.state = new ControlState(
-      new SqlControlStorage(ctx.storage.sql),
-      () => (this.config ??= parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")),
-      undefined,
-      undefined,
-      {
-        cloudflare: env.CF_ZONE_ID && env.CF_API_TOKEN ? { zoneId: env.CF_ZONE_ID, apiToken: env.CF_API_TOKEN, apiBase: env.CF_API_BASE } : undefined,
-        defer: (work) => ctx.waitUntil(work),
-      },
-    );
+    this.state = new ControlState(new SqlControlStorage(ctx.storage.sql), () => (this.config ??= parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")), undefined, undefined, {
+      cloudflare: env.CF_ZONE_ID && env.CF_API_TOKEN ? { zoneId: env.CF_ZONE_ID, apiToken: env.CF_API_TOKEN, apiBase: env.CF_API_BASE } : undefined,
+      defer: (work) => ctx.waitUntil(work),
+    });
   }
 
   /** Probes run on the alarm, started by the first call and rescheduled by each run. */

@@ -21,16 +21,36 @@ interface Declaration {
 export const CONTROL_METRICS = {
   originPopRequests: { metric: "outpost_origin_pop_requests_total", type: "counter", help: "Forward trips per POP and origin (or shield shard).", labels: ["pop", "origin"] },
   originPopErrors: { metric: "outpost_origin_pop_errors_total", type: "counter", help: "Failed forward trips per POP and origin (or shield shard).", labels: ["pop", "origin"] },
-  ejectionsActive: { metric: "outpost_origin_ejections_active", type: "gauge", help: "1 while the POP keeps the origin ejected (passive health, as Envoy's ejections_active).", labels: ["pop", "origin"] },
-  ejectionsEnforced: { metric: "outpost_origin_ejections_enforced_total", type: "counter", help: "Ejections the POP has made of the origin (as Envoy's ejections_enforced_total).", labels: ["pop", "origin"] },
-  originHealthy: { metric: "outpost_origin_healthy", type: "gauge", help: "1 when the control plane considers the origin healthy (probes, and no POP's ejection running).", labels: ["origin"] },
+  ejectionsActive: {
+    metric: "outpost_origin_ejections_active",
+    type: "gauge",
+    help: "1 while the POP keeps the origin ejected (passive health, as Envoy's ejections_active).",
+    labels: ["pop", "origin"],
+  },
+  ejectionsEnforced: {
+    metric: "outpost_origin_ejections_enforced_total",
+    type: "counter",
+    help: "Ejections the POP has made of the origin (as Envoy's ejections_enforced_total).",
+    labels: ["pop", "origin"],
+  },
+  originHealthy: {
+    metric: "outpost_origin_healthy",
+    type: "gauge",
+    help: "1 when the control plane considers the origin healthy (probes, and no POP's ejection running).",
+    labels: ["origin"],
+  },
   probeUp: { metric: "outpost_origin_probe_up", type: "gauge", help: "1 when the active health probes find the origin up.", labels: ["origin"] },
   probeLatency: { metric: "outpost_origin_probe_latency_seconds", type: "gauge", help: "The last health probe's response time.", labels: ["origin"] },
   purgeSeq: { metric: "outpost_purge_seq", type: "gauge", help: "The highest purge sequence number issued.", labels: [] },
   purgeRulesRetained: { metric: "outpost_purge_rules_retained", type: "gauge", help: "Purge rules the control plane keeps (rows), within the retention window.", labels: [] },
   popPurgeSeqApplied: { metric: "outpost_pop_purge_seq_applied", type: "gauge", help: "The highest purge sequence number a POP has applied.", labels: ["pop"] },
   purgeLag: { metric: "outpost_purge_lag_seconds", type: "gauge", help: "Purge accepted to applied at the POP, for its latest purge.", labels: ["pop"] },
-  purgePropagation: { metric: "outpost_purge_propagation_seconds", type: "histogram", help: "Purge accepted to delivered to the POP (in a sync answer), since the control plane started.", labels: ["pop"] },
+  purgePropagation: {
+    metric: "outpost_purge_propagation_seconds",
+    type: "histogram",
+    help: "Purge accepted to delivered to the POP (in a sync answer), since the control plane started.",
+    labels: ["pop"],
+  },
   popLastSync: { metric: "outpost_pop_last_sync_timestamp_seconds", type: "gauge", help: "When the POP last synced with the control plane.", labels: ["pop"] },
   popLongPoll: { metric: "outpost_pop_long_poll", type: "gauge", help: "1 when the POP keeps a held sync (long poll), 0 when it polls at intervals.", labels: ["pop"] },
   heldSyncs: { metric: "outpost_held_syncs", type: "gauge", help: "Syncs the control plane is holding now.", labels: [] },
@@ -39,7 +59,12 @@ export const CONTROL_METRICS = {
 /** Every family in the exposition, as declared. */
 export function declaredFamilies(): Declaration[] {
   const pop: Declaration[] = Object.values(POP_COUNTERS).map(({ metric, help }) => ({ metric, type: "counter", help, labels: ["pop"] }));
-  const series: Declaration[] = Object.values(POP_SERIES).map((d: SeriesDeclaration) => ({ metric: d.metric, type: d.type, help: d.help, labels: ["pop", ...d.labels.map(([name]) => name)] }));
+  const series: Declaration[] = Object.values(POP_SERIES).map((d: SeriesDeclaration) => ({
+    metric: d.metric,
+    type: d.type,
+    help: d.help,
+    labels: ["pop", ...d.labels.map(([name]) => name)],
+  }));
   return [...pop, ...series, ...Object.values(CONTROL_METRICS)];
 }
 
@@ -85,7 +110,7 @@ class Exposition {
   }
 
   text(): string {
-    return this.lines.join("\n") + "\n";
+    return `${this.lines.join("\n")}\n`;
   }
 }
 
@@ -98,14 +123,17 @@ export interface MetricsInput {
   purgePropagation: Record<string, SeriesValues>;
 }
 
-export function renderMetrics(input: MetricsInput): string {
-  const { pops, health } = input;
-  const out = new Exposition();
-  const each = function* <T>(items: Iterable<T>, f: (item: T) => Iterable<[Labels, number | SeriesValues]>) {
-    for (const item of items) yield* f(item);
-  };
+const each = function* <T>(items: Iterable<T>, f: (item: T) => Iterable<[Labels, number | SeriesValues]>) {
+  for (const item of items) yield* f(item);
+};
+
+/** Each POP's counters and labelled series, as declared once in common/metrics. */
+function popFamilies(out: Exposition, pops: PopSync[]): void {
   for (const [key, declaration] of Object.entries(POP_COUNTERS)) {
-    out.family({ ...declaration, type: "counter", labels: ["pop"] }, pops.map((p) => [{ pop: p.name }, p.counters[key] ?? 0]));
+    out.family(
+      { ...declaration, type: "counter", labels: ["pop"] },
+      pops.map((p) => [{ pop: p.name }, p.counters[key] ?? 0]),
+    );
   }
   for (const [name, declaration] of Object.entries(POP_SERIES) as [string, SeriesDeclaration][]) {
     const labelNames = declaration.labels.map(([label]) => label);
@@ -120,23 +148,75 @@ export function renderMetrics(input: MetricsInput): string {
       }),
     );
   }
+}
+
+/** Origins as each POP sees them, and as the probes do. */
+function originFamilies(out: Exposition, pops: PopSync[], health: MetricsInput["health"]): void {
   const originViews = (f: (o: PopSync["origins"][string]) => number) =>
     each(pops, (p) => Object.entries(p.origins).map(([origin, o]): [Labels, number] => [{ pop: p.name, origin }, f(o)]));
-  out.family(CONTROL_METRICS.originPopRequests, originViews((o) => o.requests));
-  out.family(CONTROL_METRICS.originPopErrors, originViews((o) => o.errors));
-  out.family(CONTROL_METRICS.ejectionsActive, originViews((o) => (o.ejected ? 1 : 0)));
-  out.family(CONTROL_METRICS.ejectionsEnforced, originViews((o) => o.ejections ?? 0));
+  out.family(
+    CONTROL_METRICS.originPopRequests,
+    originViews((o) => o.requests),
+  );
+  out.family(
+    CONTROL_METRICS.originPopErrors,
+    originViews((o) => o.errors),
+  );
+  out.family(
+    CONTROL_METRICS.ejectionsActive,
+    originViews((o) => (o.ejected ? 1 : 0)),
+  );
+  out.family(
+    CONTROL_METRICS.ejectionsEnforced,
+    originViews((o) => o.ejections ?? 0),
+  );
   const origins = Object.entries(health.origins);
-  out.family(CONTROL_METRICS.originHealthy, origins.map(([origin, h]) => [{ origin }, h.healthy ? 1 : 0]));
-  out.family(CONTROL_METRICS.probeUp, origins.flatMap(([origin, h]): [Labels, number][] => (h.active ? [[{ origin }, h.active.healthy ? 1 : 0]] : [])));
-  out.family(CONTROL_METRICS.probeLatency, origins.flatMap(([origin, h]): [Labels, number][] => (h.active?.latencyMs != null ? [[{ origin }, h.active.latencyMs / 1000]] : [])));
+  out.family(
+    CONTROL_METRICS.originHealthy,
+    origins.map(([origin, h]) => [{ origin }, h.healthy ? 1 : 0]),
+  );
+  out.family(
+    CONTROL_METRICS.probeUp,
+    origins.flatMap(([origin, h]): [Labels, number][] => (h.active ? [[{ origin }, h.active.healthy ? 1 : 0]] : [])),
+  );
+  out.family(
+    CONTROL_METRICS.probeLatency,
+    origins.flatMap(([origin, h]): [Labels, number][] => (h.active?.latencyMs != null ? [[{ origin }, h.active.latencyMs / 1000]] : [])),
+  );
+}
+
+/** Purges and syncs: the control plane's own figures. */
+function controlFamilies(out: Exposition, input: MetricsInput): void {
+  const { pops } = input;
   out.family(CONTROL_METRICS.purgeSeq, [[{}, input.purgeSeq]]);
   out.family(CONTROL_METRICS.purgeRulesRetained, [[{}, input.purgeRulesRetained]]);
-  out.family(CONTROL_METRICS.popPurgeSeqApplied, pops.map((p) => [{ pop: p.name }, p.purgeSeqApplied]));
-  out.family(CONTROL_METRICS.purgeLag, pops.flatMap((p): [Labels, number][] => (p.lastPurgeLagMs !== null ? [[{ pop: p.name }, p.lastPurgeLagMs / 1000]] : [])));
-  out.family(CONTROL_METRICS.purgePropagation, Object.entries(input.purgePropagation).map(([pop, values]) => [{ pop }, values]));
-  out.family(CONTROL_METRICS.popLastSync, pops.map((p) => [{ pop: p.name }, p.lastSyncAt / 1000]));
-  out.family(CONTROL_METRICS.popLongPoll, pops.map((p) => [{ pop: p.name }, p.mode === "long-poll" ? 1 : 0]));
+  out.family(
+    CONTROL_METRICS.popPurgeSeqApplied,
+    pops.map((p) => [{ pop: p.name }, p.purgeSeqApplied]),
+  );
+  out.family(
+    CONTROL_METRICS.purgeLag,
+    pops.flatMap((p): [Labels, number][] => (p.lastPurgeLagMs !== null ? [[{ pop: p.name }, p.lastPurgeLagMs / 1000]] : [])),
+  );
+  out.family(
+    CONTROL_METRICS.purgePropagation,
+    Object.entries(input.purgePropagation).map(([pop, values]) => [{ pop }, values]),
+  );
+  out.family(
+    CONTROL_METRICS.popLastSync,
+    pops.map((p) => [{ pop: p.name }, p.lastSyncAt / 1000]),
+  );
+  out.family(
+    CONTROL_METRICS.popLongPoll,
+    pops.map((p) => [{ pop: p.name }, p.mode === "long-poll" ? 1 : 0]),
+  );
   out.family(CONTROL_METRICS.heldSyncs, [[{}, input.heldSyncs]]);
+}
+
+export function renderMetrics(input: MetricsInput): string {
+  const out = new Exposition();
+  popFamilies(out, input.pops);
+  originFamilies(out, input.pops, input.health);
+  controlFamilies(out, input);
   return out.text();
 }

@@ -30,7 +30,10 @@ function operation(name: string, spec: RouteSpec): JsonSchema {
   const error = (description: string) => ({ description, content: { "application/json": { schema: jsonSchema(errorSchema(spec.errors), "output") } } });
   const responses: Record<string, unknown> = {};
   for (const [status, answer] of Object.entries(spec.answers)) {
-    responses[status] = "schema" in answer ? { description: answer.description, content: { "application/json": { schema: jsonSchema(answer.schema, "output") } } } : { description: answer.description, content: { [answer.mediaType]: {} } };
+    responses[status] =
+      "schema" in answer
+        ? { description: answer.description, content: { "application/json": { schema: jsonSchema(answer.schema, "output") } } }
+        : { description: answer.description, content: { [answer.mediaType]: {} } };
   }
   if (spec.body) {
     responses["400"] = error("Invalid body: each problem names its field");
@@ -41,7 +44,10 @@ function operation(name: string, spec: RouteSpec): JsonSchema {
   if (spec.scope) {
     responses["401"] = error("Missing or invalid bearer token");
     responses["403"] = error(`The token lacks the ${spec.scope} scope`);
-    responses["429"] = { ...error("Rate limit (per token; failed authentications per client address): see Retry-After"), headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait" } } };
+    responses["429"] = {
+      ...error("Rate limit (per token; failed authentications per client address): see Retry-After"),
+      headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait" } },
+    };
   }
   responses["500"] = error("Internal error");
 
@@ -52,7 +58,9 @@ function operation(name: string, spec: RouteSpec): JsonSchema {
       parameters.push({ name: param, in: "query", required: !field.safeParse(undefined).success, schema: jsonSchema(field, "input") });
     }
   }
-  const description = [spec.scope ? `Needs a token with the ${SCOPE_WORDS[spec.scope]} scope (admin implies read and purge).` : "No token needed.", spec.limits].filter(Boolean).join(" ");
+  const description = [spec.scope ? `Needs a token with the ${SCOPE_WORDS[spec.scope]} scope (admin implies read and purge).` : "No token needed.", spec.limits]
+    .filter(Boolean)
+    .join(" ");
   return {
     operationId: name,
     summary: spec.summary,

@@ -74,7 +74,14 @@ const PurgeStatusSchema = z.object({
   at: z.number(),
   soft: z.boolean(),
   targets: z.array(PurgeTargetSchema),
-  pops: z.array(z.object({ name: z.string(), applied: z.boolean(), idle: z.boolean().describe("Has not synced since the purge: it applies it before answering its next request."), lastSyncAt: z.number() })),
+  pops: z.array(
+    z.object({
+      name: z.string(),
+      applied: z.boolean(),
+      idle: z.boolean().describe("Has not synced since the purge: it applies it before answering its next request."),
+      lastSyncAt: z.number(),
+    }),
+  ),
   cloudflare: z.unknown().describe('Cloudflare\'s own purge: "not configured", "pending", or its result.'),
 });
 
@@ -94,18 +101,34 @@ const PopListSchema = z.object({
 });
 
 const OriginListSchema = z.object({
-  origins: z.array(z.object({ id: z.string(), url: z.string(), region: z.string().optional(), latitude: z.number(), longitude: z.number(), weight: z.number() }).extend(OriginOverrideSchema.shape).loose()),
+  origins: z.array(
+    z
+      .object({ id: z.string(), url: z.string(), region: z.string().optional(), latitude: z.number(), longitude: z.number(), weight: z.number() })
+      .extend(OriginOverrideSchema.shape)
+      .loose(),
+  ),
 });
 
 const OriginPatchedSchema = z.object({ id: z.string(), version: z.number().int(), override: OriginOverrideSchema });
 
 const HealthSchema = z.object({
-  origins: z.record(z.string(), z.object({ healthy: z.boolean(), reason: z.string().nullable(), active: z.unknown(), passive: z.unknown(), pops: z.record(z.string(), z.unknown()) })),
+  origins: z.record(
+    z.string(),
+    z.object({ healthy: z.boolean(), reason: z.string().nullable(), active: z.unknown(), passive: z.unknown(), pops: z.record(z.string(), z.unknown()) }),
+  ),
   transitions: z.array(z.object({ originId: z.string(), at: z.number(), from: z.enum(["up", "down"]), to: z.enum(["up", "down"]), reason: z.string() })),
 });
 
 const DashboardSchema = z
-  .object({ generatedAt: z.number(), windowSeconds: z.number(), pops: z.array(z.unknown()), origins: z.array(z.unknown()), purges: z.array(z.unknown()), events: z.array(z.unknown()), purgeSeq: z.number() })
+  .object({
+    generatedAt: z.number(),
+    windowSeconds: z.number(),
+    pops: z.array(z.unknown()),
+    origins: z.array(z.unknown()),
+    purges: z.array(z.unknown()),
+    events: z.array(z.unknown()),
+    purgeSeq: z.number(),
+  })
   .describe("What /dashboard draws; see control/dashboard-view.ts.");
 
 const ShieldFaultSchema = z.object({ down: z.boolean() }).strict();
@@ -114,8 +137,20 @@ const zoneParam = { zone_id: "The zone's id (GET /client/v4/zones lists them): o
 const shardParams = { region: "A shield region (an origin region)", shard: "The shard's number, 0 to shield.shardsPerRegion − 1" };
 
 export const ROUTES = {
-  healthz: { method: "get", path: "/healthz", summary: "Liveness of the control API", errors: "outpost", answers: { 200: { description: "Up", schema: z.object({ ok: z.literal(true) }) } } },
-  openapi: { method: "get", path: "/v1/openapi.json", summary: "This document, generated from the routes' schemas", errors: "outpost", answers: { 200: { description: "OpenAPI 3.1", mediaType: "application/json" } } },
+  healthz: {
+    method: "get",
+    path: "/healthz",
+    summary: "Liveness of the control API",
+    errors: "outpost",
+    answers: { 200: { description: "Up", schema: z.object({ ok: z.literal(true) }) } },
+  },
+  openapi: {
+    method: "get",
+    path: "/v1/openapi.json",
+    summary: "This document, generated from the routes' schemas",
+    errors: "outpost",
+    answers: { 200: { description: "OpenAPI 3.1", mediaType: "application/json" } },
+  },
 
   purge: {
     method: "post",
@@ -137,7 +172,14 @@ export const ROUTES = {
     answers: { 200: { description: "Where the purge has reached", schema: PurgeStatusSchema } },
     refusals: { 404: "No such purge (or older than the retention)" },
   },
-  origins: { method: "get", path: "/v1/origins", summary: "Origins with their run-time overrides", scope: "read", errors: "outpost", answers: { 200: { description: "Origins", schema: OriginListSchema } } },
+  origins: {
+    method: "get",
+    path: "/v1/origins",
+    summary: "Origins with their run-time overrides",
+    scope: "read",
+    errors: "outpost",
+    answers: { 200: { description: "Origins", schema: OriginListSchema } },
+  },
   patchOrigin: {
     method: "patch",
     path: "/v1/origins/:id",
@@ -149,17 +191,63 @@ export const ROUTES = {
     answers: { 200: { description: "The new override and snapshot version", schema: OriginPatchedSchema } },
     refusals: { 404: "No such origin" },
   },
-  health: { method: "get", path: "/v1/health", summary: "Each origin's health: probes, POP ejections, transitions", scope: "read", errors: "outpost", answers: { 200: { description: "Health", schema: HealthSchema } } },
-  pops: { method: "get", path: "/v1/pops", summary: "POPs: sync mode, last sync, version and purge sequence applied", scope: "read", errors: "outpost", answers: { 200: { description: "POPs", schema: PopListSchema } } },
-  metrics: { method: "get", path: "/metrics", summary: "Prometheus metrics for every POP, origin and purge", scope: "read", errors: "outpost", answers: { 200: { description: "Prometheus text exposition", mediaType: "text/plain; version=0.0.4" } } },
-  dashboardData: { method: "get", path: "/v1/dashboard", summary: "What the live dashboard draws", scope: "read", errors: "outpost", answers: { 200: { description: "POPs, origins, purges, events", schema: DashboardSchema } } },
-  dashboardPage: { method: "get", path: "/dashboard", summary: "The live dashboard (it holds no data; its script reads /v1/dashboard with a read token)", errors: "outpost", answers: { 200: { description: "The page", mediaType: "text/html" } } },
-  dashboardScript: { method: "get", path: "/dashboard/app.js", summary: "The dashboard's script", errors: "outpost", answers: { 200: { description: "JavaScript", mediaType: "text/javascript" } } },
-  dashboardStyles: { method: "get", path: "/dashboard/app.css", summary: "The dashboard's stylesheet", errors: "outpost", answers: { 200: { description: "CSS", mediaType: "text/css" } } },
+  health: {
+    method: "get",
+    path: "/v1/health",
+    summary: "Each origin's health: probes, POP ejections, transitions",
+    scope: "read",
+    errors: "outpost",
+    answers: { 200: { description: "Health", schema: HealthSchema } },
+  },
+  pops: {
+    method: "get",
+    path: "/v1/pops",
+    summary: "POPs: sync mode, last sync, version and purge sequence applied",
+    scope: "read",
+    errors: "outpost",
+    answers: { 200: { description: "POPs", schema: PopListSchema } },
+  },
+  metrics: {
+    method: "get",
+    path: "/metrics",
+    summary: "Prometheus metrics for every POP, origin and purge",
+    scope: "read",
+    errors: "outpost",
+    answers: { 200: { description: "Prometheus text exposition", mediaType: "text/plain; version=0.0.4" } },
+  },
+  dashboardData: {
+    method: "get",
+    path: "/v1/dashboard",
+    summary: "What the live dashboard draws",
+    scope: "read",
+    errors: "outpost",
+    answers: { 200: { description: "POPs, origins, purges, events", schema: DashboardSchema } },
+  },
+  dashboardPage: {
+    method: "get",
+    path: "/dashboard",
+    summary: "The live dashboard (it holds no data; its script reads /v1/dashboard with a read token)",
+    errors: "outpost",
+    answers: { 200: { description: "The page", mediaType: "text/html" } },
+  },
+  dashboardScript: {
+    method: "get",
+    path: "/dashboard/app.js",
+    summary: "The dashboard's script",
+    errors: "outpost",
+    answers: { 200: { description: "JavaScript", mediaType: "text/javascript" } },
+  },
+  dashboardStyles: {
+    method: "get",
+    path: "/dashboard/app.css",
+    summary: "The dashboard's stylesheet",
+    errors: "outpost",
+    answers: { 200: { description: "CSS", mediaType: "text/css" } },
+  },
   shieldFault: {
     method: "post",
     path: "/v1/shields/:region/:shard/fault",
-    summary: "A shield shard's fault switch, for chaos runs: {\"down\": true} makes it answer as unavailable",
+    summary: 'A shield shard\'s fault switch, for chaos runs: {"down": true} makes it answer as unavailable',
     scope: "admin",
     errors: "outpost",
     params: shardParams,

@@ -132,7 +132,9 @@ export class ControlState {
       if (newest?.seq === purgeSeq) lastPurgeLagMs = now - newest.at;
     }
     const pop: PopSync = {
-      ...(previous ? { counters: previous.counters, series: previous.series, origins: previous.origins, location: previous.location } : this.figures(report.pop, report, undefined, now)),
+      ...(previous
+        ? { counters: previous.counters, series: previous.series, origins: previous.origins, location: previous.location }
+        : this.figures(report.pop, report, undefined, now)),
       name: report.pop,
       lastSyncAt: now,
       mode: report.mode ?? previous?.mode,

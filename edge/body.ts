@@ -5,9 +5,7 @@
  */
 import { waitAtMost } from "./wait";
 
-export type BoundedBody =
-  | { kind: "complete"; bytes: Uint8Array }
-  | { kind: "stream"; stream: ReadableStream<Uint8Array> };
+export type BoundedBody = { kind: "complete"; bytes: Uint8Array } | { kind: "stream"; stream: ReadableStream<Uint8Array> };
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];

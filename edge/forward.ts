@@ -91,7 +91,10 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
   if (method === "GET" && !pop.isShield && siteUsesShield(pop.config, tx.site) && avoid === undefined) {
     const region =
       pop.config.shield.placement === "key"
-        ? regionForKey(tx.primaryKey, ranked.map((c) => shieldRegion(c.origin)))
+        ? regionForKey(
+            tx.primaryKey,
+            ranked.map((c) => shieldRegion(c.origin)),
+          )
         : ranked[0] && shieldRegion(ranked[0].origin);
     const viaShield = await fetchFromShield(tx, region, headers);
     if ("result" in viaShield) return guarded(tx, viaShield.result);
@@ -164,4 +167,3 @@ function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult 
   });
   return { ...result, response: new Response(guarded, { status: result.response.status, headers }) };
 }
-

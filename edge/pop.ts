@@ -42,7 +42,6 @@ export interface PopOptions {
   shield?: ShieldAddress;
 }
 
-
 export class Pop {
   readonly config: OutpostConfig;
   readonly memory: MemoryTier;
@@ -167,7 +166,9 @@ export class Pop {
     const hard = applied.filter((rule) => !rule.soft);
     if (hard.length === 0) return;
     // One pass, asking the same ban list that lookups ask.
-    this.memory.deleteWhere((_, item) => item.record.kind === "entry" && this.purges.verdict(item.record.meta.key, item.record.meta.tags, item.record.meta.requestTime).kind === "hard");
+    this.memory.deleteWhere(
+      (_, item) => item.record.kind === "entry" && this.purges.verdict(item.record.meta.key, item.record.meta.tags, item.record.meta.requestTime).kind === "hard",
+    );
     for (const rule of hard) for (const target of rule.targets) if (target.kind === "url") void this.store.delete(target.value);
   }
 
@@ -274,7 +275,8 @@ export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): P
   const pop = new Pop(env, name);
   const latitude = Number(cf?.latitude);
   const longitude = Number(cf?.longitude);
-  if (cf?.latitude !== undefined && Number.isFinite(latitude) && Number.isFinite(longitude)) pop.location = { latitude, longitude, ...(typeof cf.city === "string" ? { city: cf.city } : {}) };
+  if (cf?.latitude !== undefined && Number.isFinite(latitude) && Number.isFinite(longitude))
+    pop.location = { latitude, longitude, ...(typeof cf.city === "string" ? { city: cf.city } : {}) };
   current = { config: env.OUTPOST_CONFIG, name, pop };
   return pop;
 }

@@ -37,7 +37,7 @@ export function statusResponse(pop: Pop, request: Request): Response {
     purgeRules: { inForce: pop.purges.size, highestSeq: pop.purges.highestSeq, lastApplied: pop.lastPurgeApplied ?? null },
     snapshot: { version: snapshot.version, mode: pop.snapshots.mode(), lastSyncAt: pop.snapshots.lastSyncAt || null, lastError: pop.snapshots.lastError ?? null },
   };
-  return new Response(JSON.stringify(body, null, 2) + "\n", {
+  return new Response(`${JSON.stringify(body, null, 2)}\n`, {
     headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
   });
 }

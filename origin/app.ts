@@ -170,7 +170,7 @@ function registerHeaders(app: Hono, identity: OriginIdentity, counters: AnswerCo
 /** Origins that encode whatever the client asked: deflate (which fetch does not undo), a bomb, gzip. */
 function registerCodings(app: Hono): void {
   /** Always deflate, whatever the client asked: a coding the runtime's fetch does not undo. */
-  app.get("/deflated.txt", (c) => {
+  app.get("/deflated.txt", (_c) => {
     const body = deflateSync(textOfSize(8192, "deflated"));
     return new Response(body, {
       headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "deflate", "cache-control": "public, max-age=300", etag: '"defl-1"' },
@@ -181,12 +181,16 @@ function registerCodings(app: Hono): void {
    * /deflate-bomb: 64 MiB of zeros, deflated to about 64 KB (a ratio of about
    * 1,000), sent whatever the client asked: a decompression bomb in miniature.
    */
-  app.get("/deflate-bomb", () => new Response(deflateBomb(), {
-    headers: { "content-type": "text/plain", "content-encoding": "deflate", "cache-control": "public, max-age=300" },
-  }));
+  app.get(
+    "/deflate-bomb",
+    () =>
+      new Response(deflateBomb(), {
+        headers: { "content-type": "text/plain", "content-encoding": "deflate", "cache-control": "public, max-age=300" },
+      }),
+  );
 
   /** Always gzip, whatever the client asked: an origin that compresses by itself. */
-  app.get("/precompressed.txt", (c) => {
+  app.get("/precompressed.txt", (_c) => {
     const body = gzipSync(textOfSize(8192, "precompressed"));
     return new Response(body, {
       headers: { "content-type": "text/plain; charset=utf-8", "content-encoding": "gzip", "cache-control": "public, max-age=300", etag: '"pre-1"', vary: "Accept-Encoding" },
@@ -201,7 +205,10 @@ function registerUnsafeMethods(app: Hono): void {
     // With x-cacheable-post: 1, a POST answer names itself the target's current representation.
     if (c.req.method === "POST" && c.req.header("x-cacheable-post") === "1") {
       const url = new URL(c.req.url);
-      return c.json({ method: "POST", path: c.req.path, received: text.length, at: Date.now() }, 200, { "cache-control": "max-age=60", "content-location": url.pathname + url.search });
+      return c.json({ method: "POST", path: c.req.path, received: text.length, at: Date.now() }, 200, {
+        "cache-control": "max-age=60",
+        "content-location": url.pathname + url.search,
+      });
     }
     return c.json({ method: c.req.method, path: c.req.path, received: text.length }, 200, { "cache-control": "no-store" });
   });

@@ -83,7 +83,7 @@ const WORDS = (
   "the of and to in is that for it as was with be by on not he this are or his from at which but have an they " +
   "you were her she there been one all we their has would when if so no will can more other its into only new " +
   "cache origin edge request response header status fresh stale purge tag region latency bytes stream server client " +
-  "<div> </div> <span class=\"item\"> </span> {\"id\": 42, \"name\": \"widget\", \"price\": 19.99} function return const let"
+  '<div> </div> <span class="item"> </span> {"id": 42, "name": "widget", "price": 19.99} function return const let'
 ).split(" ");
 
 /**
@@ -125,16 +125,17 @@ const html = `<!doctype html>
 </html>
 `;
 
-const products = JSON.stringify(
-  { products: Array.from({ length: 50 }, (_, i) => ({ id: i + 1, name: `Product ${i + 1}`, price: 10 + i })) },
-  null,
-  2,
-);
+const products = JSON.stringify({ products: Array.from({ length: 50 }, (_, i) => ({ id: i + 1, name: `Product ${i + 1}`, price: 10 + i })) }, null, 2);
 
 export const DEMO_CONTENT: Record<string, DemoObject> = {
   "/index.html": object(html, "text/html; charset=utf-8", "public, max-age=60", ["page", "home"]),
   "/styles/site.css": object(`body{font-family:sans-serif;margin:2rem}h1{color:#f38020}\n`.repeat(40), "text/css; charset=utf-8", "public, max-age=3600", ["static", "css"]),
-  "/scripts/app.js": object(`document.addEventListener("DOMContentLoaded",()=>console.log("outpost demo"));\n`.repeat(40), "text/javascript; charset=utf-8", "public, max-age=3600", ["static", "js"]),
+  "/scripts/app.js": object(
+    `document.addEventListener("DOMContentLoaded",()=>console.log("outpost demo"));\n`.repeat(40),
+    "text/javascript; charset=utf-8",
+    "public, max-age=3600",
+    ["static", "js"],
+  ),
   "/api/products.json": object(products, "application/json", "public, max-age=10, stale-while-revalidate=30, stale-if-error=600", ["api", "products", "product-42"]),
   "/images/logo.svg": object(
     `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><rect width="120" height="40" rx="6" fill="#f38020"/><text x="12" y="27" font-size="20" fill="#fff">Outpost</text></svg>\n`,

@@ -14,7 +14,12 @@ export const FaultSchema = z
     /** error: the status to answer with. */
     status: z.number().int().min(500).max(599).default(503),
     /** stall / truncate: bytes of the body sent before it stops (stall) or the connection is reset (truncate). */
-    afterBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(1024),
+    afterBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(64 * 1024 * 1024)
+      .default(1024),
     /** flap: how long each up and each down phase lasts, ms. */
     periodMs: z.number().int().min(100).max(3_600_000).default(3000),
   })
@@ -47,6 +52,7 @@ export function requestFate(fault: Fault, random: () => number = Math.random): R
       return random() < fault.rate ? { kind: "reset" } : { kind: "serve", delayMs: 0 };
     case "stall":
     case "truncate":
+      // biome-ignore lint/suspicious/noThenProperty: a plain record (what the cut does next), never awaited.
       return random() < fault.rate ? { kind: "cut", afterBytes: fault.afterBytes, then: fault.mode === "stall" ? "stall" : "reset" } : { kind: "serve", delayMs: 0 };
     default:
       return { kind: "serve", delayMs: 0 };

@@ -23,7 +23,7 @@ const origin = await startOrigin({
   port: Number(values.port),
   adminPort: Number(values["admin-port"]),
 });
-process.stdout.write(JSON.stringify({ ready: true, id: origin.id, port: origin.port, adminPort: origin.adminPort }) + "\n");
+process.stdout.write(`${JSON.stringify({ ready: true, id: origin.id, port: origin.port, adminPort: origin.adminPort })}\n`);
 
 let stopping = false;
 const stop = async () => {

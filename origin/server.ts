@@ -88,7 +88,7 @@ function faultedListener(app: Hono, state: FaultState, id: string) {
       return new Response(null, { status: 500 });
     }
     if (fate.kind === "error") {
-      return new Response(JSON.stringify({ error: "injected fault", status: fate.status }) + "\n", {
+      return new Response(`${JSON.stringify({ error: "injected fault", status: fate.status })}\n`, {
         status: fate.status,
         headers: { "content-type": "application/json", "x-origin-id": id, "cache-control": "no-store" },
       });
@@ -130,7 +130,7 @@ function createAdminApp(id: string, stats: OriginStats, state: FaultState, apply
     try {
       body = await c.req.json();
     } catch {
-      return c.json({ error: "body must be JSON, e.g. {\"mode\":\"down\"}" }, 400);
+      return c.json({ error: 'body must be JSON, e.g. {"mode":"down"}' }, 400);
     }
     const parsed = FaultSchema.safeParse(body);
     if (!parsed.success) return c.json({ error: "invalid fault", problems: fieldProblems(parsed.error, "(body)") }, 400);

@@ -42,8 +42,18 @@ export async function measureUrlFlood(requests = 100_000): Promise<UrlFloodResul
       const after = await heap();
       const memoryTierBound = 64 * MiB;
       const growth = after - before;
-      const result = { requests, urlBytes: 12 * 1024, heapBeforeBytes: before, heapAfterBytes: after, growthBytes: growth, memoryTierBound, withinBound: growth <= memoryTierBound + 16 * MiB };
-      console.log(`url flood: ${requests} distinct 12 KB URLs: heap ${Math.round(before / MiB)} → ${Math.round(after / MiB)} MiB (growth ${Math.round(growth / MiB)} MiB; bound ${memoryTierBound / MiB} + 16 MiB)`);
+      const result = {
+        requests,
+        urlBytes: 12 * 1024,
+        heapBeforeBytes: before,
+        heapAfterBytes: after,
+        growthBytes: growth,
+        memoryTierBound,
+        withinBound: growth <= memoryTierBound + 16 * MiB,
+      };
+      console.log(
+        `url flood: ${requests} distinct 12 KB URLs: heap ${Math.round(before / MiB)} → ${Math.round(after / MiB)} MiB (growth ${Math.round(growth / MiB)} MiB; bound ${memoryTierBound / MiB} + 16 MiB)`,
+      );
       return result;
     } finally {
       session.close();
@@ -134,7 +144,19 @@ export async function measureSlowClients(topology: Topology, seconds = 20, colo 
   const received = (await Promise.all(clients)).reduce((a, b) => a + b, 0);
   clearInterval(sampler);
   const growth = peak - before;
-  const result = { clients: 3, objectBytes, clientBytesPerSecond: bytesPerSecond, seconds, rssBeforeBytes: before, rssPeakBytes: peak, growthBytes: growth, receivedBytes: received, withinBound: growth <= 64 * MiB };
-  console.log(`slow clients: 3 at 50 KB/s on 64 MiB objects for ${seconds} s: POP RSS ${Math.round(before / MiB)} → peak ${Math.round(peak / MiB)} MiB (growth ${Math.round(growth / MiB)} MiB; bound 64 MiB); clients got ${Math.round(received / 1000)} KB`);
+  const result = {
+    clients: 3,
+    objectBytes,
+    clientBytesPerSecond: bytesPerSecond,
+    seconds,
+    rssBeforeBytes: before,
+    rssPeakBytes: peak,
+    growthBytes: growth,
+    receivedBytes: received,
+    withinBound: growth <= 64 * MiB,
+  };
+  console.log(
+    `slow clients: 3 at 50 KB/s on 64 MiB objects for ${seconds} s: POP RSS ${Math.round(before / MiB)} → peak ${Math.round(peak / MiB)} MiB (growth ${Math.round(growth / MiB)} MiB; bound 64 MiB); clients got ${Math.round(received / 1000)} KB`,
+  );
   return result;
 }

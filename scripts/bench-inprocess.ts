@@ -53,7 +53,10 @@ async function bundle(): Promise<string> {
   const config = join(dir, "wrangler.toml");
   // The product's bundling choice (keep_names) carries over: it changes what a closure costs.
   const keepNames = /^keep_names\s*=\s*(true|false)/m.exec(readFileSync(join(ROOT, "wrangler.toml"), "utf8"))?.[1];
-  writeFileSync(config, `name = "outpost-bench-inprocess"\nmain = "${join(ROOT, "scripts", "bench-worker.ts")}"\ncompatibility_date = "2026-04-26"\ncompatibility_flags = ["nodejs_compat"]\n${keepNames ? `keep_names = ${keepNames}\n` : ""}`);
+  writeFileSync(
+    config,
+    `name = "outpost-bench-inprocess"\nmain = "${join(ROOT, "scripts", "bench-worker.ts")}"\ncompatibility_date = "2026-04-26"\ncompatibility_flags = ["nodejs_compat"]\n${keepNames ? `keep_names = ${keepNames}\n` : ""}`,
+  );
   const built = await buildBundle(join(dir, "out"), config);
   return built.replace(/worker\.js$/, "bench-worker.js");
 }
@@ -133,7 +136,19 @@ interface CpuProfile {
 }
 
 /** The hit path's states and the steps inside them, by the names the pipeline gives them. */
-const HIT_STATES = ["handleEdgeRequest", "recv", "lookupMemory", "hitOrStale", "reuseDecision", "deliverStored", "chooseEncoding", "deliverTo", "deliver", "finalHeaders", "recordResponse"];
+const HIT_STATES = [
+  "handleEdgeRequest",
+  "recv",
+  "lookupMemory",
+  "hitOrStale",
+  "reuseDecision",
+  "deliverStored",
+  "chooseEncoding",
+  "deliverTo",
+  "deliver",
+  "finalHeaders",
+  "recordResponse",
+];
 
 /** Samples under each named function, callees included (a function's nested calls of itself counted once). */
 function inclusiveShares(profile: CpuProfile, names: readonly string[]): { state: string; share: number }[] {
@@ -224,7 +239,9 @@ export async function profileInProcess(): Promise<ProfileResult> {
       const result = { hitProfile, hitStates, heapAfterZipf: { usedBytes: heap.usedSize, memoryTierBound: 64 * 1024 * 1024, requests } };
       for (const p of hitProfile) console.log(`profile hit-1k ${(p.share * 100).toFixed(1).padStart(5)} %  ${p.function}`);
       for (const p of hitStates) console.log(`profile hit-1k state ${(p.share * 100).toFixed(1).padStart(5)} %  ${p.state} (with what it calls)`);
-      console.log(`heap after ${requests} Zipf requests over 100,000 objects: ${Math.round(heap.usedSize / 2 ** 20)} MiB used (memory tier bound ${result.heapAfterZipf.memoryTierBound / 2 ** 20} MiB)`);
+      console.log(
+        `heap after ${requests} Zipf requests over 100,000 objects: ${Math.round(heap.usedSize / 2 ** 20)} MiB used (memory tier bound ${result.heapAfterZipf.memoryTierBound / 2 ** 20} MiB)`,
+      );
       return result;
     } finally {
       session.close();

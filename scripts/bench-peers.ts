@@ -29,7 +29,10 @@ interface RunningPeer {
 function installed(command: string, versionArgs: string[]): string | undefined {
   const run = spawnSync(command, versionArgs, { encoding: "utf8" });
   if (run.error) return undefined;
-  return `${run.stdout}${run.stderr}`.split("\n").find((l) => l.trim())?.trim();
+  return `${run.stdout}${run.stderr}`
+    .split("\n")
+    .find((l) => l.trim())
+    ?.trim();
 }
 
 async function waitUntilServing(url: string, child: ChildProcess, what: string): Promise<void> {
@@ -122,7 +125,13 @@ async function hits(base: string, connections: number, durationSeconds: number, 
 }
 
 /** Hits at Outpost's POP (given) against nginx and Varnish before the same origin. */
-export async function measurePeers(outpostUrl: string, originUrl: string, connections: number, durationSeconds: number, rounds: number): Promise<{ outpost: Record<string, number>; peers: PeerResult[]; skipped: string[] }> {
+export async function measurePeers(
+  outpostUrl: string,
+  originUrl: string,
+  connections: number,
+  durationSeconds: number,
+  rounds: number,
+): Promise<{ outpost: Record<string, number>; peers: PeerResult[]; skipped: string[] }> {
   const outpost = await hits(outpostUrl, connections, durationSeconds, rounds);
   const originPort = Number(new URL(originUrl).port);
   const peers: PeerResult[] = [];

@@ -15,7 +15,19 @@ import { zipfSampler } from "./zipf";
 
 const STUB_HOST = "origin.stub";
 const SITE = "https://bench.test";
-const CF = { colo: "FRA", country: "DE", continent: "EU", city: "Frankfurt", latitude: "50.0379", longitude: "8.5622", timezone: "UTC", asn: 64512, httpProtocol: "HTTP/1.1", tlsVersion: "TLSv1.3", clientAcceptEncoding: "" };
+const CF = {
+  colo: "FRA",
+  country: "DE",
+  continent: "EU",
+  city: "Frankfurt",
+  latitude: "50.0379",
+  longitude: "8.5622",
+  timezone: "UTC",
+  asn: 64512,
+  httpProtocol: "HTTP/1.1",
+  tlsVersion: "TLSv1.3",
+  clientAcceptEncoding: "",
+};
 
 /** The reference origin's kind of body: text, compressible, deterministic. */
 const bodies = new Map<number, Uint8Array>();

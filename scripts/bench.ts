@@ -233,7 +233,11 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
     `tiers (shield ${shield ? "on" : "off"}): Zipf at ${result.pops} POPs at once → ${originRequests} origin requests for ${distinct.size} distinct objects (${result.originPerObject} per object); ` +
       `100 cold requests at every POP → ${collapseAllPops} origin request(s); miss p50 ${result.coldMissP50Ms} ms cold, ${result.warmElsewhereMissP50Ms} ms when another POP had it`,
   );
-  console.log(`  per origin region: ${Object.entries(perOriginRegion).map(([id, r]) => `${id} ${r.requests} requests for ${r.objects} objects (${r.perObject} per object)`).join("; ")}`);
+  console.log(
+    `  per origin region: ${Object.entries(perOriginRegion)
+      .map(([id, r]) => `${id} ${r.requests} requests for ${r.objects} objects (${r.perObject} per object)`)
+      .join("; ")}`,
+  );
   return result;
 }
 
@@ -281,7 +285,13 @@ async function measureCompression(popUrl: string, report: (name: string, r: Load
       const r = median(runs[coding]);
       report(`text-${label}-${coding}`, r);
       const encodedBytes = await wireBytes(url, coding);
-      out.push({ size: label, coding, encodedBytes, compressionRatio: Math.round((identityBytes / encodedBytes) * 100) / 100, rpsVsIdentity: Math.round((r.rps / identity.rps) * 100) / 100 });
+      out.push({
+        size: label,
+        coding,
+        encodedBytes,
+        compressionRatio: Math.round((identityBytes / encodedBytes) * 100) / 100,
+        rpsVsIdentity: Math.round((r.rps / identity.rps) * 100) / 100,
+      });
     }
   }
   for (const c of out) console.log(`compression ${c.size} ${c.coding}: ratio ${c.compressionRatio}x, hits at ${c.rpsVsIdentity} of identity hits' rps`);
@@ -317,7 +327,11 @@ async function measurePurgeApplied(topology: Topology, rounds = 20): Promise<{ p
   for (let round = 0; round < rounds; round++) {
     await Promise.all(topology.pops.map(async (pop) => (await fetch(`${pop.url}/index.html`)).arrayBuffer()));
     await new Promise((r) => setTimeout(r, 150 + Math.random() * 100));
-    const r = await fetch(`${topology.control.url}/v1/purge`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ tags: [`bench-propagation-${Date.now()}-${round}`] }) });
+    const r = await fetch(`${topology.control.url}/v1/purge`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ tags: [`bench-propagation-${Date.now()}-${round}`] }),
+    });
     const { result } = (await r.json()) as { result: { seq: number; at: string } };
     const acceptedAt = Date.parse(result.at);
     await new Promise((res) => setTimeout(res, 300));
@@ -337,7 +351,9 @@ async function measurePurgeApplied(topology: Topology, rounds = 20): Promise<{ p
     );
   }
   const result = percentiles(lags);
-  console.log(`purge: accepted → applied at each of ${topology.pops.length} POPs (their own record) over ${rounds} rounds: p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, max ${result.maxMs} ms`);
+  console.log(
+    `purge: accepted → applied at each of ${topology.pops.length} POPs (their own record) over ${rounds} rounds: p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, max ${result.maxMs} ms`,
+  );
   return result;
 }
 
@@ -386,7 +402,10 @@ async function measurePurge(topology: Topology, rounds = 20): Promise<PurgeResul
  * What a busy POP isolate costs the control plane when nothing changes: its
  * syncs a minute, counted by the control plane, under steady hits.
  */
-async function measureSyncLoad(topology: Topology, seconds = 60): Promise<{ pop: string; mode: string; syncsPerMinute: number; reportsPerMinute: number; requestsPerMinute: number }> {
+async function measureSyncLoad(
+  topology: Topology,
+  seconds = 60,
+): Promise<{ pop: string; mode: string; syncsPerMinute: number; reportsPerMinute: number; requestsPerMinute: number }> {
   const pop = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
   const headers = { authorization: `Bearer ${topology.control.token}` };
   const syncs = async () => {
@@ -405,7 +424,9 @@ async function measureSyncLoad(topology: Topology, seconds = 60): Promise<{ pop:
   const syncsPerMinute = perMinute(after.syncs - before.syncs);
   const reportsPerMinute = perMinute(after.reports - before.reports);
   const result = { pop: pop.name, mode: after.mode, syncsPerMinute, reportsPerMinute, requestsPerMinute: syncsPerMinute + reportsPerMinute };
-  console.log(`control-plane load: ${result.pop} (${result.mode}) under steady hits, no changes → ${result.requestsPerMinute} requests a minute (${syncsPerMinute} syncs, ${reportsPerMinute} figure reports at METRICS_REPORT_MS=${BENCH_METRICS_REPORT_MS})`);
+  console.log(
+    `control-plane load: ${result.pop} (${result.mode}) under steady hits, no changes → ${result.requestsPerMinute} requests a minute (${syncsPerMinute} syncs, ${reportsPerMinute} figure reports at METRICS_REPORT_MS=${BENCH_METRICS_REPORT_MS})`,
+  );
   return result;
 }
 
@@ -424,7 +445,7 @@ async function loadPurgeRules(topology: Topology, calls: number): Promise<number
 function writePartial(name: string, figures: Record<string, unknown>): void {
   const out = values.out!.replace(/\.json$/, `-${name}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), ...figures }, null, 2) + "\n");
+  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), ...figures }, null, 2)}\n`);
   console.log(`\nwritten to ${out}`);
 }
 
@@ -495,7 +516,9 @@ async function main(): Promise<void> {
     }
     return;
   }
-  console.log(`bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (${LOAD_GENERATOR}${LOAD_GENERATOR === "autocannon" ? "; install wrk for large or compressed bodies" : ""})`);
+  console.log(
+    `bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (${LOAD_GENERATOR}${LOAD_GENERATOR === "autocannon" ? "; install wrk for large or compressed bodies" : ""})`,
+  );
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
   const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
   // Behind the same front as the POPs (network.ts), so both pay the same launcher.
@@ -505,10 +528,7 @@ async function main(): Promise<void> {
     port: 0,
     logRequests: MINIFLARE_LOG_REQUESTS,
     cf: bareCf,
-    workers: [
-      { name: "bare", modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] },
-      frontWorker("bare", bareCf, 0),
-    ],
+    workers: [{ name: "bare", modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] }, frontWorker("bare", bareCf, 0)],
   });
   await bare.ready;
   const bareUrl = (await bare.unsafeGetDirectURL(FRONT_WORKER)).toString().replace(/\/$/, "");
@@ -553,7 +573,10 @@ async function main(): Promise<void> {
       report(`hit-${label}`, median(hitRuns));
     }
     if (values.only === "hits") {
-      for (const size of ["1k", "16k"]) console.log(`hit-${size}/bare-${size} ${ratioOf(results, `hit-${size}`, `bare-${size}`)}  hit-${size}/bare-hdrs-${size} ${ratioOf(results, `hit-${size}`, `bare-hdrs-${size}`)}`);
+      for (const size of ["1k", "16k"])
+        console.log(
+          `hit-${size}/bare-${size} ${ratioOf(results, `hit-${size}`, `bare-${size}`)}  hit-${size}/bare-hdrs-${size} ${ratioOf(results, `hit-${size}`, `bare-hdrs-${size}`)}`,
+        );
       return;
     }
     report("miss-16k", await once(`${fra.url}/gen/16384?ttl=86400&u=[<id>]`, true));
@@ -614,7 +637,13 @@ async function main(): Promise<void> {
   const written = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    options: { connections, durationSeconds, rounds, launcher: "miniflare 4 (one instance per POP)", loadGenerator: LOAD_GENERATOR === "wrk" ? "wrk, separate process" : "autocannon 8, separate process" },
+    options: {
+      connections,
+      durationSeconds,
+      rounds,
+      launcher: "miniflare 4 (one instance per POP)",
+      loadGenerator: LOAD_GENERATOR === "wrk" ? "wrk, separate process" : "autocannon 8, separate process",
+    },
     results,
     ratios,
     compression,
@@ -629,7 +658,7 @@ async function main(): Promise<void> {
     ...(peers ? { peers } : {}),
   };
   mkdirSync(dirname(values.out!), { recursive: true });
-  writeFileSync(values.out!, JSON.stringify(written, null, 2) + "\n");
+  writeFileSync(values.out!, `${JSON.stringify(written, null, 2)}\n`);
   console.log(`\nwritten to ${values.out}`);
 }
 

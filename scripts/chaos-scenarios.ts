@@ -141,11 +141,15 @@ export async function killNearestOrigin(topology: Topology, colo = "FRA", origin
 
   const backAt = Date.now();
   await setFault(origin, { mode: "ok" });
-  const recoveredMs = await timeUntil(async () => {
-    const r = await fetch(`${pop.url}/gen/1024?ttl=60&recover=${++uniqueCounter}`);
-    await r.arrayBuffer();
-    return r.headers.get("x-origin-id") === originId;
-  }, 90_000, backAt);
+  const recoveredMs = await timeUntil(
+    async () => {
+      const r = await fetch(`${pop.url}/gen/1024?ttl=60&recover=${++uniqueCounter}`);
+      await r.arrayBuffer();
+      return r.headers.get("x-origin-id") === originId;
+    },
+    90_000,
+    backAt,
+  );
   return {
     pop: pop.name,
     killed: originId,
@@ -204,11 +208,15 @@ export async function allOriginsDown(topology: Topology, colo = "IAD"): Promise<
     await Promise.all(topology.origins.map((o) => setFault(o, { mode: "ok" })));
   }
   const backAt = Date.now();
-  const recoveredMs = await timeUntil(async () => {
-    const r = await fetch(`${pop.url}/gen/512?ttl=60&alldown=${++uniqueCounter}`);
-    await r.arrayBuffer();
-    return r.status === 200;
-  }, 90_000, backAt);
+  const recoveredMs = await timeUntil(
+    async () => {
+      const r = await fetch(`${pop.url}/gen/512?ttl=60&alldown=${++uniqueCounter}`);
+      await r.arrayBuffer();
+      return r.status === 200;
+    },
+    90_000,
+    backAt,
+  );
   // Back in full: the probes have seen every origin up for their healthy threshold.
   const allHealthyMs = await timeUntil(async () => Object.values(await controlHealth(topology)).every((h) => h.healthy), 30_000, backAt);
   return { pop: pop.name, cachedRequests: paths.length * 8, cachedServed, staleServed, uncachedStatus, uncachedMaxMs: Math.max(...uncachedMs), recoveredMs, allHealthyMs };
@@ -276,7 +284,14 @@ export interface BrokenBodyResult {
  * The nearest origin sends headers and 200 bytes of every body, then stalls
  * (silence on an open connection) or truncates (resets it), under load.
  */
-export async function brokenBodies(topology: Topology, mode: "stall" | "truncate", bodyIdleTimeoutMs: number, colo = "FRA", originId = "eu-central", loadMs = 5000): Promise<BrokenBodyResult> {
+export async function brokenBodies(
+  topology: Topology,
+  mode: "stall" | "truncate",
+  bodyIdleTimeoutMs: number,
+  colo = "FRA",
+  originId = "eu-central",
+  loadMs = 5000,
+): Promise<BrokenBodyResult> {
   const pop = topology.pops.find((p) => p.colo === colo)!;
   const origin = topology.origins.find((o) => o.id === originId)!;
   await warm(pop, CACHED_PATHS);
@@ -354,11 +369,15 @@ export async function shieldShardsDown(topology: Topology, colo = "FRA", loadMs 
   }
   const upAt = Date.now();
   // Ejection runs out (baseEjectionMs), then a half-open trial finds the shard up.
-  const backThroughShieldMs = await timeUntil(async () => {
-    const r = await fetch(`${pop.url}/gen/1024?ttl=60&back=${Date.now()}`);
-    await r.arrayBuffer();
-    return (r.headers.get("cache-status") ?? "").startsWith("Outpost-Shield-");
-  }, 30_000, upAt);
+  const backThroughShieldMs = await timeUntil(
+    async () => {
+      const r = await fetch(`${pop.url}/gen/1024?ttl=60&back=${Date.now()}`);
+      await r.arrayBuffer();
+      return (r.headers.get("cache-status") ?? "").startsWith("Outpost-Shield-");
+    },
+    30_000,
+    upAt,
+  );
   return {
     pop: pop.name,
     shards,
@@ -462,7 +481,12 @@ export interface AllStallingResult {
  * leader's fill and its collapsed followers). Each must get a status line
  * (504 or 502) within the request's deadline, never wait on fresh timeouts.
  */
-export async function allOriginsStalling(topology: Topology, config: { bodyIdleTimeoutMs: number; deadlineMs: number }, colo = "FRA", concurrency = 20): Promise<AllStallingResult> {
+export async function allOriginsStalling(
+  topology: Topology,
+  config: { bodyIdleTimeoutMs: number; deadlineMs: number },
+  colo = "FRA",
+  concurrency = 20,
+): Promise<AllStallingResult> {
   const pop = topology.pops.find((p) => p.colo === colo)!;
   for (const origin of topology.origins) await setFault(origin, { mode: "stall", afterBytes: 100 });
   const path = `/gen/30000?ttl=60&chaos-stall=${process.pid}-${++uniqueCounter}`;

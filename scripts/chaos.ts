@@ -6,7 +6,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
-import { allOriginsDown, allOriginsStalling, brokenBodies, errorPageOrigin, flappingOrigin, killNearestOrigin, originsDownStaleFromShield, shieldShardsDown, slowOrigin } from "./chaos-scenarios";
+import {
+  allOriginsDown,
+  allOriginsStalling,
+  brokenBodies,
+  errorPageOrigin,
+  flappingOrigin,
+  killNearestOrigin,
+  originsDownStaleFromShield,
+  shieldShardsDown,
+  slowOrigin,
+} from "./chaos-scenarios";
 
 const TIMEOUT_MS = 1000;
 const DEADLINE_MS = 2 * TIMEOUT_MS;
@@ -41,26 +51,37 @@ async function main(): Promise<void> {
     console.log("2. every origin down, then back");
     const all = await allOriginsDown(t);
     report.allDown = all;
-    console.log(`   cached: ${all.cachedServed}/${all.cachedRequests} served (${all.staleServed} stale); uncached: ${all.uncachedStatus.join(", ")} within ${all.uncachedMaxMs} ms`);
+    console.log(
+      `   cached: ${all.cachedServed}/${all.cachedRequests} served (${all.staleServed} stale); uncached: ${all.uncachedStatus.join(", ")} within ${all.uncachedMaxMs} ms`,
+    );
     console.log(`   first 200 ${all.recoveredMs} ms after the origins returned; all healthy again after ${all.allHealthyMs} ms`);
 
     console.log(`3. SIN's nearest origin answers in ${TIMEOUT_MS * 3} ms (timeout ${TIMEOUT_MS} ms)`);
     const slow = await slowOrigin(t, TIMEOUT_MS);
     report.slow = slow;
-    console.log(`   ${slow.misses} misses, ${slow.missErrors} errors; latency p50 ${slow.p50Ms} ms, p99 ${slow.p99Ms} ms, max ${slow.maxMs} ms; served by ${JSON.stringify(slow.servedBy)}`);
+    console.log(
+      `   ${slow.misses} misses, ${slow.missErrors} errors; latency p50 ${slow.p50Ms} ms, p99 ${slow.p99Ms} ms, max ${slow.maxMs} ms; served by ${JSON.stringify(slow.servedBy)}`,
+    );
 
-    for (const [n, mode] of [[4, "stall"], [5, "truncate"]] as const) {
+    for (const [n, mode] of [
+      [4, "stall"],
+      [5, "truncate"],
+    ] as const) {
       console.log(`${n}. FRA's nearest origin (eu-central) sends 200 bytes of each body, then ${mode === "stall" ? "goes silent" : "resets the connection"}`);
       const broken = await brokenBodies(t, mode, TIMEOUT_MS);
       report[mode === "stall" ? "stalledOrigin" : "truncatingOrigin"] = broken;
-      console.log(`   ${broken.misses} misses, ${broken.missErrors} errors (cached errors ${broken.cachedErrors}); latency p50 ${broken.p50Ms} ms, p99 ${broken.p99Ms} ms, max ${broken.maxMs} ms`);
+      console.log(
+        `   ${broken.misses} misses, ${broken.missErrors} errors (cached errors ${broken.cachedErrors}); latency p50 ${broken.p50Ms} ms, p99 ${broken.p99Ms} ms, max ${broken.maxMs} ms`,
+      );
       console.log(`   served by ${JSON.stringify(broken.servedBy)}; FRA ejected it after ${broken.ejectedByPopMs} ms`);
     }
 
     console.log("6. eu-central flaps down/up every 3 s for 12 s");
     const flap = await flappingOrigin(t);
     report.flap = flap;
-    console.log(`   probe transitions ${flap.probeTransitions} (closest two ${flap.minMsBetweenTransitions} ms apart); FRA ejections ${flap.popEjections}; miss errors ${flap.missErrors}`);
+    console.log(
+      `   probe transitions ${flap.probeTransitions} (closest two ${flap.minMsBetweenTransitions} ms apart); FRA ejections ${flap.popEjections}; miss errors ${flap.missErrors}`,
+    );
 
     console.log("7. FRA's nearest origin (eu-central) answers every request with a whole 503 page");
     const failures = config.outlierDetection?.consecutiveFailures ?? 3;
@@ -71,7 +92,9 @@ async function main(): Promise<void> {
     console.log(`8. every origin sends 100 bytes of each body, then goes silent; 20 concurrent cold requests at GRU`);
     const stalling = await allOriginsStalling(t, { bodyIdleTimeoutMs: TIMEOUT_MS, deadlineMs: DEADLINE_MS }, "GRU");
     report.allStalling = stalling;
-    console.log(`   answered ${JSON.stringify(stalling.statuses)}, the slowest after ${stalling.maxMs} ms (idle timeout ${TIMEOUT_MS} ms, deadline ${DEADLINE_MS} ms); unanswered ${stalling.unanswered}`);
+    console.log(
+      `   answered ${JSON.stringify(stalling.statuses)}, the slowest after ${stalling.maxMs} ms (idle timeout ${TIMEOUT_MS} ms, deadline ${DEADLINE_MS} ms); unanswered ${stalling.unanswered}`,
+    );
   } finally {
     await network.stop();
   }
@@ -99,7 +122,7 @@ async function main(): Promise<void> {
   }
   const out = join(ROOT, ".bench", "chaos.json");
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nwritten to ${out}`);
 }
 

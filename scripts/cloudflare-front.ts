@@ -24,7 +24,8 @@ interface FrontEnv {
 }
 
 /** What Cloudflare compresses by default (its documented list, the common part). */
-const COMPRESSIBLE = /^(text\/|application\/(javascript|x-javascript|json|xml|rss\+xml|atom\+xml|manifest\+json|ld\+json|wasm|vnd\.api\+json|xhtml\+xml)|image\/svg\+xml|font\/(ttf|otf))/;
+const COMPRESSIBLE =
+  /^(text\/|application\/(javascript|x-javascript|json|xml|rss\+xml|atom\+xml|manifest\+json|ld\+json|wasm|vnd\.api\+json|xhtml\+xml)|image\/svg\+xml|font\/(ttf|otf))/;
 
 interface AcceptedCoding {
   coding: string;

@@ -103,12 +103,12 @@ async function main(): Promise<void> {
       if (groups.length === 0) throw new Error(`no group with id "${values.group}"`);
     }
     if (values.id) {
-      groups = groups
-        .map((g) => ({ ...g, tests: g.tests.filter((t) => t.id === values.id).map((t) => ({ ...t, dump: true })) }))
-        .filter((g) => g.tests.length > 0);
+      groups = groups.map((g) => ({ ...g, tests: g.tests.filter((t) => t.id === values.id).map((t) => ({ ...t, dump: true })) })).filter((g) => g.tests.length > 0);
       if (groups.length === 0) throw new Error(`no test with id "${values.id}"`);
     }
-    console.log(`cache-tests (${suite.current ? "current source" : "npm 0.4.5"} at ${suite.root}): running ${groups.reduce((n, g) => n + g.tests.length, 0)} tests against ${pop.name} (${pop.url}) in front of the suite's server on :${port}`);
+    console.log(
+      `cache-tests (${suite.current ? "current source" : "npm 0.4.5"} at ${suite.root}): running ${groups.reduce((n, g) => n + g.tests.length, 0)} tests against ${pop.name} (${pop.url}) in front of the suite's server on :${port}`,
+    );
     // The client asks for no compression: Miniflare (like Cloudflare's front) would otherwise gzip
     // text answers and drop their Content-Length, which is the front's business, not the cache's.
     if (suite.current) {
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
         console.log(`  [${f.kind}] ${f.id}: ${f.name}${f.result ? ` — ${f.result.slice(0, 160)}` : ""}`);
       }
     }
-    if (!values.id && !values.group) writeFileSync(values.json!, JSON.stringify({ date: new Date().toISOString(), counts, failures, results }, null, 2) + "\n");
+    if (!values.id && !values.group) writeFileSync(values.json!, `${JSON.stringify({ date: new Date().toISOString(), counts, failures, results }, null, 2)}\n`);
     const retries = failures.filter((f) => f.result === "Setup: retry");
     const unexpected = unexpectedFailures(failures);
     if (retries.length) console.log(`\nretries (↻, at most ${MAX_RETRIES} allowed): ${retries.map((f) => f.id).join(", ")}`);

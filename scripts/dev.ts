@@ -33,7 +33,7 @@ async function main(): Promise<void> {
       "health-codes": { type: "string" },
     },
   });
-  let config;
+  let config: ReturnType<typeof loadNetworkConfig>;
   try {
     config = loadNetworkConfig(values.config!);
   } catch (err) {
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     topologyPath: join(ROOT, ".outpost", "topology.json"),
     log: (line) => console.log(`outpost: ${line}`),
   });
-  console.log("\n" + topologyTable(network.topology) + "\n");
+  console.log(`\n${topologyTable(network.topology)}\n`);
   console.log(`control token: ${network.topology.control.token}`);
   console.log(`topology: .outpost/topology.json`);
   console.log(`dashboard: ${network.topology.control.url}/dashboard#token=${network.topology.control.token}`);

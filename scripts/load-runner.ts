@@ -14,4 +14,4 @@ const result = await autocannon({
   headers: options.headers,
   idReplacement: options.idReplacement ?? false,
 });
-process.stdout.write(JSON.stringify(result) + "\n");
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -102,7 +102,11 @@ async function runWrk(options: LoadOptions): Promise<LoadResult> {
   const extra = Object.entries(options.headers ?? {}).flat();
   const args = ["-t1", `-c${options.connections}`, `-d${options.durationSeconds}s`, "--timeout", "10s", "-s", wrkScript, `${url.protocol}//${url.host}`, "--", path, ...extra];
   const output = await runGenerator("wrk", args, options.durationSeconds);
-  const line = output.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+  const line = output
+    .trim()
+    .split("\n")
+    .reverse()
+    .find((l) => l.startsWith("{"));
   if (!line) throw new Error(`wrk printed no result: ${output}`);
   const r = JSON.parse(line) as { requests: number; durationUs: number; bytes: number; p50: number; p99: number; p999: number; errors: number; non2xx: number };
   const seconds = r.durationUs / 1e6;

@@ -164,10 +164,14 @@ interface StartedOrigin {
 
 /** Starts one reference origin process and waits for its ready line. */
 export async function spawnOrigin(spec: { id: string; region: string }, port: number, adminPort: number): Promise<{ child: ChildProcess; port: number; adminPort: number }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "origin", "main.ts"), "--id", spec.id, "--region", spec.region, "--port", String(port), "--admin-port", String(adminPort)], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "origin", "main.ts"), "--id", spec.id, "--region", spec.region, "--port", String(port), "--admin-port", String(adminPort)],
+    {
+      cwd: ROOT,
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout! });
   const ready = await new Promise<{ port: number; adminPort: number }>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`origin ${spec.id} did not start within 20 s`)), 20_000);
@@ -268,7 +272,9 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     }
 
     const weights = new Map(config.origins.map((o) => [o.id, o.weight]));
-    const externalMonitor = options.externalOrigin ? { path: options.externalMonitor?.path ?? "/", ...(options.externalMonitor?.expectedCodes ? { expectedCodes: options.externalMonitor.expectedCodes } : {}) } : undefined;
+    const externalMonitor = options.externalOrigin
+      ? { path: options.externalMonitor?.path ?? "/", ...(options.externalMonitor?.expectedCodes ? { expectedCodes: options.externalMonitor.expectedCodes } : {}) }
+      : undefined;
     const outpostConfig: OutpostConfigInput = {
       origins: origins.map((o) => ({
         id: o.id,
@@ -372,7 +378,11 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const shields: TopologyShield[] = !shieldConfig.enabled
       ? []
       : shieldRegions.flatMap((region) =>
-          Array.from({ length: shieldConfig.shardsPerRegion }, (_, shard) => ({ name: shieldAddress(region, shard).name, region, url: `${controlBase}${shieldRoutePath(region, shard)}` })),
+          Array.from({ length: shieldConfig.shardsPerRegion }, (_, shard) => ({
+            name: shieldAddress(region, shard).name,
+            region,
+            url: `${controlBase}${shieldRoutePath(region, shard)}`,
+          })),
         );
     const topology: Topology = {
       control: { url: controlBase, token: adminToken },
@@ -383,7 +393,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     };
     if (options.topologyPath) {
       mkdirSync(dirname(options.topologyPath), { recursive: true });
-      writeFileSync(options.topologyPath, JSON.stringify(topology, null, 2) + "\n", { mode: 0o600 });
+      writeFileSync(options.topologyPath, `${JSON.stringify(topology, null, 2)}\n`, { mode: 0o600 });
     }
     const restartControl = async (downMs = 0) => {
       await control.dispose();

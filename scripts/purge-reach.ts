@@ -40,4 +40,3 @@ export function describeReach(reach: PurgeReach, waitedMs: number): string[] {
   else lines.push(`  no POP can serve what was purged (after ${waitedMs} ms)`);
   return lines;
 }
-

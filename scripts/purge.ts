@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ControlClient } from "./control-client";
+import { ControlClient, type ControlAnswer } from "./control-client";
 import { ROOT } from "./network";
 import { describeReach, purgeReach, type PurgeStatusAnswer } from "./purge-reach";
 
@@ -66,7 +66,7 @@ async function main(): Promise<number> {
 
   const client = new ControlClient({ baseUrl: controlUrl, token });
   try {
-    let answer;
+    let answer: ControlAnswer<PurgeAnswer>;
     try {
       answer = await client.call<PurgeAnswer>("POST", "/v1/purge", body);
     } catch (err) {

@@ -3,7 +3,7 @@ export function zipfSampler(n: number, s = 1.0, seed = 42): () => number {
   const cdf = new Float64Array(n);
   let total = 0;
   for (let k = 1; k <= n; k++) {
-    total += 1 / Math.pow(k, s);
+    total += 1 / k ** s;
     cdf[k - 1] = total;
   }
   let state = seed >>> 0 || 1;

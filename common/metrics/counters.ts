@@ -19,7 +19,10 @@ export const POP_COUNTERS = {
   shieldRequests: { metric: "outpost_shield_requests_total", help: "Misses a POP sent to a shield shard." },
   servedBytes: { metric: "outpost_served_bytes_total", help: "Body bytes sent to clients." },
   originBytes: { metric: "outpost_origin_received_bytes_total", help: "Body bytes received from origins and shields: served minus this is what the cache saved them." },
-  compressionSavedBytes: { metric: "outpost_compression_saved_bytes_total", help: "Body bytes compression kept off the wire (identity size minus encoded size, per encoded response)." },
+  compressionSavedBytes: {
+    metric: "outpost_compression_saved_bytes_total",
+    help: "Body bytes compression kept off the wire (identity size minus encoded size, per encoded response).",
+  },
   shieldBypasses: { metric: "outpost_shield_bypasses_total", help: "Misses that went to the origin directly because their shield shard was down, slow or ejected." },
 } as const;
 

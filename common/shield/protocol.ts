@@ -44,7 +44,7 @@ export const SHIELD_RELAY_MARGIN_MS = 250;
 
 /** The shard's own failure: no SHIELD_ANSWER, so the POP goes to the origin itself. */
 export function shieldUnavailable(reason: string): Response {
-  return new Response(JSON.stringify({ error: "shield unavailable", reason }) + "\n", {
+  return new Response(`${JSON.stringify({ error: "shield unavailable", reason })}\n`, {
     status: 503,
     headers: { "content-type": "application/json", "cache-control": "no-store", "retry-after": "1" },
   });

@@ -4,6 +4,7 @@
  * equirectangular projection. Enough to see where POPs and origins are; no
  * map tiles, so the page works offline.
  */
+// biome-ignore format: one ring a line, as drawn.
 export const WORLD_RINGS: readonly (readonly [number, number])[][] = [
   // North America
   [[-168,66],[-162,70],[-156,71.3],[-141,69.6],[-128,70],[-115,68.5],[-95,72],[-82,73],[-80,63],[-94,59],[-92,57],[-82,55],[-79,52],[-77,60],[-70,59],[-64,60],[-61,56],[-56,52],[-60,47],[-66,44],[-70,42],[-74,40.5],[-76,37],[-75.5,35],[-81,31.5],[-80,26],[-81,25],[-82.8,28],[-84,30],[-89,30],[-94,29.5],[-97,27.5],[-97.5,22],[-95,18.5],[-91,19],[-90.5,21],[-87,21.5],[-88,16],[-84,15],[-83.5,11],[-79.5,9],[-77.5,8],[-80,7.5],[-85.5,10],[-87.5,13],[-92,14.5],[-96,15.7],[-105,19.5],[-106.5,23],[-112,29],[-114.5,31],[-110,23],[-115,28],[-117,32.5],[-120.5,34.5],[-124,40],[-124.5,48],[-123,49],[-130,54],[-135,58],[-140,59.8],[-146,61],[-152,59],[-158,56.5],[-164,54.5],[-158,58],[-162,59],[-165,62.5],[-165,64.5],[-168,66]],
@@ -51,5 +52,5 @@ export function project(longitude: number, latitude: number): [number, number] {
 
 /** The outline as one SVG path, made once when the page is built. */
 export function worldPath(): string {
-  return WORLD_RINGS.map((ring) => "M" + ring.map(([lon, lat]) => project(lon, lat).join(",")).join("L") + "Z").join("");
+  return WORLD_RINGS.map((ring) => `M${ring.map(([lon, lat]) => project(lon, lat).join(",")).join("L")}Z`).join("");
 }

@@ -25,7 +25,6 @@ const TICK_MS = 10;
 /** `at`: when the purge took effect, ms since the epoch (in our clock). */
 export type PurgeVerdict = { kind: "none" } | { kind: "hard"; at: number } | { kind: "soft"; at: number };
 
-
 function hostOfKey(key: string): string {
   const end = key.indexOf("/", 8); // after "https://"
   return end === -1 ? key.slice(8) : key.slice(8, end);

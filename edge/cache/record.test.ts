@@ -13,8 +13,16 @@ describe("buildEntryMeta", () => {
     expect(meta({ "cache-control": "s-maxage=10, max-age=60" })).toMatchObject({ freshness: 10, impliedRevalidate: true });
   });
 
-  it("stores no per-hop, per-message or internal field, nor what private=\"f\" names", () => {
-    const m = meta({ "cache-control": 'max-age=60, private="x-user"', "x-user": "alice", "set-cookie": "a=1", connection: "close", age: "5", "x-outpost-meta": "x", "x-kept": "1" });
+  it('stores no per-hop, per-message or internal field, nor what private="f" names', () => {
+    const m = meta({
+      "cache-control": 'max-age=60, private="x-user"',
+      "x-user": "alice",
+      "set-cookie": "a=1",
+      connection: "close",
+      age: "5",
+      "x-outpost-meta": "x",
+      "x-kept": "1",
+    });
     const names = m.headers.map(([name]) => name);
     expect(names).toContain("x-kept");
     for (const gone of ["x-user", "set-cookie", "connection", "age", "x-outpost-meta"]) expect(names).not.toContain(gone);
@@ -25,7 +33,10 @@ describe("a 304's update", () => {
   const stored = meta({ "cache-control": "max-age=0", etag: '"v1"', "content-length": "10", "x-stamp": "1" });
 
   it("replaces the stored fields with the 304's, but never the validator, the framing or the tiers' own", () => {
-    const updated = updatedByNotModified(stored, new Headers({ "x-stamp": "2", etag: '"other"', "content-length": "99", "x-outpost-shield-answer": "n", "cache-control": "max-age=60" }));
+    const updated = updatedByNotModified(
+      stored,
+      new Headers({ "x-stamp": "2", etag: '"other"', "content-length": "99", "x-outpost-shield-answer": "n", "cache-control": "max-age=60" }),
+    );
     expect(updated.get("x-stamp")).toBe("2");
     expect(updated.get("etag")).toBe('"v1"');
     expect(updated.get("content-length")).toBe("10");

@@ -9,7 +9,6 @@ import { governingDirectives } from "../http/targeted";
 import { responseTags } from "../../common/cache-tags";
 import type { EntryMeta } from "./entry";
 
-
 /**
  * Headers worth keeping with the entry: not per-hop or per-message fields, and
  * not the fields a qualified `private="f"` keeps from shared caches (§5.2.2.7).
@@ -62,16 +61,7 @@ export function buildEntryMeta(input: EntryInput): EntryMeta {
  * The 304 answers our conditional request for exactly this entry, so its
  * validator and digests cannot be newer than the bytes we keep.
  */
-const NOT_UPDATED_BY_304 = new Set([
-  "content-length",
-  "content-encoding",
-  "content-range",
-  "transfer-encoding",
-  "etag",
-  "content-md5",
-  "content-digest",
-  "repr-digest",
-]);
+const NOT_UPDATED_BY_304 = new Set(["content-length", "content-encoding", "content-range", "transfer-encoding", "etag", "content-md5", "content-digest", "repr-digest"]);
 
 /** Never taken from a 304 into the updated response: per-hop, per-message, or the tiers' own. */
 const NOT_FROM_304 = new Set([...HOP_BY_HOP, ...NOT_UPDATED_BY_304, "age", "cache-status"]);

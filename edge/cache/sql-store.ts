@@ -35,10 +35,12 @@ export class SqlStore implements CacheStore {
   }
 
   async get(key: string): Promise<StoredItem | undefined> {
-    const row = [...this.sql.exec<{ record: string; stored_at: number; expires_at: number; size: number; held: number }>(
-      `SELECT record, stored_at, expires_at, size, ${HELD_BYTES} AS held FROM entries WHERE key = ?`,
-      key,
-    )][0];
+    const row = [
+      ...this.sql.exec<{ record: string; stored_at: number; expires_at: number; size: number; held: number }>(
+        `SELECT record, stored_at, expires_at, size, ${HELD_BYTES} AS held FROM entries WHERE key = ?`,
+        key,
+      ),
+    ][0];
     if (!row) return undefined;
     if (row.expires_at <= this.now()) {
       this.remove(key, row.held);
@@ -112,7 +114,8 @@ export class SqlStore implements CacheStore {
   /** Expired entries first, then the oldest, until `incoming` more bytes fit. */
   private makeRoom(incoming: number): void {
     if (this.bytesHeld + incoming <= this.maxBytes) return;
-    for (const row of [...this.sql.exec<{ key: string; held: number }>(`SELECT key, ${HELD_BYTES} AS held FROM entries WHERE expires_at <= ?`, this.now())]) this.remove(row.key, row.held);
+    for (const row of [...this.sql.exec<{ key: string; held: number }>(`SELECT key, ${HELD_BYTES} AS held FROM entries WHERE expires_at <= ?`, this.now())])
+      this.remove(row.key, row.held);
     while (this.bytesHeld + incoming > this.maxBytes) {
       const oldest = [...this.sql.exec<{ key: string; held: number }>(`SELECT key, ${HELD_BYTES} AS held FROM entries ORDER BY stored_at LIMIT 1`)][0];
       if (!oldest) break;

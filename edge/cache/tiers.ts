@@ -59,7 +59,7 @@ export class Tiers {
     const manifest = primary.record.manifest;
     const key = variantKey(primaryKey, manifest.vary, requestHeaders, this.config.vary);
     const variant = this.memory.get(key);
-    if (!variant || variant.record.kind !== "entry" || variant.storedAt < manifest.since) return undefined;
+    if (variant?.record.kind !== "entry" || variant.storedAt < manifest.since) return undefined;
     return { found: { key, meta: variant.record.meta, body: variant.body ?? null, tier: "memory" }, manifest };
   }
 
@@ -71,7 +71,7 @@ export class Tiers {
     const manifest = primary.record.manifest;
     const key = variantKey(primaryKey, manifest.vary, requestHeaders, this.config.vary);
     const variant = await this.read(key);
-    if (!variant || variant.record.kind !== "entry" || variant.storedAt < manifest.since) {
+    if (variant?.record.kind !== "entry" || variant.storedAt < manifest.since) {
       await cancelBody(variant?.body ?? null);
       return { found: undefined, reason: "vary-miss", manifest };
     }

@@ -41,7 +41,7 @@ export function withVaryAcceptEncoding(pairs: Pairs): Pairs {
   if (memo) return memo;
   const vary = field(pairs, "vary");
   let out = pairs;
-  if (!vary || !vary.split(",").some((v) => ["accept-encoding", "*"].includes(v.trim().toLowerCase()))) {
+  if (!vary?.split(",").some((v) => ["accept-encoding", "*"].includes(v.trim().toLowerCase()))) {
     out = pairs.filter(([n]) => n !== "vary");
     out.push(["vary", vary ? `${vary}, Accept-Encoding` : "Accept-Encoding"]);
   }

@@ -67,4 +67,3 @@ export async function encodedVariant(tx: Transaction, found: Found, coding: Codi
   tx.ctx.waitUntil(pop.tiers.put(key, record, body, retention, now));
   return { headers, body };
 }
-

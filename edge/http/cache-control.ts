@@ -90,7 +90,7 @@ export function parseDeltaSeconds(raw: string | undefined): DeltaSeconds {
   const value = unquote(raw.trim());
   if (!/^\d+$/.test(value)) return "invalid";
   const n = Number(value);
-  return n > DELTA_SECONDS_MAX ? DELTA_SECONDS_MAX : n;
+  return Math.min(n, DELTA_SECONDS_MAX);
 }
 
 function fieldNameList(raw: string | undefined): string[] {

@@ -46,5 +46,5 @@ export function formatCacheStatus(entry: CacheStatusEntry): string {
 /** Appends our member to an upstream Cache-Status value, if any. */
 export function appendCacheStatus(upstream: string | null, entry: CacheStatusEntry): string {
   const ours = formatCacheStatus(entry);
-  return upstream && upstream.trim() ? `${upstream}, ${ours}` : ours;
+  return upstream?.trim() ? `${upstream}, ${ours}` : ours;
 }

@@ -26,12 +26,7 @@ export interface Freshness {
  * governing ones (see targeted.ts); `headers` give Expires, Date and
  * Last-Modified. `responseTime` stands in for a missing or invalid Date.
  */
-export function freshnessLifetime(
-  status: number,
-  headers: Headers,
-  directives: CacheDirectives,
-  responseTime: number,
-): Freshness {
+export function freshnessLifetime(status: number, headers: Headers, directives: CacheDirectives, responseTime: number): Freshness {
   const sMaxAge = secondsOf(directives.sMaxAge);
   if (sMaxAge !== undefined) return { lifetime: sMaxAge, source: "s-maxage" };
   const maxAge = secondsOf(directives.maxAge);

@@ -1,17 +1,7 @@
 /** Header field groups the pipeline treats alike. */
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1): never forwarded, never stored. */
-export const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-];
+export const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /**
  * Fields a stored response must not keep: per-hop, per-message, or ours. An

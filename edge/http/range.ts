@@ -6,16 +6,16 @@
 import { strongMatch } from "./conditional";
 import { parseHttpDate } from "./dates";
 
-export type RangeOutcome =
-  | { kind: "full" }
-  | { kind: "partial"; start: number; end: number }
-  | { kind: "unsatisfiable" };
+export type RangeOutcome = { kind: "full" } | { kind: "partial"; start: number; end: number } | { kind: "unsatisfiable" };
 
 export function resolveRange(rangeHeader: string | null, size: number): RangeOutcome {
   if (rangeHeader === null) return { kind: "full" };
   const m = /^\s*bytes\s*=\s*(.+)$/i.exec(rangeHeader);
   if (!m) return { kind: "full" }; // an unknown range unit is ignored
-  const specs = m[1].split(",").map((s) => s.trim()).filter(Boolean);
+  const specs = m[1]
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (specs.length !== 1) return { kind: "full" };
   const spec = /^(\d*)-(\d*)$/.exec(specs[0]);
   if (!spec || (spec[1] === "" && spec[2] === "")) return { kind: "full" }; // invalid syntax: ignore the header

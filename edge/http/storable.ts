@@ -11,9 +11,7 @@ import { HEURISTICALLY_CACHEABLE, hasExplicitFreshness } from "./freshness";
 export type StoreDecision = { store: true } | { store: false; reason: string };
 
 /** Status codes whose meaning we understand well enough to store (must-understand, §5.2.2.3). */
-const UNDERSTOOD_STATUS = new Set([
-  200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 421, 451, 500, 501, 502, 503, 504,
-]);
+const UNDERSTOOD_STATUS = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 414, 421, 451, 500, 501, 502, 503, 504]);
 
 export interface StorableInput {
   method: string;
@@ -38,11 +36,8 @@ export function storeDecision(input: StorableInput): StoreDecision {
   }
   if (responseHeaders.has("set-cookie")) return { store: false, reason: "set-cookie" };
   const vary = responseHeaders.get("vary");
-  if (vary !== null && vary.split(",").some((v) => v.trim() === "*")) return { store: false, reason: "vary-star" };
-  const reusable =
-    cc.public ||
-    hasExplicitFreshness(responseHeaders, cc) ||
-    HEURISTICALLY_CACHEABLE.has(status);
+  if (vary?.split(",").some((v) => v.trim() === "*")) return { store: false, reason: "vary-star" };
+  const reusable = cc.public || hasExplicitFreshness(responseHeaders, cc) || HEURISTICALLY_CACHEABLE.has(status);
   if (!reusable) return { store: false, reason: "not-cacheable-status" };
   // A response with no freshness and nothing to revalidate with could never be
   // reused, so storing it would only evict something useful.

@@ -38,7 +38,13 @@ export function surrogateControlForUs(value: string): string {
   const everyone: string[] = [];
   for (const member of splitListField(value)) {
     const semicolon = member.lastIndexOf(";");
-    const target = semicolon === -1 ? undefined : member.slice(semicolon + 1).trim().toLowerCase();
+    const target =
+      semicolon === -1
+        ? undefined
+        : member
+            .slice(semicolon + 1)
+            .trim()
+            .toLowerCase();
     if (target === undefined || target.includes('"') || target.includes("=")) everyone.push(member);
     else if (target === SURROGATE_TARGET) ours.push(member.slice(0, semicolon));
   }
@@ -65,7 +71,11 @@ const FLAG_MEMBERS: Record<string, FlagDirective> = {
 
 /** Field names of a qualified private / no-cache: a String ("a, b") or an Inner List of Tokens or Strings. */
 function fieldNames(value: BareItem | Item[]): string[] | undefined {
-  if (typeof value === "string") return value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (typeof value === "string")
+    return value
+      .split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
   if (!Array.isArray(value)) return undefined;
   const names: string[] = [];
   for (const [item] of value) {

@@ -109,4 +109,3 @@ export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionCont
   const coldStart = pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
   return coldStart ? coldStart.then(begin) : begin();
 }
-

@@ -79,16 +79,24 @@ export async function revalidateState(tx: Transaction, step: StepTo<"revalidate"
       void cancelBody(found.body);
       tx.pop.counters.collapsed++;
       const age = currentAge(refreshed.meta.initialAge, refreshed.meta.responseTime, Date.now());
-      return { to: "deliver", found: refreshed, cacheStatus: cacheStatusOf(tx, { fwd: reason, fwdStatus: refreshed.meta.status, ttl: refreshed.meta.freshness - age, collapsed: true }), age };
+      return {
+        to: "deliver",
+        found: refreshed,
+        cacheStatus: cacheStatusOf(tx, { fwd: reason, fwdStatus: refreshed.meta.status, ttl: refreshed.meta.freshness - age, collapsed: true }),
+        age,
+      };
     }
     return revalidateForClient(tx, step);
   }
   return tx.pop.revalidations.lead(found.key, undefined, () => revalidateForClient(tx, step));
 }
 
+type Outcome<K extends Revalidation["kind"]> = Extract<Revalidation, { kind: K }>;
+type StaleIfError = (at: number) => boolean;
+
 async function revalidateForClient(tx: Transaction, step: StepTo<"revalidate">): Promise<Step> {
-  const { found, reason } = step;
-  const staleIfError = (at: number) => staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, at);
+  const { found } = step;
+  const staleIfError: StaleIfError = (at) => staleIfErrorAllows(found.meta, tx.pop.config.cache.staleIfErrorSeconds, at);
   // When this POP has itself seen every origin fail just now, waiting out timeouts only delays the
   // stale copy the client will get. Only its own evidence: a probe's verdict alone (a site without
   // the probed path, a probe's own network trouble) costs one request, never a stale answer from an
@@ -100,42 +108,64 @@ async function revalidateForClient(tx: Transaction, step: StepTo<"revalidate">):
   }
   const outcome = await conditionalFetch(tx, found);
   switch (outcome.kind) {
-    case "failed": {
-      if (staleIfError(Date.now())) {
-        if (outcome.result.ok) await cancelBody(outcome.result.response.body);
-        return staleOnError(tx, found, outcome.status);
-      }
-      await cancelBody(found.body);
-      // The origin's own error passes through; no answer at all gets ours.
-      if (!outcome.result.ok) return unreachable(tx, outcome.result, reason);
-      return store(tx, outcome.result, reason, { manifest: step.manifest }).catch((err: unknown) => bodyFailed(tx, err, reason));
-    }
-    case "not-storable": {
-      await forgetIfOriginSaysSo(tx, found, outcome.notStored);
-      // This client gets the response as updated, every field included; nobody else does.
-      const cacheStatus = cacheStatusOf(tx, { fwd: reason, fwdStatus: 304, detail: tx.pop.config.debug ? `not-stored:${outcome.notStored}` : outcome.result.shieldBypass });
-      return { to: "done", response: deliverTo(tx, { status: found.meta.status, headers: outcome.updated, body: found.body, size: knownSize(found.meta) }, { cacheStatus, age: 0, evaluateRequest: true }) };
-    }
-    case "validated": {
-      const meta = outcome.meta;
-      tx.ctx.waitUntil(tx.pop.tiers.refresh(found, meta));
-      const age = Math.floor(meta.initialAge);
-      const upstream = outcome.result.response.headers.get("cache-status") ?? undefined;
-      const cacheStatus: CacheStatusEntry = cacheStatusOf(tx, { fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true, detail: outcome.result.shieldBypass, upstream });
-      return { to: "deliver", found: { ...found, meta }, cacheStatus, age };
-    }
-    case "replaced": {
-      // A full response replaces what we had, once its body has arrived whole.
-      try {
-        const replaced = await store(tx, outcome.result, reason, { manifest: step.manifest });
-        await cancelBody(found.body);
-        return replaced;
-      } catch (err) {
-        if (staleIfError(Date.now())) return staleOnError(tx, found, err instanceof OriginBodyError && err.kind === "stalled" ? 504 : 502);
-        await cancelBody(found.body);
-        return bodyFailed(tx, err, reason);
-      }
-    }
+    case "failed":
+      return revalidationFailed(tx, step, outcome, staleIfError);
+    case "not-storable":
+      return updatedButNotStorable(tx, step, outcome);
+    case "validated":
+      return validated(tx, step, outcome);
+    case "replaced":
+      return replaced(tx, step, outcome, staleIfError);
+  }
+}
+
+/** The origin failed or answered 5xx: stale if allowed, else its own error passes through, and no answer at all gets ours. */
+async function revalidationFailed(tx: Transaction, step: StepTo<"revalidate">, outcome: Outcome<"failed">, staleIfError: StaleIfError): Promise<Step> {
+  const { found, reason } = step;
+  if (staleIfError(Date.now())) {
+    if (outcome.result.ok) await cancelBody(outcome.result.response.body);
+    return staleOnError(tx, found, outcome.status);
+  }
+  await cancelBody(found.body);
+  if (!outcome.result.ok) return unreachable(tx, outcome.result, reason);
+  return store(tx, outcome.result, reason, { manifest: step.manifest }).catch((err: unknown) => bodyFailed(tx, err, reason));
+}
+
+/** A 304 that made the response unstorable: this client gets it as updated, every field included; nobody else does. */
+async function updatedButNotStorable(tx: Transaction, step: StepTo<"revalidate">, outcome: Outcome<"not-storable">): Promise<Step> {
+  const { found, reason } = step;
+  await forgetIfOriginSaysSo(tx, found, outcome.notStored);
+  const cacheStatus = cacheStatusOf(tx, { fwd: reason, fwdStatus: 304, detail: tx.pop.config.debug ? `not-stored:${outcome.notStored}` : outcome.result.shieldBypass });
+  const response = deliverTo(
+    tx,
+    { status: found.meta.status, headers: outcome.updated, body: found.body, size: knownSize(found.meta) },
+    { cacheStatus, age: 0, evaluateRequest: true },
+  );
+  return { to: "done", response };
+}
+
+/** A 304 that keeps the stored body: the entry is freshened in both tiers and delivered. */
+function validated(tx: Transaction, step: StepTo<"revalidate">, outcome: Outcome<"validated">): Step {
+  const { found, reason } = step;
+  const meta = outcome.meta;
+  tx.ctx.waitUntil(tx.pop.tiers.refresh(found, meta));
+  const age = Math.floor(meta.initialAge);
+  const upstream = outcome.result.response.headers.get("cache-status") ?? undefined;
+  const cacheStatus: CacheStatusEntry = cacheStatusOf(tx, { fwd: reason, fwdStatus: 304, ttl: meta.freshness - age, stored: true, detail: outcome.result.shieldBypass, upstream });
+  return { to: "deliver", found: { ...found, meta }, cacheStatus, age };
+}
+
+/** A full response replaces what we had, once its body has arrived whole. */
+async function replaced(tx: Transaction, step: StepTo<"revalidate">, outcome: Outcome<"replaced">, staleIfError: StaleIfError): Promise<Step> {
+  const { found, reason } = step;
+  try {
+    const stored = await store(tx, outcome.result, reason, { manifest: step.manifest });
+    await cancelBody(found.body);
+    return stored;
+  } catch (err) {
+    if (staleIfError(Date.now())) return staleOnError(tx, found, err instanceof OriginBodyError && err.kind === "stalled" ? 504 : 502);
+    await cancelBody(found.body);
+    return bodyFailed(tx, err, reason);
   }
 }
 

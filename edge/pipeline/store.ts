@@ -68,7 +68,15 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
   const size = body.kind === "complete" ? body.bytes.byteLength : (rep.length ?? UNKNOWN_SIZE);
-  const meta = buildEntryMeta({ key: tx.primaryKey, status: response.status, headers: originHeaders, requestTime: result.requestTime, responseTime: result.responseTime, size, originId: result.originId });
+  const meta = buildEntryMeta({
+    key: tx.primaryKey,
+    status: response.status,
+    headers: originHeaders,
+    requestTime: result.requestTime,
+    responseTime: result.responseTime,
+    size,
+    originId: result.originId,
+  });
   status.stored = true;
   status.ttl = meta.freshness - Math.floor(meta.initialAge);
   tx.pop.counters.stored++;

@@ -35,7 +35,8 @@ export function failureStatus(failure: OriginFailure | "no-origin"): number {
 
 /** No origin answered: a short, clear error the client can retry. */
 export function unreachable(tx: Transaction, result: Extract<OriginFetchResult, { ok: false }>, reason: ForwardReason): Step {
-  if (result.failure === "client") return synth({ status: 400, message: "the request body could not be read", cacheStatus: cacheStatusOf(tx, { fwd: reason, detail: "client-aborted" }) });
+  if (result.failure === "client")
+    return synth({ status: 400, message: "the request body could not be read", cacheStatus: cacheStatusOf(tx, { fwd: reason, detail: "client-aborted" }) });
   if (result.failure === "client-timeout") {
     const message = `the request body stopped arriving (no bytes for ${tx.pop.config.originFetch.uploadIdleTimeoutMs} ms)`;
     return synth({ status: 408, message, cacheStatus: cacheStatusOf(tx, { fwd: reason, detail: "client-timeout" }) });
@@ -43,7 +44,13 @@ export function unreachable(tx: Transaction, result: Extract<OriginFetchResult, 
   // When no origin of the site is left healthy, the site is unavailable (503), not one bad gateway.
   const noneHealthy = result.failure === "no-origin" || tx.pop.candidates(tx.site, tx.cf, Date.now()).healthy === 0;
   const status = noneHealthy ? 503 : failureStatus(result.failure);
-  const message = noneHealthy ? "no healthy origin" : result.failure === "timeout" ? "origin timed out" : result.failure === "invalid" ? "origin sent an invalid response" : "origin unreachable";
+  const message = noneHealthy
+    ? "no healthy origin"
+    : result.failure === "timeout"
+      ? "origin timed out"
+      : result.failure === "invalid"
+        ? "origin sent an invalid response"
+        : "origin unreachable";
   // Which origins were tried is internal: the client learns it only with debug on.
   const extra = tx.pop.config.debug ? { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) } : {};
   return synth({ status, message, extra, retryAfter: 5, cacheStatus: cacheStatusOf(tx, { fwd: reason, fwdStatus: status, detail: result.failure }) });

@@ -145,7 +145,10 @@ async function attemptOrigin(candidate: RankedOrigin, options: OriginFetchOption
   // the client's time, not the origin's.
   const upload = trackUpload(options.body);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  void upload.sent.then(() => (timer = setTimeout(() => controller.abort(), timeoutMs)), () => undefined);
+  void upload.sent.then(
+    () => (timer = setTimeout(() => controller.abort(), timeoutMs)),
+    () => undefined,
+  );
   const requestTime = now();
   try {
     let response = await fetcher(originUrl(candidate.origin.url, options.pathAndQuery), {

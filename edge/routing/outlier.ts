@@ -6,9 +6,7 @@
  */
 import type { OutlierDetectionConfig } from "../../common/config";
 
-export type OutlierEvent =
-  | { kind: "ejected"; originId: string; at: number; until: number; ejections: number; reason: string }
-  | { kind: "restored"; originId: string; at: number };
+export type OutlierEvent = { kind: "ejected"; originId: string; at: number; until: number; ejections: number; reason: string } | { kind: "restored"; originId: string; at: number };
 
 interface OriginOutlierState {
   consecutiveFailures: number;

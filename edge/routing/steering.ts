@@ -37,11 +37,7 @@ function weightedShuffle(tier: RankedOrigin[], random: () => number): RankedOrig
  * order within it), then the next tier, and so on. Without a location every
  * origin is one tier.
  */
-export function rankOrigins(
-  origins: readonly OriginConfig[],
-  location: GeoPoint | undefined,
-  random: () => number = Math.random,
-): RankedOrigin[] {
+export function rankOrigins(origins: readonly OriginConfig[], location: GeoPoint | undefined, random: () => number = Math.random): RankedOrigin[] {
   const eligible = origins
     .filter((o) => o.enabled && !o.draining && o.weight > 0)
     .map((origin) => ({ origin, distanceKm: location ? greatCircleKm(location, origin) : 0 }))

@@ -25,6 +25,12 @@ function shieldTargetUrl(url: URL, keyConfig: CacheKeyConfig): string {
   return `https://${url.hostname}${normalizePath(url.pathname)}${normalizeQuery(url.search, keyConfig)}`;
 }
 
+/** A refusal's status and its word on why (a short JSON body of ours), for the ejection's log line. */
+async function refusalOf(response: Response): Promise<string> {
+  const reason = ((await response.text().catch(() => "")).match(/"(?:reason|error)":"([^"]{0,200})/) ?? [])[1];
+  return `shield answered ${response.status}${reason ? `: ${reason}` : ""}`;
+}
+
 /** The client's fields and ours: the POP token, the key's URL, the purge position, the nonce, the budget. */
 function shieldFields(tx: Transaction, headers: Headers, nonce: string, requestTime: number): Headers {
   const pop = tx.pop;
@@ -82,15 +88,12 @@ export async function fetchFromShield(tx: Transaction, region: string | undefine
       signal: abort.signal,
     });
     clearTimeout(timer);
-    if (response.headers.get(SHIELD_ANSWER) !== nonce) {
-      // Not the shard's pipeline answering: the route's refusal or the shard's own failure. Its
-      // word on why (a short JSON body of ours), for the ejection's log line.
-      const reason = ((await response.text().catch(() => "")).match(/"(?:reason|error)":"([^"]{0,200})/) ?? [])[1];
-      return failed(`shield answered ${response.status}${reason ? `: ${reason}` : ""}`);
-    }
+    // Not the shard's pipeline answering: the route's refusal or the shard's own failure.
+    if (response.headers.get(SHIELD_ANSWER) !== nonce) return failed(await refusalOf(response));
     const responseTime = Date.now();
     if (response.body === null) pop.outliers.onSuccess(id, responseTime);
-    return { result: { ok: true, response, originId: id, requestTime, responseTime, attempts: [{ originId: id, outcome: "response", status: response.status, ms: responseTime - requestTime }] } };
+    const attempts = [{ originId: id, outcome: "response" as const, status: response.status, ms: responseTime - requestTime }];
+    return { result: { ok: true, response, originId: id, requestTime, responseTime, attempts } };
   } catch (err) {
     clearTimeout(timer);
     if (waitMs < pop.config.shield.timeoutMs && Date.now() - requestTime >= waitMs) {
@@ -123,7 +126,11 @@ export async function invalidateAtShields(tx: Transaction, targets: readonly URL
       fields.set(SHIELD_FIELDS.token, pop.env.POP_TOKEN ?? "");
       fields.set(SHIELD_FIELDS.url, shieldTargetUrl(target, pop.config.cache.key));
       fields.set(SHIELD_FIELDS.invalidate, "1");
-      sent.push(control.fetch(shieldRoute(tx, shieldAddress(region, shard)), { method: "POST", headers: fields, signal: AbortSignal.timeout(pop.config.shield.timeoutMs) }).then((r) => r.body?.cancel()));
+      sent.push(
+        control
+          .fetch(shieldRoute(tx, shieldAddress(region, shard)), { method: "POST", headers: fields, signal: AbortSignal.timeout(pop.config.shield.timeoutMs) })
+          .then((r) => r.body?.cancel()),
+      );
     }
   }
   await Promise.allSettled(sent);

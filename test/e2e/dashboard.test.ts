@@ -46,8 +46,7 @@ describe.skipIf(!chromium)("dashboard in headless Chromium", () => {
 
   const control = () => network.topology.control;
   /** Evaluates `expression` in the page (it runs there, not here) until it is truthy. */
-  const waitInPage = <T>(what: string, expression: string, timeoutMs = 15_000) =>
-    waitFor(what, async () => ((await page.evaluate(expression)) as T) || undefined, timeoutMs);
+  const waitInPage = <T>(what: string, expression: string, timeoutMs = 15_000) => waitFor(what, async () => ((await page.evaluate(expression)) as T) || undefined, timeoutMs);
 
   it("asks for a token, and refuses one that is not valid, without showing data", async () => {
     await page.goto(`${control().url}/dashboard`);
@@ -115,7 +114,10 @@ describe.skipIf(!chromium)("dashboard in headless Chromium", () => {
     // Busy POPs take it at once; the rest apply it before their next answer.
     for (const pop of network.topology.pops) await (await fetch(`${pop.url}/index.html`)).arrayBuffer();
     await page.waitForSelector(`#purges li[data-purge-id="${result.id}"]`, { timeout: 15_000 });
-    const text = await waitInPage<string>("the purge to reach every POP", `(() => { const t = document.querySelector('#purges li[data-purge-id="${result.id}"]').textContent; return t.includes("every POP in") && t; })()`);
+    const text = await waitInPage<string>(
+      "the purge to reach every POP",
+      `(() => { const t = document.querySelector('#purges li[data-purge-id="${result.id}"]').textContent; return t.includes("every POP in") && t; })()`,
+    );
     expect(text).toMatch(/url https?:\/\/127\.0\.0\.1\/index\.html/);
     expect(consoleErrors).toEqual([]);
   });

@@ -38,7 +38,11 @@ async function goneEverywhere(path: string): Promise<void> {
 
 function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "purge.ts"), "--control", network.topology.control.url, "--token", network.topology.control.token, ...args], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "scripts", "purge.ts"), "--control", network.topology.control.url, "--token", network.topology.control.token, ...args],
+      { cwd: ROOT },
+    );
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -58,12 +62,18 @@ describe("purge", () => {
     await goneEverywhere(path);
     const id = /purge (\w+):/.exec(out)![1];
     // POPs report the sequence they applied at their next sync, which traffic triggers.
-    const st = await waitFor("every POP to report the purge", async () => {
-      for (const pop of network.topology.pops) await status(pop.url, "/index.html");
-      const body = (await (await fetch(`${network.topology.control.url}/v1/purge/${id}`, { headers: auth() })).json()) as { pops: { name: string; applied: boolean; idle: boolean }[] };
-      // A shield shard without traffic is idle: it applies the purge before it answers again.
-      return body.pops.every((p) => p.applied || (p.name.startsWith("Outpost-Shield-") && p.idle)) ? body : undefined;
-    }, 3000);
+    const st = await waitFor(
+      "every POP to report the purge",
+      async () => {
+        for (const pop of network.topology.pops) await status(pop.url, "/index.html");
+        const body = (await (await fetch(`${network.topology.control.url}/v1/purge/${id}`, { headers: auth() })).json()) as {
+          pops: { name: string; applied: boolean; idle: boolean }[];
+        };
+        // A shield shard without traffic is idle: it applies the purge before it answers again.
+        return body.pops.every((p) => p.applied || (p.name.startsWith("Outpost-Shield-") && p.idle)) ? body : undefined;
+      },
+      3000,
+    );
     // Every POP, and the shield shards that have synced (they apply purges too).
     expect(st.pops.filter((p) => !p.name.startsWith("Outpost-Shield-")).length).toBe(4);
   });
@@ -107,10 +117,14 @@ describe("purge", () => {
     expect(await status(iad, path)).toContain("hit");
     const r = await purge({ files: [`http://127.0.0.1${path}`], soft: true });
     expect(r.status).toBe(200);
-    const after = await waitFor("soft purge", async () => {
-      const s = await status(iad, path);
-      return s.includes(";hit") ? undefined : s;
-    }, 3000);
+    const after = await waitFor(
+      "soft purge",
+      async () => {
+        const s = await status(iad, path);
+        return s.includes(";hit") ? undefined : s;
+      },
+      3000,
+    );
     expect(after).toMatch(/fwd=stale;fwd-status=304/);
   });
 
@@ -162,10 +176,16 @@ describe("purge", () => {
     const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers: auth() })).json()) as { pops: { name: string; mode: string }[] };
     expect(pops.pops.find((p) => p.name === fra.name)?.mode).toBe("long-poll");
     const accepted = (await (await purge({ files: [`http://127.0.0.1${path}`] })).json()) as { result: { id: string } };
-    await waitFor("FRA to have applied the purge", async () => {
-      const st = (await (await fetch(`${network.topology.control.url}/v1/purge/${accepted.result.id}`, { headers: auth() })).json()) as { pops: { name: string; applied: boolean }[] };
-      return st.pops.find((p) => p.name === fra.name)?.applied ? true : undefined;
-    }, 2000);
+    await waitFor(
+      "FRA to have applied the purge",
+      async () => {
+        const st = (await (await fetch(`${network.topology.control.url}/v1/purge/${accepted.result.id}`, { headers: auth() })).json()) as {
+          pops: { name: string; applied: boolean }[];
+        };
+        return st.pops.find((p) => p.name === fra.name)?.applied ? true : undefined;
+      },
+      2000,
+    );
     expect(await status(fra.url, path)).not.toContain(";hit");
   });
 
@@ -192,7 +212,7 @@ describe("purge", () => {
 
   it("takes purge volume that once broke it (100 long URLs a call), keeps every rule through a restart, and POPs keep applying", async () => {
     const fra = network.topology.pops[1].url;
-    const long = "/" + "l".repeat(400);
+    const long = `/${"l".repeat(400)}`;
     // 60 calls of 100 URLs of 400+ characters: about 2.5 MB of rules, past the size one stored value may have.
     for (let call = 0; call < 60; call++) {
       const files = Array.from({ length: 100 }, (_, i) => `http://127.0.0.1${long}/${call}/${i}`);
@@ -221,12 +241,16 @@ describe("purge", () => {
       await new Promise((r) => setTimeout(r, 300));
     }
     await outage;
-    const mode = await waitFor("GRU to sync in poll mode", async () => {
-      await status(gru.url, "/index.html");
-      const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers: auth() })).json()) as { pops: { name: string; mode: string; lastSyncAt: number }[] };
-      const row = pops.pops.find((p) => p.name === gru.name);
-      return row?.mode === "poll" ? row.mode : undefined;
-    }, 5000);
+    const mode = await waitFor(
+      "GRU to sync in poll mode",
+      async () => {
+        await status(gru.url, "/index.html");
+        const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers: auth() })).json()) as { pops: { name: string; mode: string; lastSyncAt: number }[] };
+        const row = pops.pops.find((p) => p.name === gru.name);
+        return row?.mode === "poll" ? row.mode : undefined;
+      },
+      5000,
+    );
     expect(mode).toBe("poll");
     // Purges still arrive by polling.
     const path = unique("/gen/306?ttl=600");

@@ -87,7 +87,9 @@ describe.skipIf(!python)("a probe's verdict alone (--health-path the site does n
     await waitFor(
       "the probes to call the origin down",
       async () => {
-        const view = (await (await fetch(`${control.url}/v1/health`, { headers: { authorization: `Bearer ${control.token}` } })).json()) as { origins: Record<string, { healthy: boolean }> };
+        const view = (await (await fetch(`${control.url}/v1/health`, { headers: { authorization: `Bearer ${control.token}` } })).json()) as {
+          origins: Record<string, { healthy: boolean }>;
+        };
         return view.origins.origin.healthy === false ? true : undefined;
       },
       20_000,

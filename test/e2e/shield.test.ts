@@ -125,7 +125,11 @@ describe("the shield tier", () => {
     const shards: [string, number][] = [];
     for (const region of ["us-east", "eu-central", "ap-southeast"]) for (const shard of [0, 1]) shards.push([region, shard]);
     const fault = (down: boolean) =>
-      Promise.all(shards.map(([region, shard]) => fetch(`${network.topology.control.url}/v1/shields/${region}/${shard}/fault`, { method: "POST", headers: auth(), body: JSON.stringify({ down }) })));
+      Promise.all(
+        shards.map(([region, shard]) =>
+          fetch(`${network.topology.control.url}/v1/shields/${region}/${shard}/fault`, { method: "POST", headers: auth(), body: JSON.stringify({ down }) }),
+        ),
+      );
     for (const answer of await fault(true)) expect(answer.status).toBe(200);
     try {
       const { path } = fresh(60);

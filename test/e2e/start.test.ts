@@ -15,7 +15,7 @@ describe("npm start", () => {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 90_000);
       lines.on("line", (line) => {
-        output += line + "\n";
+        output += `${line}\n`;
         if (line.startsWith("topology:")) {
           clearTimeout(timer);
           resolve();

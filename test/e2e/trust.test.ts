@@ -18,7 +18,10 @@ beforeAll(async () => {
   network = await startTestNetwork({
     snapshotRefreshMs: 100,
     // One owner per key, so that POPs in any region share a shard's copy (the tests count on it).
-    configOverrides: { originFetch: { timeoutMs: 2000, retries: 1, bodyIdleTimeoutMs: BODY_IDLE_MS, deadlineMs: DEADLINE_MS }, shield: { enabled: true, shardsPerRegion: 2, placement: "key" } },
+    configOverrides: {
+      originFetch: { timeoutMs: 2000, retries: 1, bodyIdleTimeoutMs: BODY_IDLE_MS, deadlineMs: DEADLINE_MS },
+      shield: { enabled: true, shardsPerRegion: 2, placement: "key" },
+    },
   });
 });
 afterEach(async () => {
@@ -101,11 +104,7 @@ describe("one deadline across the tiers", () => {
     for (const origin of network.topology.origins) await setFault(origin.admin, { mode: "stall", afterBytes: 100 });
     const path = unique("/gen/30000?ttl=60");
     const started = Date.now();
-    const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        get(["FRA", "IAD"][i % 2], path).then((a) => ({ ...a, ms: Date.now() - started })),
-      ),
-    );
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => get(["FRA", "IAD"][i % 2], path).then((a) => ({ ...a, ms: Date.now() - started }))));
     for (const answer of answers) {
       expect([502, 503, 504]).toContain(answer.status);
       expect(answer.headers.get("cache-status")).toMatch(/fwd=/);
@@ -196,7 +195,9 @@ describe("the poisoning oracle", () => {
     const colos = network.topology.pops.map((p) => p.colo);
     await fc.assert(
       fc.asyncProperty(
-        fc.uniqueArray(fc.constantFrom("x-outpost-meta", "x-outpost-shield-answer", "x-outpost-url", "x-outpost-stored-at", "x-outpost-invalidate", "x-app-a", "x-app-b", "link"), { minLength: 1 }),
+        fc.uniqueArray(fc.constantFrom("x-outpost-meta", "x-outpost-shield-answer", "x-outpost-url", "x-outpost-stored-at", "x-outpost-invalidate", "x-app-a", "x-app-b", "link"), {
+          minLength: 1,
+        }),
         fc.constantFrom(...colos),
         fc.constantFrom(...colos),
         async (fields, firstColo, cleanColo) => {

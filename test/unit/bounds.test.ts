@@ -154,7 +154,7 @@ describe("the memory tier's bound", () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const before = process.memoryUsage().heapUsed;
-    const longPath = "/" + "a".repeat(12 * 1024);
+    const longPath = `/${"a".repeat(12 * 1024)}`;
     for (let i = 0; i < 5000; i++) {
       const key = `https://cdn.test${longPath}?n=${i}`;
       const meta = buildEntryMeta({

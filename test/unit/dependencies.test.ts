@@ -7,7 +7,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(__dirname, "..", "..");
-const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
+};
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -23,11 +27,14 @@ const RUN_BY: Record<string, RegExp> = {
   tsx: /\btsx\b/,
   vitest: /\bvitest\b/,
   wrangler: /\bwrangler\b/,
+  "@biomejs/biome": /\bbiome\b/,
 };
 
 describe("dependencies", () => {
   it("every package in package.json is used", () => {
-    const text = [...["common", "edge", "control", "origin", "scripts", "test"].flatMap((d) => sources(join(ROOT, d))), join(ROOT, "vitest.config.ts"), join(ROOT, "tsconfig.json")].map((f) => readFileSync(f, "utf8")).join("\n");
+    const text = [...["common", "edge", "control", "origin", "scripts", "test"].flatMap((d) => sources(join(ROOT, d))), join(ROOT, "vitest.config.ts"), join(ROOT, "tsconfig.json")]
+      .map((f) => readFileSync(f, "utf8"))
+      .join("\n");
     const scripts = Object.values(pkg.scripts).join("\n");
     const unused = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((name) => {
       if (RUN_BY[name]?.test(scripts)) return false;

@@ -46,7 +46,16 @@ describe("age", () => {
     }
     expect(correctedInitialAge(new Headers({ age: "0, 7200" }), now, now)).toBe(0);
     expect(correctedInitialAge(new Headers({ age: "7200, 0" }), now, now)).toBe(7200);
-    expect(correctedInitialAge(new Headers([["age", "3600"], ["age", "0"]]), now, now)).toBe(3600);
+    expect(
+      correctedInitialAge(
+        new Headers([
+          ["age", "3600"],
+          ["age", "0"],
+        ]),
+        now,
+        now,
+      ),
+    ).toBe(3600);
     expect(correctedInitialAge(new Headers({ age: "7200;foo=bar" }), now, now)).toBe(7200);
     expect(correctedInitialAge(new Headers({ age: "99999999999" }), now, now)).toBe(2147483648);
   });

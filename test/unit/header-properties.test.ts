@@ -17,7 +17,29 @@ const now = Date.parse("2026-11-25T12:00:00Z");
 /** Header-ish text: printable ASCII with the characters parsers care about over-represented. */
 const fieldValue = fc.stringMatching(/^[ -~]{0,80}$/);
 const directiveSoup = fc
-  .array(fc.constantFrom("max-age", "s-maxage", "no-store", "no-cache", "private", "public", "=", ",", '"', "-1", "0", "3600", "1e3", " ", ";", "stale-if-error", "must-revalidate", "x"), { maxLength: 12 })
+  .array(
+    fc.constantFrom(
+      "max-age",
+      "s-maxage",
+      "no-store",
+      "no-cache",
+      "private",
+      "public",
+      "=",
+      ",",
+      '"',
+      "-1",
+      "0",
+      "3600",
+      "1e3",
+      " ",
+      ";",
+      "stale-if-error",
+      "must-revalidate",
+      "x",
+    ),
+    { maxLength: 12 },
+  )
   .map((parts) => parts.join(""));
 const anyField = fc.oneof(fieldValue, directiveSoup);
 

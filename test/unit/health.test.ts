@@ -87,7 +87,12 @@ describe("balancer", () => {
     expect(c.ranked).toHaveLength(3);
   });
   it("panics below the configured healthy share", () => {
-    const c = candidatesFor({ ...base, loadBalancing: { ...config.loadBalancing, panicThreshold: 0.5 }, health: { us: { healthy: false, since: 0 }, eu: { healthy: false, since: 0 } }, admits: () => true });
+    const c = candidatesFor({
+      ...base,
+      loadBalancing: { ...config.loadBalancing, panicThreshold: 0.5 },
+      health: { us: { healthy: false, since: 0 }, eu: { healthy: false, since: 0 } },
+      admits: () => true,
+    });
     expect(c.panic).toBe(true);
   });
   it("follows the failover order when the site asks for it", () => {

@@ -80,9 +80,7 @@ describe("config", () => {
 describe("Cache-Status", () => {
   it("formats RFC 9211 members", () => {
     expect(formatCacheStatus({ cache: "Outpost-FRA", hit: true, ttl: 57.9 })).toBe("Outpost-FRA;hit;ttl=57");
-    expect(formatCacheStatus({ cache: "Outpost-FRA", fwd: "uri-miss", fwdStatus: 200, stored: true })).toBe(
-      "Outpost-FRA;fwd=uri-miss;fwd-status=200;stored",
-    );
+    expect(formatCacheStatus({ cache: "Outpost-FRA", fwd: "uri-miss", fwdStatus: 200, stored: true })).toBe("Outpost-FRA;fwd=uri-miss;fwd-status=200;stored");
   });
 });
 
@@ -116,7 +114,10 @@ describe("Accept-Encoding negotiation", () => {
 
 describe("compression policy", () => {
   const cfg = config.compression;
-  const text: [string, string][] = [["content-type", "text/html; charset=utf-8"], ["etag", '"abc"']];
+  const text: [string, string][] = [
+    ["content-type", "text/html; charset=utf-8"],
+    ["etag", '"abc"'],
+  ];
   it("compresses text of a worthwhile size, not images, encoded bodies or no-transform", () => {
     expect(compressible(text, 200, 5000, cfg)).toBe(true);
     expect(compressible(text, 200, 100, cfg)).toBe(false);

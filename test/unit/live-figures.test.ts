@@ -13,7 +13,12 @@ const config = parseConfig({
 });
 
 function stateAt(clock: { now: number }) {
-  return new ControlState(new MemoryControlStorage(), () => config, () => clock.now, () => undefined);
+  return new ControlState(
+    new MemoryControlStorage(),
+    () => config,
+    () => clock.now,
+    () => undefined,
+  );
 }
 
 describe("the control plane's figures of each POP", () => {
@@ -29,7 +34,14 @@ describe("the control plane's figures of each POP", () => {
       "originResponse|https://attacker.example/": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
       "ttfb|/a/url/as/a/label": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     };
-    await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0, counters: { requests: 3, hits: 2, bogus: 7 }, series: report, origins: { eu: { requests: 1, errors: 0 }, "10.0.0.1": { requests: 1, errors: 0 } } });
+    await state.sync({
+      pop: "Outpost-FRA",
+      have: 0,
+      purgeSeq: 0,
+      counters: { requests: 3, hits: 2, bogus: 7 },
+      series: report,
+      origins: { eu: { requests: 1, errors: 0 }, "10.0.0.1": { requests: 1, errors: 0 } },
+    });
     const [pop] = await state.pops();
     expect(Object.keys(pop.series ?? {}).sort()).toEqual(["originResponse|eu", "originResponse|shield:eu-central:0", "ttfb|hit"]);
     expect(pop.counters).toEqual({ requests: 3, hits: 2 });

@@ -102,7 +102,10 @@ describe("metrics", () => {
     expect(stats.hitRatio).toBeCloseTo(0.9);
     expect(stats.byteOffload).toBeCloseTo(0.9);
     // Compression is not the cache's saving: a miss sent gzipped offloads nothing.
-    const compressed = between(sampleOf(0, { servedBytes: 0, originBytes: 0 }, undefined), sampleOf(1000, { servedBytes: 300, originBytes: 1000, compressionSavedBytes: 700 }, undefined));
+    const compressed = between(
+      sampleOf(0, { servedBytes: 0, originBytes: 0 }, undefined),
+      sampleOf(1000, { servedBytes: 300, originBytes: 1000, compressionSavedBytes: 700 }, undefined),
+    );
     expect(compressed.byteOffload).toBe(0);
     expect(stats.p50Ms).toBeLessThanOrEqual(1);
     expect(stats.p99Ms).toBeGreaterThan(25);

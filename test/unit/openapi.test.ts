@@ -10,7 +10,9 @@ import { ROUTES } from "../../control/routes";
 import type { ControlPlaneRpc } from "../../control/rpc";
 
 const app = createControlApp({ plane: () => ({}) as ControlPlaneRpc });
-const env = { OUTPOST_CONFIG: JSON.stringify({ origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }], sites: [{ id: "s", hosts: ["example.com"], origins: ["o"] }] }) };
+const env = {
+  OUTPOST_CONFIG: JSON.stringify({ origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }], sites: [{ id: "s", hosts: ["example.com"], origins: ["o"] }] }),
+};
 
 async function servedDocument(): Promise<{ openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[] }>> }> {
   const response = await app.request("/v1/openapi.json", {}, env);
@@ -29,7 +31,9 @@ describe("OpenAPI document", () => {
 
   it("names every route the app registers, and no other", async () => {
     const document = await servedDocument();
-    const registered = new Set(app.routes.filter((r) => r.method !== "ALL" || r.path !== "/*").map((r) => `${r.method === "ALL" ? "get" : r.method.toLowerCase()} ${openApiPath(r.path)}`));
+    const registered = new Set(
+      app.routes.filter((r) => r.method !== "ALL" || r.path !== "/*").map((r) => `${r.method === "ALL" ? "get" : r.method.toLowerCase()} ${openApiPath(r.path)}`),
+    );
     const documented = new Set(Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method} ${path}`)));
     expect([...documented].sort()).toEqual([...registered].sort());
     expect(documented.size).toBe(Object.keys(ROUTES).length);

@@ -72,7 +72,15 @@ describe("purge rules", () => {
   });
   it("keeps a hard URL rule for its grace period only, other kinds for the horizon", () => {
     const rules = new PurgeRules(86_400_000, 60_000);
-    rules.apply([rule(1, 1_000_000, [{ kind: "url", value: "https://cdn.example.com/a" }, { kind: "tag", value: "t" }])], 1_000_000);
+    rules.apply(
+      [
+        rule(1, 1_000_000, [
+          { kind: "url", value: "https://cdn.example.com/a" },
+          { kind: "tag", value: "t" },
+        ]),
+      ],
+      1_000_000,
+    );
     expect(rules.verdict("https://cdn.example.com/a", [], 0).kind).toBe("hard");
     rules.prune(1_000_000 + 120_000, true);
     expect(rules.verdict("https://cdn.example.com/a", [], 0).kind).toBe("none");
@@ -85,7 +93,8 @@ describe("purge rules", () => {
     const kinds = ["url", "url", "url", "url", "tag", "tag", "tag", "prefix", "prefix", "host"];
     for (let i = 0; i < 800_000; i++) {
       const kind = kinds[i % kinds.length];
-      const value = kind === "url" ? `https://cdn.example.com/p/${i}` : kind === "tag" ? `tag-${i}` : kind === "prefix" ? `https://cdn.example.com/dir/${i}` : `h${i % 50}.example.com`;
+      const value =
+        kind === "url" ? `https://cdn.example.com/p/${i}` : kind === "tag" ? `tag-${i}` : kind === "prefix" ? `https://cdn.example.com/dir/${i}` : `h${i % 50}.example.com`;
       batch.push({ kind, value });
       if (batch.length === 1000) {
         const seq = i / 1000 + 1;
@@ -112,7 +121,16 @@ describe("purge rules", () => {
 
 describe("purge requests", () => {
   it("normalizes Cloudflare's body", () => {
-    const r = parsePurgeRequest({ files: ["https://cdn.example.com/a?utm_source=x&b=1", { url: "http://img.example.com/i.png" }], tags: ["t"], prefixes: ["cdn.example.com/s/"], hosts: ["IMG.example.com"], soft: true }, config);
+    const r = parsePurgeRequest(
+      {
+        files: ["https://cdn.example.com/a?utm_source=x&b=1", { url: "http://img.example.com/i.png" }],
+        tags: ["t"],
+        prefixes: ["cdn.example.com/s/"],
+        hosts: ["IMG.example.com"],
+        soft: true,
+      },
+      config,
+    );
     expect(r).toMatchObject({
       ok: true,
       soft: true,
@@ -137,7 +155,12 @@ describe("purge requests", () => {
 
 describe("control state", () => {
   it("a snapshot read by a POP keeps the purge sequence that POP reported; metrics read it in one call", async () => {
-    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    const state = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      Date.now,
+      () => undefined,
+    );
     await state.purge([{ kind: "tag", value: "t" }], false, "p1");
     await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 1 });
     await state.snapshot("Outpost-FRA", 0);
@@ -176,8 +199,15 @@ describe("Cloudflare purge, against a local fake of its API", () => {
       res.end(JSON.stringify(json));
     };
     if (req.method !== "POST" || !m) return send(404, { success: false, errors: [{ code: 7000, message: "No route" }], messages: [], result: null });
-    if (req.headers.authorization !== "Bearer cf-token") return send(403, { success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null });
-    if (kinds.length !== 1 || items > 100) return send(400, { success: false, errors: [{ code: 1012, message: "Request must contain one of purge_everything, files, tags, hosts or prefixes" }], messages: [], result: null });
+    if (req.headers.authorization !== "Bearer cf-token")
+      return send(403, { success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null });
+    if (kinds.length !== 1 || items > 100)
+      return send(400, {
+        success: false,
+        errors: [{ code: 1012, message: "Request must contain one of purge_everything, files, tags, hosts or prefixes" }],
+        messages: [],
+        result: null,
+      });
     calls.push({ zone: m[1], auth: req.headers.authorization, body });
     send(200, { success: true, errors: [], messages: [], result: { id: "9a7806061c88ada191ed06f989cc3dac" } });
   });
@@ -196,35 +226,70 @@ describe("Cloudflare purge, against a local fake of its API", () => {
   });
 
   it("the control plane calls it with the same items as the purge", async () => {
-    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined, {
-      cloudflare: { zoneId: "zone-1", apiToken: "cf-token", apiBase: base },
-    });
-    await state.purge([{ kind: "tag", value: "product-42" }, { kind: "url", value: "https://cdn.example.com/a" }], false, "p1");
+    const state = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      Date.now,
+      () => undefined,
+      {
+        cloudflare: { zoneId: "zone-1", apiToken: "cf-token", apiBase: base },
+      },
+    );
+    await state.purge(
+      [
+        { kind: "tag", value: "product-42" },
+        { kind: "url", value: "https://cdn.example.com/a" },
+      ],
+      false,
+      "p1",
+    );
     expect(calls).toEqual([
       { zone: "zone-1", auth: "Bearer cf-token", body: { files: ["https://cdn.example.com/a"] } },
       { zone: "zone-1", auth: "Bearer cf-token", body: { tags: ["product-42"] } },
     ]);
     const status = await state.purgeStatus("p1");
     expect(status?.cloudflare).toMatchObject({ ok: true });
-    const bad = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined, {
-      cloudflare: { zoneId: "zone-1", apiToken: "wrong", apiBase: base },
-    });
+    const bad = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      Date.now,
+      () => undefined,
+      {
+        cloudflare: { zoneId: "zone-1", apiToken: "wrong", apiBase: base },
+      },
+    );
     await bad.purge([{ kind: "everything" }], false, "p2");
     expect((await bad.purgeStatus("p2"))?.cloudflare).toMatchObject({ ok: false, calls: [{ status: 403 }] });
   });
 
   it("keeps thousands of purges as rows: a restart finds them all, the sequence goes on, POPs page through them", async () => {
     const storage = new MemoryControlStorage();
-    const first = new ControlState(storage, () => config, Date.now, () => undefined, { purgePageSize: 500 });
-    const longPath = "/" + "p".repeat(400);
+    const first = new ControlState(
+      storage,
+      () => config,
+      Date.now,
+      () => undefined,
+      { purgePageSize: 500 },
+    );
+    const longPath = `/${"p".repeat(400)}`;
     for (let i = 0; i < 3000; i++) {
-      await first.purge(Array.from({ length: 3 }, (_, j) => ({ kind: "url" as const, value: `https://cdn.example.com${longPath}/${i}/${j}` })), false, `id-${i}`);
+      await first.purge(
+        Array.from({ length: 3 }, (_, j) => ({ kind: "url" as const, value: `https://cdn.example.com${longPath}/${i}/${j}` })),
+        false,
+        `id-${i}`,
+      );
     }
     // No value grows with history: every purge is a row of its own, and the state's values stay small.
     expect(storage.purges.length).toBe(3000);
     for (const [, table] of storage.tables) for (const [, value] of table) expect(value.length).toBeLessThan(4096);
 
-    const restarted = new ControlState(storage, () => config, Date.now, () => undefined, { purgePageSize: 500 });
+    const restarted = new ControlState(
+      storage,
+      () => config,
+      Date.now,
+      () => undefined,
+      { purgePageSize: 500 },
+    );
     const next = await restarted.purge([{ kind: "tag", value: "after-restart" }], false, "after");
     expect(next.seq).toBe(3001);
     const page = await restarted.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
@@ -236,7 +301,12 @@ describe("Cloudflare purge, against a local fake of its API", () => {
   });
 
   it("holds a waiting sync until a purge, answers every held sync together, and at its bound when nothing comes", async () => {
-    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    const state = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      Date.now,
+      () => undefined,
+    );
     const first = await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
     const position = { have: first.version, purgeSeq: first.purgeSeq, epoch: first.purgeEpoch };
     const held = [state.sync({ pop: "Outpost-FRA", ...position }, 10_000), state.sync({ pop: "Outpost-IAD", ...position }, 10_000)];
@@ -256,7 +326,12 @@ describe("Cloudflare purge, against a local fake of its API", () => {
   });
 
   it("a POP from another epoch (the control plane lost its state) is served from sequence zero", async () => {
-    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    const state = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      Date.now,
+      () => undefined,
+    );
     await state.purge([{ kind: "tag", value: "t" }], false, "p1");
     const snapshot = await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 40, epoch: "an-old-epoch" });
     expect(snapshot.purges.map((r) => r.id)).toEqual(["p1"]);
@@ -264,7 +339,12 @@ describe("Cloudflare purge, against a local fake of its API", () => {
   });
 
   it("counts a purge as applied at a POP once a sync answer has delivered it (POPs apply rules on receipt)", async () => {
-    const state = new ControlState(new MemoryControlStorage(), () => config, Date.now, () => undefined);
+    const state = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      Date.now,
+      () => undefined,
+    );
     await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
     await state.purge([{ kind: "tag", value: "t" }], false, "p1");
     expect((await state.purgeStatus("p1"))?.pops[0]).toMatchObject({ applied: false });
@@ -275,7 +355,12 @@ describe("Cloudflare purge, against a local fake of its API", () => {
 
   it("a probe writes the origin's health row, not the purge history", async () => {
     const storage = new MemoryControlStorage();
-    const state = new ControlState(storage, () => config, Date.now, () => undefined);
+    const state = new ControlState(
+      storage,
+      () => config,
+      Date.now,
+      () => undefined,
+    );
     await state.purge([{ kind: "tag", value: "t" }], false, "p1");
     storage.writes = [];
     await state.runProbes(async () => new Response("ok"));
@@ -285,7 +370,12 @@ describe("Cloudflare purge, against a local fake of its API", () => {
 
   it("a POP's report cannot mark an origin down for longer than the longest ejection", async () => {
     const now = 1_000_000;
-    const state = new ControlState(new MemoryControlStorage(), () => config, () => now, () => undefined);
+    const state = new ControlState(
+      new MemoryControlStorage(),
+      () => config,
+      () => now,
+      () => undefined,
+    );
     await state.report("Outpost-FRA", [{ kind: "ejected", originId: "o", at: now, until: now + 365 * 86400_000, reason: "x" }]);
     const health = await state.health();
     expect(health.origins.o.passive?.until).toBe(now + config.outlierDetection.maxEjectionMs);

@@ -4,7 +4,13 @@ import { parseSettings, purgeHorizonMs } from "../../common/settings";
 
 describe("settings from the environment", () => {
   it("parses numbers and applies defaults", () => {
-    expect(parseSettings({ SNAPSHOT_REFRESH_MS: "250" })).toEqual({ METRICS_REPORT_MS: 30000, SNAPSHOT_REFRESH_MS: 250, SNAPSHOT_LONG_POLL_MS: 20_000, CONTROL_RATE_LIMIT_PER_MINUTE: 600, OUTPOST_ROLE: "both" });
+    expect(parseSettings({ SNAPSHOT_REFRESH_MS: "250" })).toEqual({
+      METRICS_REPORT_MS: 30000,
+      SNAPSHOT_REFRESH_MS: 250,
+      SNAPSHOT_LONG_POLL_MS: 20_000,
+      CONTROL_RATE_LIMIT_PER_MINUTE: 600,
+      OUTPOST_ROLE: "both",
+    });
     expect(() => parseSettings({ SNAPSHOT_LONG_POLL_MS: "60000" })).toThrow(/SNAPSHOT_LONG_POLL_MS/);
     expect(parseSettings({}).SNAPSHOT_REFRESH_MS).toBe(1000);
   });

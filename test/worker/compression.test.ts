@@ -47,7 +47,11 @@ describe("compression", () => {
   });
 
   it("leaves images, small bodies and no-transform alone", async () => {
-    for (const path of ["/images/photo.png", fresh("/gen/200?ttl=600"), fresh(`/headers?cache-control=${encodeURIComponent("max-age=60, no-transform")}&content-type=text/plain&pad=${"x".repeat(10)}`)]) {
+    for (const path of [
+      "/images/photo.png",
+      fresh("/gen/200?ttl=600"),
+      fresh(`/headers?cache-control=${encodeURIComponent("max-age=60, no-transform")}&content-type=text/plain&pad=${"x".repeat(10)}`),
+    ]) {
       const r = await get(path, { "accept-encoding": "br, gzip" });
       expect(r.headers.get("content-encoding"), path).toBeNull();
       await r.arrayBuffer();

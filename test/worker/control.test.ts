@@ -60,10 +60,14 @@ describe("control API", () => {
     const unauthenticated = await control("/client/v4/zones");
     expect(unauthenticated.status).toBe(401);
     expect((await unauthenticated.json()) as Envelope).toMatchObject({ success: false, errors: [{ code: 10000 }], result: null });
-    const zones = (await (await control("/client/v4/zones?per_page=5", { headers: bearer(READ_TOKEN) })).json()) as Envelope & { result: { id: string }[]; result_info: { total_count: number } };
+    const zones = (await (await control("/client/v4/zones?per_page=5", { headers: bearer(READ_TOKEN) })).json()) as Envelope & {
+      result: { id: string }[];
+      result_info: { total_count: number };
+    };
     expect(zones.success).toBe(true);
     expect(zones.result_info.total_count).toBe(zones.result.length);
-    const purge = (body: string, type = "application/json") => control(`/client/v4/zones/${zones.result[0].id}/purge_cache`, { method: "POST", headers: { ...bearer(ADMIN_TOKEN), "content-type": type }, body });
+    const purge = (body: string, type = "application/json") =>
+      control(`/client/v4/zones/${zones.result[0].id}/purge_cache`, { method: "POST", headers: { ...bearer(ADMIN_TOKEN), "content-type": type }, body });
     const wrongType = await purge("tags=a", "application/x-www-form-urlencoded");
     expect(wrongType.status).toBe(415);
     expect(((await wrongType.json()) as Envelope).success).toBe(false);

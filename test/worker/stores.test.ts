@@ -18,8 +18,21 @@ const key = () => `https://cdn.test/contract/${Date.now()}-${++unique}`;
 
 function entry(size: number): StoredRecord {
   const meta: EntryMeta = {
-    v: 1, key: "https://cdn.test/x", status: 200, headers: [["content-type", "text/plain"]], requestTime: 1, responseTime: 2,
-    initialAge: 0, freshness: 60, staleWhileRevalidate: 0, staleIfError: 0, mustRevalidate: false, noCache: false, tags: ["t"], size, originId: "o",
+    v: 1,
+    key: "https://cdn.test/x",
+    status: 200,
+    headers: [["content-type", "text/plain"]],
+    requestTime: 1,
+    responseTime: 2,
+    initialAge: 0,
+    freshness: 60,
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+    mustRevalidate: false,
+    noCache: false,
+    tags: ["t"],
+    size,
+    originId: "o",
   };
   return { kind: "entry", meta };
 }

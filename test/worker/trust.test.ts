@@ -86,7 +86,7 @@ describe("a 304 is judged like a fresh response before it is stored", () => {
   });
 });
 
-describe("private=\"field\"", () => {
+describe('private="field"', () => {
   it("keeps the field from the store, not from the client whose request filled it", async () => {
     const path = fresh("/headers?cache-control=max-age%3D60%2C%20private%3D%22x-secret%22&x-secret=s3cr3t");
     const filler = await get(path);

@@ -73,7 +73,15 @@ function nodes(view: DashboardView): SVGElement[] {
   for (const origin of view.origins) {
     const [x, y] = project(origin.longitude, origin.latitude);
     const title = `${origin.id}: ${origin.healthy ? "healthy" : `down${origin.reason ? ` (${origin.reason})` : ""}`}`;
-    const attributes = { x: x - 6, y: y - 6, width: 12, height: 12, class: `origin ${origin.healthy ? "healthy" : "unhealthy"}`, "data-origin": origin.id, "data-healthy": String(origin.healthy) };
+    const attributes = {
+      x: x - 6,
+      y: y - 6,
+      width: 12,
+      height: 12,
+      class: `origin ${origin.healthy ? "healthy" : "unhealthy"}`,
+      "data-origin": origin.id,
+      "data-healthy": String(origin.healthy),
+    };
     out.push(svgEl("rect", attributes, svgEl("title", null, title)));
     out.push(svgEl("text", { x: x + 9, y: y + 14, class: "node-label" }, origin.id));
   }

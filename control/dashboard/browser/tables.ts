@@ -22,7 +22,11 @@ function popRow(pop: DashboardPop): HTMLElement {
     .filter((id) => pop.origins[id].requests > 0 || pop.origins[id].ejected)
     .map((id) => {
       const o = pop.origins[id];
-      return el("span", { class: `chip ${o.ejected ? "bad" : "ok"}`, "data-pop-origin": id, "data-ejected": String(o.ejected) }, id.replace(/^shield:/, "shield ") + (o.ejected ? " ejected" : ""));
+      return el(
+        "span",
+        { class: `chip ${o.ejected ? "bad" : "ok"}`, "data-pop-origin": id, "data-ejected": String(o.ejected) },
+        id.replace(/^shield:/, "shield ") + (o.ejected ? " ejected" : ""),
+      );
     });
   const held = pop.mode === "long-poll";
   return el("tr", { "data-pop": pop.name, "data-hit-ratio": w?.hitRatio === undefined ? "" : w.hitRatio.toFixed(4), "data-requests": pop.totals.requests }, [
@@ -47,7 +51,10 @@ export function renderPops(view: DashboardView): void {
 export function renderOrigins(view: DashboardView): void {
   const rows = view.origins.map((o) => {
     const probe = o.probe
-      ? [el("span", { class: `chip ${o.probe.up ? "ok" : "bad"}` }, o.probe.up ? "up" : "down"), ` ${o.probe.lastResult}${o.probe.latencyMs !== null ? `, ${ms(o.probe.latencyMs)}` : ""}`]
+      ? [
+          el("span", { class: `chip ${o.probe.up ? "ok" : "bad"}` }, o.probe.up ? "up" : "down"),
+          ` ${o.probe.lastResult}${o.probe.latencyMs !== null ? `, ${ms(o.probe.latencyMs)}` : ""}`,
+        ]
       : "not probed yet";
     return el("tr", { "data-origin": o.id, "data-healthy": String(o.healthy) }, [
       el("td", null, el("strong", null, o.id)),
@@ -63,7 +70,8 @@ export function renderOrigins(view: DashboardView): void {
 export function renderPurges(view: DashboardView): void {
   const items = view.purges.map((p) => {
     const waiting = p.pops.filter((x) => x.ms === null && !x.idle).map((x) => shortName(x.name));
-    const reach = p.reachedAllMs !== null ? el("span", { class: "chip ok" }, `every POP in ${ms(p.reachedAllMs)}`) : el("span", { class: "chip warn" }, `waiting for ${waiting.join(", ")}`);
+    const reach =
+      p.reachedAllMs !== null ? el("span", { class: "chip ok" }, `every POP in ${ms(p.reachedAllMs)}`) : el("span", { class: "chip warn" }, `waiting for ${waiting.join(", ")}`);
     const idle = p.pops.filter((x) => x.idle).map((x) => shortName(x.name));
     const per = p.pops
       .filter((x) => x.ms !== null)
@@ -80,7 +88,12 @@ export function renderPurges(view: DashboardView): void {
   replaceChildren(byId("purges"), items.length ? items : el("li", { class: "empty" }, "No purges since the control plane started."));
 }
 
-const EVENT_WORDS: Record<DashboardView["events"][number]["kind"], string> = { ejected: "ejected", restored: "restored", "origin-down": "down (probes)", "origin-up": "up (probes)" };
+const EVENT_WORDS: Record<DashboardView["events"][number]["kind"], string> = {
+  ejected: "ejected",
+  restored: "restored",
+  "origin-down": "down (probes)",
+  "origin-up": "up (probes)",
+};
 
 export function renderEvents(view: DashboardView): void {
   const items = view.events.map((e) => {

@@ -1,0 +1,112 @@
+/**
+ * The cache's part of the configuration: how keys are built, how Vary is
+ * normalised, what the tiers hold and for how long, and what is compressed.
+ * Declared apart from config.ts (which composes and re-exports them).
+ */
+import { z } from "zod";
+
+export const CacheKeySchema = z
+  .object({
+    /** Sort query parameters so that ?a=1&b=2 and ?b=2&a=1 share an entry. */
+    sortQuery: z.boolean().default(false),
+    /** Query parameters left out of the key; a trailing * matches a prefix (utm_*). */
+    ignoreQueryParams: z.array(z.string().min(1)).default(["utm_*", "fbclid", "gclid"]),
+  })
+  .strict();
+
+export const VarySchema = z
+  .object({
+    /**
+     * Languages the sites offer, e.g. ["en", "de", "fr"]: a response that
+     * varies on Accept-Language is then stored once per language, not once
+     * per distinct header a browser sends.
+     */
+    languages: z
+      .array(z.string().regex(/^[a-z]{1,8}(-[a-z0-9]{1,8})*$/i, "must be a language tag such as en or pt-BR"))
+      .max(64)
+      .default([]),
+  })
+  .strict();
+
+export const CacheSchema = z
+  .object({
+    /** Bytes of response bodies the in-isolate tier may hold. */
+    memoryBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024),
+    /** Largest body kept in the in-isolate tier; larger ones live in the Cache API only. */
+    memoryEntryMaxBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024),
+    /** Largest body stored at all; larger ones stream through uncached. */
+    maxObjectBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(512 * 1024 * 1024),
+    /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
+    staleRetentionSeconds: z.number().int().min(0).default(86400),
+    /**
+     * No entry is kept longer than this, however long its freshness: it bounds
+     * how long purge rules must be remembered. Longer-lived objects are fetched again.
+     */
+    maxRetentionSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(31_536_000)
+      .default(7 * 86400),
+    /**
+     * How long past freshness a stored response may stand in for an origin
+     * that fails (RFC 5861 stale-if-error), when the response names no window
+     * itself. Never for must-revalidate / no-cache responses.
+     */
+    staleIfErrorSeconds: z.number().int().min(0).default(86400),
+    key: CacheKeySchema.default(CacheKeySchema.parse({})),
+    vary: VarySchema.default(VarySchema.parse({})),
+  })
+  .strict();
+
+export const CompressionSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Codings produced, in order of preference when the client accepts several equally. */
+    encodings: z
+      .array(z.enum(["br", "zstd", "gzip"]))
+      .min(1)
+      .default(["br", "zstd", "gzip"]),
+    /** Content types worth compressing; "text/*" matches a family. */
+    types: z
+      .array(z.string().min(3))
+      .default([
+        "text/*",
+        "application/json",
+        "application/javascript",
+        "application/x-javascript",
+        "application/xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/manifest+json",
+        "application/ld+json",
+        "application/wasm",
+        "image/svg+xml",
+        "font/ttf",
+        "font/otf",
+      ]),
+    /** Smaller bodies gain too little to pay for the work. */
+    minBytes: z.number().int().min(0).default(1024),
+    /** Larger bodies are not compressed here (they stream; see README). */
+    maxBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024),
+    brotliQuality: z.number().int().min(0).max(11).default(6),
+    gzipLevel: z.number().int().min(1).max(9).default(6),
+    zstdLevel: z.number().int().min(1).max(19).default(6),
+  })
+  .strict();
