@@ -5,6 +5,9 @@
  * https://developers.cloudflare.com/api/resources/cache/methods/purge/
  */
 import type { PurgeRule, PurgeTarget } from "../common/snapshot";
+import type { CloudflarePurgeCall, CloudflarePurgeResult } from "./views";
+
+export type { CloudflarePurgeCall, CloudflarePurgeResult } from "./views";
 
 export interface CloudflarePurgeOptions {
   zoneId: string;
@@ -12,18 +15,6 @@ export interface CloudflarePurgeOptions {
   /** https://api.cloudflare.com/client/v4 unless a test points it at a fake. */
   apiBase?: string;
   fetcher?: typeof fetch;
-}
-
-export interface CloudflarePurgeCall {
-  body: Record<string, unknown>;
-  status: number;
-  success: boolean;
-  errors: { code: number; message: string }[];
-}
-
-export interface CloudflarePurgeResult {
-  ok: boolean;
-  calls: CloudflarePurgeCall[];
 }
 
 const BATCH = 100;

@@ -6,64 +6,14 @@
  * recent health changes and ejections. Pure.
  */
 import type { OutpostConfig } from "../common/config";
-import type { LiveEvent, LiveFigures } from "./live";
+import type { LiveFigures } from "./live";
 import type { PurgeTarget } from "../common/snapshot";
-import type { HealthReport, PopSync } from "./views";
-import type { WindowStats } from "./timeline";
+import type { DashboardOrigin, DashboardPop, DashboardPurge, DashboardView, HealthReport, LiveEvent, PopSync } from "./views";
 
 /** The window the dashboard's rates and percentiles cover. */
 export const DASHBOARD_WINDOW_MS = 60_000;
 
-export interface DashboardPop {
-  name: string;
-  latitude: number | null;
-  longitude: number | null;
-  city: string | null;
-  mode: "long-poll" | "poll";
-  lastSyncAt: number;
-  purgeSeqApplied: number;
-  /** Over the last minute (or since figures began), when there are two samples. */
-  window: WindowStats | null;
-  totals: { requests: number; hits: number; misses: number; servedBytes: number; originBytes: number };
-  /** Requests per second, a point per sample, oldest first. */
-  rates: { at: number; requestsPerSecond: number }[];
-  /** Each origin as this POP sees it. */
-  origins: Record<string, { ejected: boolean; requests: number; errors: number }>;
-}
-
-export interface DashboardOrigin {
-  id: string;
-  region: string | null;
-  latitude: number;
-  longitude: number;
-  /** As the control plane publishes it to POPs (probes, and POPs' ejections). */
-  healthy: boolean;
-  reason: string | null;
-  probe: { up: boolean; lastResult: string; latencyMs: number | null } | null;
-  /** POPs that have it ejected now. */
-  ejectedBy: string[];
-}
-
-export interface DashboardPurge {
-  id: string;
-  at: number;
-  soft: boolean;
-  targets: string[];
-  /** Accepted → delivered to every POP with traffic; null while some have not got it. */
-  reachedAllMs: number | null;
-  /** idle: has not synced since the purge; it applies it before answering its next request. */
-  pops: { name: string; ms: number | null; idle: boolean }[];
-}
-
-export interface DashboardView {
-  generatedAt: number;
-  windowSeconds: number;
-  pops: DashboardPop[];
-  origins: DashboardOrigin[];
-  purges: DashboardPurge[];
-  events: LiveEvent[];
-  purgeSeq: number;
-}
+export type { DashboardOrigin, DashboardPop, DashboardPurge, DashboardView } from "./views";
 
 function describeTarget(target: PurgeTarget): string {
   return target.kind === "everything" ? "everything" : `${target.kind} ${target.value}`;

@@ -4,32 +4,14 @@
  * (thresholds as in Envoy and Cloudflare Load Balancing). `applyProbe` is
  * pure; `probeOrigin` does the one fetch.
  */
+import type { ActiveHealth, HealthTransition } from "./views";
 import type { MonitorConfig } from "../common/config";
-
-export interface ActiveHealth {
-  healthy: boolean;
-  /** When the current state began, ms since the epoch. */
-  since: number;
-  consecutiveSuccesses: number;
-  consecutiveFailures: number;
-  lastCheckAt: number;
-  lastResult: string;
-  latencyMs: number | null;
-}
 
 export interface ProbeResult {
   ok: boolean;
   /** Why it failed, or "status 200". */
   detail: string;
   latencyMs: number | null;
-}
-
-export interface HealthTransition {
-  originId: string;
-  at: number;
-  from: "up" | "down";
-  to: "up" | "down";
-  reason: string;
 }
 
 /** Origins start up: an origin is trusted until probes say otherwise. */
@@ -97,3 +79,5 @@ export async function probeOrigin(baseUrl: string, monitor: MonitorConfig, fetch
     return { ok: false, detail, latencyMs: null };
   }
 }
+
+export type { ActiveHealth, HealthTransition } from "./views";

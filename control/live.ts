@@ -4,6 +4,7 @@
  * them, recent ejections and health changes, and purge propagation lag as a
  * histogram. Bounded; a restart starts it over. Pure (the clock is passed in).
  */
+import type { LiveEvent } from "./views";
 import { emptyHistogram, observeInto, type SeriesReport, type SeriesValues } from "../common/metrics/series";
 import type { PurgeRule, PurgeTarget } from "../common/snapshot";
 import { sampleOf, Timeline } from "./timeline";
@@ -23,14 +24,7 @@ export interface RecentPurge {
   expected: string[];
 }
 
-export interface LiveEvent {
-  at: number;
-  kind: "ejected" | "restored" | "origin-down" | "origin-up";
-  origin: string;
-  /** The POP that ejected or restored it; absent for the probes' verdicts. */
-  pop?: string;
-  detail?: string;
-}
+export type { LiveEvent } from "./views";
 
 export class LiveFigures {
   readonly timelines = new Map<string, Timeline>();

@@ -9,8 +9,9 @@ import { z } from "zod";
 import type { Scope } from "../common/auth";
 import { CloudflareErrorSchema, PurgeResultSchema, ZoneListQuerySchema, ZoneListSchema, ZoneResultSchema } from "./cloudflare-api";
 import { MAX_PURGE_ITEMS, PurgeBodySchema } from "./purge-request";
-import { OriginOverrideSchema, OriginPatchSchema, PurgeTargetSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
+import { OriginOverrideSchema, OriginPatchSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
 import { SHIELD_ROUTE } from "../common/shield/protocol";
+import { DashboardViewSchema, HealthReportSchema, PurgeStatusSchema } from "./views";
 
 /** Bodies larger than this are refused (413) before they are read whole. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -68,23 +69,6 @@ const PurgeAcceptedSchema = z.object({
   result: z.object({ id: z.string(), seq: z.number().int(), soft: z.boolean(), targets: z.number().int(), at: z.string() }),
 });
 
-const PurgeStatusSchema = z.object({
-  id: z.string(),
-  seq: z.number().int(),
-  at: z.number(),
-  soft: z.boolean(),
-  targets: z.array(PurgeTargetSchema),
-  pops: z.array(
-    z.object({
-      name: z.string(),
-      applied: z.boolean(),
-      idle: z.boolean().describe("Has not synced since the purge: it applies it before answering its next request."),
-      lastSyncAt: z.number(),
-    }),
-  ),
-  cloudflare: z.unknown().describe('Cloudflare\'s own purge: "not configured", "pending", or its result.'),
-});
-
 const PopListSchema = z.object({
   pops: z.array(
     z.object({
@@ -110,26 +94,6 @@ const OriginListSchema = z.object({
 });
 
 const OriginPatchedSchema = z.object({ id: z.string(), version: z.number().int(), override: OriginOverrideSchema });
-
-const HealthSchema = z.object({
-  origins: z.record(
-    z.string(),
-    z.object({ healthy: z.boolean(), reason: z.string().nullable(), active: z.unknown(), passive: z.unknown(), pops: z.record(z.string(), z.unknown()) }),
-  ),
-  transitions: z.array(z.object({ originId: z.string(), at: z.number(), from: z.enum(["up", "down"]), to: z.enum(["up", "down"]), reason: z.string() })),
-});
-
-const DashboardSchema = z
-  .object({
-    generatedAt: z.number(),
-    windowSeconds: z.number(),
-    pops: z.array(z.unknown()),
-    origins: z.array(z.unknown()),
-    purges: z.array(z.unknown()),
-    events: z.array(z.unknown()),
-    purgeSeq: z.number(),
-  })
-  .describe("What /dashboard draws; see control/dashboard-view.ts.");
 
 const ShieldFaultSchema = z.object({ down: z.boolean() }).strict();
 
@@ -197,7 +161,7 @@ export const ROUTES = {
     summary: "Each origin's health: probes, POP ejections, transitions",
     scope: "read",
     errors: "outpost",
-    answers: { 200: { description: "Health", schema: HealthSchema } },
+    answers: { 200: { description: "Health", schema: HealthReportSchema } },
   },
   pops: {
     method: "get",
@@ -221,7 +185,7 @@ export const ROUTES = {
     summary: "What the live dashboard draws",
     scope: "read",
     errors: "outpost",
-    answers: { 200: { description: "POPs, origins, purges, events", schema: DashboardSchema } },
+    answers: { 200: { description: "POPs, origins, purges, events", schema: DashboardViewSchema } },
   },
   dashboardPage: {
     method: "get",

@@ -5,6 +5,7 @@
  * SAMPLE_SPACING_MS, for RETAIN_MS. Pure; the control plane keeps one per POP
  * in memory (a restart starts them over, as Prometheus counters do).
  */
+import type { WindowStats } from "./views";
 import { mergeHistograms, histogramQuantile, parseSeriesKey, type SeriesReport, type SeriesValues } from "../common/metrics/series";
 
 export const SAMPLE_SPACING_MS = 1000;
@@ -23,18 +24,7 @@ export interface TimelineSample {
   ttfb: SeriesValues;
 }
 
-/** Rates and ratios between two samples; undefined where nothing happened. */
-export interface WindowStats {
-  seconds: number;
-  requestsPerSecond: number;
-  /** Hits (fresh and stale) over lookups that found or missed something. */
-  hitRatio: number | undefined;
-  /** 1 − bytes from origins / bytes served as if uncompressed (compression is not the cache's saving). */
-  byteOffload: number | undefined;
-  servedBytesPerSecond: number;
-  p50Ms: number | undefined;
-  p99Ms: number | undefined;
-}
+export type { WindowStats } from "./views";
 
 export function sampleOf(at: number, counters: Record<string, number>, series: SeriesReport | undefined): TimelineSample {
   const ttfb: SeriesValues[] = [];

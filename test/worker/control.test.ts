@@ -1,6 +1,7 @@
 /** The control API inside workerd, reached the way POPs reach it on Cloudflare (CONTROL_HOSTS). */
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { ROUTES } from "../../control/routes";
 import { ADMIN_TOKEN, LIMITED_TOKEN, POP_TOKEN, READ_TOKEN } from "./env";
 
 const control = (path: string, init: RequestInit = {}) => SELF.fetch(`https://control.test${path}`, init);
@@ -27,6 +28,27 @@ describe("control API", () => {
     expect(await snapshot.json()).toMatchObject({ version: expect.any(Number) });
     const pops = (await (await control("/v1/pops", { headers: bearer(READ_TOKEN) })).json()) as { pops: { name: string }[] };
     expect(pops.pops.map((p) => p.name)).toContain("Outpost-XYZ");
+  });
+
+  it("answers as its routes declare: every field declared, each of the declared type", async () => {
+    await (await control("/v1/snapshot?pop=Outpost-SCH&have=0", { headers: bearer(POP_TOKEN) })).text();
+    const purge = await control("/v1/purge", {
+      method: "POST",
+      headers: { ...bearer(ADMIN_TOKEN), "content-type": "application/json" },
+      body: JSON.stringify({ prefixes: ["https://cdn.test/schema/"] }),
+    });
+    const { result } = (await purge.json()) as { result: { id: string } };
+    const answers = {
+      purgeStatus: `/v1/purge/${result.id}`,
+      health: "/v1/health",
+      pops: "/v1/pops",
+      dashboardData: "/v1/dashboard",
+    } as const;
+    for (const [route, path] of Object.entries(answers) as [keyof typeof answers, string][]) {
+      const body: unknown = await (await control(path, { headers: bearer(READ_TOKEN) })).json();
+      // Parsing strips undeclared fields: equal only if the answer holds nothing the schema does not.
+      expect(ROUTES[route].answers[200].schema.parse(body), route).toEqual(body);
+    }
   });
 
   it("patches an origin and names bad fields", async () => {
