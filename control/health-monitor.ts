@@ -4,6 +4,7 @@
  * (thresholds as in Envoy and Cloudflare Load Balancing). `applyProbe` is
  * pure; `probeOrigin` does the one fetch.
  */
+import { ZONE_CACHE_BYPASS } from "../common/http/zone-cache";
 import type { ActiveHealth, HealthTransition } from "./views";
 import type { MonitorConfig } from "../common/config";
 
@@ -59,6 +60,8 @@ export async function probeOrigin(baseUrl: string, monitor: MonitorConfig, fetch
       method: monitor.method,
       headers: { "user-agent": "Outpost-HealthCheck/1", ...monitor.headers },
       redirect: "manual",
+      // A probe asks the origin, never a copy in the zone's cache (common/http/zone-cache.ts).
+      ...ZONE_CACHE_BYPASS,
       signal: AbortSignal.timeout(monitor.timeoutMs),
     });
     const latencyMs = Date.now() - started;

@@ -87,6 +87,18 @@ function faultedListener(app: Hono, state: FaultState, id: string) {
       env.incoming.socket.destroy();
       return new Response(null, { status: 500 });
     }
+    if (fate.kind === "cloudflare") {
+      // As Cloudflare's front answers: its server name, a ray id, a short HTML page; no origin fields.
+      return new Response(`<!DOCTYPE html><title>error code: ${fate.status}</title>error code: ${fate.status}\n`, {
+        status: fate.status,
+        headers: {
+          "content-type": "text/html; charset=UTF-8",
+          server: "cloudflare",
+          "cf-ray": `${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}-TST`,
+          "cache-control": "private, max-age=0, no-store, no-cache, must-revalidate",
+        },
+      });
+    }
     if (fate.kind === "error") {
       return new Response(`${JSON.stringify({ error: "injected fault", status: fate.status })}\n`, {
         status: fate.status,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OriginSchema } from "../../common/config";
-import { fetchFromOrigins, type OriginFetchOptions } from "./origin-fetch";
+import { cloudflareFailure, fetchFromOrigins, type OriginFetchOptions } from "./origin-fetch";
 import type { RankedOrigin } from "./steering";
 
 const only: RankedOrigin[] = [{ origin: OriginSchema.parse({ id: "a", url: "http://127.0.0.1:1", region: "r", latitude: 0, longitude: 0 }), distanceKm: 0 }];
@@ -31,5 +31,43 @@ describe("fetchFromOrigins with one origin", () => {
     const origin = losingConnections();
     expect(await fetchFromOrigins(only, options("DELETE", origin.fetcher))).toMatchObject({ ok: false, failure: "connect" });
     expect(origin.sent()).toBe(1);
+  });
+});
+
+const two: RankedOrigin[] = ["a", "b"].map((id) => ({ origin: OriginSchema.parse({ id, url: `http://${id}.test`, region: "r", latitude: 0, longitude: 0 }), distanceKm: 0 }));
+
+describe("the request to the origin", () => {
+  it("bypasses the zone's own cache (Request.cache no-store), which our purges do not reach", async () => {
+    const seen: RequestInit[] = [];
+    const fetcher = (async (_url: string, init: RequestInit) => {
+      seen.push(init);
+      return new Response("ok");
+    }) as unknown as typeof fetch;
+    await fetchFromOrigins(only, options("GET", fetcher));
+    expect((seen[0] as { cache?: string }).cache).toBe("no-store");
+  });
+});
+
+describe("Cloudflare's 52x answers for an origin it could not reach", () => {
+  it("are failures: a 521 or 522 from one origin goes on to the next", async () => {
+    for (const status of [521, 522, 523, 530]) {
+      const asked: string[] = [];
+      const fetcher = (async (url: string) => {
+        asked.push(new URL(url).hostname);
+        return url.includes("a.test") ? new Response("error code", { status }) : new Response("from b");
+      }) as unknown as typeof fetch;
+      const result = await fetchFromOrigins(two, options("GET", fetcher));
+      expect(result.ok && (await result.response.text())).toBe("from b");
+      expect(asked).toEqual(["a.test", "b.test"]);
+      expect(result.attempts[0]).toMatchObject({ originId: "a", outcome: "connect", status });
+    }
+  });
+
+  it("tell a refused connection (retried on the same origin) from one that took the request (524, not)", () => {
+    expect(cloudflareFailure(521)).toBe("connect");
+    expect(cloudflareFailure(524)).toBe("timeout");
+    expect(cloudflareFailure(520)).toBe("timeout");
+    expect(cloudflareFailure(503)).toBeUndefined();
+    expect(cloudflareFailure(599)).toBeUndefined();
   });
 });

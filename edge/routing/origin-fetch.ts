@@ -5,6 +5,7 @@
  * times). Origin HTTP errors are answers, not failures: they are returned.
  */
 import { IDEMPOTENT_METHODS, SAFE_METHODS } from "../http/methods";
+import { ZONE_CACHE_BYPASS } from "../../common/http/zone-cache";
 import type { RankedOrigin } from "./steering";
 import { finalResponseAfterInterim } from "./interim";
 import { ClientBodyError } from "../body";
@@ -55,6 +56,23 @@ export interface AttemptObserver {
   onResult(originId: string, ok: boolean, reason: string): void;
   /** The attempt ended for a reason of ours (the request's budget ran out): neither success nor failure. */
   onAbandoned?(originId: string): void;
+}
+
+/**
+ * Cloudflare's own answers for an origin it could not get an answer from, which a Worker's fetch
+ * returns where workerd throws: the origin refused (521), did not connect in time (522), was
+ * unreachable (523), TLS failed (525, 526), DNS failed (530); or it connected and then the answer
+ * never came or could not be read (520, 524, 527). Failures, never the origin's answer.
+ * https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-5xx-errors/
+ */
+const CLOUDFLARE_NOT_CONNECTED = new Set([521, 522, 523, 525, 526, 530]);
+const CLOUDFLARE_NO_ANSWER = new Set([520, 524, 527]);
+
+/** The failure a Cloudflare 52x stands for, or undefined for any other status. */
+export function cloudflareFailure(status: number): "connect" | "timeout" | undefined {
+  if (CLOUDFLARE_NOT_CONNECTED.has(status)) return "connect";
+  if (CLOUDFLARE_NO_ANSWER.has(status)) return "timeout";
+  return undefined;
 }
 
 /** Statuses that count against an origin's health (Envoy's consecutive_gateway_failure). */
@@ -116,6 +134,13 @@ async function judgeAnswer(response: Response, at: AnswerContext): Promise<Attem
     observer?.onAbandoned?.(id);
     return { done: { ok: false, failure: at.uploadFailed, attempts } };
   }
+  const failure = cloudflareFailure(response.status);
+  if (failure) {
+    await response.body?.cancel().catch(() => undefined);
+    attempts.push({ originId: id, outcome: failure, status: response.status, ms });
+    observer?.onResult(id, false, `Cloudflare ${response.status}: the origin ${failure === "connect" ? "could not be reached" : "did not answer"}`);
+    return { failed: failure };
+  }
   if (response.status > 599) {
     await response.body?.cancel().catch(() => undefined);
     attempts.push({ originId: id, outcome: "invalid", status: response.status, ms });
@@ -156,6 +181,8 @@ async function attemptOrigin(candidate: RankedOrigin, options: OriginFetchOption
       headers: options.headers,
       body: upload.body,
       redirect: "manual",
+      // Never through the zone's own cache, which our purges do not reach (common/http/zone-cache.ts).
+      ...ZONE_CACHE_BYPASS,
       signal: controller.signal,
     });
     // An interim answer is not the response (see interim.ts); the final one follows it.

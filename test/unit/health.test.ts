@@ -4,7 +4,7 @@ import { parseConfig } from "../../common/config";
 import { candidatesFor } from "../../edge/routing/balancer";
 import { OutlierDetector, type OutlierEvent } from "../../edge/routing/outlier";
 import { RetryBudget } from "../../edge/routing/retry-budget";
-import { applyProbe, initialHealth } from "../../control/health-monitor";
+import { applyProbe, initialHealth, probeOrigin } from "../../control/health-monitor";
 import { ControlState } from "../../control/state";
 
 const config = parseConfig({
@@ -141,5 +141,19 @@ describe("active health", () => {
     expect((await state.snapshot(undefined, 0)).health.ap).toMatchObject({ healthy: false });
     now += 6000; // the ejection runs out
     expect((await state.snapshot(undefined, 0)).health.ap.healthy).toBe(true);
+  });
+});
+
+describe("probes", () => {
+  it("ask the origin itself, never a copy in the zone's cache (Request.cache no-store)", async () => {
+    const config = parseConfig({ origins: [{ id: "o", url: "http://o.test", region: "us-east" }], sites: [{ id: "s", hosts: ["s.test"], origins: ["o"] }] });
+    let init: RequestInit | undefined;
+    const fetcher = (async (_url: string, given: RequestInit) => {
+      init = given;
+      return new Response("ok");
+    }) as unknown as typeof fetch;
+    const result = await probeOrigin("http://o.test", config.monitor, fetcher);
+    expect(result.ok).toBe(true);
+    expect((init as { cache?: string }).cache).toBe("no-store");
   });
 });

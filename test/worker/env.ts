@@ -13,12 +13,14 @@ export function testBindings(originUrl: string): Record<string, string> {
         { id: "dead", url: "http://127.0.0.1:9", region: "nowhere", latitude: 0, longitude: 0 },
         // The same origin under another id, for tests that eject it.
         { id: "flaky", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
+        { id: "unreachable", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
       ],
       sites: [
         { id: "demo", hosts: ["cdn.test"], origins: ["local"] },
         { id: "down", hosts: ["down.test"], origins: ["dead"] },
         { id: "honor", hosts: ["honor.test"], origins: ["local"], honorRequestDirectives: true },
         { id: "flaky", hosts: ["flaky.test"], origins: ["flaky"] },
+        { id: "unreachable", hosts: ["unreachable.test"], origins: ["unreachable"] },
       ],
       originFetch: { timeoutMs: 2000, retries: 1, uploadIdleTimeoutMs: 1000 },
       outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 },

@@ -155,6 +155,28 @@ describe("an origin's broken answer", () => {
   });
 });
 
+describe("Cloudflare's 52x for an origin it could not reach", () => {
+  it("is a gateway failure: answered as ours (502, Cache-Status, Retry-After), counted, and ejected after the run", async () => {
+    await setFault({ mode: "cloudflare", cloudflareStatus: 521 });
+    const answers: Response[] = [];
+    try {
+      for (let i = 0; i < 3; i++) answers.push(await get(fresh("/nocache"), {}, "unreachable.test"));
+    } finally {
+      await setFault({ mode: "ok" });
+    }
+    const first = answers[0];
+    expect(first.status).toBe(502);
+    expect(first.headers.get("server")).not.toBe("cloudflare");
+    expect(first.headers.get("cache-status")).toMatch(/Outpost-TST;fwd=uri-miss/);
+    expect(first.headers.get("retry-after")).not.toBeNull();
+    for (const answer of answers) await answer.text();
+    const status = (await (await get("/__outpost/status", { headers: { authorization: `Bearer ${READ_TOKEN}` } }, "unreachable.test")).json()) as {
+      origins: { originId: string; ejected: boolean }[];
+    };
+    expect(status.origins.find((o) => o.originId === "unreachable")?.ejected).toBe(true);
+  });
+});
+
 describe("uploads", () => {
   it("an upload that stops arriving ends in 408, within its idle timeout", async () => {
     let sent = false;
