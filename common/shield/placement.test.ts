@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nearestRegion, regionForKey, shardFor } from "./placement";
+import { HONOURED_LOCATION_HINTS, locationHint, nearestRegion, regionForKey, shardFor } from "./placement";
 import { REGIONS } from "../geo/regions";
 
 const keys = Array.from({ length: 3000 }, (_, i) => `https://cdn.example/object/${i}`);
@@ -32,5 +32,13 @@ describe("shardFor", () => {
 describe("nearestRegion", () => {
   it("is each region's own point's region", () => {
     for (const [region, point] of Object.entries(REGIONS)) expect(nearestRegion(point)).toBe(region);
+  });
+});
+
+describe("locationHint", () => {
+  it("names only the hints Cloudflare spawns Durable Objects for, for every region", () => {
+    for (const region of Object.keys(REGIONS)) expect(HONOURED_LOCATION_HINTS).toContain(locationHint(region));
+    expect(locationHint("sa-east")).toBe("enam");
+    expect(locationHint("af-south")).toBe("weur");
   });
 });

@@ -7,18 +7,27 @@ import { hash64 } from "../hash";
 import { greatCircleKm, type GeoPoint } from "../geo/geo";
 import { REGIONS } from "../geo/regions";
 
-/** Cloudflare's Durable Object location hints, for the named regions. */
-const LOCATION_HINTS: Record<string, DurableObjectLocationHint> = {
+/**
+ * The hints Cloudflare spawns Durable Objects for. It documents sam, afr and me too, but does not
+ * spawn objects there yet (Durable Objects, "Data location": such hints land elsewhere, in eastern
+ * North America), so those regions get the nearest honoured hint of their own choosing.
+ */
+export const HONOURED_LOCATION_HINTS = ["wnam", "enam", "weur", "eeur", "apac", "oc"] as const;
+type HonouredHint = (typeof HONOURED_LOCATION_HINTS)[number];
+
+const LOCATION_HINTS: Record<string, HonouredHint> = {
   "us-east": "enam",
   "us-central": "enam",
   "ca-central": "enam",
   "us-west": "wnam",
-  "sa-east": "sam",
+  // São Paulo: Ashburn is nearer than the West Coast.
+  "sa-east": "enam",
   "eu-west": "weur",
   "eu-central": "weur",
   "eu-north": "eeur",
-  "me-central": "me",
-  "af-south": "afr",
+  // Dubai and Johannesburg: eastern and western Europe are nearer than North America.
+  "me-central": "eeur",
+  "af-south": "weur",
   "ap-south": "apac",
   "ap-southeast": "apac",
   "ap-northeast": "apac",
