@@ -30,12 +30,16 @@ export const VarySchema = z
 
 export const CacheSchema = z
   .object({
-    /** Bytes of response bodies the in-isolate tier may hold. */
+    /**
+     * Bytes the in-isolate tier may hold (bodies, keys, fields, overhead). A Cloudflare isolate has
+     * 128 MB for everything: the runtime, purge rules, requests in flight (each bounded, see
+     * body.ts). A quarter of it leaves the rest that headroom; the Cache API behind holds the bulk.
+     */
     memoryBytes: z
       .number()
       .int()
       .min(0)
-      .default(64 * 1024 * 1024),
+      .default(32 * 1024 * 1024),
     /** Largest body kept in the in-isolate tier; larger ones live in the Cache API only. */
     memoryEntryMaxBytes: z
       .number()

@@ -6,6 +6,7 @@
  *   workerd process grows by no more than 64 MiB (a fill is paced by its
  *   slower reader, not buffered for it).
  */
+import { CacheSchema } from "../common/cache-config";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
@@ -40,7 +41,7 @@ export async function measureUrlFlood(requests = 100_000): Promise<UrlFloodResul
       for (let done = 0; done < requests; done += 2000) await run(Math.min(2000, requests - done));
       // workerd's inspector does not collect garbage on request: this is the heap as it stands.
       const after = await heap();
-      const memoryTierBound = 64 * MiB;
+      const memoryTierBound = CacheSchema.parse({}).memoryBytes;
       const growth = after - before;
       const result = {
         requests,

@@ -34,3 +34,11 @@ describe("settings from the environment", () => {
     ).toThrow(/reserved/);
   });
 });
+
+describe("memory defaults on a 128 MB isolate", () => {
+  it("leave the isolate most of its memory: the in-isolate tier takes a quarter at most", () => {
+    const config = parseConfig({ origins: [{ id: "o", url: "http://o.test", region: "us-east" }], sites: [{ id: "s", hosts: ["s.test"], origins: ["o"] }] });
+    expect(config.cache.memoryBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(config.shield.memoryBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+  });
+});
