@@ -10,15 +10,26 @@ import { parseQualityList } from "./http/qvalues";
 import { digest } from "./hash";
 
 /**
- * Internal keys (variants, encoded variants) live under a host no client can
- * name: `.invalid` never resolves (RFC 6761) and config refuses it for sites,
- * so no request URL, whatever its path or query, maps onto one of them.
+ * Paths every site reserves for the POP itself (like Cloudflare's /cdn-cgi/):
+ * its status page, and the internal cache keys below. A client request for
+ * one, after the key's own path normalisation, is answered 404 by the POP
+ * (edge/pipeline/index.ts), never looked up, stored or forwarded, so no
+ * request maps onto an internal key.
  */
-export const INTERNAL_KEY_HOST = "outpost.invalid";
+export const RESERVED_PATH_PREFIX = "/__outpost/";
 
-/** A key of our own for `of` (a primary or variant key), e.g. internalKey("variant", [digest], primary). */
+/** Is this request path (as its key would hold it) one of the POP's own? */
+export function isReservedPath(pathname: string): boolean {
+  return normalizePath(pathname).startsWith(RESERVED_PATH_PREFIX);
+}
+
+/**
+ * A key of our own for `of` (a primary or variant key), e.g. internalKey("variant", [digest], primary).
+ * On the zone's own host, as Cloudflare's Cache API wants its keys (and so that a purge of the host
+ * through Cloudflare's API reaches them too), under the reserved prefix.
+ */
 export function internalKey(kind: "variant" | "encoded", parts: readonly string[], of: string): string {
-  return `https://${INTERNAL_KEY_HOST}/${kind}/${parts.map(encodeURIComponent).join("/")}?of=${encodeURIComponent(of)}`;
+  return `https://${new URL(of).host}${RESERVED_PATH_PREFIX}internal/${kind}/${parts.map(encodeURIComponent).join("/")}?of=${encodeURIComponent(of)}`;
 }
 
 function ignoredParam(name: string, patterns: readonly string[]): boolean {

@@ -103,7 +103,7 @@ export const SiteSchema = z
           .string()
           .toLowerCase()
           .regex(/^[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/, "must be a bare hostname without scheme or port")
-          .refine((h) => !/(^|\.)invalid$/.test(h), "the .invalid domain is reserved (Outpost keeps its internal cache keys there)"),
+          .refine((h) => !/(^|\.)invalid$/.test(h), "the .invalid domain never resolves (RFC 6761): no client could reach the site"),
       )
       .min(1),
     /** The scheme the site is served on, told to origins (X-Forwarded-Proto) whatever the client used: the key ignores it. */

@@ -4,11 +4,12 @@
  * business of a site's visitors: it answers on customer hosts only to a
  * control API token with the `read` scope (the same tokens, the same check).
  */
+import { RESERVED_PATH_PREFIX } from "../common/cache-key";
 import { grants } from "../common/auth";
 import { errorResponse } from "./errors";
 import type { Pop } from "./pop";
 
-export const STATUS_PATH = "/__outpost/status";
+export const STATUS_PATH = `${RESERVED_PATH_PREFIX}status`;
 
 export function statusResponse(pop: Pop, request: Request): Response {
   const grant = pop.tokens.authenticate(request.headers.get("authorization"));

@@ -12,6 +12,7 @@
  * long as states answer without I/O (a hit in memory never awaits). HTTP
  * decisions live in edge/http (pure); storage behind pop.tiers.
  */
+import { isReservedPath } from "../../common/cache-key";
 import type { Env } from "../../common/env";
 import { popFor, type Pop } from "../pop";
 import { statusResponse, STATUS_PATH } from "../status";
@@ -22,7 +23,7 @@ import { hitOrStale } from "./hit";
 import { lookupState } from "./lookup";
 import { missState } from "./miss";
 import { passState } from "./pass";
-import { recv, unknownHost } from "./recv";
+import { recv, reservedPath, unknownHost } from "./recv";
 import { revalidateState } from "./revalidate";
 import { cacheStatusOf, NEXT, type State, type Step, type StepTo } from "./steps";
 import { synthState } from "./synth";
@@ -101,6 +102,7 @@ export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionCont
   const begin = () => {
     const url = new URL(request.url);
     if (url.pathname === STATUS_PATH) return statusResponse(pop, request);
+    if (isReservedPath(url.pathname)) return reservedPath(pop);
     const site = pop.siteFor(url.hostname);
     if (!site) return unknownHost(pop, url);
     const { tx, first } = recv(pop, request, url, site, ctx, cf, upper?.deadline);

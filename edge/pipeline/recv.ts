@@ -59,3 +59,11 @@ export function unknownHost(pop: Pop, url: URL): Response {
   pop.recordResponse("error", response.status, 0);
   return response;
 }
+
+/** A path the POP keeps for itself (RESERVED_PATH_PREFIX): never a cache key, never sent to an origin. */
+export function reservedPath(pop: Pop): Response {
+  const response = errorResponse(404, "this path is reserved for the CDN itself", { popName: pop.name });
+  response.headers.set("cache-status", `${pop.name}; detail="reserved-path"`);
+  pop.recordResponse("error", response.status, 0);
+  return response;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../common/config";
-import { internalKey, normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../common/cache-key";
+import { internalKey, isReservedPath, normalizeVaryValue, primaryKey, variantKey, varyFields } from "../../common/cache-key";
 import { greatCircleKm } from "../../common/geo/geo";
 import { rankOrigins } from "../../edge/routing/steering";
 import { formatCacheStatus } from "../../edge/http/cache-status";
@@ -30,10 +30,16 @@ describe("cache key", () => {
     const b = variantKey("https://h/x", fields, new Headers({ "accept-language": "de" }));
     expect(a).not.toBe(b);
   });
-  it("keeps internal keys where no client URL can land: the .invalid host, whatever path or query a client sends", () => {
+  it("keeps internal keys on the zone's own host, under a path no client request is let near", () => {
     const variant = variantKey("https://h/x?outpost-variant=1", ["accept-language"], new Headers({ "accept-language": "en" }));
-    expect(new URL(variant).hostname).toBe("outpost.invalid");
-    expect(new URL(internalKey("encoded", ["br", "body-1"], "https://h/x")).hostname).toBe("outpost.invalid");
+    expect(new URL(variant).hostname).toBe("h");
+    expect(isReservedPath(new URL(variant).pathname)).toBe(true);
+    const encoded = new URL(internalKey("encoded", ["br", "body-1"], "https://h/x"));
+    expect(encoded.hostname).toBe("h");
+    expect(isReservedPath(encoded.pathname)).toBe(true);
+    // Spelled another way, a client's path still normalises onto the reserved prefix (and is refused).
+    expect(isReservedPath("/%5F%5Foutpost/internal/variant/x")).toBe(true);
+    expect(isReservedPath("/__outposts/x")).toBe(false);
     // A client asking for what used to be an internal key gets an ordinary key of its own host.
     const config = { sortQuery: false, ignoreQueryParams: [] };
     expect(primaryKey(new URL("https://h/x?outpost-variant=abc"), config)).toBe("https://h/x?outpost-variant=abc");

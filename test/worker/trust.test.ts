@@ -136,6 +136,19 @@ describe("passive health", () => {
   });
 });
 
+describe("the POP's reserved paths", () => {
+  it("answer 404 to a client, however spelled, and never reach an origin or a cache key", async () => {
+    for (const path of ["/__outpost/internal/variant/x?of=https%3A%2F%2Fcdn.test%2F", "/%5F%5Foutpost/internal/encoded/br/1", "/__outpost/anything"]) {
+      const answer = await get(path);
+      expect(answer.status, path).toBe(404);
+      expect(answer.headers.get("cache-status")).toContain('detail="reserved-path"');
+      await answer.text();
+    }
+    expect(await originHits("/__outpost/internal/variant/x")).toBe(0);
+    expect(await originHits("/__outpost/anything")).toBe(0);
+  });
+});
+
 describe("an origin's broken answer", () => {
   it("a GET that meets a connection another answer poisoned is sent once more, on a fresh one, and answered", async () => {
     // The bytes /overlong sends past its Content-Length are read as the next answer on that pooled
