@@ -12,7 +12,7 @@ export interface TokenGrant {
   scopes: Scope[];
 }
 
-const TokenListSchema = z.array(
+export const TokenListSchema = z.array(
   z.object({
     name: z.string().min(1),
     token: z.string().min(16, "tokens must be at least 16 characters"),
