@@ -17,7 +17,7 @@ import type { PurgeRule } from "../common/snapshot";
 import type { EntryMeta } from "./cache/entry";
 import type { Env } from "../common/env";
 import { candidatesFor, type Candidates } from "./routing/balancer";
-import { locationFromCf } from "../common/geo/geo";
+import { coloPoint, popPlace } from "../common/geo/colo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
@@ -226,7 +226,7 @@ export class Pop {
     const result = candidatesFor({
       site,
       origins: this.originsOf(site),
-      location: locationFromCf(cf),
+      location: popPlace(cf),
       loadBalancing: this.config.loadBalancing,
       health: this.snapshots.snapshot.health,
       admits: (id) => this.outliers.admits(id, now),
@@ -273,10 +273,10 @@ export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): P
   // The same string object comes with every request: comparing it is cheap.
   if (current && current.config === env.OUTPOST_CONFIG && current.name === name) return current.pop;
   const pop = new Pop(env, name);
-  const latitude = Number(cf?.latitude);
-  const longitude = Number(cf?.longitude);
-  if (cf?.latitude !== undefined && Number.isFinite(latitude) && Number.isFinite(longitude))
-    pop.location = { latitude, longitude, ...(typeof cf.city === "string" ? { city: cf.city } : {}) };
+  // The colo's own place (cf.latitude/longitude are the client's on Cloudflare); the city only
+  // when the request's coordinates stood in for an unknown colo.
+  const place = popPlace(cf);
+  if (place) pop.location = { ...place, ...(!coloPoint(colo) && typeof cf?.city === "string" ? { city: cf.city } : {}) };
   current = { config: env.OUTPOST_CONFIG, name, pop };
   return pop;
 }

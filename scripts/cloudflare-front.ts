@@ -9,9 +9,13 @@
  * passed through (Content compression, "compression between Cloudflare and
  * website visitors"); only an identity answer of a compressible type is
  * compressed by the front. This front does exactly that, and otherwise what
- * Miniflare's does: it sets `request.cf` (the POP's place, the client's real
+ * Miniflare's does: it sets `request.cf` (the colo, the client's real
  * Accept-Encoding in `clientAcceptEncoding`), tells the Worker
  * `Accept-Encoding: br, gzip`, and names the client in CF-Connecting-IP.
+ *
+ * As on Cloudflare, request.cf.latitude/longitude (and city) are the
+ * client's, not the colo's: here a client on the far side of the world (the
+ * colo's antipode), so that anything taking them for the POP's place shows.
  *
  * It is bundled apart (esbuild, by network.ts) and never deployed.
  */
@@ -74,6 +78,14 @@ function throughTheFront(response: Response, clientAcceptEncoding: string): Resp
   return encoded;
 }
 
+/** A client's place as request.cf gives it: the colo's antipode (Miniflare's cf has the colo's own). */
+function farClient(colo: Record<string, unknown>): Record<string, string> {
+  const latitude = Number(colo.latitude);
+  const longitude = Number(colo.longitude);
+  if (!Number.isFinite(latitude) || !Number.isFinite(longitude)) return {};
+  return { latitude: String(-latitude), longitude: String(longitude > 0 ? longitude - 180 : longitude + 180), city: "a client far away" };
+}
+
 export default {
   async fetch(request: Request, env: FrontEnv): Promise<Response> {
     const clientAcceptEncoding = request.headers.get("accept-encoding") ?? "";
@@ -81,7 +93,7 @@ export default {
     headers.set("accept-encoding", "br, gzip");
     // Locally every client is on loopback; a test may name a client of its own (as Miniflare allows).
     if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", "127.0.0.1");
-    const forwarded = new Request(request, { headers, cf: { ...env.CF_BLOB, clientAcceptEncoding } } as RequestInit);
+    const forwarded = new Request(request, { headers, cf: { ...env.CF_BLOB, ...farClient(env.CF_BLOB), clientAcceptEncoding } } as RequestInit);
     return throughTheFront(await env.POP.fetch(forwarded), clientAcceptEncoding);
   },
 };
