@@ -35,6 +35,8 @@ export interface SnapshotClientOptions {
    * that; returns the highest purge sequence now applied.
    */
   onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => number;
+  /** Dice for the backoff's jitter; Math.random unless a test fixes them. */
+  random?: () => number;
 }
 
 /** Pages of purge rules one refresh may fetch (a page is up to 2,000 rules). */
@@ -42,12 +44,24 @@ const MAX_PAGES_PER_REFRESH = 50;
 
 /** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
 const IDLE_FACTOR = 3;
-/** Held syncs that fail in a row before the isolate falls back to interval polling. */
-const LONG_POLL_FAILURES_TO_FALL_BACK = 2;
+/**
+ * After a failed sync (the control plane refused, overloaded, or did not answer) the next waits
+ * refreshMs × 2^failures in a row, at most this long, jittered ±50 % so that isolates spread out:
+ * never more traffic when the control plane is in trouble, as interval polling was.
+ */
+const MAX_BACKOFF_MS = 60_000;
 /** The longest a figure report waits inside a request's waitUntil (Cloudflare ends it 30 s after the response). */
 const PUSH_WAIT_MAX_MS = 25_000;
-/** How long interval polling lasts before the isolate tries held syncs again. */
-const POLL_FALLBACK_MS = 60_000;
+
+/** The control plane's refusal of a sync (overloaded, or an error), with how long it asked us to wait. */
+class SyncRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(`control plane answered ${status}`);
+  }
+}
 
 export class SnapshotClient {
   private current: Snapshot = EMPTY_SNAPSHOT;
@@ -55,8 +69,9 @@ export class SnapshotClient {
   private inflight: Promise<void> | undefined;
   /** The held sync in flight, if any: while it is held, this isolate hears of news at once. */
   private held: Promise<void> | undefined;
-  private heldFailures = 0;
-  private pollUntil = 0;
+  /** Failed syncs in a row, and when the next may be tried. */
+  private failures = 0;
+  private retryAt = 0;
   lastError: string | undefined;
   lastSyncAt = 0;
   /** When figures last left for the control plane (with a sync or on their own). */
@@ -69,9 +84,22 @@ export class SnapshotClient {
     return this.current;
   }
 
-  /** Long polls unless they are off or failing (then interval polling for a while). */
-  mode(now = Date.now()): SyncMode {
-    return this.options.longPollMs > 0 && now >= this.pollUntil ? "long-poll" : "poll";
+  /** Long polls unless they are off. */
+  mode(): SyncMode {
+    return this.options.longPollMs > 0 ? "long-poll" : "poll";
+  }
+
+  /** A failed sync: the next waits out a jittered exponential backoff (or the control plane's Retry-After). */
+  private backOff(err: unknown, startedAt: number): void {
+    this.failures++;
+    const backoff = Math.min(MAX_BACKOFF_MS, this.options.refreshMs * 2 ** this.failures) * (0.5 + (this.options.random ?? Math.random)());
+    this.retryAt = startedAt + Math.max(backoff, err instanceof SyncRefused ? err.retryAfterMs : 0);
+  }
+
+  private recovered(): void {
+    this.failures = 0;
+    this.retryAt = 0;
+    this.lastError = undefined;
   }
 
   /**
@@ -85,40 +113,37 @@ export class SnapshotClient {
   forRequest(waitUntil: (p: Promise<unknown>) => void, now: number): Promise<void> | undefined {
     if (!this.options.control) return undefined;
     const age = now - this.fetchedAt;
-    const longPoll = this.mode(now) === "long-poll";
+    const longPoll = this.mode() === "long-poll";
     if (this.options.metricsReportMs > 0 && !this.pushing) {
       const push = this.schedulePush(now);
       if (push) waitUntil(push);
     }
+    // Backing off after failures: the last snapshot serves; no request waits on a control plane in trouble.
+    if (now < this.retryAt) return undefined;
     if (this.fetchedAt === 0 || (!this.held && age >= this.options.refreshMs * IDLE_FACTOR)) {
       const sync = this.refresh(now);
       waitUntil(sync);
-      if (longPoll) waitUntil(sync.then(() => this.armLongPoll()));
+      if (longPoll) waitUntil(sync.then(() => (now >= this.retryAt ? this.armLongPoll(now) : undefined)));
       return waitAtMost(sync, this.options.coldStartWaitMs, undefined);
     }
     if (longPoll) {
-      if (!this.held && !this.inflight) waitUntil(this.armLongPoll());
+      if (!this.held && !this.inflight) waitUntil(this.armLongPoll(now));
     } else if (age >= this.options.refreshMs) waitUntil(this.refresh(now));
     return undefined;
   }
 
   /** One held sync; its answer is applied at once, and the next request arms the next one. */
-  private armLongPoll(): Promise<void> {
+  private armLongPoll(now: number): Promise<void> {
     if (this.held) return this.held;
     this.held = (async () => {
       try {
         let behind = await this.syncOnce(this.options.longPollMs);
         for (let page = 1; behind && page < MAX_PAGES_PER_REFRESH; page++) behind = await this.syncOnce(0);
-        this.heldFailures = 0;
-        this.lastError = undefined;
+        this.recovered();
         this.lastSyncAt = this.fetchedAt = Date.now();
       } catch (err) {
+        this.backOff(err, now);
         this.lastError = `held sync failed: ${(err as Error).message}`;
-        if (++this.heldFailures >= LONG_POLL_FAILURES_TO_FALL_BACK) {
-          // The control plane cannot hold syncs now: poll at intervals for a while.
-          this.pollUntil = Date.now() + POLL_FALLBACK_MS;
-          this.heldFailures = 0;
-        }
       } finally {
         this.held = undefined;
       }
@@ -192,7 +217,8 @@ export class SnapshotClient {
     });
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`control plane answered ${response.status}`);
+      const retryAfter = Number(response.headers.get("retry-after"));
+      throw new SyncRefused(response.status, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 0);
     }
     const next = (await response.json()) as Snapshot;
     const receivedAt = Date.now();
@@ -217,9 +243,10 @@ export class SnapshotClient {
           const behind = await this.syncOnce();
           if (!behind) break;
         }
-        this.lastError = undefined;
+        this.recovered();
         this.lastSyncAt = Date.now();
       } catch (err) {
+        this.backOff(err, now);
         this.lastError = `control plane unreachable: ${(err as Error).message}`;
       } finally {
         this.inflight = undefined;

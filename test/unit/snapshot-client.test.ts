@@ -45,3 +45,58 @@ describe("figure reports between syncs", () => {
     expect(quick.posted).toContain("/v1/reports");
   });
 });
+
+describe("a control plane in trouble", () => {
+  /** A client whose control plane answers every sync 503, counting them. */
+  function failing(longPollMs: number, retryAfter?: string) {
+    const attempts: number[] = [];
+    let clock = 0;
+    const control = {
+      fetch: async (url: string) => {
+        if (url.endsWith("/v1/sync")) attempts.push(clock);
+        return new Response("overloaded", { status: 503, headers: retryAfter ? { "retry-after": retryAfter } : {} });
+      },
+    } as unknown as Fetcher;
+    const snapshots = new SnapshotClient({
+      control,
+      controlHost: "control.internal",
+      popToken: "t",
+      popName: "Outpost-TST",
+      refreshMs: 1000,
+      coldStartWaitMs: 50,
+      longPollMs,
+      syncReport: () => ({ purgeSeq: 0, counters: {} }),
+      metrics: () => ({ counters: {} }),
+      metricsReportMs: 0,
+      onSnapshot: () => 0,
+      random: () => 0.5,
+    });
+    /** A request every 100 ms for `ms`, each one's background work awaited. */
+    const traffic = async (ms: number) => {
+      for (clock = 0; clock <= ms; clock += 100) {
+        const waited: Promise<unknown>[] = [];
+        await snapshots.forRequest((p) => waited.push(p), clock);
+        await Promise.all(waited);
+      }
+    };
+    return { attempts, traffic };
+  }
+
+  it("backs off exponentially, never faster than it synced when all was well (held syncs or polling)", async () => {
+    for (const longPollMs of [20_000, 0]) {
+      const { attempts, traffic } = failing(longPollMs);
+      await traffic(60_000);
+      // refreshMs × 2^n: 2, 4, 8, 16, 32 s apart; before, two failed held syncs meant a sync a second for a minute.
+      expect(attempts.length, `longPollMs ${longPollMs}`).toBeLessThanOrEqual(8);
+      const gaps = attempts.slice(1).map((at, i) => at - attempts[i]);
+      for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1]);
+    }
+  });
+
+  it("waits at least as long as the control plane's Retry-After", async () => {
+    const { attempts, traffic } = failing(20_000, "30");
+    await traffic(60_000);
+    const gaps = attempts.slice(1).map((at, i) => at - attempts[i]);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(30_000);
+  });
+});
