@@ -1,16 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { EMPTY_SNAPSHOT } from "../../common/snapshot";
-import { SnapshotClient } from "../../edge/snapshot-client";
+import { SnapshotClient, type SnapshotClientOptions } from "../../edge/snapshot-client";
 
-function client(metricsReportMs: number) {
-  const posted: string[] = [];
-  const control = {
-    fetch: async (url: string) => {
-      posted.push(new URL(url).pathname);
-      return Response.json(url.endsWith("/v1/sync") ? { ...EMPTY_SNAPSHOT, version: 1 } : { version: 1 });
-    },
-  } as unknown as Fetcher;
-  const snapshots = new SnapshotClient({
+/** A client's options as a POP sets them, with a test's own control plane and changes. */
+function clientOptions(control: Fetcher, changes: Partial<SnapshotClientOptions> = {}): SnapshotClientOptions {
+  return {
     control,
     controlHost: "control.internal",
     popToken: "t",
@@ -20,9 +14,21 @@ function client(metricsReportMs: number) {
     longPollMs: 0,
     syncReport: () => ({ purgeSeq: 0, counters: {} }),
     metrics: () => ({ counters: { requests: 1 } }),
-    metricsReportMs,
+    metricsReportMs: 0,
     onSnapshot: () => 0,
-  });
+    ...changes,
+  };
+}
+
+function client(metricsReportMs: number) {
+  const posted: string[] = [];
+  const control = {
+    fetch: async (url: string) => {
+      posted.push(new URL(url).pathname);
+      return Response.json(url.endsWith("/v1/sync") ? { ...EMPTY_SNAPSHOT, version: 1 } : { version: 1 });
+    },
+  } as unknown as Fetcher;
+  const snapshots = new SnapshotClient(clientOptions(control, { metricsReportMs }));
   return { snapshots, posted };
 }
 
@@ -57,20 +63,7 @@ describe("a control plane in trouble", () => {
         return new Response("overloaded", { status: 503, headers: retryAfter ? { "retry-after": retryAfter } : {} });
       },
     } as unknown as Fetcher;
-    const snapshots = new SnapshotClient({
-      control,
-      controlHost: "control.internal",
-      popToken: "t",
-      popName: "Outpost-TST",
-      refreshMs: 1000,
-      coldStartWaitMs: 50,
-      longPollMs,
-      syncReport: () => ({ purgeSeq: 0, counters: {} }),
-      metrics: () => ({ counters: {} }),
-      metricsReportMs: 0,
-      onSnapshot: () => 0,
-      random: () => 0.5,
-    });
+    const snapshots = new SnapshotClient(clientOptions(control, { coldStartWaitMs: 50, longPollMs, random: () => 0.5 }));
     /** A request every 100 ms for `ms`, each one's background work awaited. */
     const traffic = async (ms: number) => {
       for (clock = 0; clock <= ms; clock += 100) {
