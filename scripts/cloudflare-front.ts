@@ -19,6 +19,7 @@
  *
  * It is bundled apart (esbuild, by network.ts) and never deployed.
  */
+import { parseQualityList, type QualityMember } from "../common/http/qvalues";
 
 interface FrontEnv {
   /** The service it fronts: the POP's worker. */
@@ -31,35 +32,17 @@ interface FrontEnv {
 const COMPRESSIBLE =
   /^(text\/|application\/(javascript|x-javascript|json|xml|rss\+xml|atom\+xml|manifest\+json|ld\+json|wasm|vnd\.api\+json|xhtml\+xml)|image\/svg\+xml|font\/(ttf|otf))/;
 
-interface AcceptedCoding {
-  coding: string;
-  q: number;
-}
-
-function acceptedCodings(header: string): AcceptedCoding[] {
-  return header
-    .split(",")
-    .map((part) => {
-      const [coding, ...params] = part.trim().toLowerCase().split(";");
-      const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
-      return { coding: coding.trim(), q: q === undefined ? 1 : Number(q) };
-    })
-    .filter((a) => a.coding !== "" && !Number.isNaN(a.q));
-}
-
-function accepts(codings: AcceptedCoding[], coding: string): boolean {
-  const named = codings.find((a) => a.coding === coding);
-  if (named) return named.q > 0;
-  const star = codings.find((a) => a.coding === "*");
-  return star !== undefined && star.q > 0;
+/** The q the client gives a coding: its own member's, else `*`'s, else 0. */
+function qualityOf(codings: QualityMember[], coding: string): number {
+  return (codings.find((a) => a.value === coding) ?? codings.find((a) => a.value === "*"))?.q ?? 0;
 }
 
 /** The answer as the client gets it: passed through when it may, compressed or decoded when it must. */
 function throughTheFront(response: Response, clientAcceptEncoding: string): Response {
-  const codings = acceptedCodings(clientAcceptEncoding);
+  const codings = parseQualityList(clientAcceptEncoding);
   const encoding = response.headers.get("content-encoding");
   if (encoding !== null) {
-    if (encoding === "identity" || accepts(codings, encoding)) return response;
+    if (encoding === "identity" || qualityOf(codings, encoding) > 0) return response;
     // A coding the client does not take (it never asked): decoded on the way out, as the front does.
     if (encoding !== "gzip" && encoding !== "br") return response;
     const decoded = new Response(response.body, response);
@@ -70,8 +53,9 @@ function throughTheFront(response: Response, clientAcceptEncoding: string): Resp
   if (response.status !== 200 || !COMPRESSIBLE.test(type) || /no-transform/i.test(response.headers.get("cache-control") ?? "")) return response;
   // The runtime compresses a plain body it is told to send encoded. Brotli to a client that takes
   // it as readily as gzip, as Cloudflare serves it (Miniflare took the client's first-listed).
-  const q = (coding: string) => (accepts(codings, coding) ? (codings.find((a) => a.coding === coding) ?? codings.find((a) => a.coding === "*"))!.q : 0);
-  const chosen = q("br") > 0 && q("br") >= q("gzip") ? "br" : q("gzip") > 0 ? "gzip" : undefined;
+  const br = qualityOf(codings, "br");
+  const gzip = qualityOf(codings, "gzip");
+  const chosen = br > 0 && br >= gzip ? "br" : gzip > 0 ? "gzip" : undefined;
   if (!chosen) return response;
   const encoded = new Response(response.body, response);
   encoded.headers.set("content-encoding", chosen);

@@ -11,12 +11,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { transformSync } from "esbuild";
+import { buildSync } from "esbuild";
 import { Miniflare } from "miniflare";
 import { parseConfig, type OutpostConfigInput } from "../common/config";
 import { shieldAddress, shieldRegion } from "../common/shield/placement";
@@ -131,7 +131,7 @@ export async function buildBundle(outdir = join(ROOT, ".outpost", "build"), conf
 /** cloudflare-front.ts as a module workerd runs: production's front in front of each local POP. */
 let frontModule: string | undefined;
 function frontScript(): string {
-  frontModule ??= transformSync(readFileSync(join(ROOT, "scripts", "cloudflare-front.ts"), "utf8"), { loader: "ts", format: "esm", target: "es2022" }).code;
+  frontModule ??= buildSync({ entryPoints: [join(ROOT, "scripts", "cloudflare-front.ts")], bundle: true, format: "esm", target: "es2022", write: false }).outputFiles[0].text;
   return frontModule;
 }
 
