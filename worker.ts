@@ -7,7 +7,7 @@
 import { createControlApp, type ControlBindings } from "./control/api";
 import { ControlPlane } from "./control/durable-object";
 import { Shield } from "./edge/shield/shard";
-import { routeToShard } from "./edge/shield/route";
+import { routeToShard, shardStub } from "./edge/shield/route";
 import { DEFAULT_CONTROL_HOST } from "./common/settings";
 import type { ControlPlaneRpc } from "./control/rpc";
 import type { Env } from "./common/env";
@@ -22,10 +22,7 @@ const controlApp = createControlApp({
     return ns.get(ns.idFromName("global")) as unknown as ControlPlaneRpc;
   },
   shieldRoute: (request, env, region, shard) => routeToShard(request, env as Env, region, shard),
-  shield: (env, objectName, hint) => {
-    const ns = (env as Env).SHIELD;
-    return ns ? ns.get(ns.idFromName(objectName), hint ? { locationHint: hint } : undefined) : undefined;
-  },
+  shield: (env, address) => shardStub(env as Env, address),
 });
 
 function isControlRequest(request: Request, env: Env): boolean {

@@ -25,7 +25,7 @@ import { RateLimiter } from "../common/rate-limit";
 import { MAX_BODY_BYTES, ROUTES, type ErrorShape, type RouteSpec } from "./routes";
 import type { ControlPlaneRpc } from "./rpc";
 import { parseSettings } from "../common/settings";
-import { locationHint, shardNamed } from "../common/shield/placement";
+import { shardNamed, type ShieldAddress } from "../common/shield/placement";
 import { shieldUnavailable } from "../common/shield/protocol";
 
 export interface ControlBindings {
@@ -41,7 +41,7 @@ export interface ControlDeps {
   /** SHIELD_ROUTE's handler: a POP's miss on its way to a shield shard (edge/shield/route.ts). */
   shieldRoute?: (request: Request, env: ControlBindings, region: string, shard: string) => Promise<Response>;
   /** A shield shard's stub (a Durable Object on Cloudflare), for its fault switch; undefined without a SHIELD binding. */
-  shield?: (env: ControlBindings, objectName: string, hint: DurableObjectLocationHint | undefined) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
+  shield?: (env: ControlBindings, address: ShieldAddress) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
 }
 
 type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant; body: unknown; query: unknown } };
@@ -286,7 +286,7 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.shieldFault, async (c) => {
     const named = shardNamed(c.req.param("region") ?? "", c.req.param("shard") ?? "", configOf(c.env).shield.shardsPerRegion);
     if ("problem" in named) return refuse(c, "outpost", 404, named.problem);
-    const stub = deps.shield?.(c.env, named.address.objectName, locationHint(named.address.region));
+    const stub = deps.shield?.(c.env, named.address);
     if (!stub) return refuse(c, "outpost", 404, "no SHIELD binding");
     const answer = await stub.fetch("https://shield/__fault", { method: "POST", body: JSON.stringify(bodyOf(c, ROUTES.shieldFault.body)) });
     return c.json({ shield: named.address.name, ...((await answer.json()) as object) });

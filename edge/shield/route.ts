@@ -9,8 +9,16 @@
 import { grants, tokenStoreFor } from "../../common/auth";
 import { configFromText } from "../../common/config";
 import type { Env } from "../../common/env";
-import { locationHint, shardNamed } from "../../common/shield/placement";
+import { locationHint, shardNamed, type ShieldAddress } from "../../common/shield/placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "../../common/shield/protocol";
+
+/** A shard's stub, placed by its region's location hint; undefined without a SHIELD binding. */
+export function shardStub(env: Env, address: ShieldAddress): DurableObjectStub | undefined {
+  const ns = env.SHIELD;
+  if (!ns) return undefined;
+  const hint = locationHint(address.region);
+  return ns.get(ns.idFromName(address.objectName), hint ? { locationHint: hint } : undefined);
+}
 
 /** A refusal of the route's own, in the control API's problem shape. */
 function refusal(status: 401 | 404, error: string): Response {
@@ -24,10 +32,8 @@ export async function routeToShard(request: Request, env: Env, region: string, s
   const named = shardNamed(region, shard, configFromText(env.OUTPOST_CONFIG).shield.shardsPerRegion);
   if ("problem" in named) return refusal(404, named.problem);
   const { address } = named;
-  const ns = env.SHIELD;
-  if (!ns) return shieldUnavailable("no SHIELD binding");
-  const hint = locationHint(address.region);
-  const stub = ns.get(ns.idFromName(address.objectName), hint ? { locationHint: hint } : undefined);
+  const stub = shardStub(env, address);
+  if (!stub) return shieldUnavailable("no SHIELD binding");
   const headers = new Headers(request.headers);
   headers.delete(SHIELD_FIELDS.token);
   headers.set(SHIELD_FIELDS.shard, `${address.region}:${address.shard}`);
