@@ -12,7 +12,7 @@ export interface TokenGrant {
   scopes: Scope[];
 }
 
-export const TokenListSchema = z.array(
+const TokenListSchema = z.array(
   z.object({
     name: z.string().min(1),
     token: z.string().min(16, "tokens must be at least 16 characters"),
@@ -34,16 +34,22 @@ export function timingSafeEqualStrings(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** CONTROL_TOKENS read: its tokens, or what is wrong with it (the words never hold a token). */
+export function readTokenList(controlTokens: string): { tokens: TokenRecord[] } | { problems: string[] } {
+  const parsed = TokenListSchema.safeParse(safeJson(controlTokens));
+  return parsed.success ? { tokens: parsed.data } : { problems: problemLines(parsed.error) };
+}
+
 export class TokenStore {
   private readonly records: TokenRecord[];
 
   constructor(controlTokens: string | undefined, popToken: string | undefined) {
     this.records = [];
     if (controlTokens) {
-      const parsed = TokenListSchema.safeParse(safeJson(controlTokens));
+      const read = readTokenList(controlTokens);
       // A malformed secret grants nothing; the message names the problem, never a token.
-      if (parsed.success) this.records.push(...parsed.data);
-      else console.error(`outpost: CONTROL_TOKENS is invalid: ${problemLines(parsed.error).join("; ")}`);
+      if ("tokens" in read) this.records.push(...read.tokens);
+      else console.error(`outpost: CONTROL_TOKENS is invalid: ${read.problems.join("; ")}`);
     }
     if (popToken) this.records.push({ name: "pops", token: popToken, scopes: ["pop"] });
   }

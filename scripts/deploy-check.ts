@@ -18,10 +18,9 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
-import { TokenListSchema } from "../common/auth";
+import { readTokenList } from "../common/auth";
 import { ConfigError, parseConfig } from "../common/config";
 import { parseSettings } from "../common/settings";
-import { problemLines } from "../common/zod-issues";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "..", "..");
 
@@ -105,18 +104,11 @@ function checkSecrets(config: DeployConfig, secrets: Record<string, unknown> | u
   }
   const popToken = secrets.POP_TOKEN;
   if (typeof popToken !== "string" || popToken.length < 32) out.errors.push("secrets: POP_TOKEN is missing or shorter than 32 characters (openssl rand -hex 32)");
-  const tokens = TokenListSchema.safeParse(typeof secrets.CONTROL_TOKENS === "string" ? safeJson(secrets.CONTROL_TOKENS) : secrets.CONTROL_TOKENS);
-  if (!tokens.success) out.errors.push(...problemLines(tokens.error, "(list)").map((p) => `secrets: CONTROL_TOKENS: ${p}`));
-  else if (!tokens.data.some((t) => t.scopes.includes("admin"))) out.warnings.push("secrets: CONTROL_TOKENS has no admin token: no one can change origins");
+  // As the worker reads it (common/auth.ts): a secret is a string, here as in wrangler secret bulk.
+  const tokens = typeof secrets.CONTROL_TOKENS === "string" ? readTokenList(secrets.CONTROL_TOKENS) : { problems: ["missing, or not a string of JSON"] };
+  if ("problems" in tokens) out.errors.push(...tokens.problems.map((p) => `secrets: CONTROL_TOKENS: ${p}`));
+  else if (!tokens.tokens.some((t) => t.scopes.includes("admin"))) out.warnings.push("secrets: CONTROL_TOKENS has no admin token: no one can change origins");
   if (config.vars.CF_ZONE_ID && typeof secrets.CF_API_TOKEN !== "string") out.errors.push("secrets: CF_ZONE_ID is set but CF_API_TOKEN is missing: Cloudflare purges would fail");
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 /** Every problem found in a configuration and its secrets (values never in the messages). */
