@@ -52,18 +52,20 @@ export function recv(pop: Pop, request: Request, url: URL, site: SiteConfig, ctx
   return { tx, first: inMemory ? { to: "hitOrStale", found: inMemory.found, manifest: inMemory.manifest } : { to: "lookup" } };
 }
 
-/** Never an open proxy: only configured hosts are fetched, from configured origins. */
-export function unknownHost(pop: Pop, url: URL): Response {
-  const response = errorResponse(421, "unknown host", { host: url.hostname, popName: pop.name });
-  response.headers.set("cache-status", `${pop.name}; detail="unknown-host"`);
+/** A request the POP answers itself before any cache key exists, counted as an error. */
+function refusedBeforeTheCache(pop: Pop, status: number, message: string, detail: string, fields: Record<string, string> = {}): Response {
+  const response = errorResponse(status, message, { ...fields, popName: pop.name });
+  response.headers.set("cache-status", `${pop.name}; detail="${detail}"`);
   pop.recordResponse("error", response.status, 0);
   return response;
 }
 
+/** Never an open proxy: only configured hosts are fetched, from configured origins. */
+export function unknownHost(pop: Pop, url: URL): Response {
+  return refusedBeforeTheCache(pop, 421, "unknown host", "unknown-host", { host: url.hostname });
+}
+
 /** A path the POP keeps for itself (RESERVED_PATH_PREFIX): never a cache key, never sent to an origin. */
 export function reservedPath(pop: Pop): Response {
-  const response = errorResponse(404, "this path is reserved for the CDN itself", { popName: pop.name });
-  response.headers.set("cache-status", `${pop.name}; detail="reserved-path"`);
-  pop.recordResponse("error", response.status, 0);
-  return response;
+  return refusedBeforeTheCache(pop, 404, "this path is reserved for the CDN itself", "reserved-path");
 }
