@@ -46,12 +46,17 @@ export interface SuiteFailure {
   result: string;
 }
 
+/** The tests whose result was a retry (the suite's server saw one request twice). */
+export function retriesOf<F extends SuiteFailure>(failures: readonly F[]): F[] {
+  return failures.filter((f) => f.result === "Setup: retry");
+}
+
 /**
  * The failures that fail the run: a required test beyond REQUIRED_LIMITS
  * that is not a retry, and every retry once there are more than MAX_RETRIES.
  */
 export function unexpectedFailures<F extends SuiteFailure>(failures: readonly F[]): F[] {
-  const retries = failures.filter((f) => f.result === "Setup: retry");
-  const beyondLimits = failures.filter((f) => f.kind === "required" && !(f.id in REQUIRED_LIMITS) && f.result !== "Setup: retry");
+  const retries = retriesOf(failures);
+  const beyondLimits = failures.filter((f) => f.kind === "required" && !(f.id in REQUIRED_LIMITS) && !retries.includes(f));
   return [...beyondLimits, ...(retries.length > MAX_RETRIES ? retries : [])];
 }

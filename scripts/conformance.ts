@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { loadNetworkConfig } from "./network-config";
 import { ROOT, startNetwork } from "./network";
 import { freePort } from "./free-port";
-import { classify, MAX_RETRIES, unexpectedFailures, type SuiteResult } from "./conformance-gate";
+import { classify, MAX_RETRIES, retriesOf, unexpectedFailures, type SuiteResult } from "./conformance-gate";
 
 const NPM_SUITE = join(ROOT, "node_modules", "http-cache-tests");
 const VENDORED_SUITE = join(ROOT, "test", "vendor", "cache-tests");
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
       }
     }
     if (!values.id && !values.group) writeFileSync(values.json!, `${JSON.stringify({ date: new Date().toISOString(), counts, failures, results }, null, 2)}\n`);
-    const retries = failures.filter((f) => f.result === "Setup: retry");
+    const retries = retriesOf(failures);
     const unexpected = unexpectedFailures(failures);
     if (retries.length) console.log(`\nretries (↻, at most ${MAX_RETRIES} allowed): ${retries.map((f) => f.id).join(", ")}`);
     if (unexpected.length) console.log(`\nrequired tests failing beyond the documented limits: ${unexpected.map((f) => f.id).join(", ")}`);
