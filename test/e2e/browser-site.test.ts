@@ -7,26 +7,20 @@
  * assets are all hits, the origin sees only revalidations, and JavaScript and
  * CSS come br or zstd.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
 import { freePort } from "../../scripts/free-port";
-import { startTestNetwork, waitFor } from "./helpers";
+import { findBinary, findChromium, startTestNetwork, waitFor } from "./helpers";
 
 const SITE = join(import.meta.dirname, "..", "..", "node_modules", "swagger-ui-dist");
 
-function findBinary(candidates: (string | undefined)[], command: string): string | undefined {
-  const found = candidates.find((p) => p && existsSync(p));
-  if (found) return found;
-  const which = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
-  return which.status === 0 ? which.stdout.trim() : undefined;
-}
-const chromium = findBinary([process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"], "chromium");
-const nginx = findBinary(["/usr/sbin/nginx"], "nginx");
+const chromium = findChromium();
+const nginx = findBinary(["/usr/sbin/nginx"], ["nginx"]);
 const missing = [!chromium && "chromium", !nginx && "nginx"].filter(Boolean);
 if (missing.length) console.warn(`browser site test skipped: no ${missing.join(" or ")} (apt-get install ${missing.join(" ")})`);
 

@@ -3,19 +3,10 @@
  * `chromium` package) driven by puppeteer-core, against the local network.
  * Without a Chromium on the machine these tests skip and say so.
  */
-import { existsSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { setFault, startTestNetwork, unique, waitFor } from "./helpers";
-
-function findChromium(): string | undefined {
-  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
-  for (const path of candidates) if (path && existsSync(path)) return path;
-  const which = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" });
-  return which.status === 0 ? which.stdout.trim() || undefined : undefined;
-}
+import { findChromium, setFault, startTestNetwork, unique, waitFor } from "./helpers";
 
 const chromium = findChromium();
 if (!chromium) console.warn("dashboard browser tests skipped: no Chromium found (apt-get install chromium, or set CHROMIUM_PATH)");

@@ -1,4 +1,6 @@
 /** Shared by the end-to-end tests: the default network on free ports. */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadNetworkConfig } from "../../scripts/network-config";
 import { ROOT, startNetwork, type Network, type NetworkOptions, type Topology } from "../../scripts/network";
@@ -39,4 +41,17 @@ export async function originRequests(topology: Topology, path: string): Promise<
     total += stats.byPath[path] ?? 0;
   }
   return total;
+}
+
+/** A program on this machine: the first candidate path that exists, else what `command -v` finds. */
+export function findBinary(candidates: (string | undefined)[], commands: string[]): string | undefined {
+  const found = candidates.find((p) => p && existsSync(p));
+  if (found) return found;
+  const which = spawnSync("sh", ["-c", commands.map((c) => `command -v ${c}`).join(" || ")], { encoding: "utf8" });
+  return which.status === 0 ? which.stdout.trim() || undefined : undefined;
+}
+
+/** Debian's Chromium (or CHROMIUM_PATH), for the browser tests; undefined when there is none. */
+export function findChromium(): string | undefined {
+  return findBinary([process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"], ["chromium", "chromium-browser"]);
 }
