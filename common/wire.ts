@@ -46,9 +46,23 @@ export type PopMetrics = z.infer<typeof PopMetricsSchema>;
 export const SyncModeSchema = z.enum(["long-poll", "poll"]);
 export type SyncMode = z.infer<typeof SyncModeSchema>;
 
+/**
+ * An isolate's own id: a colo runs many isolates under one POP name, and the
+ * control plane keeps each one's position and figures apart (then sums them).
+ */
+export const IsolateIdSchema = z.string().regex(/^[0-9a-z]{1,32}$/, "lowercase letters and digits, at most 32");
+/** An isolate the control plane has not heard from for this long is gone: its figures join its POP's retired total. */
+export const ISOLATE_GONE_MS = 15 * 60_000;
+/**
+ * An isolate silent this long (no sync answered) takes a new id and counts from zero, well before
+ * the control plane could take it for gone: a row the control plane retired never comes back.
+ */
+export const ISOLATE_RENEW_MS = 10 * 60_000;
+
 /** A POP's sync: where it is (snapshot version, purges applied), its figures, and how long it may be held. */
 export const SyncRequestSchema = PopMetricsSchema.extend({
   pop: z.string().min(1).max(64),
+  isolate: IsolateIdSchema.optional(),
   have: z.number().int().min(0),
   purgeSeq: z.number().int().min(0),
   /** The purge epoch the POP's sequence belongs to. */
@@ -76,11 +90,32 @@ export type ReportEvent = z.infer<typeof ReportEventSchema>;
 export const ReportSchema = z
   .object({
     pop: z.string().min(1).max(64),
+    isolate: IsolateIdSchema.optional(),
     events: z.array(ReportEventSchema).max(100).default([]),
     metrics: PopMetricsSchema.strict().optional(),
   })
   .strict();
 export type Report = z.infer<typeof ReportSchema>;
+
+/** Keys an invalidation carries at most (the target URI, Location, Content-Location). */
+export const MAX_INVALIDATION_KEYS = 8;
+/** How long the control plane holds an invalidation's answer for the colo's other isolates to get it. */
+export const INVALIDATION_WAIT_MS = 250;
+
+/**
+ * RFC 9111 §4.4 across a colo's isolates: an unsafe request that succeeded at
+ * one isolate invalidates its targets in the others' memory too. The POP sends
+ * the primary keys it invalidated; the control plane makes them a purge rule
+ * and answers once the isolates of that POP it hears from have it.
+ */
+export const InvalidationSchema = z
+  .object({
+    pop: z.string().min(1).max(64),
+    isolate: IsolateIdSchema.optional(),
+    keys: z.array(z.string().min(1).max(4096)).min(1).max(MAX_INVALIDATION_KEYS),
+  })
+  .strict();
+export type Invalidation = z.infer<typeof InvalidationSchema>;
 
 /** Run-time changes to an origin (PATCH /v1/origins/{id}); the control plane keeps and publishes them. */
 export const OriginOverrideSchema = z

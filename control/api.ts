@@ -219,6 +219,7 @@ function registerOperatorRoutes(app: App, deps: ControlDeps): void {
     return c.json({
       pops: pops.map((p) => ({
         name: p.name,
+        isolates: p.isolates,
         mode: p.mode ?? "poll",
         lastSyncAt: p.lastSyncAt,
         syncs: p.syncs ?? 0,
@@ -277,8 +278,9 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
   });
   register(app, ROUTES.reports, async (c) => {
     const report = bodyOf(c, ROUTES.reports.body);
-    return c.json(await planeOf(deps, c).report(report.pop, report.events, report.metrics));
+    return c.json(await planeOf(deps, c).report(report));
   });
+  register(app, ROUTES.invalidations, async (c) => c.json(await planeOf(deps, c).invalidate(bodyOf(c, ROUTES.invalidations.body))));
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).
   register(app, ROUTES.shield, (c) =>
     deps.shieldRoute ? deps.shieldRoute(c.req.raw, c.env, c.req.param("region") ?? "", c.req.param("shard") ?? "") : shieldUnavailable("no shield route"),

@@ -7,6 +7,8 @@ import type { ActiveHealth, HealthTransition } from "./health-monitor";
 import type { ControlStorage } from "./storage";
 import type { OriginHealthView, OriginOverride } from "../common/snapshot";
 import type { PassiveReport, PopSync } from "./views";
+import { IsolateRows } from "./isolate-rows";
+import type { RetiredFigures } from "./colos";
 
 export interface ControlData {
   version: number;
@@ -19,8 +21,11 @@ export interface ControlData {
   /** The health view last published; a change bumps the version. */
   published: Record<string, OriginHealthView>;
   transitions: Map<string, HealthTransition>;
-  pops: Map<string, PopSync>;
-  /** When each POP's row was last written (syncs come often; the row is written when it matters). */
+  /** A row per isolate (a colo runs many under one POP name), by memberKey. */
+  pops: IsolateRows;
+  /** What each POP's gone isolates had counted, by POP name. */
+  retired: Map<string, RetiredFigures>;
+  /** When each isolate's row was last written (syncs come often; the row is written when it matters). */
   popWrittenAt: Map<string, number>;
   nextProbeAt: Record<string, number>;
   cloudflare: Map<string, CloudflarePurgeResult | "pending">;
@@ -44,7 +49,8 @@ export async function loadControlData(storage: ControlStorage): Promise<ControlD
     passive: await storage.rows<PassiveReport>("passive"),
     published: (values.get("published") as Record<string, OriginHealthView> | undefined) ?? {},
     transitions: await storage.rows<HealthTransition>("transition"),
-    pops,
+    pops: new IsolateRows(pops),
+    retired: await storage.rows<RetiredFigures>("retired"),
     popWrittenAt: new Map([...pops.keys()].map((k) => [k, 0])),
     nextProbeAt: {},
     cloudflare: await storage.rows<CloudflarePurgeResult | "pending">("cloudflare"),

@@ -66,11 +66,16 @@ function dashboardOrigin(o: OutpostConfig["origins"][number], health: HealthRepo
   };
 }
 
+/** Each POP a purge had to reach: reached when every one of its isolates got it. */
 function dashboardPurge(p: LiveFigures["purges"][number], lastSync: Map<string, number>): DashboardPurge {
-  // A POP that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
-  const reached = p.expected.map((name) => {
-    const ms = p.reachedMs.get(name) ?? null;
-    return { name, ms, idle: ms === null && (lastSync.get(name) ?? 0) < p.at };
+  const byPop = new Map<string, string[]>();
+  for (const [key, pop] of p.expected) byPop.set(pop, [...(byPop.get(pop) ?? []), key]);
+  const reached = [...byPop].map(([name, keys]) => {
+    const times = keys.map((key) => p.reachedMs.get(key));
+    const ms = times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : null;
+    // An isolate that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
+    const idle = ms === null && keys.every((key) => p.reachedMs.has(key) || (lastSync.get(key) ?? 0) < p.at);
+    return { name, ms, idle };
   });
   const all = reached.every((r) => r.ms !== null || r.idle);
   return {
@@ -86,8 +91,17 @@ function dashboardPurge(p: LiveFigures["purges"][number], lastSync: Map<string, 
   };
 }
 
-export function buildDashboardView(config: OutpostConfig, pops: PopSync[], health: HealthReport, live: LiveFigures, purgeSeq: number, now: number): DashboardView {
-  const lastSync = new Map(pops.map((q) => [q.name, q.lastSyncAt]));
+/** `pops`: each POP, its isolates summed; `isolates`: each isolate's row, by memberKey. */
+export function buildDashboardView(
+  config: OutpostConfig,
+  pops: PopSync[],
+  isolates: Iterable<[string, PopSync]>,
+  health: HealthReport,
+  live: LiveFigures,
+  purgeSeq: number,
+  now: number,
+): DashboardView {
+  const lastSync = new Map([...isolates].map(([key, row]) => [key, row.lastSyncAt]));
   return {
     generatedAt: now,
     windowSeconds: DASHBOARD_WINDOW_MS / 1000,

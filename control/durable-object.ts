@@ -6,8 +6,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { parseConfig, type OutpostConfig } from "../common/config";
 import type { Env } from "../common/env";
-import type { PopMetrics } from "../common/wire";
-import { ControlState, type ReportEvent, type SyncReport } from "./state";
+import type { Invalidation, Report } from "../common/wire";
+import { ControlState, type SyncReport } from "./state";
 import { SqlControlStorage } from "./storage";
 import type { ControlPlaneRpc } from "./rpc";
 import type { OriginOverride, PurgeTarget } from "../common/snapshot";
@@ -70,11 +70,14 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   async purge(targets: PurgeTarget[], soft: boolean, id: string) {
     return this.state.purge(targets, soft, id);
   }
+  async invalidate(invalidation: Invalidation) {
+    return this.state.invalidate(invalidation);
+  }
   async purgeStatus(id: string) {
     return this.state.purgeStatus(id);
   }
-  async report(pop: string, events: ReportEvent[], metrics?: PopMetrics) {
+  async report(report: Report) {
     await this.ensureAlarm();
-    return this.state.report(pop, events, metrics);
+    return this.state.report(report);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * What the control plane keeps in memory only, for people watching: each
- * POP's recent figures (a Timeline), the last purges with when each POP got
- * them, recent ejections and health changes, and purge propagation lag as a
+ * POP's recent figures (a Timeline of its isolates' sum), the last purges
+ * with when each isolate got them, recent ejections and health changes, and purge propagation lag as a
  * histogram. Bounded; a restart starts it over. Pure (the clock is passed in).
  */
 import type { LiveEvent } from "./views";
@@ -18,10 +18,10 @@ export interface RecentPurge {
   at: number;
   soft: boolean;
   targets: PurgeTarget[];
-  /** POP → ms from acceptance to the sync answer that carried the purge to it. */
+  /** Isolate (memberKey) → ms from acceptance to the sync answer that carried the purge to it. */
   reachedMs: Map<string, number>;
-  /** The POPs known when it was accepted: the ones it must reach. */
-  expected: string[];
+  /** The isolates known when it was accepted (memberKey → POP name): the ones it must reach. */
+  expected: Map<string, string>;
 }
 
 export type { LiveEvent } from "./views";
@@ -30,7 +30,7 @@ export class LiveFigures {
   readonly timelines = new Map<string, Timeline>();
   readonly purges: RecentPurge[] = [];
   readonly events: LiveEvent[] = [];
-  /** Purge accepted → delivered to the POP, seconds, by POP. */
+  /** Purge accepted → delivered to each of the POP's isolates, seconds, by POP. */
   readonly purgeLag = new Map<string, SeriesValues>();
 
   onFigures(pop: string, at: number, counters: Record<string, number>, series: SeriesReport | undefined): void {
@@ -39,17 +39,17 @@ export class LiveFigures {
     timeline.add(sampleOf(at, counters, series));
   }
 
-  onPurgeAccepted(rule: PurgeRule, pops: string[]): void {
-    this.purges.push({ id: rule.id, seq: rule.seq, at: rule.at, soft: rule.soft, targets: rule.targets, reachedMs: new Map(), expected: pops });
+  onPurgeAccepted(rule: PurgeRule, isolates: Iterable<[key: string, pop: string]>): void {
+    this.purges.push({ id: rule.id, seq: rule.seq, at: rule.at, soft: rule.soft, targets: rule.targets, reachedMs: new Map(), expected: new Map(isolates) });
     if (this.purges.length > RECENT_PURGES) this.purges.shift();
   }
 
-  /** A sync answer carried purges up to `seq` to `pop`. */
-  onDelivered(pop: string, seq: number, now: number): void {
+  /** A sync answer carried purges up to `seq` to an isolate (`key`) of `pop`. */
+  onDelivered(key: string, pop: string, seq: number, now: number): void {
     for (const purge of this.purges) {
-      if (purge.seq > seq || purge.reachedMs.has(pop)) continue;
+      if (purge.seq > seq || purge.reachedMs.has(key)) continue;
       const ms = Math.max(0, now - purge.at);
-      purge.reachedMs.set(pop, ms);
+      purge.reachedMs.set(key, ms);
       let histogram = this.purgeLag.get(pop);
       if (!histogram) this.purgeLag.set(pop, (histogram = emptyHistogram()));
       observeInto(histogram, ms / 1000);

@@ -5,6 +5,7 @@
  * exposition is generated from those declarations. Pure.
  */
 import type { HealthReport, PopSync } from "./views";
+import type { ColoView } from "./colos";
 import { POP_COUNTERS } from "../common/metrics/counters";
 import { LATENCY_BUCKETS_SECONDS, parseSeriesKey, POP_SERIES, type SeriesDeclaration, type SeriesValues } from "../common/metrics/series";
 
@@ -52,6 +53,12 @@ export const CONTROL_METRICS = {
     labels: ["pop"],
   },
   popLastSync: { metric: "outpost_pop_last_sync_timestamp_seconds", type: "gauge", help: "When the POP last synced with the control plane.", labels: ["pop"] },
+  popIsolates: {
+    metric: "outpost_pop_isolates",
+    type: "gauge",
+    help: "Isolates of the POP the control plane knows (a colo runs several); the POP's counters are their sum, gone ones included.",
+    labels: ["pop"],
+  },
   popLongPoll: { metric: "outpost_pop_long_poll", type: "gauge", help: "1 when the POP keeps a held sync (long poll), 0 when it polls at intervals.", labels: ["pop"] },
   heldSyncs: { metric: "outpost_held_syncs", type: "gauge", help: "Syncs the control plane is holding now.", labels: [] },
 } as const satisfies Record<string, Declaration>;
@@ -115,7 +122,7 @@ class Exposition {
 }
 
 export interface MetricsInput {
-  pops: PopSync[];
+  pops: ColoView[];
   health: HealthReport;
   purgeSeq: number;
   purgeRulesRetained: number;
@@ -209,6 +216,10 @@ function controlFamilies(out: Exposition, input: MetricsInput): void {
   out.family(
     CONTROL_METRICS.popLongPoll,
     pops.map((p) => [{ pop: p.name }, p.mode === "long-poll" ? 1 : 0]),
+  );
+  out.family(
+    CONTROL_METRICS.popIsolates,
+    pops.map((p) => [{ pop: p.name }, p.isolates]),
   );
   out.family(CONTROL_METRICS.heldSyncs, [[{}, input.heldSyncs]]);
 }

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { Scope } from "../common/auth";
 import { CloudflareErrorSchema, PurgeResultSchema, ZoneListQuerySchema, ZoneListSchema, ZoneResultSchema } from "./cloudflare-api";
 import { MAX_PURGE_ITEMS, PurgeBodySchema } from "./purge-request";
-import { OriginOverrideSchema, OriginPatchSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
+import { InvalidationSchema, OriginOverrideSchema, OriginPatchSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
 import { SHIELD_ROUTE } from "../common/shield/protocol";
 import { DashboardViewSchema, HealthReportSchema, PurgeStatusSchema } from "./views";
 
@@ -73,6 +73,7 @@ const PopListSchema = z.object({
   pops: z.array(
     z.object({
       name: z.string(),
+      isolates: z.number().int().describe("Isolates of this POP seen lately; the other figures are their sum, or their furthest behind"),
       mode: z.enum(["long-poll", "poll"]),
       lastSyncAt: z.number(),
       syncs: z.number().int(),
@@ -281,6 +282,21 @@ export const ROUTES = {
     internal: true,
     body: ReportSchema,
     answers: { 200: { description: "The snapshot version after the report", schema: z.object({ version: z.number().int() }) } },
+  },
+  invalidations: {
+    method: "post",
+    path: "/v1/invalidations",
+    summary: "An unsafe request's invalidation at one isolate, for every other isolate (and POP): a purge rule, answered once the sender's colo has it",
+    scope: "pop",
+    errors: "outpost",
+    internal: true,
+    body: InvalidationSchema,
+    answers: {
+      200: {
+        description: "The rule's sequence number, and whether every isolate of the sender's POP heard from lately has it",
+        schema: z.object({ seq: z.number().int(), reachedColo: z.boolean() }),
+      },
+    },
   },
   shield: {
     method: "all",

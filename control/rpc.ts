@@ -1,21 +1,25 @@
 /** What the control API asks of the control plane (the Durable Object, or ControlState in Node tests). */
-import type { HealthReport, PopSync, PurgeStatus, ReportEvent, SyncReport } from "./state";
-import type { PopMetrics } from "../common/wire";
+import type { HealthReport, PurgeStatus, SyncReport } from "./state";
+import type { Invalidation, Report } from "../common/wire";
+import type { ColoView } from "./colos";
 import type { MetricsInput } from "./metrics";
 import type { DashboardView } from "./dashboard-view";
 import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
 
 export interface ControlPlaneRpc {
   snapshot(pop: string | undefined, have: number): Promise<Snapshot>;
-  pops(): Promise<PopSync[]>;
+  /** Each POP, its isolates summed. */
+  pops(): Promise<ColoView[]>;
   metrics(): Promise<MetricsInput>;
   dashboard(): Promise<DashboardView>;
   overrides(): Promise<Record<string, OriginOverride>>;
   health(): Promise<HealthReport>;
   patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }>;
-  report(pop: string, events: ReportEvent[], metrics?: PopMetrics): Promise<{ version: number }>;
+  report(report: Report): Promise<{ version: number }>;
   /** `waitMs`: hold the answer until there is news, at most that long (a long poll). */
   sync(report: SyncReport, waitMs?: number): Promise<Snapshot>;
   purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule>;
   purgeStatus(id: string): Promise<PurgeStatus | undefined>;
+  /** An isolate's invalidation for the others: a purge rule, answered once its colo has it (or after INVALIDATION_WAIT_MS). */
+  invalidate(invalidation: Invalidation): Promise<{ seq: number; reachedColo: boolean }>;
 }

@@ -4,19 +4,20 @@
  * probes and what POPs report), and what each POP last synced. Every change
  * a POP must see bumps the version POPs compare against.
  */
-import { monitorFor, type OutpostConfig } from "../common/config";
+import type { OutpostConfig } from "../common/config";
 import { purgeHorizonMs } from "../common/settings";
-import { applyProbe, initialHealth, probeOrigin } from "./health-monitor";
+import { probeDueOrigins } from "./probe-round";
+import { healthReport, publishedHealth } from "./health-view";
 import { purgeOnCloudflare, type CloudflarePurgeOptions } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
-import type { PopMetrics, ReportEvent, SyncReport } from "../common/wire";
+import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type SyncReport } from "../common/wire";
 import { loadControlData, type ControlData } from "./control-data";
 import { HeldSyncs } from "./held-syncs";
-import { validSeries } from "../common/metrics/series";
-import { POP_COUNTERS } from "../common/metrics/counters";
+import { keptFigures } from "./pop-figures";
 import { LiveFigures } from "./live";
 import type { MetricsInput } from "./metrics";
 import { buildDashboardView, type DashboardView } from "./dashboard-view";
+import { coloPurgeState, coloReached, coloView, coloViews, memberKey, retire, type ColoView } from "./colos";
 
 export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "../common/wire";
 import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
@@ -36,10 +37,16 @@ export interface ControlOptions {
 
 export type { ControlStorage } from "./storage";
 
-const MAX_TRANSITIONS = 200;
-/** A POP's row is written on a purge or version change, else at most this often. */
+/** How often silent isolates are looked for (and retired). */
+const RETIRE_SWEEP_MS = 60_000;
+/** An isolate's row is written on a purge or version change, else at most this often. */
 const POP_ROW_INTERVAL_MS = 10_000;
 const DEFAULT_PURGE_PAGE = 2000;
+
+/** Only the isolate that ejected an origin may restore it (another of its colo may never have ejected it). */
+function sameIsolate(report: PassiveReport | undefined, pop: string, isolate: string | undefined): boolean {
+  return report !== undefined && report.pop === pop && report.isolate === isolate;
+}
 
 function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginHealthView>): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -87,22 +94,9 @@ export class ControlState {
     return this.held.size;
   }
 
-  /** Health as POPs should apply it: down if probes say so, or a POP's ejection still runs. */
-  private view(data: ControlData, now: number): Record<string, OriginHealthView> {
-    const out: Record<string, OriginHealthView> = {};
-    for (const origin of this.config().origins) {
-      const active = data.active.get(origin.id);
-      const passive = data.passive.get(origin.id);
-      if (active && !active.healthy) out[origin.id] = { healthy: false, since: active.since, reason: `probes: ${active.lastResult}` };
-      else if (passive && passive.until > now) out[origin.id] = { healthy: false, since: passive.at, reason: `ejected by ${passive.pop}: ${passive.reason}` };
-      else out[origin.id] = { healthy: true, since: active?.since ?? 0 };
-    }
-    return out;
-  }
-
   /** Recomputes the published view; a change (including an ejection running out) bumps the version. */
   private async publish(data: ControlData, now: number): Promise<boolean> {
-    const view = this.view(data, now);
+    const view = publishedHealth(this.config(), data, now);
     if (sameView(view, data.published)) return false;
     data.published = view;
     await this.storage.putRow("value", "published", view);
@@ -117,15 +111,17 @@ export class ControlState {
   async sync(report: SyncReport, waitMs = 0): Promise<Snapshot> {
     const data = await this.load();
     await this.publish(data, this.now());
+    await this.retireGone(data, this.now());
+    const key = memberKey(report.pop, report.isolate);
     // Figures count as of the sync's arrival: a held answer must not put older counters over newer ones.
-    const known = data.pops.get(report.pop);
-    if (known) data.pops.set(report.pop, { ...known, ...this.figures(report.pop, report, known, this.now()) });
+    const known = data.pops.get(key);
+    if (known) this.setFigures(data, key, known, report);
     // A waiting sync: answered as soon as there is news past what the POP has, or at its bound.
     if (waitMs > 0 && !this.hasNews(data, report)) await this.held.hold(waitMs);
     const now = this.now();
     // A POP from another epoch holds sequence numbers that mean nothing here: it starts from zero.
     const purgeSeq = report.epoch !== undefined && report.epoch !== data.epoch ? 0 : report.purgeSeq;
-    const previous = data.pops.get(report.pop);
+    const previous = data.pops.get(key);
     let lastPurgeLagMs = previous?.lastPurgeLagMs ?? null;
     if (purgeSeq > (previous?.purgeSeqApplied ?? 0) && purgeSeq <= data.purgeSeq) {
       const newest = (await this.storage.purgesAfter(purgeSeq - 1, 1))[0];
@@ -134,8 +130,9 @@ export class ControlState {
     const pop: PopSync = {
       ...(previous
         ? { counters: previous.counters, series: previous.series, origins: previous.origins, location: previous.location }
-        : this.figures(report.pop, report, undefined, now)),
+        : keptFigures(this.config(), report, undefined)),
       name: report.pop,
+      ...(report.isolate ? { isolate: report.isolate } : {}),
       lastSyncAt: now,
       mode: report.mode ?? previous?.mode,
       syncs: (previous?.syncs ?? 0) + 1,
@@ -146,38 +143,57 @@ export class ControlState {
     };
     const snapshot = await this.snapshotFor(data, now, purgeSeq);
     pop.purgeSeqDelivered = Math.max(purgeSeq, snapshot.purges.at(-1)?.seq ?? 0);
-    this.live.onDelivered(report.pop, pop.purgeSeqDelivered, now);
-    data.pops.set(report.pop, pop);
+    this.live.onDelivered(key, report.pop, pop.purgeSeqDelivered, now);
+    data.pops.set(key, pop);
+    if (!previous) this.feedLive(data, report.pop, now);
     // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
     // (What was delivered lives in memory: a purge answering every held sync must not cost a write per POP.)
     const changed = !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.versionApplied !== pop.versionApplied;
-    if (changed || now - (data.popWrittenAt.get(report.pop) ?? 0) >= POP_ROW_INTERVAL_MS) {
-      data.popWrittenAt.set(report.pop, now);
-      await this.storage.putRow("pop", report.pop, pop);
+    if (changed || now - (data.popWrittenAt.get(key) ?? 0) >= POP_ROW_INTERVAL_MS) {
+      data.popWrittenAt.set(key, now);
+      await this.storage.putRow("pop", key, pop);
     }
     return snapshot;
   }
 
-  /**
-   * A POP's figures as the control plane keeps them: only declared counters,
-   * and series whose labels are in their domains (a report cannot grow the
-   * exposition); what a report leaves out stays as it was.
-   */
-  private figures(popName: string, metrics: PopMetrics, previous: PopSync | undefined, now: number): Pick<PopSync, "counters" | "series" | "origins" | "location"> {
-    const isOrigin = (id: string) => this.config().origins.some((o) => o.id === id) || /^shield:[a-z0-9:_-]{1,80}$/.test(id);
-    const counters = metrics.counters ? Object.fromEntries(Object.entries(metrics.counters).filter(([name]) => Object.hasOwn(POP_COUNTERS, name))) : (previous?.counters ?? {});
-    const series = metrics.series ? Object.fromEntries(Object.entries(metrics.series).filter(([key, values]) => validSeries(key, values, isOrigin))) : previous?.series;
-    const origins = metrics.origins ? Object.fromEntries(Object.entries(metrics.origins).filter(([id]) => isOrigin(id))) : (previous?.origins ?? {});
-    if (metrics.counters) this.live.onFigures(popName, now, counters, series);
-    return { counters, series, origins, location: metrics.location ?? previous?.location };
+  /** An isolate's new figures, and its POP's sum for the people watching. */
+  private setFigures(data: ControlData, key: string, previous: PopSync, metrics: PopMetrics, extra: Partial<PopSync> = {}): void {
+    data.pops.set(key, { ...previous, ...keptFigures(this.config(), metrics, previous), ...extra });
+    if (metrics.counters) this.feedLive(data, previous.name, this.now());
   }
 
-  /** Figures a POP sends between held syncs (so dashboards stay live); its position is left as it was. */
-  async recordMetrics(popName: string, metrics: PopMetrics): Promise<void> {
+  /** The live timeline sees a POP's sum over its isolates (and those gone), which never goes backwards. */
+  private feedLive(data: ControlData, pop: string, now: number): void {
+    const members = data.pops.membersOf(pop);
+    if (members.length === 0) return;
+    const view = coloView(members, data.retired.get(pop));
+    this.live.onFigures(pop, now, view.counters, view.series);
+  }
+
+  /** Isolates silent for long (or past the bound) retire: their figures stay in their POP's total. */
+  private lastSweepAt = 0;
+  private async retireGone(data: ControlData, now: number): Promise<void> {
+    if (now - this.lastSweepAt < RETIRE_SWEEP_MS) return;
+    this.lastSweepAt = now;
+    for (const key of data.pops.due(now)) {
+      const row = data.pops.get(key);
+      if (!row) continue;
+      const retired = retire(data.retired.get(row.name), row);
+      data.retired.set(row.name, retired);
+      await this.storage.putRow("retired", row.name, retired);
+      data.pops.delete(key);
+      data.popWrittenAt.delete(key);
+      await this.storage.deleteRow("pop", key);
+    }
+  }
+
+  /** Figures an isolate sends between held syncs (so dashboards stay live); its position is left as it was. */
+  async recordMetrics(popName: string, isolate: string | undefined, metrics: PopMetrics): Promise<void> {
     const data = await this.load();
-    const previous = data.pops.get(popName);
-    if (!previous) return; // a POP is known from its first sync
-    data.pops.set(popName, { ...previous, ...this.figures(popName, metrics, previous, this.now()), reports: (previous.reports ?? 0) + 1 });
+    const key = memberKey(popName, isolate);
+    const previous = data.pops.get(key);
+    if (!previous) return; // an isolate is known from its first sync
+    this.setFigures(data, key, previous, metrics, { reports: (previous.reports ?? 0) + 1 });
   }
 
   async snapshot(popName: string | undefined, have: number): Promise<Snapshot> {
@@ -220,7 +236,7 @@ export class ControlState {
    * Accepts a purge: a rule with the next sequence number, stored (its own
    * row) before any POP can see it; and Cloudflare's purge when configured.
    */
-  async purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule> {
+  async purge(targets: PurgeTarget[], soft: boolean, id: string, { cloudflare = true } = {}): Promise<PurgeRule> {
     const data = await this.load();
     const now = this.now();
     const horizon = this.options.purgeHorizonMs ?? purgeHorizonMs(this.config());
@@ -231,10 +247,13 @@ export class ControlState {
     await this.storage.appendPurge(rule);
     data.purgeSeq = rule.seq;
     await this.storage.putRow("value", "purgeSeq", data.purgeSeq);
-    this.live.onPurgeAccepted(rule, [...data.pops.keys()]);
+    this.live.onPurgeAccepted(
+      rule,
+      [...data.pops.entries()].map(([key, row]) => [key, row.name]),
+    );
     await this.bumpVersion(data);
     const cf = this.options.cloudflare;
-    if (cf) {
+    if (cf && cloudflare) {
       data.cloudflare.set(id, "pending");
       await this.storage.putRow("cloudflare", id, "pending");
       const work = purgeOnCloudflare(rule, cf).then(async (result) => {
@@ -249,6 +268,25 @@ export class ControlState {
     return rule;
   }
 
+  /**
+   * An isolate's invalidation (RFC 9111 §4.4) for every other: a purge rule
+   * (not Cloudflare's: it is Outpost's copies that changed), answered once the
+   * sender's colo has it, or after INVALIDATION_WAIT_MS (real time).
+   */
+  async invalidate({ pop, isolate, keys }: Invalidation): Promise<{ seq: number; reachedColo: boolean }> {
+    const data = await this.load();
+    const rule = await this.purge(
+      keys.map((value) => ({ kind: "url", value })),
+      false,
+      `inv-${crypto.randomUUID()}`,
+      { cloudflare: false },
+    );
+    const deadline = Date.now() + INVALIDATION_WAIT_MS;
+    const reached = () => coloReached(data.pops.membersOf(pop), memberKey(pop, isolate), rule.seq, this.now());
+    while (!reached() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+    return { seq: rule.seq, reachedColo: reached() };
+  }
+
   async purgeStatus(id: string): Promise<PurgeStatus | undefined> {
     const data = await this.load();
     const rule = await this.storage.purgeById(id);
@@ -259,12 +297,10 @@ export class ControlState {
       at: rule.at,
       soft: rule.soft,
       targets: rule.targets,
-      pops: [...data.pops.values()]
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map((p) => {
-          const applied = Math.max(p.purgeSeqApplied, p.purgeSeqDelivered ?? 0) >= rule.seq;
-          return { name: p.name, applied, idle: !applied && p.lastSyncAt < rule.at, lastSyncAt: p.lastSyncAt };
-        }),
+      pops: coloViews(data.pops.values(), data.retired).map((p) => {
+        const { applied, idle, isolatesApplied } = coloPurgeState(data.pops.membersOf(p.name), rule.seq, rule.at);
+        return { name: p.name, applied, idle, lastSyncAt: p.lastSyncAt, isolates: p.isolates, isolatesApplied };
+      }),
       cloudflare: this.options.cloudflare ? (data.cloudflare.get(id) ?? "pending") : "not configured",
     };
   }
@@ -284,11 +320,14 @@ export class ControlState {
 
   async dashboard(): Promise<DashboardView> {
     const [pops, health] = [await this.pops(), await this.health()];
-    return buildDashboardView(this.config(), pops, health, this.live, (await this.load()).purgeSeq, this.now());
+    const data = await this.load();
+    return buildDashboardView(this.config(), pops, data.pops.entries(), health, this.live, data.purgeSeq, this.now());
   }
 
-  async pops(): Promise<PopSync[]> {
-    return [...(await this.load()).pops.values()].sort((a, b) => a.name.localeCompare(b.name));
+  /** Each POP, its isolates summed. */
+  async pops(): Promise<ColoView[]> {
+    const data = await this.load();
+    return coloViews(data.pops.values(), data.retired);
   }
 
   async overrides(): Promise<Record<string, OriginOverride>> {
@@ -299,19 +338,7 @@ export class ControlState {
     const data = await this.load();
     const now = this.now();
     await this.publish(data, now);
-    const origins: HealthReport["origins"] = {};
-    for (const origin of this.config().origins) {
-      const view = data.published[origin.id];
-      const passive = data.passive.get(origin.id);
-      origins[origin.id] = {
-        healthy: view?.healthy !== false,
-        reason: view?.reason ?? null,
-        active: data.active.get(origin.id) ?? null,
-        passive: passive && passive.until > now ? passive : null,
-        pops: Object.fromEntries([...data.pops.values()].flatMap((p) => (p.origins[origin.id] ? [[p.name, p.origins[origin.id]]] : []))),
-      };
-    }
-    return { origins, transitions: [...data.transitions.values()].sort((a, b) => a.at - b.at).slice(-50) };
+    return healthReport(this.config(), data, coloViews(data.pops.values(), data.retired), now);
   }
 
   async patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }> {
@@ -324,9 +351,9 @@ export class ControlState {
   }
 
   /** POPs report their passive ejections and recoveries; every POP then learns. */
-  async report(pop: string, events: ReportEvent[], metrics?: PopMetrics): Promise<{ version: number }> {
+  async report({ pop, isolate, events, metrics }: Report): Promise<{ version: number }> {
     const data = await this.load();
-    if (metrics) await this.recordMetrics(pop, metrics);
+    if (metrics) await this.recordMetrics(pop, isolate, metrics);
     const known = new Set(this.config().origins.map((o) => o.id));
     for (const event of events) {
       this.live.onEvent({ at: event.at, kind: event.kind, origin: event.originId, pop, detail: event.reason });
@@ -337,11 +364,11 @@ export class ControlState {
         const now = this.now();
         const until = Math.min(event.until, now + this.config().outlierDetection.maxEjectionMs);
         if (until <= now) continue;
-        const report: PassiveReport = { pop, at: Math.min(event.at, now), until, reason: event.reason ?? "failures" };
+        const report: PassiveReport = { pop, ...(isolate ? { isolate } : {}), at: Math.min(event.at, now), until, reason: event.reason ?? "failures" };
         data.passive.set(event.originId, report);
         await this.storage.putRow("passive", event.originId, report);
         this.log(JSON.stringify({ event: "origin-ejected", origin: event.originId, pop, until: new Date(until).toISOString(), reason: event.reason }));
-      } else if (event.kind === "restored" && data.passive.get(event.originId)?.pop === pop) {
+      } else if (event.kind === "restored" && sameIsolate(data.passive.get(event.originId), pop, isolate)) {
         data.passive.delete(event.originId);
         await this.storage.deleteRow("passive", event.originId);
         this.log(JSON.stringify({ event: "origin-restored", origin: event.originId, pop }));
@@ -359,30 +386,7 @@ export class ControlState {
     const data = await this.load();
     const config = this.config();
     const now = this.now();
-    const due = config.origins.filter((o) => (data.nextProbeAt[o.id] ?? 0) <= now);
-    await Promise.all(
-      due.map(async (origin) => {
-        const monitor = monitorFor(config, origin);
-        const result = await probeOrigin(origin.url, monitor, fetcher);
-        const at = this.now();
-        const { health, transition } = applyProbe(origin.id, data.active.get(origin.id) ?? initialHealth(at), result, monitor, at);
-        data.active.set(origin.id, health);
-        // One row per origin: a probe rewrites that origin's health and nothing else.
-        await this.storage.putRow("active", origin.id, health);
-        data.nextProbeAt[origin.id] = now + monitor.intervalSeconds * 1000;
-        if (transition) {
-          const key = `${String(transition.at).padStart(15, "0")}-${transition.originId}`;
-          data.transitions.set(key, transition);
-          await this.storage.putRow("transition", key, transition);
-          for (const old of [...data.transitions.keys()].sort().slice(0, Math.max(0, data.transitions.size - MAX_TRANSITIONS))) {
-            data.transitions.delete(old);
-            await this.storage.deleteRow("transition", old);
-          }
-          this.live.onEvent({ at: transition.at, kind: transition.to === "down" ? "origin-down" : "origin-up", origin: transition.originId, detail: transition.reason });
-          this.log(JSON.stringify({ event: "origin-health", origin: transition.originId, from: transition.from, to: transition.to, reason: transition.reason }));
-        }
-      }),
-    );
+    await probeDueOrigins({ data, storage: this.storage, config, now: this.now, live: this.live, log: this.log }, fetcher);
     await this.publish(data, this.now());
     const next = Math.min(...config.origins.map((o) => data.nextProbeAt[o.id] ?? now + 1000));
     return Number.isFinite(next) ? next : now + 5000;

@@ -4,7 +4,8 @@
  * ~2 MB is where Durable Object storage refuses, SQLITE_TOOBIG):
  *
  *   rows(tbl, id, value)   one row per origin override, active health, passive
- *                          report, POP, health transition, Cloudflare purge result,
+ *                          report, isolate, POP's retired figures, health
+ *                          transition, Cloudflare purge result,
  *                          and the small named values (version, purge sequence, epoch)
  *   purges(seq, id, at, rule)  one row per purge rule, read by sequence
  *
@@ -12,7 +13,7 @@
  */
 import type { PurgeRule } from "../common/snapshot";
 
-export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "transition" | "cloudflare";
+export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "retired" | "transition" | "cloudflare";
 
 export interface ControlStorage {
   rows<T>(table: RowTable): Promise<Map<string, T>>;

@@ -26,7 +26,14 @@ export const HealthTransitionSchema = z.object({ originId: z.string(), at: z.num
 export type HealthTransition = z.infer<typeof HealthTransitionSchema>;
 
 /** A POP's passive verdict on an origin, shared with every POP until it runs out. */
-export const PassiveReportSchema = z.object({ pop: z.string(), at: z.number(), until: z.number(), reason: z.string() });
+export const PassiveReportSchema = z.object({
+  pop: z.string(),
+  /** The isolate of that POP that ejected it: only it may restore it. */
+  isolate: z.string().optional(),
+  at: z.number(),
+  until: z.number(),
+  reason: z.string(),
+});
 export type PassiveReport = z.infer<typeof PassiveReportSchema>;
 
 export const HealthReportSchema = z.object({
@@ -66,6 +73,8 @@ export const PurgeStatusSchema = z.object({
       applied: z.boolean(),
       idle: z.boolean().describe("Has not synced since the purge: it applies it before answering its next request."),
       lastSyncAt: z.number(),
+      isolates: z.number().int().describe("The POP's isolates the control plane knows (a colo runs several)"),
+      isolatesApplied: z.number().int().describe("Of those, the ones the purge has reached"),
     }),
   ),
   cloudflare: z.union([CloudflarePurgeResultSchema, z.literal("not configured"), z.literal("pending")]).describe("Cloudflare's own purge: its result, or why there is none yet."),
@@ -155,7 +164,10 @@ export type DashboardView = z.infer<typeof DashboardViewSchema>;
 
 /** What the control plane keeps of each POP's syncs (a row each): internal, never an answer as a whole. */
 export interface PopSync {
+  /** The POP's name (Outpost-<colo>), shared by every isolate of the colo. */
   name: string;
+  /** The isolate's own id (a row is one isolate); absent from POPs that send none. */
+  isolate?: string;
   lastSyncAt: number;
   /** How the POP keeps up: a held sync answered on news ("long-poll"), or interval polling ("poll"). */
   mode?: SyncMode;

@@ -21,6 +21,7 @@ import { coloPoint, popPlace } from "../common/geo/colo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
+import { IsolateIdentity } from "./isolate-identity";
 import { zeroCounters, type PopCounters } from "../common/metrics/counters";
 import type { PopLocation, PopMetrics } from "../common/wire";
 import { PopSeries, statusClass, type CacheResult, type StaleReason } from "../common/metrics/series";
@@ -74,6 +75,8 @@ export class Pop {
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
+  /** This isolate's id and the figures it reports under it (a colo runs many isolates under one POP name). */
+  readonly identity = new IsolateIdentity(() => this.ownFigures());
   /** The newest purge rule applied here and when (this isolate's clock): propagation is measured from it. */
   lastPurgeApplied: { seq: number; at: number } | undefined;
   /** Control API tokens, for the status page. */
@@ -106,11 +109,12 @@ export class Pop {
       controlHost: env.CONTROL_HOST ?? DEFAULT_CONTROL_HOST,
       popToken: env.POP_TOKEN,
       popName: name,
+      identity: this.identity,
       refreshMs: settings.SNAPSHOT_REFRESH_MS,
       longPollMs: settings.SNAPSHOT_LONG_POLL_MS,
       coldStartWaitMs: 500,
-      syncReport: () => ({ purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, ...this.figures() }),
-      metrics: () => this.figures(),
+      syncReport: () => ({ purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, ...this.identity.figures() }),
+      metrics: () => this.identity.figures(),
       metricsReportMs: settings.METRICS_REPORT_MS,
       onSnapshot: (next, offset, uncertainty) => {
         if (next.purgeEpoch !== undefined && next.purgeEpoch !== this.purgeEpoch) {
@@ -124,8 +128,8 @@ export class Pop {
     });
   }
 
-  /** What this isolate tells the control plane of itself: counters, series, origins as it sees them, where it is. */
-  figures(): PopMetrics {
+  /** This isolate's own figures since it started: counters, series, origins as it sees them, where it is. */
+  ownFigures(): PopMetrics {
     const now = Date.now();
     const origins: NonNullable<PopMetrics["origins"]> = {};
     for (const o of this.config.origins) {

@@ -6,7 +6,8 @@
  */
 import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
 import { waitAtMost } from "./wait";
-import type { PopMetrics, ReportEvent, SyncMode, SyncReport } from "../common/wire";
+import { RateLimiter } from "../common/rate-limit";
+import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type ReportEvent, type SyncMode, type SyncReport } from "../common/wire";
 
 export type { SyncMode } from "../common/wire";
 
@@ -16,6 +17,11 @@ export interface SnapshotClientOptions {
   controlHost: string;
   popToken: string | undefined;
   popName: string;
+  /**
+   * This isolate's id (the control plane keeps each isolate of a POP apart,
+   * then sums them), renewed after a long silence (see isolate-identity.ts).
+   */
+  identity: { readonly id: string; renewIfSilent(silentMs: number): void };
   refreshMs: number;
   coldStartWaitMs: number;
   /**
@@ -38,6 +44,12 @@ export interface SnapshotClientOptions {
   /** Dice for the backoff's jitter; Math.random unless a test fixes them. */
   random?: () => number;
 }
+
+/**
+ * Invalidations an isolate tells the control plane per minute at most (each becomes a purge rule);
+ * past it, an unsafe request invalidates this isolate, the colo's Cache API and the shield only.
+ */
+const INVALIDATIONS_PER_MINUTE = 120;
 
 /** Pages of purge rules one refresh may fetch (a page is up to 2,000 rules). */
 const MAX_PAGES_PER_REFRESH = 50;
@@ -74,9 +86,14 @@ export class SnapshotClient {
   private retryAt = 0;
   lastError: string | undefined;
   lastSyncAt = 0;
+  /** When the control plane last answered a sync (a page of one included). */
+  private answeredAt = 0;
   /** When figures last left for the control plane (with a sync or on their own). */
   private figuresSentAt = 0;
   private pushing: Promise<void> | undefined;
+
+  /** Invalidations told to the control plane, at most INVALIDATIONS_PER_MINUTE. */
+  private readonly invalidations = new RateLimiter(INVALIDATIONS_PER_MINUTE);
 
   constructor(private readonly options: SnapshotClientOptions) {}
 
@@ -165,20 +182,51 @@ export class SnapshotClient {
     this.pushing = (async () => {
       await new Promise((resolve) => setTimeout(resolve, delay));
       this.figuresSentAt = Date.now();
-      await this.post({ pop: this.options.popName, events: [], metrics: this.options.metrics() });
+      await this.post({ pop: this.options.popName, isolate: this.options.identity.id, events: [], metrics: this.options.metrics() });
     })().finally(() => {
       this.pushing = undefined;
     });
     return this.pushing;
   }
 
+  /**
+   * Tells the control plane what an unsafe request invalidated here, for the
+   * colo's other isolates (whose memory may hold a copy) and every other POP;
+   * resolves once the colo has it, or the wait is over (then the others apply
+   * it within a sync).
+   */
+  async invalidate(keys: string[]): Promise<boolean> {
+    const control = this.options.control;
+    if (!control || keys.length === 0) return true;
+    // Each is a purge rule at the control plane: a flood of unsafe requests must not become a purge flood.
+    if (!this.invalidations.take("all", Date.now()).ok) return false;
+    try {
+      const response = await control.fetch(`https://${this.options.controlHost}/v1/invalidations`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
+        },
+        body: JSON.stringify({ pop: this.options.popName, isolate: this.options.identity.id, keys } satisfies Invalidation),
+        signal: AbortSignal.timeout(INVALIDATION_WAIT_MS + 1000),
+      });
+      if (!response.ok) {
+        await response.body?.cancel();
+        return false;
+      }
+      return ((await response.json()) as { reachedColo?: boolean }).reachedColo === true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Sends passive-health events to the control plane; a failure keeps them for the next try. */
   async report(events: ReportEvent[]): Promise<boolean> {
     if (!this.options.control || events.length === 0) return true;
-    return this.post({ pop: this.options.popName, events });
+    return this.post({ pop: this.options.popName, isolate: this.options.identity.id, events });
   }
 
-  private async post(body: { pop: string; events: ReportEvent[]; metrics?: PopMetrics }): Promise<boolean> {
+  private async post(body: Report): Promise<boolean> {
     const control = this.options.control;
     if (!control) return true;
     try {
@@ -206,13 +254,21 @@ export class SnapshotClient {
     const control = this.options.control!;
     const sentAt = Date.now();
     this.figuresSentAt = sentAt;
+    if (this.answeredAt > 0) this.options.identity.renewIfSilent(sentAt - this.answeredAt);
     const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
         ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
       },
-      body: JSON.stringify({ pop: this.options.popName, have: this.current.version, mode: this.mode(), ...(waitMs > 0 ? { wait: waitMs } : {}), ...this.options.syncReport() }),
+      body: JSON.stringify({
+        pop: this.options.popName,
+        isolate: this.options.identity.id,
+        have: this.current.version,
+        mode: this.mode(),
+        ...(waitMs > 0 ? { wait: waitMs } : {}),
+        ...this.options.syncReport(),
+      }),
       signal: AbortSignal.timeout(waitMs + 2000),
     });
     if (!response.ok) {
@@ -222,6 +278,7 @@ export class SnapshotClient {
     }
     const next = (await response.json()) as Snapshot;
     const receivedAt = Date.now();
+    this.answeredAt = receivedAt;
     if (typeof next.version !== "number") throw new Error("control plane sent no snapshot version");
     // A held answer's round trip includes the hold: its clock reading is taken from its end.
     const roundTrip = waitMs > 0 ? Math.min(receivedAt - sentAt, 50) : receivedAt - sentAt;

@@ -528,7 +528,7 @@ async function main(): Promise<void> {
     port: 0,
     logRequests: MINIFLARE_LOG_REQUESTS,
     cf: bareCf,
-    workers: [{ name: "bare", modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] }, frontWorker("bare", bareCf, 0)],
+    workers: [{ name: "bare", modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] }, frontWorker(["bare"], bareCf, 0)],
   });
   await bare.ready;
   const bareUrl = (await bare.unsafeGetDirectURL(FRONT_WORKER)).toString().replace(/\/$/, "");

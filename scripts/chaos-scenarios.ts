@@ -458,8 +458,11 @@ async function transitionsOf(topology: Topology, originId: string): Promise<{ at
   return body.transitions.filter((t) => t.originId === originId);
 }
 
+/** Ejections of an origin over the POP's isolates: as many status reads in a row, which the front hands to each in turn. */
 async function totalEjections(topology: Topology, pop: TopologyPop, originId: string): Promise<number> {
-  return (await popStatus(pop, topology.control.token)).origins.find((o) => o.originId === originId)?.totalEjections ?? 0;
+  let total = 0;
+  for (let i = 0; i < pop.isolates; i++) total += (await popStatus(pop, topology.control.token)).origins.find((o) => o.originId === originId)?.totalEjections ?? 0;
+  return total;
 }
 
 export interface AllStallingResult {
@@ -525,7 +528,10 @@ export interface ErrorPageOriginResult {
   consecutiveFailures: number;
   /** Misses sent until the POP ejected the origin (null: not within the bound). */
   missesUntilEjected: number | null;
-  /** The first miss after the ejection was served by another origin. */
+  /**
+   * Who served the next misses, one at each isolate of the POP, once every isolate knows of the
+   * ejection (the one that ejected tells the others through the control plane).
+   */
   nextMissServedBy: string | null;
 }
 
@@ -556,7 +562,16 @@ export async function errorPageOrigin(topology: Topology, consecutiveFailures: n
         break;
       }
     }
-    if (missesUntilEjected !== null) nextMissServedBy = await missOrigin();
+    if (missesUntilEjected !== null) {
+      const allKnow = async () => {
+        for (let i = 0; i < pop.isolates; i++) if ((await popStatus(pop, topology.control.token)).health[originId]?.healthy !== false) return false;
+        return true;
+      };
+      await timeUntil(allKnow, 5000);
+      const served = new Set<string | null>();
+      for (let i = 0; i < pop.isolates; i++) served.add(await missOrigin());
+      nextMissServedBy = served.size === 1 ? [...served][0] : [...served].join(" and ");
+    }
   } finally {
     await setFault(origin, { mode: "ok" });
   }

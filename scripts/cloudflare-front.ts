@@ -17,13 +17,22 @@
  * client's, not the colo's: here a client on the far side of the world (the
  * colo's antipode), so that anything taking them for the POP's place shows.
  *
+ * As on Cloudflare, a colo has several isolates of the Worker, each its own
+ * memory and figures, sharing the colo's Cache API: the front hands requests
+ * to them in turn.
+ *
  * It is bundled apart (esbuild, by network.ts) and never deployed.
  */
 import { parseQualityList, type QualityMember } from "../common/http/qvalues";
 
+interface Service {
+  fetch(request: Request): Promise<Response>;
+}
+
 interface FrontEnv {
-  /** The service it fronts: the POP's worker. */
-  POP: { fetch(request: Request): Promise<Response> };
+  /** The POP's isolates (POP_0, POP_1...): one Worker each, as a colo runs one per server. */
+  [isolate: `POP_${number}`]: Service;
+  ISOLATES: number;
   /** The POP's request.cf: colo, city, coordinates (without the client's fields). */
   CF_BLOB: Record<string, unknown>;
 }
@@ -70,14 +79,18 @@ function farClient(colo: Record<string, unknown>): Record<string, string> {
   return { latitude: String(-latitude), longitude: String(longitude > 0 ? longitude - 180 : longitude + 180), city: "a client far away" };
 }
 
+/** The next isolate, in turn. */
+let turn = 0;
+
 export default {
   async fetch(request: Request, env: FrontEnv): Promise<Response> {
+    const isolate = env[`POP_${turn++ % Math.max(1, env.ISOLATES)}`];
     const clientAcceptEncoding = request.headers.get("accept-encoding") ?? "";
     const headers = new Headers(request.headers);
     headers.set("accept-encoding", "br, gzip");
     // Locally every client is on loopback; a test may name a client of its own (as Miniflare allows).
     if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", "127.0.0.1");
     const forwarded = new Request(request, { headers, cf: { ...env.CF_BLOB, ...farClient(env.CF_BLOB), clientAcceptEncoding } } as RequestInit);
-    return throughTheFront(await env.POP.fetch(forwarded), clientAcceptEncoding);
+    return throughTheFront(await isolate.fetch(forwarded), clientAcceptEncoding);
   },
 };

@@ -16,7 +16,8 @@ import { ROOT, startNetwork, type Topology } from "./network";
 export function topologyTable(t: Topology): string {
   const rows: string[][] = [["role", "name", "url", "where"]];
   rows.push(["control", "control plane", t.control.url, "token in .outpost/topology.json"]);
-  for (const p of t.pops) rows.push(["pop", p.name, p.url, `${p.city ?? ""} ${p.country} (${p.latitude}, ${p.longitude})`.trim()]);
+  for (const p of t.pops)
+    rows.push(["pop", p.name, p.url, `${p.city ?? ""} ${p.country} (${p.latitude}, ${p.longitude}), ${p.isolates} isolate${p.isolates === 1 ? "" : "s"}`.trim()]);
   for (const o of t.origins) rows.push(["origin", o.id, o.url, `${o.region} (${o.latitude}, ${o.longitude})${o.admin ? ` admin ${o.admin}` : ""}`]);
   for (const s of t.shields) rows.push(["shield", s.name, s.url, `${s.region} (in the control plane's instance)`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

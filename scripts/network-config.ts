@@ -36,6 +36,12 @@ export const NetworkConfigSchema = z
     pops: z.array(PopSpecSchema).min(1).max(64),
     origins: z.array(OriginSpecSchema).min(1).max(32),
     hosts: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1"]),
+    /**
+     * Isolates behind each POP name, as a Cloudflare colo runs several (one per server): each its
+     * own memory, purge position and figures, sharing the colo's Cache API. The front spreads
+     * requests over them in turn.
+     */
+    isolatesPerPop: z.number().int().min(1).max(8).default(2),
     cache: CacheSchema.optional(),
     originFetch: OriginFetchSchema.optional(),
     monitor: MonitorSchema.optional(),

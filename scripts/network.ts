@@ -29,6 +29,8 @@ const COMPATIBILITY_DATE = "2026-04-26";
 export interface TopologyPop {
   name: string;
   colo: string;
+  /** Isolates behind the POP's name (the front takes them in turn). */
+  isolates: number;
   url: string;
   port: number;
   city?: string;
@@ -139,18 +141,18 @@ function frontScript(): string {
 export const FRONT_WORKER = "cloudflare-front";
 
 /**
- * Miniflare worker options for production's front before `service` (a worker
- * of the same instance), listening on `port` (0: any free one): clients reach
- * the service through it, not through Miniflare's entry worker.
+ * Miniflare worker options for production's front before `services` (workers
+ * of the same instance: one POP's isolates), listening on `port` (0: any free
+ * one): clients reach them through it, in turn, not through Miniflare's entry worker.
  */
-export function frontWorker(service: string, cf: Record<string, unknown>, port: number) {
+export function frontWorker(services: string[], cf: Record<string, unknown>, port: number) {
   return {
     name: FRONT_WORKER,
     modules: true,
     script: frontScript(),
     compatibilityDate: COMPATIBILITY_DATE,
-    bindings: { CF_BLOB: cf },
-    serviceBindings: { POP: service },
+    bindings: { CF_BLOB: cf, ISOLATES: services.length },
+    serviceBindings: Object.fromEntries(services.map((service, i) => [`POP_${i}`, service])),
     unsafeDirectSockets: [{ host: "127.0.0.1", port }],
   };
 }
@@ -336,19 +338,22 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const popInstances = await Promise.all(
       popSpecs.map(async (spec, i) => {
         // Clients reach the POP through production's front (cloudflare-front.ts) on the POP's port,
-        // not through Miniflare's entry worker, which re-encodes what a POP sends encoded.
+        // not through Miniflare's entry worker, which re-encodes what a POP sends encoded. Behind
+        // it, the POP's isolates: workers of one instance, sharing its Cache API as a colo's do.
+        const isolates = Array.from({ length: config.isolatesPerPop }, (_, n) => (n === 0 ? "outpost" : `outpost-${n + 1}`));
         const mf = new Miniflare({
           host: "127.0.0.1",
           port: 0,
           logRequests: MINIFLARE_LOG_REQUESTS,
           cf: popCf(spec),
           workers: [
-            {
+            ...isolates.map((name) => ({
               ...worker,
+              name,
               bindings: { ...bindings, OUTPOST_ROLE: "pop", POP_NAME: spec.colo },
               serviceBindings: { CONTROL: { external: { address: `127.0.0.1:${controlUrl.port}`, http: {} } } },
-            },
-            frontWorker("outpost", popCf(spec), portFor(base, 1 + i)),
+            })),
+            frontWorker(isolates, popCf(spec), portFor(base, 1 + i)),
           ],
         });
         miniflares.push(mf);
@@ -361,6 +366,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       pops.push({
         name: `Outpost-${spec.colo}`,
         colo: spec.colo,
+        isolates: config.isolatesPerPop,
         url: `http://127.0.0.1:${url.port}`,
         port: Number(url.port),
         city: spec.city,

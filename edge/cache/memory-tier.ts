@@ -67,8 +67,9 @@ export class MemoryTier {
     this.lru.set(key, item, { ttl: Math.max(1, ttlSeconds) * 1000, size });
   }
 
-  delete(key: string): void {
-    this.lru.delete(key);
+  /** Whether there was an item to delete. */
+  delete(key: string): boolean {
+    return this.lru.delete(key);
   }
 
   /** Deletes every item for which the predicate holds (purges by tag, prefix, host). */

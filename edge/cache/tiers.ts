@@ -169,9 +169,13 @@ export class Tiers {
     waitUntil(this.put(primaryKey, record, null, retention, now));
   }
 
-  /** Forgets an object: its entry, or its vary manifest (which orphans its variants). */
-  async invalidate(key: string): Promise<void> {
-    this.memory.delete(key);
-    await this.store.delete(key);
+  /**
+   * Forgets an object: its entry, or its vary manifest (which orphans its
+   * variants). Whether the colo had a copy (here, or in the store it shares).
+   */
+  async invalidate(key: string): Promise<boolean> {
+    const inMemory = this.memory.delete(key);
+    const inStore = await this.store.delete(key);
+    return inMemory || inStore;
   }
 }

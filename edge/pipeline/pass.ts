@@ -1,7 +1,7 @@
 /**
  * pass: methods the cache does not answer go to the origin; an unsafe one
- * that succeeds invalidates its targets here and at the shield (RFC 9111
- * §4.4); a POST answer that names itself the target's current representation
+ * that succeeds invalidates its targets here, in the colo's other isolates
+ * and at the shield (RFC 9111 §4.4); a POST answer that names itself the target's current representation
  * may be stored for later GETs.
  */
 import { primaryKey } from "../../common/cache-key";
@@ -69,5 +69,8 @@ async function invalidateAfterUnsafe(tx: Transaction, headers: Headers): Promise
     }
     if (target.host === tx.url.host) targets.set(primaryKey(target, tx.pop.config.cache.key), target);
   }
-  await Promise.all([...[...targets.keys()].map((key) => tx.pop.tiers.invalidate(key)), invalidateAtShields(tx, [...targets.values()])]);
+  const [had] = await Promise.all([Promise.all([...targets.keys()].map((key) => tx.pop.tiers.invalidate(key))), invalidateAtShields(tx, [...targets.values()])]);
+  // The colo's other isolates may hold a copy in memory: they hear of it through the control plane,
+  // which this answer waits for (briefly). Nothing cached in the colo: nothing to tell.
+  if (had.some(Boolean) && !tx.pop.isShield) await tx.pop.snapshots.invalidate([...targets.keys()]);
 }

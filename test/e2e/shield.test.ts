@@ -96,10 +96,12 @@ describe("the shield tier", () => {
     expect(r.headers.get("surrogate-control")).toBeNull();
   });
 
-  it("a successful POST invalidates its target at the shield too, not only at the POP (RFC 9111 §4.4)", async () => {
+  it("a successful POST invalidates its target at the shield too, and in the POP's other isolate (RFC 9111 §4.4)", async () => {
     const { path, counted } = fresh(600);
     await get("FRA", path);
+    // The front takes turns: both of FRA's isolates now hold a copy in memory.
     expect((await get("FRA", path)).cacheStatus).toMatch(/Outpost-FRA;hit/);
+    // The POST goes to one isolate, the GET after it to the other.
     const post = await fetch(`${popUrl("FRA")}${path}`, { method: "POST", body: "x" });
     expect(post.status).toBe(200);
     await post.text();

@@ -137,7 +137,7 @@ describe("active health", () => {
     expect(s2.health.eu.healthy).toBe(false);
     expect(s2.health.us.healthy).toBe(true);
 
-    await state.report("Outpost-SIN", [{ kind: "ejected", originId: "ap", at: now, until: now + 5000, reason: "3 failures" }]);
+    await state.report({ pop: "Outpost-SIN", events: [{ kind: "ejected", originId: "ap", at: now, until: now + 5000, reason: "3 failures" }] });
     expect((await state.snapshot(undefined, 0)).health.ap).toMatchObject({ healthy: false });
     now += 6000; // the ejection runs out
     expect((await state.snapshot(undefined, 0)).health.ap.healthy).toBe(true);

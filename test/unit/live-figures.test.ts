@@ -55,7 +55,7 @@ describe("the control plane's figures of each POP", () => {
     const version = (await state.snapshot(undefined, 0)).version;
     const held = state.sync({ pop: "Outpost-FRA", have: version, purgeSeq: 0, counters: { requests: 10 } }, 5000);
     clock.now += 2000;
-    await state.report("Outpost-FRA", [], { counters: { requests: 50 } });
+    await state.report({ pop: "Outpost-FRA", events: [], metrics: { counters: { requests: 50 } } });
     await state.purge([{ kind: "everything" }], false, "p1");
     await held;
     const [pop] = await state.pops();
@@ -73,9 +73,13 @@ describe("the control plane's figures of each POP", () => {
     clock.now += 1;
     const rule = await state.purge([{ kind: "url", value: "https://h/a" }], false, "p1");
     clock.now += 10_000;
-    await state.report("Outpost-FRA", [{ kind: "ejected", originId: "eu", at: clock.now, until: clock.now + 5000, reason: "5 failures" }], {
-      counters: { requests: 100, hits: 90, misses: 10 },
-      origins: { eu: { requests: 10, errors: 5, ejected: true, ejections: 1 } },
+    await state.report({
+      pop: "Outpost-FRA",
+      events: [{ kind: "ejected", originId: "eu", at: clock.now, until: clock.now + 5000, reason: "5 failures" }],
+      metrics: {
+        counters: { requests: 100, hits: 90, misses: 10 },
+        origins: { eu: { requests: 10, errors: 5, ejected: true, ejections: 1 } },
+      },
     });
     await state.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 0 });
     const view = await state.dashboard();

@@ -1,12 +1,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { declaredFamilies, exportedSampleNames, renderMetrics, type MetricsInput } from "../../control/metrics";
-import type { HealthReport, PopSync } from "../../control/state";
+import type { HealthReport } from "../../control/state";
+import type { ColoView } from "../../control/colos";
 import { between, sampleOf, Timeline } from "../../control/timeline";
 import { POP_COUNTERS, zeroCounters } from "../../common/metrics/counters";
 import { emptyHistogram, histogramQuantile, observeInto, PopSeries, statusClass, validSeries } from "../../common/metrics/series";
 
-function pop(name: string): PopSync {
+function pop(name: string): ColoView {
   const series = new PopSeries();
   series.observe("ttfb", ["hit"], 0.0004);
   series.observe("ttfb", ["miss"], 0.03);
@@ -15,6 +16,7 @@ function pop(name: string): PopSync {
   series.count("staleByReason", ["if-error"]);
   return {
     name,
+    isolates: 2,
     lastSyncAt: 1_800_000_000_000,
     mode: "long-poll",
     versionApplied: 3,
@@ -39,7 +41,7 @@ const health: HealthReport = {
 };
 const propagation = emptyHistogram();
 observeInto(propagation, 0.02);
-const input = (pops: PopSync[]): MetricsInput => ({ pops, health, purgeSeq: 2, purgeRulesRetained: 5, heldSyncs: 1, purgePropagation: { "Outpost-FRA": propagation } });
+const input = (pops: ColoView[]): MetricsInput => ({ pops, health, purgeSeq: 2, purgeRulesRetained: 5, heldSyncs: 1, purgePropagation: { "Outpost-FRA": propagation } });
 
 describe("metrics", () => {
   it("exports every declared family, with HELP and TYPE, and every counter a POP keeps", () => {

@@ -376,7 +376,7 @@ describe("Cloudflare purge, against a local fake of its API", () => {
       () => now,
       () => undefined,
     );
-    await state.report("Outpost-FRA", [{ kind: "ejected", originId: "o", at: now, until: now + 365 * 86400_000, reason: "x" }]);
+    await state.report({ pop: "Outpost-FRA", events: [{ kind: "ejected", originId: "o", at: now, until: now + 365 * 86400_000, reason: "x" }] });
     const health = await state.health();
     expect(health.origins.o.passive?.until).toBe(now + config.outlierDetection.maxEjectionMs);
   });

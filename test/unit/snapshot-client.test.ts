@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { EMPTY_SNAPSHOT } from "../../common/snapshot";
+import { ISOLATE_RENEW_MS } from "../../common/wire";
+import { IsolateIdentity } from "../../edge/isolate-identity";
 import { SnapshotClient, type SnapshotClientOptions } from "../../edge/snapshot-client";
 
 /** A client's options as a POP sets them, with a test's own control plane and changes. */
@@ -9,6 +11,7 @@ function clientOptions(control: Fetcher, changes: Partial<SnapshotClientOptions>
     controlHost: "control.internal",
     popToken: "t",
     popName: "Outpost-TST",
+    identity: { id: "a1", renewIfSilent: () => undefined },
     refreshMs: 1000,
     coldStartWaitMs: 500,
     longPollMs: 0,
@@ -91,5 +94,36 @@ describe("a control plane in trouble", () => {
     await traffic(60_000);
     const gaps = attempts.slice(1).map((at, i) => at - attempts[i]);
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(30_000);
+  });
+});
+
+describe("an isolate's id on the wire", () => {
+  it("is renewed on the first sync after ISOLATE_RENEW_MS of silence, and kept through the pages of one refresh", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(1_000_000);
+      const sent: string[] = [];
+      let n = 0;
+      const identity = new IsolateIdentity(
+        () => ({ counters: {} }),
+        () => `id${++n}`,
+      );
+      const control = {
+        fetch: async (_url: string, init: RequestInit) => {
+          sent.push((JSON.parse(String(init.body)) as { isolate: string }).isolate);
+          return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
+        },
+      } as unknown as Fetcher;
+      const snapshots = new SnapshotClient(clientOptions(control, { identity }));
+      await snapshots.refresh(Date.now());
+      vi.setSystemTime(1_000_000 + ISOLATE_RENEW_MS - 1000);
+      await snapshots.refresh(Date.now());
+      vi.setSystemTime(1_000_000 + 2 * ISOLATE_RENEW_MS + 1000);
+      await snapshots.refresh(Date.now());
+      await snapshots.refresh(Date.now() + 1);
+      expect(sent).toEqual(["id1", "id1", "id2", "id2"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
