@@ -1,7 +1,8 @@
 /**
  * The local network: reference origins (Node processes) in several regions,
- * POPs (one Miniflare instance each, with its own `cf` geography and cache)
- * and the control plane (a Miniflare instance hosting the ControlPlane
+ * POPs (one Miniflare instance each, with its own `cf` geography and cache:
+ * production's front, two isolates of the Worker, the zone's cache under
+ * their subrequests) and the control plane (a Miniflare instance hosting the ControlPlane
  * Durable Object). Every POP runs the bundle `wrangler deploy` ships, and
  * reaches the control plane through its CONTROL service binding, as on
  * Cloudflare; only the binding's target differs (an external address here,
@@ -130,11 +131,26 @@ export async function buildBundle(outdir = join(ROOT, ".outpost", "build"), conf
   return join(outdir, "worker.js");
 }
 
-/** cloudflare-front.ts as a module workerd runs: production's front in front of each local POP. */
-let frontModule: string | undefined;
-function frontScript(): string {
-  frontModule ??= buildSync({ entryPoints: [join(ROOT, "scripts", "cloudflare-front.ts")], bundle: true, format: "esm", target: "es2022", write: false }).outputFiles[0].text;
-  return frontModule;
+/** A script of ours as a module workerd runs (the front, the zone's cache), bundled once. */
+const bundled = new Map<string, string>();
+function bundledScript(file: string): string {
+  let text = bundled.get(file);
+  if (text === undefined) {
+    text = buildSync({ entryPoints: [join(ROOT, "scripts", file)], bundle: true, format: "esm", target: "es2022", write: false }).outputFiles[0].text;
+    bundled.set(file, text);
+  }
+  return text;
+}
+
+/** The name the zone's cache has in a Miniflare instance (the outbound service of Outpost's workers). */
+export const ZONE_CACHE_WORKER = "cloudflare-zone-cache";
+
+/**
+ * Miniflare worker options for the zone's cache under a Worker's subrequests
+ * (cloudflare-zone-cache.ts): Outpost's workers name it as their outboundService.
+ */
+function zoneCacheWorker() {
+  return { name: ZONE_CACHE_WORKER, modules: true, script: bundledScript("cloudflare-zone-cache.ts"), compatibilityDate: COMPATIBILITY_DATE };
 }
 
 /** The name the front worker has in a Miniflare instance (for unsafeGetDirectURL). */
@@ -149,7 +165,7 @@ export function frontWorker(services: string[], cf: Record<string, unknown>, por
   return {
     name: FRONT_WORKER,
     modules: true,
-    script: frontScript(),
+    script: bundledScript("cloudflare-front.ts"),
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { CF_BLOB: cf, ISOLATES: services.length },
     serviceBindings: Object.fromEntries(services.map((service, i) => [`POP_${i}`, service])),
@@ -328,7 +344,8 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       cf: popCf(config.pops[0]),
       durableObjectsPersist: controlState,
       // Shield shards live here too; they reach the control plane (this worker) as POPs do, by CONTROL.
-      workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" }, serviceBindings: { CONTROL: "outpost" } }],
+      // Its origin fetches (the shields' fills, the probes) pass the zone's cache, as on Cloudflare.
+      workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" }, serviceBindings: { CONTROL: "outpost" }, outboundService: ZONE_CACHE_WORKER }, zoneCacheWorker()],
     });
     let control = new Miniflare(controlOptions(portFor(base, 0)));
     miniflares.push(control);
@@ -352,8 +369,10 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
               name,
               bindings: { ...bindings, OUTPOST_ROLE: "pop", POP_NAME: spec.colo },
               serviceBindings: { CONTROL: { external: { address: `127.0.0.1:${controlUrl.port}`, http: {} } } },
+              outboundService: ZONE_CACHE_WORKER,
             })),
             frontWorker(isolates, popCf(spec), portFor(base, 1 + i)),
+            zoneCacheWorker(),
           ],
         });
         miniflares.push(mf);

@@ -110,3 +110,31 @@ describe("control plane", () => {
     expect(pops.pops.map((p) => p.name).sort()).toEqual(["Outpost-FRA", "Outpost-GRU", "Outpost-IAD", "Outpost-SIN"]);
   });
 });
+
+describe("the zone's cache under the Worker's fetches (as on Cloudflare)", () => {
+  it("never answers a POP's fill: a purged file of a cacheable extension comes from the origin again", async () => {
+    const headers = { authorization: `Bearer ${network.topology.control.token}`, "content-type": "application/json" };
+    const path = unique("/gen/300.css?ttl=600&stamp=1");
+    const get = async () => {
+      const r = await fetch(`${pop("FRA").url}${path}`);
+      await r.arrayBuffer();
+      return { stamp: r.headers.get("x-origin-stamp"), zone: r.headers.get("cf-cache-status") };
+    };
+    const first = await get();
+    // A fetch that did not opt out would have left this file in the zone's cache, under its URL.
+    expect(first.zone).toBeNull();
+    const accepted = await fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", headers, body: JSON.stringify({ files: [`${pop("FRA").url}${path}`] }) });
+    const { result } = (await accepted.json()) as { result: { id: string } };
+    // Applied, or idle: an isolate that has not synced since applies it before its next answer.
+    await waitFor("FRA to apply the purge", async () => {
+      const status = (await (await fetch(`${network.topology.control.url}/v1/purge/${result.id}`, { headers })).json()) as {
+        pops: { name: string; applied: boolean; idle: boolean }[];
+      };
+      const fra = status.pops.find((p) => p.name === "Outpost-FRA");
+      return fra?.applied || fra?.idle ? true : undefined;
+    });
+    const refill = await get();
+    expect(refill.stamp).not.toBe(first.stamp);
+    expect(Number(refill.stamp)).toBeGreaterThan(Number(first.stamp));
+  });
+});
