@@ -170,5 +170,7 @@ export const SnapshotSchema = z.object({
   purgeSeq: z.number().int(),
   /** The epoch that sequence belongs to; a POP that sees a new one resyncs its sequence from zero. */
   purgeEpoch: z.string().optional(),
+  /** The version of the configuration the control plane holds (0 or absent: none; run OUTPOST_CONFIG). */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type Snapshot = z.infer<typeof SnapshotSchema>;

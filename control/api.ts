@@ -59,8 +59,17 @@ function refuse(c: AppContext, shape: ErrorShape, status: ErrorStatus, message: 
   return c.json({ error: message, status, ...extra }, status);
 }
 
-function configOf(env: ControlBindings): OutpostConfig {
-  return configFromText(env.OUTPOST_CONFIG);
+/** How long this isolate reuses the control plane's answer of which configuration runs. */
+const CONFIG_MEMO_MS = 2000;
+let configMemo: { at: number; config: OutpostConfig } | undefined;
+
+/** The configuration POPs run: the control plane's held one, else the variable (asked at most every CONFIG_MEMO_MS). */
+async function configOf(deps: ControlDeps, c: AppContext): Promise<OutpostConfig> {
+  if (configMemo && Date.now() - configMemo.at < CONFIG_MEMO_MS) return configMemo.config;
+  const held = await planeOf(deps, c).configuration();
+  const config = configFromText(held.text ?? c.env.OUTPOST_CONFIG);
+  configMemo = { at: Date.now(), config };
+  return config;
 }
 
 function tokensOf(env: ControlBindings): TokenStore {
@@ -124,7 +133,8 @@ function jsonBody(spec: RouteSpec): MiddlewareHandler<AppEnv>[] {
     if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) return refuse(c, spec.errors, 415, "content-type must be application/json");
     await next();
   };
-  const limit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => refuse(c as AppContext, spec.errors, 413, `body larger than ${MAX_BODY_BYTES} bytes`) });
+  const maxSize = spec.maxBodyBytes ?? MAX_BODY_BYTES;
+  const limit = bodyLimit({ maxSize, onError: (c) => refuse(c as AppContext, spec.errors, 413, `body larger than ${maxSize} bytes`) });
   const validate = validator("json", (value, c) => {
     const parsed = spec.body!.safeParse(value);
     if (!parsed.success) return refuse(c as AppContext, spec.errors, 400, "invalid body", { problems: fieldProblems(parsed.error, "(body)") });
@@ -189,7 +199,7 @@ function registerOperatorRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.healthz, (c) => c.json({ ok: true }));
   register(app, ROUTES.openapi, (c) => c.json(openApiDocument()));
   register(app, ROUTES.purge, async (c) => {
-    const request = parsePurgeRequest(bodyOf(c, ROUTES.purge.body), configOf(c.env));
+    const request = parsePurgeRequest(bodyOf(c, ROUTES.purge.body), await configOf(deps, c));
     if (!request.ok) return c.json({ success: false, errors: request.problems, messages: [], result: null, error: "invalid purge", status: 400 }, 400);
     const rule = await planeOf(deps, c).purge(request.targets, request.soft, newPurgeId());
     return c.json({
@@ -206,11 +216,11 @@ function registerOperatorRoutes(app: App, deps: ControlDeps): void {
   });
   register(app, ROUTES.origins, async (c) => {
     const overrides = await planeOf(deps, c).overrides();
-    return c.json({ origins: configOf(c.env).origins.map((o) => ({ ...o, ...overrides[o.id] })) });
+    return c.json({ origins: (await configOf(deps, c)).origins.map((o) => ({ ...o, ...overrides[o.id] })) });
   });
   register(app, ROUTES.patchOrigin, async (c) => {
     const id = c.req.param("id") ?? "";
-    if (!configOf(c.env).origins.some((o) => o.id === id)) return refuse(c, "outpost", 404, `no origin "${id}"`);
+    if (!(await configOf(deps, c)).origins.some((o) => o.id === id)) return refuse(c, "outpost", 404, `no origin "${id}"`);
     return c.json({ id, ...(await planeOf(deps, c).patchOrigin(id, bodyOf(c, ROUTES.patchOrigin.body))) });
   });
   register(app, ROUTES.health, async (c) => c.json(await planeOf(deps, c).health()));
@@ -250,16 +260,16 @@ function registerDashboardRoutes(app: App, deps: ControlDeps): void {
 
 /** Cloudflare's API, for tooling written against it. */
 function registerCloudflareRoutes(app: App, deps: ControlDeps): void {
-  register(app, ROUTES.zones, (c) => c.json(listZones(configOf(c.env), queryOf(c, ROUTES.zones.query))));
-  register(app, ROUTES.zone, (c) => {
-    const site = findZone(configOf(c.env), c.req.param("zone_id") ?? "");
+  register(app, ROUTES.zones, async (c) => c.json(listZones(await configOf(deps, c), queryOf(c, ROUTES.zones.query))));
+  register(app, ROUTES.zone, async (c) => {
+    const site = findZone(await configOf(deps, c), c.req.param("zone_id") ?? "");
     if (!site) return refuse(c, "cloudflare", 404, `Could not route to /zones/${c.req.param("zone_id")}, perhaps your object identifier is invalid?`);
     return c.json({ success: true, errors: [], messages: [], result: zoneOf(site) });
   });
   register(app, ROUTES.zonePurge, async (c) => {
-    const site = findZone(configOf(c.env), c.req.param("zone_id") ?? "");
+    const site = findZone(await configOf(deps, c), c.req.param("zone_id") ?? "");
     if (!site) return refuse(c, "cloudflare", 404, `Could not route to /zones/${c.req.param("zone_id")}/purge_cache, perhaps your object identifier is invalid?`);
-    const request = parsePurgeRequest(bodyOf(c, ROUTES.zonePurge.body), configOf(c.env), site);
+    const request = parsePurgeRequest(bodyOf(c, ROUTES.zonePurge.body), await configOf(deps, c), site);
     if (!request.ok) return refuse(c, "cloudflare", 400, "invalid purge request", { problems: request.problems });
     const rule = await planeOf(deps, c).purge(request.targets, request.soft, newPurgeId());
     return c.json(purgeAccepted(rule.id));
@@ -280,13 +290,24 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
     const report = bodyOf(c, ROUTES.reports.body);
     return c.json(await planeOf(deps, c).report(report));
   });
+  register(app, ROUTES.config, async (c) => {
+    const held = await planeOf(deps, c).configuration();
+    return c.json({ version: held.version, source: held.text ? "control plane" : "variable", config: JSON.parse(held.text ?? c.env.OUTPOST_CONFIG) as Record<string, unknown> });
+  });
+  register(app, ROUTES.putConfig, async (c) => {
+    // Validated against the schema already; what is held is what the operator wrote, not the defaults filled in.
+    const answer = await planeOf(deps, c).putConfiguration((await c.req.json()) as Record<string, unknown>);
+    configMemo = undefined;
+    return c.json(answer);
+  });
+  register(app, ROUTES.popConfig, async (c) => c.json(await planeOf(deps, c).configuration()));
   register(app, ROUTES.invalidations, async (c) => c.json(await planeOf(deps, c).invalidate(bodyOf(c, ROUTES.invalidations.body))));
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).
   register(app, ROUTES.shield, (c) =>
     deps.shieldRoute ? deps.shieldRoute(c.req.raw, c.env, c.req.param("region") ?? "", c.req.param("shard") ?? "") : shieldUnavailable("no shield route"),
   );
   register(app, ROUTES.shieldFault, async (c) => {
-    const named = shardNamed(c.req.param("region") ?? "", c.req.param("shard") ?? "", configOf(c.env).shield.shardsPerRegion);
+    const named = shardNamed(c.req.param("region") ?? "", c.req.param("shard") ?? "", (await configOf(deps, c)).shield.shardsPerRegion);
     if ("problem" in named) return refuse(c, "outpost", 404, named.problem);
     const stub = deps.shield?.(c.env, named.address);
     if (!stub) return refuse(c, "outpost", 404, "no SHIELD binding");

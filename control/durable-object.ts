@@ -70,6 +70,12 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   async purge(targets: PurgeTarget[], soft: boolean, id: string) {
     return this.state.purge(targets, soft, id);
   }
+  async configuration() {
+    return this.state.configuration();
+  }
+  async putConfiguration(config: Record<string, unknown>) {
+    return this.state.putConfiguration(config);
+  }
   async invalidate(invalidation: Invalidation) {
     return this.state.invalidate(invalidation);
   }

@@ -20,7 +20,7 @@ export function openApiPath(honoPath: string): string {
 }
 
 /** The method a declaration is documented under ("all" routes serve GET for clients). */
-export function documentedMethod(spec: Pick<RouteSpec, "method">): "get" | "post" | "patch" {
+export function documentedMethod(spec: Pick<RouteSpec, "method">): "get" | "post" | "put" | "patch" {
   return spec.method === "all" ? "get" : spec.method;
 }
 

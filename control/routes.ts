@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import type { Scope } from "../common/auth";
+import { ConfigSchema } from "../common/config";
 import { CloudflareErrorSchema, PurgeResultSchema, ZoneListQuerySchema, ZoneListSchema, ZoneResultSchema } from "./cloudflare-api";
 import { MAX_PURGE_ITEMS, PurgeBodySchema } from "./purge-request";
 import { InvalidationSchema, OriginOverrideSchema, OriginPatchSchema, ReportSchema, SnapshotSchema, SyncRequestSchema } from "../common/wire";
@@ -15,6 +16,14 @@ import { DashboardViewSchema, HealthReportSchema, PurgeStatusSchema } from "./vi
 
 /** Bodies larger than this are refused (413) before they are read whole. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** A configuration put to the control plane: far past Cloudflare's 5 KB a variable, well inside a Durable Object's memory. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+const HeldConfigSchema = z.object({
+  version: z.number().int().describe("0: no configuration is held; POPs run the OUTPOST_CONFIG variable"),
+  source: z.enum(["control plane", "variable"]),
+  config: z.record(z.string(), z.unknown()),
+});
 
 /** How a route's errors are shaped: Outpost's problem object, or Cloudflare's envelope. */
 export type ErrorShape = "outpost" | "cloudflare";
@@ -39,7 +48,7 @@ interface MediaAnswer {
 export type Answer = JsonAnswer | MediaAnswer;
 
 export interface RouteSpec {
-  method: "get" | "post" | "patch" | "all";
+  method: "get" | "post" | "put" | "patch" | "all";
   /** Hono's form: /v1/purge/:id. */
   path: string;
   summary: string;
@@ -48,6 +57,8 @@ export interface RouteSpec {
   errors: ErrorShape;
   /** A JSON body, validated; absent: none is read. */
   body?: z.ZodType;
+  /** Bodies larger are refused (413); default MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
   /** Query parameters, validated. */
   query?: z.ZodObject;
   /** Path parameters and what they are. */
@@ -282,6 +293,34 @@ export const ROUTES = {
     internal: true,
     body: ReportSchema,
     answers: { 200: { description: "The snapshot version after the report", schema: z.object({ version: z.number().int() }) } },
+  },
+  config: {
+    method: "get",
+    path: "/v1/config",
+    summary: "The configuration every POP runs: the one held here (PUT /v1/config), else the OUTPOST_CONFIG variable",
+    scope: "read",
+    errors: "outpost",
+    answers: { 200: { description: "Its version (0: the variable) and the configuration", schema: HeldConfigSchema } },
+  },
+  putConfig: {
+    method: "put",
+    path: "/v1/config",
+    summary: "Replaces the configuration every POP runs (validated; each POP takes it at its next sync, within its held sync)",
+    scope: "admin",
+    errors: "outpost",
+    body: ConfigSchema,
+    maxBodyBytes: MAX_CONFIG_BYTES,
+    limits: `At most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB. Stored as a row per origin, a row per site and one for the rest.`,
+    answers: { 200: { description: "The new version", schema: z.object({ version: z.number().int() }) } },
+  },
+  popConfig: {
+    method: "get",
+    path: "/v1/sync/config",
+    summary: "The held configuration's text, for an isolate whose sync said its version changed",
+    scope: "pop",
+    errors: "outpost",
+    internal: true,
+    answers: { 200: { description: "Its version and text (absent: run the variable)", schema: z.object({ version: z.number().int(), text: z.string().optional() }) } },
   },
   invalidations: {
     method: "post",

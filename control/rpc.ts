@@ -21,5 +21,9 @@ export interface ControlPlaneRpc {
   purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule>;
   purgeStatus(id: string): Promise<PurgeStatus | undefined>;
   /** An isolate's invalidation for the others: a purge rule, answered once its colo has it (or after INVALIDATION_WAIT_MS). */
+  /** The configuration held here (text absent: POPs run the OUTPOST_CONFIG variable). */
+  configuration(): Promise<{ version: number; text: string | undefined }>;
+  /** Holds a configuration (validated by the caller); every isolate takes it at its next sync. */
+  putConfiguration(config: Record<string, unknown>): Promise<{ version: number }>;
   invalidate(invalidation: Invalidation): Promise<{ seq: number; reachedColo: boolean }>;
 }

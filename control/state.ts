@@ -8,16 +8,18 @@ import type { OutpostConfig } from "../common/config";
 import { purgeHorizonMs } from "../common/settings";
 import { probeDueOrigins } from "./probe-round";
 import { healthReport, publishedHealth } from "./health-view";
+import { HeldConfig } from "./held-config";
 import { purgeOnCloudflare, type CloudflarePurgeOptions } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
-import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type SyncReport } from "../common/wire";
+import type { Invalidation, PopMetrics, Report, SyncReport } from "../common/wire";
 import { loadControlData, type ControlData } from "./control-data";
 import { HeldSyncs } from "./held-syncs";
 import { keptFigures } from "./pop-figures";
 import { LiveFigures } from "./live";
 import type { MetricsInput } from "./metrics";
 import { buildDashboardView, type DashboardView } from "./dashboard-view";
-import { coloPurgeState, coloReached, coloView, coloViews, memberKey, retire, type ColoView } from "./colos";
+import { coloPurgeState, coloViews, memberKey, type ColoView } from "./colos";
+import { coloTakes, feedLive, retireSilentIsolates } from "./colo-upkeep";
 
 export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "../common/wire";
 import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
@@ -59,20 +61,29 @@ export class ControlState {
   /** Figures for people watching (the dashboard, purge lag): memory only. */
   readonly live = new LiveFigures();
   private readonly held = new HeldSyncs();
+  /** The configuration an operator put here, over the variable's. */
+  private readonly heldConfig: HeldConfig;
 
   constructor(
     private readonly storage: ControlStorage,
-    private readonly config: () => OutpostConfig,
+    private readonly bootstrapConfig: () => OutpostConfig,
     private readonly now: () => number = Date.now,
     private readonly log: (line: string) => void = (line) => console.log(line),
     private readonly options: ControlOptions = {},
-  ) {}
+  ) {
+    this.heldConfig = new HeldConfig(storage);
+  }
+
+  /** What everything here runs: the held configuration, else the variable's. */
+  private config(): OutpostConfig {
+    return this.heldConfig.current ?? this.bootstrapConfig();
+  }
 
   private loading: Promise<ControlData> | undefined;
 
   private load(): Promise<ControlData> {
     if (this.data) return Promise.resolve(this.data);
-    this.loading ??= loadControlData(this.storage).then((data) => (this.data = data));
+    this.loading ??= Promise.all([loadControlData(this.storage), this.heldConfig.load()]).then(([data]) => (this.data = data));
     return this.loading;
   }
 
@@ -145,7 +156,7 @@ export class ControlState {
     pop.purgeSeqDelivered = Math.max(purgeSeq, snapshot.purges.at(-1)?.seq ?? 0);
     this.live.onDelivered(key, report.pop, pop.purgeSeqDelivered, now);
     data.pops.set(key, pop);
-    if (!previous) this.feedLive(data, report.pop, now);
+    if (!previous) feedLive(data, this.live, report.pop, now);
     // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
     // (What was delivered lives in memory: a purge answering every held sync must not cost a write per POP.)
     const changed = !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.versionApplied !== pop.versionApplied;
@@ -159,32 +170,15 @@ export class ControlState {
   /** An isolate's new figures, and its POP's sum for the people watching. */
   private setFigures(data: ControlData, key: string, previous: PopSync, metrics: PopMetrics, extra: Partial<PopSync> = {}): void {
     data.pops.set(key, { ...previous, ...keptFigures(this.config(), metrics, previous), ...extra });
-    if (metrics.counters) this.feedLive(data, previous.name, this.now());
+    if (metrics.counters) feedLive(data, this.live, previous.name, this.now());
   }
 
-  /** The live timeline sees a POP's sum over its isolates (and those gone), which never goes backwards. */
-  private feedLive(data: ControlData, pop: string, now: number): void {
-    const members = data.pops.membersOf(pop);
-    if (members.length === 0) return;
-    const view = coloView(members, data.retired.get(pop));
-    this.live.onFigures(pop, now, view.counters, view.series);
-  }
-
-  /** Isolates silent for long (or past the bound) retire: their figures stay in their POP's total. */
+  /** Isolates silent for long (or past the bound) retire, at most once a minute. */
   private lastSweepAt = 0;
   private async retireGone(data: ControlData, now: number): Promise<void> {
     if (now - this.lastSweepAt < RETIRE_SWEEP_MS) return;
     this.lastSweepAt = now;
-    for (const key of data.pops.due(now)) {
-      const row = data.pops.get(key);
-      if (!row) continue;
-      const retired = retire(data.retired.get(row.name), row);
-      data.retired.set(row.name, retired);
-      await this.storage.putRow("retired", row.name, retired);
-      data.pops.delete(key);
-      data.popWrittenAt.delete(key);
-      await this.storage.deleteRow("pop", key);
-    }
+    await retireSilentIsolates(data, this.storage, now);
   }
 
   /** Figures an isolate sends between held syncs (so dashboards stay live); its position is left as it was. */
@@ -229,6 +223,7 @@ export class ControlState {
       purges,
       purgeSeq: data.purgeSeq,
       purgeEpoch: data.epoch,
+      configVersion: this.heldConfig.version,
     };
   }
 
@@ -275,16 +270,9 @@ export class ControlState {
    */
   async invalidate({ pop, isolate, keys }: Invalidation): Promise<{ seq: number; reachedColo: boolean }> {
     const data = await this.load();
-    const rule = await this.purge(
-      keys.map((value) => ({ kind: "url", value })),
-      false,
-      `inv-${crypto.randomUUID()}`,
-      { cloudflare: false },
-    );
-    const deadline = Date.now() + INVALIDATION_WAIT_MS;
-    const reached = () => coloReached(data.pops.membersOf(pop), memberKey(pop, isolate), rule.seq, this.now());
-    while (!reached() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
-    return { seq: rule.seq, reachedColo: reached() };
+    const targets = keys.map((value): PurgeTarget => ({ kind: "url", value }));
+    const rule = await this.purge(targets, false, `inv-${crypto.randomUUID()}`, { cloudflare: false });
+    return { seq: rule.seq, reachedColo: await coloTakes(data, pop, memberKey(pop, isolate), rule.seq, this.now) };
   }
 
   async purgeStatus(id: string): Promise<PurgeStatus | undefined> {
@@ -339,6 +327,21 @@ export class ControlState {
     const now = this.now();
     await this.publish(data, now);
     return healthReport(this.config(), data, coloViews(data.pops.values(), data.retired), now);
+  }
+
+  /** The held configuration, as isolates fetch it (text absent: run the variable). */
+  async configuration(): Promise<{ version: number; text: string | undefined }> {
+    await this.load();
+    return this.heldConfig.answer;
+  }
+
+  /** Holds a new configuration (validated by the caller); every isolate's next sync fetches it. */
+  async putConfiguration(config: Record<string, unknown>): Promise<{ version: number }> {
+    const data = await this.load();
+    const version = await this.heldConfig.put(config);
+    this.log(JSON.stringify({ event: "config", version }));
+    await this.bumpVersion(data);
+    return { version };
   }
 
   async patchOrigin(id: string, patch: OriginOverride): Promise<{ version: number; override: OriginOverride }> {

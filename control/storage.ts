@@ -5,7 +5,8 @@
  *
  *   rows(tbl, id, value)   one row per origin override, active health, passive
  *                          report, isolate, POP's retired figures, health
- *                          transition, Cloudflare purge result,
+ *                          transition, Cloudflare purge result, section of the
+ *                          held configuration (an origin, a site, the rest),
  *                          and the small named values (version, purge sequence, epoch)
  *   purges(seq, id, at, rule)  one row per purge rule, read by sequence
  *
@@ -13,7 +14,7 @@
  */
 import type { PurgeRule } from "../common/snapshot";
 
-export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "retired" | "transition" | "cloudflare";
+export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "retired" | "transition" | "cloudflare" | "config";
 
 export interface ControlStorage {
   rows<T>(table: RowTable): Promise<Map<string, T>>;

@@ -22,6 +22,7 @@ import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
 import { IsolateIdentity } from "./isolate-identity";
+import { configText, heldConfigVersion } from "../common/config-source";
 import { zeroCounters, type PopCounters } from "../common/metrics/counters";
 import type { PopLocation, PopMetrics } from "../common/wire";
 import { PopSeries, statusClass, type CacheResult, type StaleReason } from "../common/metrics/series";
@@ -89,7 +90,8 @@ export class Pop {
     readonly name: string,
     private readonly options: PopOptions = {},
   ) {
-    this.config = options.shield ? asShield(parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")) : parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG");
+    const config = parseConfig(configText(env), heldConfigVersion() > 0 ? "the control plane's configuration" : "OUTPOST_CONFIG");
+    this.config = options.shield ? asShield(config) : config;
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
     this.tiers = new Tiers(this.memory, () => this.store, this.config.cache);
     this.tokens = new TokenStore(env.CONTROL_TOKENS, undefined);
@@ -269,18 +271,19 @@ let current: { config: string; name: string; pop: Pop } | undefined;
 
 /**
  * The isolate's Pop for this configuration and name; a changed configuration
- * builds a new one. (A shield shard's Pop belongs to its Durable Object instead.)
+ * (a new deploy's variable, or the control plane's) builds a new one. (A shield shard's Pop belongs to its Durable Object instead.)
  */
 export function popFor(env: Env, cf: IncomingRequestCfProperties | undefined): Pop {
   const colo = typeof cf?.colo === "string" && cf.colo ? cf.colo : undefined;
   const name = `Outpost-${colo ?? env.POP_NAME ?? "local"}`;
   // The same string object comes with every request: comparing it is cheap.
-  if (current && current.config === env.OUTPOST_CONFIG && current.name === name) return current.pop;
+  const text = configText(env);
+  if (current && current.config === text && current.name === name) return current.pop;
   const pop = new Pop(env, name);
   // The colo's own place (cf.latitude/longitude are the client's on Cloudflare); the city only
   // when the request's coordinates stood in for an unknown colo.
   const place = popPlace(cf);
   if (place) pop.location = { ...place, ...(!coloPoint(colo) && typeof cf?.city === "string" ? { city: cf.city } : {}) };
-  current = { config: env.OUTPOST_CONFIG, name, pop };
+  current = { config: text, name, pop };
   return pop;
 }

@@ -7,6 +7,7 @@
 import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
 import { waitAtMost } from "./wait";
 import { RateLimiter } from "../common/rate-limit";
+import { heldConfigVersion, holdConfig } from "../common/config-source";
 import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type ReportEvent, type SyncMode, type SyncReport } from "../common/wire";
 
 export type { SyncMode } from "../common/wire";
@@ -282,10 +283,24 @@ export class SnapshotClient {
     if (typeof next.version !== "number") throw new Error("control plane sent no snapshot version");
     // A held answer's round trip includes the hold: its clock reading is taken from its end.
     const roundTrip = waitMs > 0 ? Math.min(receivedAt - sentAt, 50) : receivedAt - sentAt;
+    // The control plane holds another configuration than this isolate runs: fetch it (the next request runs it).
+    if ((next.configVersion ?? 0) !== heldConfigVersion()) await this.fetchConfig(next.configVersion ?? 0);
     const applied = this.options.onSnapshot(next, next.generatedAt - (receivedAt - roundTrip / 2), roundTrip / 2);
     // A new epoch is a control plane that started over: its versions count from 1 again.
     if (next.version >= this.current.version || next.purgeEpoch !== this.current.purgeEpoch) this.current = next;
     return next.purges.length > 0 && applied < next.purgeSeq;
+  }
+
+  /** The control plane's configuration `version` (0: none, back to the variable), held for this isolate. */
+  private async fetchConfig(version: number): Promise<void> {
+    if (version === 0) return holdConfig(0, undefined);
+    const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/config`, {
+      headers: this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {},
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!response.ok) throw new SyncRefused(response.status, 0);
+    const held = (await response.json()) as { version: number; text?: string };
+    holdConfig(held.version, held.text);
   }
 
   refresh(now: number): Promise<void> {

@@ -75,7 +75,10 @@ function checkVariables(config: DeployConfig, out: DeployFindings): void {
   if (text === undefined) out.errors.push("vars: OUTPOST_CONFIG is missing");
   else {
     const bytes = new TextEncoder().encode(text).byteLength;
-    if (bytes > MAX_VARIABLE_BYTES) out.errors.push(`vars: OUTPOST_CONFIG is ${bytes} bytes; Cloudflare takes at most ${MAX_VARIABLE_BYTES} per variable`);
+    if (bytes > MAX_VARIABLE_BYTES)
+      out.errors.push(
+        `vars: OUTPOST_CONFIG is ${bytes} bytes; Cloudflare takes at most ${MAX_VARIABLE_BYTES} per variable: keep a small configuration here to bootstrap and put the whole one to the control plane (PUT /v1/config)`,
+      );
     try {
       const parsed = parseConfig(text, "OUTPOST_CONFIG");
       if (parsed.sites.some((s) => s.hosts.some((h) => h.endsWith("example.com"))))

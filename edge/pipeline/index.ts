@@ -109,5 +109,20 @@ export function handleEdgeRequest(request: Request, env: Env, ctx: ExecutionCont
     return run(tx, first);
   };
   const coldStart = pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
-  return coldStart ? coldStart.then(begin) : begin();
+  if (!coldStart) return begin();
+  return coldStart.then(async () => {
+    // The sync may have brought the control plane's configuration: then a new Pop runs it, synced first.
+    let now = pop;
+    try {
+      now = upper?.pop ?? popFor(env, cf);
+    } catch (err) {
+      console.error(`outpost: ${(err as Error).message}`); // the Pop that runs keeps running
+    }
+    if (now !== pop) {
+      pop = now;
+      pop.counters.requests++;
+      await pop.snapshots.forRequest((p) => ctx.waitUntil(p), Date.now());
+    }
+    return begin();
+  });
 }

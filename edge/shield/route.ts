@@ -8,6 +8,7 @@
  */
 import { grants, tokenStoreFor } from "../../common/auth";
 import { configFromText } from "../../common/config";
+import { configText } from "../../common/config-source";
 import type { Env } from "../../common/env";
 import { locationHint, shardNamed, type ShieldAddress } from "../../common/shield/placement";
 import { SHIELD_FIELDS, shieldUnavailable } from "../../common/shield/protocol";
@@ -29,7 +30,7 @@ export async function routeToShard(request: Request, env: Env, region: string, s
   const token = request.headers.get(SHIELD_FIELDS.token);
   const grant = token ? tokenStoreFor(env.CONTROL_TOKENS, env.POP_TOKEN).authenticate(`Bearer ${token}`) : undefined;
   if (!grant || !grants(grant, "pop")) return refusal(401, "the shield answers POPs only");
-  const named = shardNamed(region, shard, configFromText(env.OUTPOST_CONFIG).shield.shardsPerRegion);
+  const named = shardNamed(region, shard, configFromText(configText(env)).shield.shardsPerRegion);
   if ("problem" in named) return refusal(404, named.problem);
   const { address } = named;
   const stub = shardStub(env, address);

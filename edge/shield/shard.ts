@@ -11,7 +11,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { SqlStore } from "../cache/sql-store";
-import { parseConfig } from "../../common/config";
+import { configFromText } from "../../common/config";
+import { configText } from "../../common/config-source";
 import type { Env } from "../../common/env";
 import { primaryKey } from "../../common/cache-key";
 import { handleEdgeRequest } from "../pipeline";
@@ -26,6 +27,8 @@ export class Shield extends DurableObject<Env> {
    * (or this shard's next one, after the runtime recreates it) may not touch.
    */
   private pop: Pop | undefined;
+  /** The configuration text its Pop was built from. */
+  private popConfig: string | undefined;
   /** Set through the fault switch (chaos and tests): the shard answers as unavailable. */
   private down = false;
 
@@ -39,10 +42,13 @@ export class Shield extends DurableObject<Env> {
     const target = request.headers.get(SHIELD_FIELDS.url);
     if (!region || !target) return shieldUnavailable("request lacks the shield fields");
     const address = shieldAddress(region, Number(shardText) || 0);
-    const pop = (this.pop ??= new Pop(this.env, address.name, {
-      shield: address,
-      store: () => new SqlStore(this.ctx.storage.sql, parseConfig(this.env.OUTPOST_CONFIG, "OUTPOST_CONFIG").shield.storageBytes),
-    }));
+    // A changed configuration (the control plane's, fetched at a sync) builds the shard's Pop anew.
+    const text = configText(this.env);
+    if (!this.pop || this.popConfig !== text) {
+      this.popConfig = text;
+      this.pop = new Pop(this.env, address.name, { shield: address, store: () => new SqlStore(this.ctx.storage.sql, configFromText(text).shield.storageBytes) });
+    }
+    const pop = this.pop;
     const nonce = request.headers.get(SHIELD_FIELDS.nonce) ?? "";
     // An invalidation is the POP's own POST, never a fill that happens to carry the field.
     if (request.method === "POST" && request.headers.get(SHIELD_FIELDS.invalidate) === "1") {
