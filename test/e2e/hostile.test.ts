@@ -53,6 +53,16 @@ function send(host: string, path: string, headers: Record<string, string> = {}, 
 }
 const get = (path: string, headers: Record<string, string> = {}) => send("localhost", path, headers);
 
+/**
+ * FRA's answer from its own cache. FRA runs two isolates the front takes in turn: the one that did
+ * not fill may ask before the filler's store reached the colo's Cache API, and go on to the shield.
+ */
+const hitAtFra = (path: string) =>
+  waitFor(`a hit at FRA for ${path}`, async () => {
+    const answer = await get(path);
+    return /Outpost-FRA;hit/.test(answer.headers["cache-status"] ?? "") ? answer : undefined;
+  });
+
 const originRequests = (path: string) => originRequestsOf(network.topology, path);
 
 describe("nothing unkeyed reaches the origin", () => {
@@ -61,8 +71,7 @@ describe("nothing unkeyed reaches the origin", () => {
     const poisoned = await get(`${clean}&utm_source=pwned`);
     expect(poisoned.status).toBe(200);
     expect(poisoned.headers.utm_source).toBeUndefined();
-    const next = await get(clean);
-    expect(next.headers["cache-status"]).toMatch(/Outpost-FRA;hit/);
+    const next = await hitAtFra(clean);
     expect(next.headers.utm_source).toBeUndefined();
   });
 
@@ -99,8 +108,7 @@ describe("what the origin marked private stays private", () => {
     const path = unique(`/headers?cache-control=${encodeURIComponent('public, max-age=600, private="x-user", no-cache="x-token"')}&x-user=alice&x-token=t0k3n`);
     const first = await get(path);
     expect(first.headers["x-token"]).toBe("t0k3n");
-    const hit = await get(path);
-    expect(hit.headers["cache-status"]).toMatch(/Outpost-FRA;hit/);
+    const hit = await hitAtFra(path);
     expect(hit.headers["x-user"]).toBeUndefined();
     expect(hit.headers["x-token"]).toBeUndefined();
   });
@@ -156,9 +164,8 @@ describe("interim answers", () => {
     const first = await get(path);
     expect(first.status).toBe(200);
     expect(first.body).toMatch(/^final answer \d+/);
-    const again = await get(path);
+    const again = await hitAtFra(path);
     expect(again.status).toBe(200);
-    expect(again.headers["cache-status"]).toMatch(/Outpost-FRA;hit/);
     expect(again.body).toBe(first.body);
   });
 });
