@@ -103,12 +103,21 @@ export const CompressionSchema = z
       ]),
     /** Smaller bodies gain too little to pay for the work. */
     minBytes: z.number().int().min(0).default(1024),
-    /** Larger bodies are not compressed here (they stream; see README). */
+    /** Bodies up to this size are compressed within the request that first asks for a coding. */
     maxBytes: z
       .number()
       .int()
       .min(0)
       .default(1024 * 1024),
+    /**
+     * Larger ones, up to this size, are compressed after it, in the background (streamed through the
+     * encoder, so memory holds the encoded bytes, not the body); meanwhile clients get identity.
+     */
+    backgroundMaxBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024),
     brotliQuality: z.number().int().min(0).max(11).default(6),
     gzipLevel: z.number().int().min(1).max(9).default(6),
     zstdLevel: z.number().int().min(1).max(19).default(6),

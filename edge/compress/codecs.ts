@@ -33,3 +33,53 @@ export function availableCodings(config: CompressionConfig): Coding[] {
   const hasZstd = typeof (zlib as unknown as { zstdCompressSync?: unknown }).zstdCompressSync === "function";
   return config.encodings.filter((c) => c !== "zstd" || hasZstd);
 }
+
+/** A streaming encoder of node:zlib for a coding (the same settings as encode). */
+function encoderStream(coding: Coding, config: CompressionConfig, sizeHint: number): zlib.Gzip | zlib.BrotliCompress {
+  switch (coding) {
+    case "br":
+      return zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: sizeHint } });
+    case "gzip":
+      return zlib.createGzip({ level: config.gzipLevel });
+    case "zstd": {
+      const create = (zlib as unknown as { createZstdCompress?: (o?: { params?: Record<number, number> }) => zlib.Gzip }).createZstdCompress;
+      if (!create) throw new Error("zstd is not available in this runtime");
+      const level = (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel;
+      return create(level !== undefined ? { params: { [level]: config.zstdLevel } } : undefined);
+    }
+  }
+}
+
+/**
+ * Encodes a body as it streams: a chunk at a time into the encoder, waiting
+ * for it to drain, so memory holds the encoded bytes (a fraction of the body)
+ * and one chunk, not the body.
+ */
+export async function encodeStream(coding: Coding, body: ReadableStream<Uint8Array>, config: CompressionConfig, sizeHint: number): Promise<Uint8Array> {
+  const encoder = encoderStream(coding, config, sizeHint);
+  const out: Uint8Array[] = [];
+  let length = 0;
+  encoder.on("data", (chunk: Uint8Array) => {
+    out.push(chunk);
+    length += chunk.byteLength;
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    encoder.on("end", resolve);
+    encoder.on("error", reject);
+  });
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!encoder.write(value)) await new Promise((resolve) => encoder.once("drain", resolve));
+  }
+  encoder.end();
+  await finished;
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of out) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}

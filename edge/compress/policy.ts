@@ -18,12 +18,12 @@ function typeMatches(contentType: string, patterns: readonly string[]): boolean 
 
 /**
  * Is this stored representation worth compressing? A compressible type,
- * big enough to gain, small enough to compress in one go, not already
- * encoded, and not marked no-transform.
+ * big enough to gain, not past what is compressed at all (in the request or
+ * in the background), not already encoded, and not marked no-transform.
  */
 export function compressible(pairs: Pairs, status: number, size: number, config: CompressionConfig): boolean {
   if (!config.enabled || status !== 200) return false;
-  if (size < config.minBytes || size > config.maxBytes) return false;
+  if (size < config.minBytes || size > Math.max(config.maxBytes, config.backgroundMaxBytes)) return false;
   const encoding = field(pairs, "content-encoding");
   if (encoding && encoding.toLowerCase() !== "identity") return false;
   const type = field(pairs, "content-type");

@@ -8,7 +8,7 @@ import { internalKey } from "../../common/cache-key";
 import type { Coding } from "../http/accept-encoding";
 import { cancelBody, type Found } from "../cache/tiers";
 import type { Transaction } from "../transaction";
-import { encode } from "./codecs";
+import { encode, encodeStream } from "./codecs";
 import { compressible, encodedHeaders } from "./policy";
 
 export type EncodingChoice = { kind: "as-stored" } | { kind: "identity" } | { kind: "encoded"; coding: Coding; key: string };
@@ -36,22 +36,39 @@ export function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
   return { kind: "encoded", coding, key: internalKey("encoded", [coding, found.meta.bodyId ?? String(found.meta.responseTime)], found.key) };
 }
 
+/** An encoded variant as a client gets it: its fields, its body (streamed when large) and its size. */
+export interface EncodedVariant {
+  headers: [string, string][];
+  body: Uint8Array | ReadableStream<Uint8Array>;
+  size: number;
+}
+
+/** Background compressions running in this isolate, by variant key: one per variant at a time. */
+const compressing = new Set<string>();
+const MAX_BACKGROUND_COMPRESSIONS = 4;
+
 /**
  * An encoded variant: from the Cache API if another isolate made it, or made
  * here once (compressed from the stored body) and stored in both tiers, so
- * that hits do no compression work.
+ * that hits do no compression work. A body past compression.maxBytes is
+ * compressed in the background instead (undefined: identity this time).
  */
-export async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<{ headers: [string, string][]; body: Uint8Array } | undefined> {
+export async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<EncodedVariant | undefined> {
   const pop = tx.pop;
   const retention = retentionSeconds(found.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds);
   const stored = await pop.store.get(key);
   if (stored?.record.kind === "entry" && stored.body) {
+    void cancelBody(found.body);
+    const size = stored.record.meta.size;
+    if (!(stored.body instanceof Uint8Array) && size > pop.config.cache.memoryEntryMaxBytes) return { headers: stored.record.meta.headers, body: stored.body, size };
     const body = stored.body instanceof Uint8Array ? stored.body : new Uint8Array(await new Response(stored.body).arrayBuffer());
     pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, retention);
-    void cancelBody(found.body);
-    return { headers: stored.record.meta.headers, body };
+    return { headers: stored.record.meta.headers, body, size: body.byteLength };
   }
-  if (!(found.body instanceof Uint8Array)) return undefined; // streamed from the Cache API: too big to compress in one go
+  if (!(found.body instanceof Uint8Array) || found.meta.size > pop.config.compression.maxBytes) {
+    compressInBackground(tx, found, coding, key, retention);
+    return undefined;
+  }
   let body: Uint8Array;
   try {
     body = encode(coding, found.body, pop.config.compression);
@@ -65,5 +82,29 @@ export async function encodedVariant(tx: Transaction, found: Found, coding: Codi
   const now = Date.now();
   pop.memory.set(key, { record, body, storedAt: now }, retention);
   tx.ctx.waitUntil(pop.tiers.put(key, record, body, retention, now));
-  return { headers, body };
+  return { headers, body, size: body.byteLength };
+}
+
+/**
+ * A large variant made after the answer: the stored body read again from the
+ * colo's store and streamed through the encoder, then stored like any
+ * variant (the next client that accepts the coding gets it). At most a few
+ * at once per isolate, one per variant.
+ */
+function compressInBackground(tx: Transaction, found: Found, coding: Coding, key: string, retention: number): void {
+  if (compressing.has(key) || compressing.size >= MAX_BACKGROUND_COMPRESSIONS) return;
+  compressing.add(key);
+  const pop = tx.pop;
+  const work = (async () => {
+    const entry = await pop.store.get(found.key);
+    if (entry?.record.kind !== "entry" || !entry.body) return;
+    const source = entry.body instanceof Uint8Array ? (new Response(entry.body).body as ReadableStream<Uint8Array>) : entry.body;
+    const body = await encodeStream(coding, source, pop.config.compression, found.meta.size);
+    pop.counters.compressions++;
+    const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers: encodedHeaders(found.meta.headers, coding), size: body.byteLength } };
+    await pop.tiers.put(key, record, body, retention, Date.now());
+  })()
+    .catch((err) => console.warn(`outpost: background ${coding} failed for ${found.key}: ${(err as Error).message}`))
+    .finally(() => compressing.delete(key));
+  tx.ctx.waitUntil(work);
 }

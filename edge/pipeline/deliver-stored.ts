@@ -6,7 +6,7 @@
 import { knownSize } from "../cache/entry";
 import { cancelBody, type Found } from "../cache/tiers";
 import { withVaryAcceptEncoding } from "../compress/policy";
-import { chooseEncoding, encodedVariant } from "../compress/variants";
+import { chooseEncoding, encodedVariant, type EncodedVariant } from "../compress/variants";
 import { deliver, type DeliverOptions, type Representation } from "../deliver";
 import type { CacheStatusEntry } from "../http/cache-status";
 import { cacheResultOf } from "../metrics/cache-result";
@@ -30,16 +30,16 @@ export function deliverStored(tx: Transaction, found: Found, cacheStatus: CacheS
     return send(stored(found.meta.headers), encoded);
   }
   if (choice.kind === "identity") return send(stored(withVaryAcceptEncoding(found.meta.headers)), false);
-  const sendEncoded = (headers: [string, string][], body: Uint8Array) => {
-    if (tx.request.method === "GET") tx.pop.counters.compressionSavedBytes += Math.max(0, (knownSize(found.meta) ?? 0) - body.byteLength);
-    return send({ status: found.meta.status, headers, body, size: body.byteLength }, true);
+  const sendEncoded = ({ headers, body, size }: EncodedVariant) => {
+    if (tx.request.method === "GET") tx.pop.counters.compressionSavedBytes += Math.max(0, (knownSize(found.meta) ?? 0) - size);
+    return send({ status: found.meta.status, headers, body, size }, true);
   };
   const variant = tx.pop.memory.get(choice.key);
   if (variant?.body && variant.record.kind === "entry") {
     void cancelBody(found.body);
-    return sendEncoded(variant.record.meta.headers, variant.body);
+    return sendEncoded({ headers: variant.record.meta.headers, body: variant.body, size: variant.body.byteLength });
   }
-  return encodedVariant(tx, found, choice.coding, choice.key).then((v) => (v ? sendEncoded(v.headers, v.body) : send(stored(withVaryAcceptEncoding(found.meta.headers)), false)));
+  return encodedVariant(tx, found, choice.coding, choice.key).then((v) => (v ? sendEncoded(v) : send(stored(withVaryAcceptEncoding(found.meta.headers)), false)));
 }
 
 function withoutFields(headers: Representation["headers"], names: readonly string[]): [string, string][] {

@@ -35,6 +35,32 @@ describe("compression", () => {
     expect(await compressions()).toBe(before + 1);
   });
 
+  it("compresses text past compression.maxBytes in the background, once, and serves the stored variant after", async () => {
+    const path = fresh("/gen/3000000?ttl=600");
+    const identity = await bytes(await get(path));
+    expect(identity.byteLength).toBe(3_000_000);
+    const before = await compressions();
+    // The first client that accepts br gets identity (with Vary) while the variant is made after the answer.
+    const first = await get(path, { "accept-encoding": "br" });
+    expect(first.headers.get("content-encoding")).toBeNull();
+    expect(first.headers.get("vary")).toMatch(/Accept-Encoding/);
+    expect((await bytes(first)).byteLength).toBe(3_000_000);
+    let encoded: Response | undefined;
+    for (let i = 0; i < 100 && !encoded; i++) {
+      const r = await get(path, { "accept-encoding": "br" });
+      if (r.headers.get("content-encoding") === "br") encoded = r;
+      else {
+        await r.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    expect(encoded, "a br variant within 5 s").toBeDefined();
+    expect(encoded!.headers.get("etag")).toMatch(/-br"$/);
+    // SELF.fetch decodes br: the bytes are the identity body's.
+    expect(Buffer.compare(Buffer.from(await bytes(encoded!)), Buffer.from(identity))).toBe(0);
+    expect(await compressions()).toBe(before + 1);
+  });
+
   it("negotiates gzip and identity by q-values", async () => {
     const path = fresh("/gen/5000?ttl=600");
     const gz = await get(path, { "accept-encoding": "br;q=0.1, gzip" });
