@@ -34,6 +34,25 @@ export function availableCodings(config: CompressionConfig): Coding[] {
   return config.encodings.filter((c) => c !== "zstd" || hasZstd);
 }
 
+/**
+ * Levels for a variant made in the background, where no client waits: closer to each coding's
+ * floor (brotli 9 is within about 10 % of brotli 11's bytes on real bundles at a tenth of its
+ * CPU; zstd 19, gzip 9), up to BACKGROUND_LEVELS_MAX_BYTES; past that the configured levels, so
+ * that one object's work stays inside a Workers invocation's CPU limit.
+ */
+export const BACKGROUND_LEVELS = { brotliQuality: 9, zstdLevel: 19, gzipLevel: 9 } as const;
+export const BACKGROUND_LEVELS_MAX_BYTES = 16 * 1024 * 1024;
+
+export function backgroundLevels(config: CompressionConfig, size: number): CompressionConfig {
+  if (size > BACKGROUND_LEVELS_MAX_BYTES) return config;
+  return {
+    ...config,
+    brotliQuality: Math.max(config.brotliQuality, BACKGROUND_LEVELS.brotliQuality),
+    zstdLevel: Math.max(config.zstdLevel, BACKGROUND_LEVELS.zstdLevel),
+    gzipLevel: Math.max(config.gzipLevel, BACKGROUND_LEVELS.gzipLevel),
+  };
+}
+
 /** A streaming encoder of node:zlib for a coding (the same settings as encode). */
 function encoderStream(coding: Coding, config: CompressionConfig, sizeHint: number): zlib.Gzip | zlib.BrotliCompress {
   switch (coding) {

@@ -8,7 +8,7 @@ import { internalKey } from "../../common/cache-key";
 import type { Coding } from "../http/accept-encoding";
 import { cancelBody, type Found } from "../cache/tiers";
 import type { Transaction } from "../transaction";
-import { encode, encodeStream } from "./codecs";
+import { backgroundLevels, encode, encodeStream } from "./codecs";
 import { compressible, encodedHeaders } from "./policy";
 
 export type EncodingChoice = { kind: "as-stored" } | { kind: "identity" } | { kind: "encoded"; coding: Coding; key: string };
@@ -99,7 +99,7 @@ function compressInBackground(tx: Transaction, found: Found, coding: Coding, key
     const entry = await pop.store.get(found.key);
     if (entry?.record.kind !== "entry" || !entry.body) return;
     const source = entry.body instanceof Uint8Array ? (new Response(entry.body).body as ReadableStream<Uint8Array>) : entry.body;
-    const body = await encodeStream(coding, source, pop.config.compression, found.meta.size);
+    const body = await encodeStream(coding, source, backgroundLevels(pop.config.compression, found.meta.size), found.meta.size);
     pop.counters.compressions++;
     const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers: encodedHeaders(found.meta.headers, coding), size: body.byteLength } };
     await pop.tiers.put(key, record, body, retention, Date.now());
