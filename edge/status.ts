@@ -29,6 +29,8 @@ export function statusResponse(pop: Pop, request: Request): Response {
   const snapshot = pop.snapshots.snapshot;
   const body = {
     pop: pop.name,
+    /** This isolate's id (a POP runs several; the control plane shows their sum). */
+    isolate: pop.identity.id,
     uptimeSeconds: Math.floor((Date.now() - pop.startedAt) / 1000),
     counters: pop.counters,
     memoryTier: { entries: pop.memory.size, bytes: pop.memory.bytes },

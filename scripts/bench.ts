@@ -335,18 +335,21 @@ async function measurePurgeApplied(topology: Topology, rounds = 20): Promise<{ p
     const { result } = (await r.json()) as { result: { seq: number; at: string } };
     const acceptedAt = Date.parse(result.at);
     await new Promise((res) => setTimeout(res, 300));
+    // Every isolate of every POP (the front takes a POP's isolates in turn): the purge's lag at each.
     await Promise.all(
       topology.pops.map(async (pop) => {
-        for (let tries = 0; tries < 100; tries++) {
-          const status = (await (await fetch(`${pop.url}/__outpost/status`, { headers: auth })).json()) as { purgeRules: { lastApplied: { seq: number; at: number } | null } };
+        const seen = new Map<string, number>();
+        for (let tries = 0; tries < 100 && seen.size < pop.isolates; tries++) {
+          const status = (await (await fetch(`${pop.url}/__outpost/status`, { headers: auth })).json()) as {
+            isolate: string;
+            purgeRules: { lastApplied: { seq: number; at: number } | null };
+          };
           const applied = status.purgeRules.lastApplied;
-          if (applied && applied.seq >= result.seq) {
-            lags.push(Math.max(0, applied.at - acceptedAt));
-            return;
-          }
-          await new Promise((res) => setTimeout(res, 50));
+          if (applied && applied.seq >= result.seq) seen.set(status.isolate, Math.max(0, applied.at - acceptedAt));
+          else await new Promise((res) => setTimeout(res, 50));
         }
-        lags.push(Date.now() - acceptedAt);
+        lags.push(...seen.values());
+        for (let missing = seen.size; missing < pop.isolates; missing++) lags.push(Date.now() - acceptedAt);
       }),
     );
   }
