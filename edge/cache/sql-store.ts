@@ -1,7 +1,8 @@
 /**
  * The shield's store: Durable Object SQLite storage. A row per entry
  * (record, times, size), its body in chunks of 1 MiB (a row must stay under
- * about 2 MB), a retention after which it reads as absent, and a bound on the
+ * about 2 MB), written as it arrives and read as the reader pulls, so memory
+ * holds a chunk, not a body, a retention after which it reads as absent, and a bound on the
  * bytes held (keys and records too): the entries stored longest ago go first.
  */
 import { decodeRecord, encodeRecord, type StoredRecord } from "./entry";
@@ -31,13 +32,15 @@ export class SqlStore implements CacheStore {
       key TEXT PRIMARY KEY, record TEXT NOT NULL, stored_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, size INTEGER NOT NULL)`);
     sql.exec("CREATE INDEX IF NOT EXISTS entries_stored_at ON entries (stored_at)");
     sql.exec("CREATE TABLE IF NOT EXISTS chunks (key TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, n))");
+    // Where an entry's chunks are: a name of their own per put (rows from before it have none: their key).
+    if (![...sql.exec<{ name: string }>("PRAGMA table_info(entries)")].some((c) => c.name === "body_key")) sql.exec("ALTER TABLE entries ADD COLUMN body_key TEXT");
     this.bytesHeld = [...sql.exec<{ total: number | null }>(`SELECT SUM(${HELD_BYTES}) AS total FROM entries`)][0]?.total ?? 0;
   }
 
   async get(key: string): Promise<StoredItem | undefined> {
     const row = [
-      ...this.sql.exec<{ record: string; stored_at: number; expires_at: number; size: number; held: number }>(
-        `SELECT record, stored_at, expires_at, size, ${HELD_BYTES} AS held FROM entries WHERE key = ?`,
+      ...this.sql.exec<{ record: string; stored_at: number; expires_at: number; size: number; held: number; body_key: string | null }>(
+        `SELECT record, stored_at, expires_at, size, ${HELD_BYTES} AS held, body_key FROM entries WHERE key = ?`,
         key,
       ),
     ][0];
@@ -52,15 +55,12 @@ export class SqlStore implements CacheStore {
       return undefined;
     }
     if (record.kind === "vary") return { record, body: null, storedAt: row.stored_at };
-    const body = new Uint8Array(row.size);
-    let offset = 0;
-    for (const chunk of this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? ORDER BY n", key)) {
-      const bytes = new Uint8Array(chunk.data);
-      if (offset + bytes.byteLength > body.byteLength) break;
-      body.set(bytes, offset);
-      offset += bytes.byteLength;
-    }
-    if (offset !== row.size) {
+    // A body of one chunk is read at once; a larger one streams a chunk at a time (memory holds one).
+    const bodyKey = row.body_key ?? key;
+    if (row.size > CHUNK_BYTES) return { record, body: this.chunkStream(bodyKey, row.size), storedAt: row.stored_at };
+    const chunk = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = 0", bodyKey)][0];
+    const body = chunk ? new Uint8Array(chunk.data) : new Uint8Array(0);
+    if (body.byteLength !== row.size) {
       // Cut off on its way in: never served.
       this.remove(key, row.held);
       return undefined;
@@ -68,29 +68,100 @@ export class SqlStore implements CacheStore {
     return { record, body, storedAt: row.stored_at };
   }
 
+  /**
+   * An entry's body, chunk by chunk as the reader pulls. Its chunks have a
+   * name of their own (one per put): an entry replaced or removed meanwhile
+   * ends the stream in an error, never in another entry's bytes.
+   */
+  private chunkStream(bodyKey: string, size: number): ReadableStream<Uint8Array> {
+    let n = 0;
+    let sent = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        const chunk = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = ?", bodyKey, n++)][0];
+        if (!chunk) return controller.error(new Error("a stored body changed while it was read"));
+        const bytes = new Uint8Array(chunk.data);
+        sent += bytes.byteLength;
+        controller.enqueue(bytes);
+        if (sent >= size) controller.close();
+      },
+    });
+  }
+
   async put(key: string, record: StoredRecord, body: StoreBody, retentionSeconds: number, storedAt: number): Promise<void> {
-    // The body is read whole before anything is written: a body that fails leaves the old entry as it was.
-    const bytes = body === null ? new Uint8Array(0) : body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
     const encoded = encodeRecord(record);
+    const overhead = key.length + encoded.length + ROW_OVERHEAD_BYTES;
+    // The body's chunks are written under a name of their own as they arrive (memory holds one
+    // chunk), and become the entry's only once it is whole: a body that fails leaves the old entry.
+    const bodyKey = `${key}\u0000${crypto.randomUUID()}`;
+    let size = 0;
+    try {
+      size = await this.writeChunks(bodyKey, body, this.maxBytes - overhead);
+    } catch (err) {
+      this.sql.exec("DELETE FROM chunks WHERE key = ?", bodyKey);
+      throw err;
+    }
     // The same count as HELD_BYTES (SQLite's length() counts characters; ours are ASCII once encoded).
-    const held = bytes.byteLength + key.length + encoded.length + ROW_OVERHEAD_BYTES;
-    if (held > this.maxBytes) throw new Error(`entry of ${held} bytes exceeds the store's ${this.maxBytes}`);
+    const held = size + overhead;
     const previous = [...this.sql.exec<{ held: number }>(`SELECT ${HELD_BYTES} AS held FROM entries WHERE key = ?`, key)][0];
     if (previous) this.remove(key, previous.held);
     this.makeRoom(held);
     this.sql.exec(
-      "INSERT INTO entries (key, record, stored_at, expires_at, size) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO entries (key, record, stored_at, expires_at, size, body_key) VALUES (?, ?, ?, ?, ?, ?)",
       key,
       encoded,
       storedAt,
       // Retention runs from the put, as the Cache API's max-age does.
       this.now() + Math.max(1, retentionSeconds) * 1000,
-      bytes.byteLength,
+      size,
+      bodyKey,
     );
-    for (let n = 0, offset = 0; offset < bytes.byteLength; n++, offset += CHUNK_BYTES) {
-      this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n, bytes.subarray(offset, offset + CHUNK_BYTES));
-    }
     this.bytesHeld += held;
+  }
+
+  /** Writes a body as rows of CHUNK_BYTES under `key`; its size. More than `maxBytes`: an error. */
+  private async writeChunks(key: string, body: StoreBody, maxBytes: number): Promise<number> {
+    if (body === null) return 0;
+    let n = 0;
+    let size = 0;
+    let buffered: Uint8Array[] = [];
+    let bufferedBytes = 0;
+    const flush = (final: boolean) => {
+      while (bufferedBytes >= CHUNK_BYTES || (final && bufferedBytes > 0)) {
+        const take = Math.min(CHUNK_BYTES, bufferedBytes);
+        const row = new Uint8Array(take);
+        let at = 0;
+        while (at < take) {
+          const head = buffered[0];
+          const part = head.subarray(0, take - at);
+          row.set(part, at);
+          at += part.byteLength;
+          if (part.byteLength === head.byteLength) buffered.shift();
+          else buffered[0] = head.subarray(part.byteLength);
+        }
+        bufferedBytes -= take;
+        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, row);
+      }
+    };
+    const add = (bytes: Uint8Array) => {
+      size += bytes.byteLength;
+      if (size > maxBytes) throw new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
+      buffered.push(bytes);
+      bufferedBytes += bytes.byteLength;
+      flush(false);
+    };
+    if (body instanceof Uint8Array) add(body);
+    else {
+      const reader = body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        add(value);
+      }
+    }
+    flush(true);
+    buffered = [];
+    return size;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -106,8 +177,8 @@ export class SqlStore implements CacheStore {
   }
 
   private remove(key: string, held: number): void {
+    this.sql.exec("DELETE FROM chunks WHERE key = (SELECT COALESCE(body_key, key) FROM entries WHERE key = ?)", key);
     this.sql.exec("DELETE FROM entries WHERE key = ?", key);
-    this.sql.exec("DELETE FROM chunks WHERE key = ?", key);
     this.bytesHeld = Math.max(0, this.bytesHeld - held);
   }
 

@@ -125,3 +125,59 @@ contract(
   },
   { largeBody: true },
 );
+
+describe("shield SQLite store, streaming", () => {
+  const inShard = (test: (store: SqlStore) => Promise<void>) => {
+    const ns = (env as { SHIELD: DurableObjectNamespace }).SHIELD;
+    return runInDurableObject(ns.get(ns.idFromName(`stream-${Date.now()}-${++unique}`)), (_instance, state) => test(new SqlStore(state.storage.sql, 64 * 1024 * 1024)));
+  };
+  const streamOf = (body: Uint8Array, piece = 100_000) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < body.byteLength; at += piece) controller.enqueue(body.slice(at, at + piece));
+        controller.close();
+      },
+    });
+
+  it("takes a body as it streams and gives a large one back as a stream, chunk by chunk", () =>
+    inShard(async (store) => {
+      const k = key();
+      const big = bytes(5 * 1024 * 1024 + 123, 11);
+      await store.put(k, entry(big.byteLength), streamOf(big), 60, 1);
+      const got = await store.get(k);
+      expect(got?.body).toBeInstanceOf(ReadableStream);
+      expect(same(await bodyOf(got!.body), big)).toBe(true);
+    }));
+
+  it("keeps the old entry when a body replacing it fails on its way in", () =>
+    inShard(async (store) => {
+      const k = key();
+      await store.put(k, entry(3000), bytes(3000), 60, 1);
+      let sent = 0;
+      const failing = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 20) controller.enqueue(bytes(200_000));
+          else controller.error(new Error("origin went away"));
+        },
+      });
+      await expect(store.put(k, entry(10_000_000), failing, 60, 2)).rejects.toThrow();
+      const got = await store.get(k);
+      expect(got?.storedAt).toBe(1);
+      expect(same(await bodyOf(got!.body), bytes(3000))).toBe(true);
+    }));
+
+  it("ends a read in an error, not in another body's bytes, when the entry is replaced meanwhile", () =>
+    inShard(async (store) => {
+      const k = key();
+      await store.put(k, entry(3 * 1024 * 1024), bytes(3 * 1024 * 1024, 3), 60, 1);
+      const reading = (await store.get(k))!.body as ReadableStream<Uint8Array>;
+      const reader = reading.getReader();
+      await reader.read();
+      await store.put(k, entry(3 * 1024 * 1024), bytes(3 * 1024 * 1024, 5), 60, 1);
+      await expect(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return;
+        })(),
+      ).rejects.toThrow(/changed while it was read/);
+    }));
+});
