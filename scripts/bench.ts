@@ -19,6 +19,7 @@ import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
 import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
+import { measureCodingHits, measureColdMisses, measureVariantFloor } from "./bench-miss-path";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
 /** A hit at the POP itself (a shield's member, Outpost-Shield-…, comes before the POP's). */
@@ -445,6 +446,30 @@ async function loadPurgeRules(topology: Topology, calls: number): Promise<number
 }
 
 /** One measurement's figures (--only), beside the full results: .bench/results-<name>.json. */
+/** The miss path and the bytes (bench-miss-path.ts), printed as ratios. */
+async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]) {
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  const coldMisses = await measureColdMisses(topology);
+  console.log("\ncold miss through POP and shield / straight from the origin (loopback)");
+  for (const m of coldMisses) {
+    console.log(
+      `  ${String(m.bytes).padStart(9)} B  first byte ${m.throughShield.firstByteMs} / ${m.direct.firstByteMs} ms (+${r2(m.throughShield.firstByteMs - m.direct.firstByteMs)})  last byte ${m.throughShield.lastByteMs} / ${m.direct.lastByteMs} ms (${r2(m.throughShield.lastByteMs / m.direct.lastByteMs)}x)`,
+    );
+  }
+  const variants = await measureVariantFloor();
+  console.log("stored variants / brotli 11 (swagger-ui-dist)");
+  for (const f of variants) {
+    console.log(
+      `  ${f.file} (${f.bytes} B; floor ${f.floor.bytes} B, ${f.floor.cpuMs} ms)  ${f.variants.map((v) => `${v.coding} ${v.overFloor} (${v.made}, ${v.cpuMs} ms)`).join("  ")}`,
+    );
+  }
+  const codingHits = await measureCodingHits(topology);
+  console.log(
+    `hits on ${codingHits.bytes} B of text, ms: identity ${codingHits.ms.identity}, br ${codingHits.ms.br} (${r2(codingHits.ms.br / codingHits.ms.identity)}x), gzip ${codingHits.ms.gzip} (${r2(codingHits.ms.gzip / codingHits.ms.identity)}x)`,
+  );
+  return { coldMisses, variants, codingHits };
+}
+
 function writePartial(name: string, figures: Record<string, unknown>): void {
   const out = values.out!.replace(/\.json$/, `-${name}.json`);
   mkdirSync(dirname(out), { recursive: true });
@@ -510,6 +535,16 @@ async function main(): Promise<void> {
     }
     return;
   }
+  if (values.only === "miss-path") {
+    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    try {
+      const missPath = await measureMissPath(network.topology);
+      writePartial("miss-path", { missPath });
+    } finally {
+      await network.stop();
+    }
+    return;
+  }
   if (values.only === "sync-load") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
@@ -546,6 +581,7 @@ async function main(): Promise<void> {
   let rulesLoaded = 0;
   let peers: Awaited<ReturnType<typeof measurePeers>> | undefined;
   let slowClients: Awaited<ReturnType<typeof measureSlowClients>>;
+  let missPath: Awaited<ReturnType<typeof measureMissPath>> | undefined;
   const once = (url: string, idReplacement = false) => runLoad({ url, connections, durationSeconds, idReplacement });
   const report = (name: string, r: LoadResult) => {
     results[name] = r;
@@ -602,6 +638,7 @@ async function main(): Promise<void> {
     syncLoad = await measureSyncLoad(network.topology);
     if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
     slowClients = await measureSlowClients(network.topology);
+    missPath = await measureMissPath(network.topology);
     if (values.peers) {
       const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
       peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
@@ -658,6 +695,7 @@ async function main(): Promise<void> {
     tiers,
     inProcess,
     bounds: { urlFlood, slowClients },
+    missPath,
     ...(peers ? { peers } : {}),
   };
   mkdirSync(dirname(values.out!), { recursive: true });
