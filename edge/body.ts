@@ -7,7 +7,8 @@ import { waitAtMost } from "./wait";
 
 export type BoundedBody = { kind: "complete"; bytes: Uint8Array } | { kind: "stream"; stream: ReadableStream<Uint8Array> };
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
+/** Chunks as one array of `total` bytes (the one chunk itself when there is one). */
+export function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
   let offset = 0;

@@ -6,6 +6,7 @@
 import * as zlib from "node:zlib";
 import type { CompressionConfig } from "../../common/config";
 import type { Coding } from "../http/accept-encoding";
+import { concat } from "../body";
 
 type ZstdSync = (buf: Uint8Array, options?: { params?: Record<number, number> }) => Uint8Array;
 
@@ -94,11 +95,5 @@ export async function encodeStream(coding: Coding, body: ReadableStream<Uint8Arr
   }
   encoder.end();
   await finished;
-  const bytes = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of out) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  return concat(out, length);
 }
