@@ -8,7 +8,7 @@ import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
 import { waitAtMost } from "./wait";
 import { RateLimiter } from "../common/rate-limit";
 import { heldConfigVersion, holdConfig } from "../common/config-source";
-import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type ReportEvent, type SyncMode, type SyncReport } from "../common/wire";
+import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type ReportEvent, type SyncMode, type SyncReport, type SyncRequest } from "../common/wire";
 
 export type { SyncMode } from "../common/wire";
 
@@ -197,20 +197,15 @@ export class SnapshotClient {
    * it within a sync).
    */
   async invalidate(keys: string[]): Promise<boolean> {
-    const control = this.options.control;
-    if (!control || keys.length === 0) return true;
+    if (!this.options.control || keys.length === 0) return true;
     // Each is a purge rule at the control plane: a flood of unsafe requests must not become a purge flood.
     if (!this.invalidations.take("all", Date.now()).ok) return false;
     try {
-      const response = await control.fetch(`https://${this.options.controlHost}/v1/invalidations`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
-        },
-        body: JSON.stringify({ pop: this.options.popName, isolate: this.options.identity.id, keys } satisfies Invalidation),
-        signal: AbortSignal.timeout(INVALIDATION_WAIT_MS + 1000),
-      });
+      const response = await this.postJson(
+        "/v1/invalidations",
+        { pop: this.options.popName, isolate: this.options.identity.id, keys } satisfies Invalidation,
+        INVALIDATION_WAIT_MS + 1000,
+      );
       if (!response.ok) {
         await response.body?.cancel();
         return false;
@@ -221,6 +216,21 @@ export class SnapshotClient {
     }
   }
 
+  /** The POP token, as the control plane's internal routes take it. */
+  private authorization(): Record<string, string> {
+    return this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {};
+  }
+
+  /** A JSON POST to the control plane, through the CONTROL binding, within `timeoutMs`. */
+  private postJson(path: string, body: unknown, timeoutMs: number): Promise<Response> {
+    return this.options.control!.fetch(`https://${this.options.controlHost}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...this.authorization() },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  }
+
   /** Sends passive-health events to the control plane; a failure keeps them for the next try. */
   async report(events: ReportEvent[]): Promise<boolean> {
     if (!this.options.control || events.length === 0) return true;
@@ -228,18 +238,9 @@ export class SnapshotClient {
   }
 
   private async post(body: Report): Promise<boolean> {
-    const control = this.options.control;
-    if (!control) return true;
+    if (!this.options.control) return true;
     try {
-      const response = await control.fetch(`https://${this.options.controlHost}/v1/reports`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(2000),
-      });
+      const response = await this.postJson("/v1/reports", body, 2000);
       await response.body?.cancel();
       return response.ok;
     } catch {
@@ -252,26 +253,18 @@ export class SnapshotClient {
    * true when the control plane holds purge rules this POP has not applied yet.
    */
   private async syncOnce(waitMs = 0): Promise<boolean> {
-    const control = this.options.control!;
     const sentAt = Date.now();
     this.figuresSentAt = sentAt;
     if (this.answeredAt > 0) this.options.identity.renewIfSilent(sentAt - this.answeredAt);
-    const response = await control.fetch(`https://${this.options.controlHost}/v1/sync`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {}),
-      },
-      body: JSON.stringify({
-        pop: this.options.popName,
-        isolate: this.options.identity.id,
-        have: this.current.version,
-        mode: this.mode(),
-        ...(waitMs > 0 ? { wait: waitMs } : {}),
-        ...this.options.syncReport(),
-      }),
-      signal: AbortSignal.timeout(waitMs + 2000),
-    });
+    const request: SyncRequest = {
+      pop: this.options.popName,
+      isolate: this.options.identity.id,
+      have: this.current.version,
+      mode: this.mode(),
+      ...(waitMs > 0 ? { wait: waitMs } : {}),
+      ...this.options.syncReport(),
+    };
+    const response = await this.postJson("/v1/sync", request, waitMs + 2000);
     if (!response.ok) {
       await response.body?.cancel();
       const retryAfter = Number(response.headers.get("retry-after"));
@@ -295,7 +288,7 @@ export class SnapshotClient {
   private async fetchConfig(version: number): Promise<void> {
     if (version === 0) return holdConfig(0, undefined);
     const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/config`, {
-      headers: this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {},
+      headers: this.authorization(),
       signal: AbortSignal.timeout(5000),
     });
     if (!response.ok) throw new SyncRefused(response.status, 0);
