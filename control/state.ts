@@ -41,8 +41,8 @@ export type { ControlStorage } from "./storage";
 
 /** How often silent isolates are looked for (and retired). */
 const RETIRE_SWEEP_MS = 60_000;
-/** An isolate's row is written on a purge or version change, else at most this often. */
-const POP_ROW_INTERVAL_MS = 10_000;
+/** An isolate's row is written when it is new, else at most this often (never because of a purge). */
+const POP_ROW_INTERVAL_MS = 60_000;
 const DEFAULT_PURGE_PAGE = 2000;
 
 /** Only the isolate that ejected an origin may restore it (another of its colo may never have ejected it). */
@@ -157,10 +157,10 @@ export class ControlState {
     this.live.onDelivered(key, report.pop, pop.purgeSeqDelivered, now);
     data.pops.set(key, pop);
     if (!previous) feedLive(data, this.live, report.pop, now);
-    // Syncs come several times a second: the row is written when the POP's position changes, else now and then.
-    // (What was delivered lives in memory: a purge answering every held sync must not cost a write per POP.)
-    const changed = !previous || previous.purgeSeqApplied !== pop.purgeSeqApplied || previous.versionApplied !== pop.versionApplied;
-    if (changed || now - (data.popWrittenAt.get(key) ?? 0) >= POP_ROW_INTERVAL_MS) {
+    // Syncs come often and a purge moves every isolate's position: the row is written when the isolate
+    // is new, else at most every POP_ROW_INTERVAL_MS, so a purge costs no row write per isolate.
+    // (A restart reads positions up to that old; each isolate's next sync brings its own.)
+    if (!previous || now - (data.popWrittenAt.get(key) ?? 0) >= POP_ROW_INTERVAL_MS) {
       data.popWrittenAt.set(key, now);
       await this.storage.putRow("pop", key, pop);
     }

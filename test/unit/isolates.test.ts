@@ -131,3 +131,30 @@ describe("a POP of many isolates (a colo runs one per server)", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(INVALIDATION_WAIT_MS - 5);
   });
 });
+
+describe("a purge at the control plane's storage", () => {
+  it("costs no row write per isolate: positions are written at most once a minute each", async () => {
+    const clock = { now: 1_000_000 };
+    const storage = new MemoryControlStorage();
+    let popWrites = 0;
+    const putRow = storage.putRow.bind(storage);
+    storage.putRow = async (table, id, value) => {
+      if (table === "pop") popWrites++;
+      return putRow(table, id, value);
+    };
+    const state = stateAt(clock, storage);
+    const isolates = Array.from({ length: 100 }, (_, i) => `i${i}`);
+    for (const isolate of isolates) await state.sync({ pop: `Outpost-C${isolates.indexOf(isolate) % 10}`, isolate, have: 0, purgeSeq: 0 });
+    expect(popWrites).toBe(100);
+    popWrites = 0;
+    for (let purge = 1; purge <= 3; purge++) {
+      clock.now += 1000;
+      await state.purge([{ kind: "url", value: `https://h/${purge}` }], false, `p${purge}`);
+      // Every isolate syncs with its new position, as after a purge it does.
+      for (const isolate of isolates) await state.sync({ pop: `Outpost-C${isolates.indexOf(isolate) % 10}`, isolate, have: 0, purgeSeq: purge });
+    }
+    expect(popWrites).toBe(0);
+    const status = await state.purgeStatus("p3");
+    expect(status?.pops.every((p) => p.applied)).toBe(true);
+  });
+});
