@@ -168,6 +168,8 @@ export const SnapshotSchema = z.object({
   purges: z.array(PurgeRuleSchema),
   /** The highest purge sequence number issued. */
   purgeSeq: z.number().int(),
+  /** When the rule numbered purgeSeq was accepted (the control plane's clock): a POP behind treats older entries as purged. */
+  purgeAt: z.number().optional(),
   /** The epoch that sequence belongs to; a POP that sees a new one resyncs its sequence from zero. */
   purgeEpoch: z.string().optional(),
   /** The version of the configuration the control plane holds (0 or absent: none; run OUTPOST_CONFIG). */

@@ -13,6 +13,8 @@ import type { RetiredFigures } from "./colos";
 export interface ControlData {
   version: number;
   purgeSeq: number;
+  /** When the rule numbered purgeSeq was accepted (0: none is kept). */
+  lastPurgeAt: number;
   /** Names this purge sequence: a control plane that lost its state starts a new epoch, and POPs resync from zero. */
   epoch: string;
   origins: Map<string, OriginOverride>;
@@ -40,9 +42,12 @@ export async function loadControlData(storage: ControlStorage): Promise<ControlD
     await storage.putRow("value", "epoch", epoch);
   }
   const pops = await storage.rows<PopSync>("pop");
+  const purgeSeq = (values.get("purgeSeq") as number | undefined) ?? 0;
+  const newest = purgeSeq > 0 ? (await storage.purgesAfter(purgeSeq - 1, 1))[0] : undefined;
   return {
     version: (values.get("version") as number | undefined) ?? 1,
-    purgeSeq: (values.get("purgeSeq") as number | undefined) ?? 0,
+    purgeSeq,
+    lastPurgeAt: newest?.at ?? 0,
     epoch,
     origins: await storage.rows<OriginOverride>("override"),
     active: await storage.rows<ActiveHealth>("active"),

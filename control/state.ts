@@ -222,6 +222,7 @@ export class ControlState {
       health: data.published,
       purges,
       purgeSeq: data.purgeSeq,
+      ...(data.lastPurgeAt > 0 ? { purgeAt: data.lastPurgeAt } : {}),
       purgeEpoch: data.epoch,
       configVersion: this.heldConfig.version,
     };
@@ -241,6 +242,7 @@ export class ControlState {
     const rule: PurgeRule = { seq: data.purgeSeq + 1, id, at: now, soft, targets };
     await this.storage.appendPurge(rule);
     data.purgeSeq = rule.seq;
+    data.lastPurgeAt = rule.at;
     await this.storage.putRow("value", "purgeSeq", data.purgeSeq);
     this.live.onPurgeAccepted(
       rule,

@@ -49,6 +49,13 @@ export class PurgeRules {
   /** ms since the epoch of tick 0. */
   private base: number | undefined;
   highestSeq = 0;
+  /**
+   * While rules issued are still on their way (an isolate catching up, in
+   * pages, on a long log): the newest of them was accepted at this time (our
+   * clock), so any entry fetched before it may be purged by one not here yet,
+   * and counts as purged until they all are. 0: nothing is on its way.
+   */
+  private pendingUntil = 0;
 
   constructor(
     private readonly horizonMs: number,
@@ -111,6 +118,7 @@ export class PurgeRules {
    * began at `fetchedAt` (ms). A hard rule wins over a soft one.
    */
   verdict(key: string, tags: readonly string[], fetchedAt: number): PurgeVerdict {
+    if (fetchedAt < this.pendingUntil) return { kind: "hard", at: this.pendingUntil };
     if (this.size === 0) return { kind: "none" };
     let hard = 0;
     let soft = 0;
@@ -132,6 +140,11 @@ export class PurgeRules {
     if (hard) return { kind: "hard", at: this.msOf(hard) };
     if (soft) return { kind: "soft", at: this.msOf(soft) };
     return { kind: "none" };
+  }
+
+  /** Rules up to one accepted at `atMs` (our clock) are yet to come (0: none are): see pendingUntil. */
+  setPending(atMs: number): void {
+    this.pendingUntil = atMs;
   }
 
   /** Names with a purge in force. */

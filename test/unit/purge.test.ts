@@ -16,6 +16,16 @@ const config = parseConfig({
 });
 
 describe("purge rules", () => {
+  it("count everything fetched before a rule still on its way as purged, until it is here", () => {
+    const rules = new PurgeRules(86_400_000);
+    const now = Date.now();
+    rules.setPending(now - 1000);
+    expect(rules.verdict("https://h/a", [], now - 5000).kind).toBe("hard");
+    expect(rules.verdict("https://h/a", [], now - 500).kind).toBe("none");
+    rules.setPending(0);
+    expect(rules.verdict("https://h/a", [], now - 5000).kind).toBe("none");
+  });
+
   const rule = (seq: number, at: number, targets: never[] | object[], soft = false) => ({ seq, id: `p${seq}`, at, soft, targets }) as never;
   it("hard rules remove entries fetched before them; later fills survive", () => {
     const rules = new PurgeRules(86_400_000);
@@ -296,6 +306,9 @@ describe("Cloudflare purge, against a local fake of its API", () => {
     expect(page.purges.length).toBe(500);
     expect(page.purges[0].seq).toBe(1);
     expect(page.purgeSeq).toBe(3001);
+    // When the newest rule was accepted, from the restarted state as from a live one: a POP this far behind
+    // treats whatever was fetched before it as purged until the pages are all in.
+    expect(page.purgeAt).toBe(next.at);
     const later = await restarted.sync({ pop: "Outpost-FRA", have: 0, purgeSeq: 3000, epoch: page.purgeEpoch });
     expect(later.purges.map((r) => r.id)).toEqual(["after"]);
   });
