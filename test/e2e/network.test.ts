@@ -85,6 +85,31 @@ describe("the origin's fault switch", () => {
   });
 });
 
+describe("an origin Cloudflare cannot reach (its front answers the Worker with 52x)", () => {
+  it("is a gateway failure: the miss goes to the next origin, and FRA's isolates eject it", async () => {
+    const eu = origin("eu-central");
+    const headers = { authorization: `Bearer ${network.topology.control.token}` };
+    await setFault(eu.admin, { mode: "cloudflare", cloudflareStatus: 522 });
+    try {
+      for (let i = 0; i < 8; i++) {
+        const response = await fetch(`${pop("FRA").url}${unique("/api/products.json")}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get("x-origin-id")).not.toBe("eu-central");
+        await response.text();
+      }
+      const health = await waitFor("FRA's ejection of eu-central to reach the control plane", async () => {
+        const h = (await (await fetch(`${network.topology.control.url}/v1/health`, { headers })).json()) as {
+          origins: Record<string, { healthy: boolean; pops: Record<string, { ejections?: number }> }>;
+        };
+        return (h.origins["eu-central"].pops["Outpost-FRA"]?.ejections ?? 0) > 0 ? h : undefined;
+      });
+      expect(health.origins["eu-central"].pops["Outpost-FRA"].ejections).toBeGreaterThan(0);
+    } finally {
+      await setFault(eu.admin, { mode: "ok" });
+    }
+  });
+});
+
 describe("control plane", () => {
   it("applies an origin change at the POPs through their snapshots", async () => {
     const headers = { authorization: `Bearer ${network.topology.control.token}`, "content-type": "application/json" };
