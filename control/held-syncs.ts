@@ -4,8 +4,13 @@
  */
 import { MAX_SYNC_WAIT_MS } from "../common/wire";
 
-/** Syncs held at once; past it the oldest is answered ("nothing new") to make room. */
-export const MAX_HELD_SYNCS = 5000;
+/**
+ * Syncs held at once; past it the oldest is answered ("nothing new") to make room, and its isolate
+ * re-arms at once: with more busy isolates than this, every hold evicts another and the object
+ * answers thousands of syncs a second (`npm run bench -- --only scale` showed 15,600 a second for
+ * 10,000 isolates at 5,000). A held sync costs a closure and a timer (well under 1 KB).
+ */
+export const MAX_HELD_SYNCS = 20_000;
 
 export class HeldSyncs {
   /** Each held sync's release, oldest first. */
