@@ -20,6 +20,7 @@ import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 import { measureCodingHits, measureColdMisses, measureVariantFloor } from "./bench-miss-path";
+import { measureScale } from "./bench-scale";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
 /** A hit at the POP itself (a shield's member, Outpost-Shield-…, comes before the POP's). */
@@ -534,6 +535,20 @@ async function main(): Promise<void> {
       await network.stop();
     }
     return;
+  }
+  if (values.only === "scale") {
+    const scale = await measureScale();
+    console.log(`scale: ${scale.isolates} isolates in ${scale.colos} colos, held syncs to one global object`);
+    console.log(`  steady: ${scale.steadyPerSecond} requests/s at the global object (bar: ≤ 100)`);
+    console.log(`  each second after a purge: ${scale.afterPurgePerSecond.join(", ")} requests (bar: ≤ 1,000)`);
+    console.log(
+      `  purge reached ${scale.propagationMs.reached} isolates: p50 ${scale.propagationMs.p50} ms, p95 ${scale.propagationMs.p95} ms, max ${scale.propagationMs.max} ms (bar: p95 ≤ 150)`,
+    );
+    console.log(
+      `  a new isolate after ${scale.catchUp.rules} purges: ${scale.catchUp.answers} answers, ${(scale.catchUp.bytes / 2 ** 20).toFixed(1)} MiB (bar: one answer ≤ 1 MiB)`,
+    );
+    writePartial("scale", { scale });
+    process.exit(0);
   }
   if (values.only === "miss-path") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });

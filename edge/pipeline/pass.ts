@@ -1,8 +1,8 @@
 /**
  * pass: methods the cache does not answer go to the origin; an unsafe one
  * that succeeds invalidates its targets here, in the colo's other isolates
- * and at the shield (RFC 9111 §4.4); a POST answer that names itself the target's current representation
- * may be stored for later GETs.
+ * and at the shield (RFC 9111 §4.4); a POST answer that names itself the
+ * target's current representation may be stored for later GETs.
  */
 import { primaryKey } from "../../common/cache-key";
 import { ClientBodyError, guardClientBody, readUpload } from "../body";

@@ -1,0 +1,179 @@
+/**
+ * The control plane at Cloudflare's scale, simulated: the control plane's own
+ * code (ControlState, in process, with its held syncs) driven by simulated
+ * isolates in colos spread over regions, each a busy isolate that keeps a
+ * held sync open as a POP does (it re-arms as its next request arrives), with
+ * a modelled one-way latency from its region to the one global object.
+ * Reports the requests a second at the global object, steady and in each
+ * second after a purge, how long the purge took to reach every isolate, and
+ * how large a new isolate's catch-up is after a long purge log.
+ *
+ * `npm run bench -- --only scale` (about a minute). No relays exist yet: this
+ * measures the design as it is against issue 25's bars.
+ */
+import { parseConfig } from "../common/config";
+import type { PurgeRule } from "../common/snapshot";
+import { ControlState } from "../control/state";
+import { MemoryControlStorage } from "../control/storage";
+
+/** One-way latency from a region's colos to the global object, ms (a rough map of Cloudflare's network). */
+const REGIONS: { name: string; oneWayMs: number; share: number }[] = [
+  { name: "enam", oneWayMs: 8, share: 0.2 },
+  { name: "wnam", oneWayMs: 35, share: 0.15 },
+  { name: "weur", oneWayMs: 45, share: 0.2 },
+  { name: "eeur", oneWayMs: 60, share: 0.1 },
+  { name: "apac", oneWayMs: 110, share: 0.2 },
+  { name: "oc", oneWayMs: 120, share: 0.05 },
+  { name: "sam", oneWayMs: 70, share: 0.07 },
+  { name: "afr", oneWayMs: 95, share: 0.03 },
+];
+
+/** How long a sync is held (SNAPSHOT_LONG_POLL_MS's default). */
+const HOLD_MS = 20_000;
+
+export interface ScaleResult {
+  isolates: number;
+  colos: number;
+  /** Requests a second at the global object, over a steady window with nothing to tell. */
+  steadyPerSecond: number;
+  /** Requests at the global object in each of the 5 seconds after a purge. */
+  afterPurgePerSecond: number[];
+  /** Purge accepted → the answer carrying it reached the isolate, ms. */
+  propagationMs: { p50: number; p95: number; max: number; reached: number };
+  /** A new isolate after `rules` purges: the answers it takes to catch up, and their bytes. */
+  catchUp: { rules: number; answers: number; bytes: number };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+function configFor() {
+  return parseConfig({
+    origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }],
+    sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }],
+  });
+}
+
+/** Requests at the global object, by second since the start. */
+class Arrivals {
+  readonly bySecond = new Map<number, number>();
+  constructor(private readonly start: number) {}
+  count(): void {
+    const second = Math.floor((Date.now() - this.start) / 1000);
+    this.bySecond.set(second, (this.bySecond.get(second) ?? 0) + 1);
+  }
+  between(from: number, to: number): number {
+    let n = 0;
+    for (let s = from; s < to; s++) n += this.bySecond.get(s) ?? 0;
+    return n;
+  }
+}
+
+/** Held syncs from `isolates` busy isolates over `colos` colos, a purge, and what it cost. */
+async function simulateSyncs(isolates: number, colos: number): Promise<Omit<ScaleResult, "catchUp">> {
+  const state = new ControlState(new MemoryControlStorage(), configFor, Date.now, () => undefined);
+  const start = Date.now();
+  const arrivals = new Arrivals(start);
+  let running = true;
+  let purgeAt = 0;
+  let purgeSeq = 0;
+  const reachedMs: number[] = [];
+  const coloRegion = (colo: number) => {
+    let x = (colo + 0.5) / colos;
+    for (const r of REGIONS) {
+      if (x < r.share) return r;
+      x -= r.share;
+    }
+    return REGIONS[0];
+  };
+  const loops = Array.from({ length: isolates }, async (_, i) => {
+    const colo = i % colos;
+    const region = coloRegion(colo);
+    const report = { pop: `Outpost-C${colo}`, isolate: `i${i}`, have: 0, purgeSeq: 0 };
+    let reached = false;
+    // Isolates come up over the first two seconds, as traffic arrives.
+    await sleep(Math.random() * 2000);
+    while (running) {
+      await sleep(region.oneWayMs);
+      arrivals.count();
+      const answer = await state.sync({ ...report }, HOLD_MS);
+      await sleep(region.oneWayMs);
+      report.have = answer.version;
+      report.purgeSeq = Math.max(report.purgeSeq, answer.purges.at(-1)?.seq ?? 0);
+      if (!reached && purgeSeq > 0 && report.purgeSeq >= purgeSeq) {
+        reached = true;
+        reachedMs.push(Date.now() - purgeAt);
+      }
+      // A busy isolate's next request arrives within a few ms and re-arms the held sync.
+      await sleep(Math.random() * 20);
+    }
+  });
+  // Steady: one whole hold, from when every isolate is up (each re-arms once in it).
+  await sleep(3000);
+  const steadyFrom = Math.floor((Date.now() - start) / 1000);
+  await sleep(HOLD_MS + 2000);
+  const steadyTo = Math.floor((Date.now() - start) / 1000);
+  const steadyPerSecond = Math.round(arrivals.between(steadyFrom, steadyTo) / (steadyTo - steadyFrom));
+  // A purge: every held sync is answered at once, and every isolate re-arms.
+  purgeAt = Date.now();
+  purgeSeq = (await state.purge([{ kind: "url", value: "https://cdn.example.com/a" }], false, "scale")).seq;
+  const purgeSecond = Math.floor((purgeAt - start) / 1000);
+  await sleep(5500);
+  const afterPurgePerSecond = Array.from({ length: 5 }, (_, k) => arrivals.between(purgeSecond + k, purgeSecond + k + 1));
+  running = false;
+  // Held syncs end at their bound; the loops are not awaited past this point.
+  void Promise.allSettled(loops);
+  const sorted = [...reachedMs].sort((a, b) => a - b);
+  return {
+    isolates,
+    colos,
+    steadyPerSecond,
+    afterPurgePerSecond,
+    propagationMs: { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0, reached: sorted.length },
+  };
+}
+
+/** A new isolate's catch-up after `rules` purges (mixed kinds): the answers it takes, and their bytes as sent. */
+async function measureCatchUp(rules: number): Promise<ScaleResult["catchUp"]> {
+  const storage = new MemoryControlStorage();
+  const now = Date.now();
+  for (let seq = 1; seq <= rules; seq++) {
+    const rule: PurgeRule = {
+      seq,
+      id: `p${seq}`,
+      at: now - (rules - seq) * 800,
+      soft: false,
+      targets: [seq % 10 < 5 ? { kind: "url", value: `https://cdn.example.com/products/${seq}/index.html` } : { kind: "tag", value: `product-${seq}` }],
+    };
+    await storage.appendPurge(rule);
+  }
+  await storage.putRow("value", "purgeSeq", rules);
+  const state = new ControlState(
+    storage,
+    configFor,
+    () => now,
+    () => undefined,
+    { purgeHorizonMs: 9 * 86_400_000 },
+  );
+  let purgeSeq = 0;
+  let answers = 0;
+  let bytes = 0;
+  for (;;) {
+    const answer = await state.sync({ pop: "Outpost-NEW", isolate: "n1", have: 0, purgeSeq });
+    answers++;
+    bytes += JSON.stringify(answer).length;
+    const last = answer.purges.at(-1)?.seq;
+    if (last === undefined || last >= answer.purgeSeq) break;
+    purgeSeq = last;
+  }
+  return { rules, answers, bytes };
+}
+
+export async function measureScale(isolates = 10_000, colos = 300, rules = 800_000): Promise<ScaleResult> {
+  const syncs = await simulateSyncs(isolates, colos);
+  const catchUp = await measureCatchUp(rules);
+  return { ...syncs, catchUp };
+}
