@@ -20,6 +20,11 @@ export function clientAcceptEncoding(tx: Transaction): string | null {
   return tx.request.headers.get("accept-encoding");
 }
 
+/** What names a stored body in its variants' keys: a 304 that keeps the body keeps them. */
+function bodyIdentity(meta: EntryMeta): string {
+  return meta.bodyId ?? String(meta.responseTime);
+}
+
 /** Per stored entry, whether it is compressible: hits ask on every request. */
 const compressibleMemo = new WeakMap<EntryMeta, boolean>();
 
@@ -33,7 +38,7 @@ export function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
   if (!worth) return { kind: "as-stored" };
   const coding = tx.pop.negotiate(clientAcceptEncoding(tx));
   if (coding === "identity" || coding === "not-acceptable") return { kind: "identity" };
-  return { kind: "encoded", coding, key: internalKey("encoded", [coding, found.meta.bodyId ?? String(found.meta.responseTime)], found.key) };
+  return { kind: "encoded", coding, key: internalKey("encoded", [coding, bodyIdentity(found.meta)], found.key) };
 }
 
 /** An encoded variant as a client gets it: its fields, its body (streamed when large) and its size. */
@@ -98,6 +103,8 @@ function compressInBackground(tx: Transaction, found: Found, coding: Coding, key
   const work = (async () => {
     const entry = await pop.store.get(found.key);
     if (entry?.record.kind !== "entry" || !entry.body) return;
+    // The variant's key names the body it comes from: a newer body stored meanwhile is not that one.
+    if (bodyIdentity(entry.record.meta) !== bodyIdentity(found.meta)) return void cancelBody(entry.body);
     const source = entry.body instanceof Uint8Array ? (new Response(entry.body).body as ReadableStream<Uint8Array>) : entry.body;
     const body = await encodeStream(coding, source, backgroundLevels(pop.config.compression, found.meta.size), found.meta.size);
     pop.counters.compressions++;
