@@ -124,9 +124,10 @@ describe("the shield tier", () => {
     const r = await fetch(`${network.topology.control.url}/v1/purge`, { method: "POST", headers: auth(), body: JSON.stringify({ files: [`http://127.0.0.1${path}`] }) });
     expect(r.status).toBe(200);
     await waitFor("FRA to drop the purged copy", async () => ((await get("FRA", path)).cacheStatus.includes("Outpost-FRA;hit") ? undefined : true), 3000);
-    // The refill went to the origin through the shield, not to the shield's purged copy.
+    // The refill went to the origin through the shield, not to the shield's purged copy. (Which
+    // region's shard another POP asks follows origin health as that POP sees it, which earlier
+    // tests in this file move: that POP's answer proves nothing here, and once made this flaky.)
     expect(await originRequests(counted)).toBe(2);
-    expect((await get("SIN", path)).cacheStatus).toMatch(/^Outpost-Shield-[a-z-]+-\d;hit/);
   });
 
   it("with its shard down, a POP goes to the origin itself, and Cache-Status says so", async () => {
