@@ -576,12 +576,17 @@ async function main(): Promise<void> {
   const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
   // Behind the same front as the POPs (network.ts), so both pay the same launcher.
   const bareCf = { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" };
+  const bareIsolates = Array.from({ length: fra.isolates }, (_, n) => (n === 0 ? "bare" : `bare-${n + 1}`));
   const bare = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     logRequests: MINIFLARE_LOG_REQUESTS,
     cf: bareCf,
-    workers: [{ name: "bare", modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] }, frontWorker(["bare"], bareCf, 0)],
+    // As many bare isolates as FRA has, in one workerd like FRA's, taken in turn by the same front.
+    workers: [
+      ...bareIsolates.map((name) => ({ name, modules: true, script: BARE_WORKER, compatibilityDate: "2026-04-26", compatibilityFlags: ["nodejs_compat"] })),
+      frontWorker(bareIsolates, bareCf, 0),
+    ],
   });
   await bare.ready;
   const bareUrl = (await bare.unsafeGetDirectURL(FRONT_WORKER)).toString().replace(/\/$/, "");
