@@ -10,7 +10,8 @@
  */
 import { MAX_SYNC_WAIT_MS, type PopOriginView } from "../common/wire";
 import type { SeriesReport } from "../common/metrics/series";
-import type { PopSync } from "./views";
+import type { IsolateRows } from "./isolate-rows";
+import type { PopSync, PurgeStatus } from "./views";
 
 /** The row key of one isolate: its POP name, and its own id when it sends one. */
 export function memberKey(pop: string, isolate: string | undefined): string {
@@ -95,7 +96,7 @@ export function coloView(members: PopSync[], retired: RetiredFigures | undefined
     // Where the POP as a whole stands: its furthest-behind isolate.
     versionApplied: Math.min(...members.map((m) => m.versionApplied)),
     purgeSeqApplied: Math.min(...members.map((m) => m.purgeSeqApplied)),
-    purgeSeqDelivered: Math.min(...members.map((m) => Math.max(m.purgeSeqApplied, m.purgeSeqDelivered ?? 0))),
+    purgeSeqDelivered: Math.min(...members.map(deliveredSeq)),
     lastPurgeLagMs: lags.length > 0 ? Math.max(...lags) : null,
     counters,
     series,
@@ -104,15 +105,14 @@ export function coloView(members: PopSync[], retired: RetiredFigures | undefined
   };
 }
 
-/** Every POP, by name, from the isolates' rows. */
-export function coloViews(members: Iterable<PopSync>, retired: Map<string, RetiredFigures>): ColoView[] {
-  const byColo = new Map<string, PopSync[]>();
-  for (const m of members) {
-    const list = byColo.get(m.name);
-    if (list) list.push(m);
-    else byColo.set(m.name, [m]);
-  }
-  return [...byColo.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, list]) => coloView(list, retired.get(name)));
+/** Every POP, by name, from the isolates' rows (indexed by POP already). */
+export function coloViews(rows: IsolateRows, retired: Map<string, RetiredFigures>): ColoView[] {
+  return rows.colos().map((name) => coloView(rows.membersOf(name), retired.get(name)));
+}
+
+/** The highest purge an isolate has been sent (it applies rules on receipt) or said it applied. */
+function deliveredSeq(m: PopSync): number {
+  return Math.max(m.purgeSeqApplied, m.purgeSeqDelivered ?? 0);
 }
 
 /** An isolate whose last sync is this recent may hold a sync now: it hears of a purge at once. */
@@ -123,12 +123,22 @@ const HOLDING_WINDOW_MS = MAX_SYNC_WAIT_MS + 5000;
  * been sent rule `seq` (the others sync, and apply it, before their next answer).
  */
 export function coloReached(members: PopSync[], sender: string, seq: number, now: number): boolean {
-  return members.every((m) => memberKey(m.name, m.isolate) === sender || m.lastSyncAt < now - HOLDING_WINDOW_MS || Math.max(m.purgeSeqApplied, m.purgeSeqDelivered ?? 0) >= seq);
+  return members.every((m) => memberKey(m.name, m.isolate) === sender || m.lastSyncAt < now - HOLDING_WINDOW_MS || deliveredSeq(m) >= seq);
 }
 
-/** Whether a purge accepted at `at` with sequence `seq` has reached a POP, from its isolates' positions. */
-export function coloPurgeState(members: PopSync[], seq: number, at: number): { applied: boolean; idle: boolean; isolatesApplied: number } {
-  const pending = members.filter((m) => Math.max(m.purgeSeqApplied, m.purgeSeqDelivered ?? 0) < seq);
-  // An isolate that has not synced since the purge applies it before answering its next request.
-  return { applied: pending.length === 0, idle: pending.length > 0 && pending.every((m) => m.lastSyncAt < at), isolatesApplied: members.length - pending.length };
+/** Where a purge accepted at `at` with sequence `seq` stands at each POP, from its isolates' positions. */
+export function purgeReach(rows: IsolateRows, seq: number, at: number): PurgeStatus["pops"] {
+  return rows.colos().map((name) => {
+    const members = rows.membersOf(name);
+    const pending = members.filter((m) => deliveredSeq(m) < seq);
+    return {
+      name,
+      applied: pending.length === 0,
+      // An isolate that has not synced since the purge applies it before answering its next request.
+      idle: pending.length > 0 && pending.every((m) => m.lastSyncAt < at),
+      lastSyncAt: Math.max(...members.map((m) => m.lastSyncAt)),
+      isolates: members.length,
+      isolatesApplied: members.length - pending.length,
+    };
+  });
 }

@@ -51,6 +51,11 @@ export class IsolateRows {
     return this.rows.values();
   }
 
+  /** Every POP's name, in order. */
+  colos(): string[] {
+    return [...this.byColo.keys()].sort((a, b) => a.localeCompare(b));
+  }
+
   /** The isolates of one POP. */
   membersOf(colo: string): PopSync[] {
     return [...(this.byColo.get(colo) ?? [])].flatMap((key) => this.rows.get(key) ?? []);

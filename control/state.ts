@@ -18,7 +18,7 @@ import { keptFigures } from "./pop-figures";
 import { LiveFigures } from "./live";
 import type { MetricsInput } from "./metrics";
 import { buildDashboardView, type DashboardView } from "./dashboard-view";
-import { coloPurgeState, coloViews, memberKey, type ColoView } from "./colos";
+import { coloViews, purgeReach, memberKey, type ColoView } from "./colos";
 import { coloTakes, feedLive, retireSilentIsolates } from "./colo-upkeep";
 
 export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "../common/wire";
@@ -287,10 +287,7 @@ export class ControlState {
       at: rule.at,
       soft: rule.soft,
       targets: rule.targets,
-      pops: coloViews(data.pops.values(), data.retired).map((p) => {
-        const { applied, idle, isolatesApplied } = coloPurgeState(data.pops.membersOf(p.name), rule.seq, rule.at);
-        return { name: p.name, applied, idle, lastSyncAt: p.lastSyncAt, isolates: p.isolates, isolatesApplied };
-      }),
+      pops: purgeReach(data.pops, rule.seq, rule.at),
       cloudflare: this.options.cloudflare ? (data.cloudflare.get(id) ?? "pending") : "not configured",
     };
   }
@@ -317,7 +314,7 @@ export class ControlState {
   /** Each POP, its isolates summed. */
   async pops(): Promise<ColoView[]> {
     const data = await this.load();
-    return coloViews(data.pops.values(), data.retired);
+    return coloViews(data.pops, data.retired);
   }
 
   async overrides(): Promise<Record<string, OriginOverride>> {
@@ -328,7 +325,7 @@ export class ControlState {
     const data = await this.load();
     const now = this.now();
     await this.publish(data, now);
-    return healthReport(this.config(), data, coloViews(data.pops.values(), data.retired), now);
+    return healthReport(this.config(), data, coloViews(data.pops, data.retired), now);
   }
 
   /** The held configuration, as isolates fetch it (text absent: run the variable). */
