@@ -7,6 +7,7 @@
  */
 import { decodeRecord, encodeRecord, type StoredRecord } from "./entry";
 import type { CacheStore, StoredItem, StoreBody } from "./store";
+import { concat } from "../body";
 
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -126,22 +127,16 @@ export class SqlStore implements CacheStore {
     let size = 0;
     let buffered: Uint8Array[] = [];
     let bufferedBytes = 0;
+    /** Writes whole rows of what is buffered (and the rest too, when `final`), keeping the remainder. */
     const flush = (final: boolean) => {
-      while (bufferedBytes >= CHUNK_BYTES || (final && bufferedBytes > 0)) {
-        const take = Math.min(CHUNK_BYTES, bufferedBytes);
-        const row = new Uint8Array(take);
-        let at = 0;
-        while (at < take) {
-          const head = buffered[0];
-          const part = head.subarray(0, take - at);
-          row.set(part, at);
-          at += part.byteLength;
-          if (part.byteLength === head.byteLength) buffered.shift();
-          else buffered[0] = head.subarray(part.byteLength);
-        }
-        bufferedBytes -= take;
-        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, row);
+      if (bufferedBytes < CHUNK_BYTES && !(final && bufferedBytes > 0)) return;
+      const all = concat(buffered, bufferedBytes);
+      let at = 0;
+      for (; all.byteLength - at >= CHUNK_BYTES || (final && at < all.byteLength); at += CHUNK_BYTES) {
+        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, all.subarray(at, at + CHUNK_BYTES));
       }
+      buffered = at < all.byteLength ? [all.subarray(at)] : [];
+      bufferedBytes = all.byteLength - at;
     };
     const add = (bytes: Uint8Array) => {
       size += bytes.byteLength;
@@ -160,7 +155,6 @@ export class SqlStore implements CacheStore {
       }
     }
     flush(true);
-    buffered = [];
     return size;
   }
 
