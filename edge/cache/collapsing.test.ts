@@ -40,3 +40,22 @@ describe("Collapsing", () => {
     expect(collapsing.leaderOf("k")).toBeDefined();
   });
 });
+
+describe("Collapsing: work that answers before it ends", () => {
+  it("holds the key until what the work holds has settled, so followers still find the leader", async () => {
+    const collapsing = new Collapsing<string>();
+    let bodyArrived!: () => void;
+    const arriving = new Promise<void>((resolve) => (bodyArrived = resolve));
+    const answer = await collapsing.lead("k", "ended", async (settle, hold) => {
+      hold(arriving.then(() => settle("shared")));
+      return "answered while the body streams";
+    });
+    expect(answer).toBe("answered while the body streams");
+    const follower = collapsing.leaderOf("k");
+    expect(follower).toBeDefined();
+    bodyArrived();
+    expect(await follower).toBe("shared");
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(collapsing.leaderOf("k")).toBeUndefined();
+  });
+});

@@ -17,24 +17,28 @@ export class Collapsing<T> {
   /**
    * Runs `work` as the leader for `key`. `work` may settle its followers
    * early with a value; when it ends (whatever way), they get `ended` if it
-   * had not, and the key is free again.
+   * had not, and the key is free again. Work whose result comes before its
+   * end (a fill answering its client while the body still streams in) holds
+   * the key until what it passes to `hold` has settled too.
    */
-  lead<R>(key: string, ended: T, work: (settle: (value: T) => void) => Promise<R>): Promise<R> {
+  lead<R>(key: string, ended: T, work: (settle: (value: T) => void, hold: (until: Promise<unknown>) => void) => Promise<R>): Promise<R> {
     let settle!: (value: T) => void;
     const leader = new Promise<T>((resolve) => (settle = resolve));
     this.#leaders.set(key, leader);
+    const held: Promise<unknown>[] = [];
     const release = () => {
       settle(ended); // a no-op when the work settled already
       if (this.#leaders.get(key) === leader) this.#leaders.delete(key);
     };
     let running: Promise<R>;
     try {
-      running = work(settle);
+      running = work(settle, (until) => held.push(until));
     } catch (err) {
       release();
       throw err;
     }
-    running.then(release, release);
+    const releaseAfterHeld = () => (held.length === 0 ? release() : void Promise.allSettled(held).then(release));
+    running.then(releaseAfterHeld, releaseAfterHeld);
     return running;
   }
 
