@@ -7,6 +7,9 @@ import { waitAtMost } from "./wait";
 
 export type BoundedBody = { kind: "complete"; bytes: Uint8Array } | { kind: "stream"; stream: ReadableStream<Uint8Array> };
 
+/** What readBounded read: the whole body, or a stream that replays what it read (`read` bytes) and goes on. */
+export type ReadBody = { kind: "complete"; bytes: Uint8Array } | { kind: "stream"; stream: ReadableStream<Uint8Array>; read: number };
+
 /** Chunks as one array of `total` bytes (the one chunk itself when there is one). */
 export function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
@@ -28,12 +31,13 @@ export function concat(chunks: Uint8Array[], total: number): Uint8Array {
 const PROGRESS_AT_DEADLINE_MS = 1000;
 
 /**
- * Reads at most `limit` bytes; past it, returns a stream that replays what was
- * read and goes on. By `deadline` (ms since the epoch) the answer must start:
- * a body still arriving then goes on as a stream; one that has gone quiet
- * fails as stalled (OriginBodyError), so the client gets its 504 (or stale) in time.
+ * Reads at most `limit` bytes (or, with `streamAfter`, that many); past it,
+ * returns a stream that replays what was read and goes on. By `deadline` (ms
+ * since the epoch) the answer must start: a body still arriving then goes on
+ * as a stream; one that has gone quiet fails as stalled (OriginBodyError), so
+ * the client gets its 504 (or stale) in time.
  */
-export async function readBounded(body: ReadableStream<Uint8Array> | null, limit: number, deadline = Infinity): Promise<BoundedBody> {
+export async function readBounded(body: ReadableStream<Uint8Array> | null, limit: number, deadline = Infinity, streamAfter = limit): Promise<ReadBody> {
   if (body === null) return { kind: "complete", bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -59,11 +63,20 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
     total += next.value.byteLength;
     lastBytesAt = Date.now();
     firstBytesAt = Math.min(firstBytesAt, lastBytesAt);
-    if (total > limit) break;
+    if (total > limit || total >= streamAfter) break;
   }
-  const replay = chunks;
+  return { kind: "stream", stream: replayThen(chunks, reader, pending), read: total };
+}
+
+/** A stream of `chunks`, then of what `reader` still has (starting with its read in flight, if any). */
+export function replayThen(
+  chunks: Uint8Array[],
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  pending?: Promise<ReadableStreamReadResult<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  const replay = [...chunks];
   let inFlight = pending;
-  const stream = new ReadableStream<Uint8Array>({
+  return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
       const next = replay.shift();
       if (next) return controller.enqueue(next);
@@ -75,7 +88,6 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
     },
     cancel: (reason) => reader.cancel(reason),
   });
-  return { kind: "stream", stream };
 }
 
 /** An origin body that stalled or broke off: the fill failed, whatever the status line said. */

@@ -113,6 +113,25 @@ function generated(size: number, ttl: number, tag: string | undefined): DemoObje
   return obj;
 }
 
+/** Passes a body on, waiting `ms` once its first `after` bytes have gone. */
+function pausing(after: number, ms: number): TransformStream<Uint8Array, Uint8Array> {
+  let sent = 0;
+  let paused = false;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, controller) {
+      if (paused || sent + chunk.byteLength <= after) {
+        sent += chunk.byteLength;
+        return controller.enqueue(chunk);
+      }
+      const head = after - sent;
+      if (head > 0) controller.enqueue(chunk.subarray(0, head));
+      paused = true;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      controller.enqueue(chunk.subarray(Math.max(0, head)));
+    },
+  });
+}
+
 /** Counters the answers show, so a test can tell a cached answer from a fresh one. */
 interface AnswerCounters {
   echo: number;
@@ -122,7 +141,8 @@ interface AnswerCounters {
 function registerGenerated(app: Hono, counters: AnswerCounters): void {
   /**
    * /gen/16384?ttl=60&tag=t: a text object of that many bytes (&chunked=1 without a length, &stamp=1
-   * with x-origin-stamp). /gen/16384.css: the same under a file extension (one Cloudflare's zone caches).
+   * with x-origin-stamp, &pauseAfter=65536&pauseMs=1500 a pause after that many bytes of the body, as
+   * an origin that renders as it sends). /gen/16384.css: the same under a file extension (one Cloudflare's zone caches).
    */
   app.get("/gen/:size", (c) => {
     const size = Number(c.req.param("size").replace(/\.[a-z0-9]{1,8}$/i, ""));
@@ -133,11 +153,14 @@ function registerGenerated(app: Hono, counters: AnswerCounters): void {
     const response = sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
     // ?stamp=1: every answer, 304s included, carries a field that changes (a cache must take it from a 304).
     if (c.req.query("stamp") === "1") response.headers.set("x-origin-stamp", String(++counters.stamp));
+    const pauseAfter = Number(c.req.query("pauseAfter") ?? NaN);
+    const pauseMs = Math.min(Number(c.req.query("pauseMs") ?? 0) || 0, 30_000);
+    const paused = Number.isInteger(pauseAfter) && pauseAfter >= 0 && pauseMs > 0 && response.body ? response.body.pipeThrough(pausing(pauseAfter, pauseMs)) : response.body;
     // ?chunked=1: the same bytes without Content-Length, as a streaming origin sends them.
-    if (c.req.query("chunked") !== "1" || !response.body) return response;
+    if (c.req.query("chunked") !== "1" || !response.body) return paused === response.body ? response : new Response(paused, response);
     const headers = new Headers(response.headers);
     headers.delete("content-length");
-    return new Response(response.body.pipeThrough(new TransformStream()), { status: response.status, headers });
+    return new Response(paused === response.body ? response.body.pipeThrough(new TransformStream()) : paused, { status: response.status, headers });
   });
 }
 

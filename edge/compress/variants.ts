@@ -41,6 +41,18 @@ export function chooseEncoding(tx: Transaction, found: Found): EncodingChoice {
   return { kind: "encoded", coding, key: internalKey("encoded", [coding, bodyIdentity(found.meta)], found.key) };
 }
 
+/**
+ * Whether a fill's client would get a variant made within the request, from the whole body
+ * (compressible, small enough, a coding it accepts). A length not yet known counts as small.
+ */
+export function variantInRequest(tx: Transaction, headers: [string, string][], status: number, length: number | undefined): boolean {
+  const config = tx.pop.config.compression;
+  const size = length ?? config.minBytes;
+  if (size > config.maxBytes || !compressible(headers, status, size, config)) return false;
+  const coding = tx.pop.negotiate(clientAcceptEncoding(tx));
+  return coding !== "identity" && coding !== "not-acceptable";
+}
+
 /** An encoded variant as a client gets it: its fields, its body (streamed when large) and its size. */
 export interface EncodedVariant {
   headers: [string, string][];

@@ -31,9 +31,9 @@ export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<
       return { to: "deliver", found, cacheStatus, age, heldFields: outcome.meta.noCacheFields };
     }
     // Not shareable: go forward on our own.
-    return fill(tx, reason, { manifest });
+    return fill(tx, reason, { manifest, stream: true });
   }
-  return tx.pop.fills.lead(tx.primaryKey, { kind: "not-shared" }, (settle) => fill(tx, reason, { manifest, settle }));
+  return tx.pop.fills.lead(tx.primaryKey, { kind: "not-shared" }, (settle, hold) => fill(tx, reason, { manifest, settle, hold, stream: true }));
 }
 
 function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {

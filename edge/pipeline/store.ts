@@ -5,8 +5,12 @@
  * deadline; large bodies stored as they stream, paced by their client.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
-import { readBounded, teeInStep } from "../body";
-import { UNKNOWN_SIZE, type VaryManifest } from "../cache/entry";
+import { type ReadBody, readBounded, teeInStep } from "../body";
+import { UNKNOWN_SIZE, type EntryMeta, type VaryManifest } from "../cache/entry";
+import { compressible, withVaryAcceptEncoding } from "../compress/policy";
+import { variantInRequest } from "../compress/variants";
+import type { CacheStatusEntry } from "../http/cache-status";
+import { splitFill } from "../split-fill";
 import { buildEntryMeta } from "../cache/record";
 import { decodable, decodeStream, limitDecoded, originCoding } from "../compress/decode";
 import type { Representation } from "../deliver";
@@ -37,7 +41,24 @@ export interface StoreOptions {
   manifest?: VaryManifest;
   /** Tells requests collapsed onto this fill what it brought. */
   settle?: (outcome: FillOutcome) => void;
+  /**
+   * A miss, which answers its client as the body arrives (see STREAM_AFTER_BYTES) rather than
+   * once it has come whole. A revalidation does not: a stored copy stands behind it, which a body
+   * failing half-way must still be able to fall back on.
+   */
+  stream?: boolean;
+  /** Keeps the requests collapsed onto this fill waiting until its streamed body has come whole. */
+  hold?: (until: Promise<unknown>) => void;
 }
+
+/**
+ * A streamed miss answers once this much of the body has come (or all of it, if less). A body
+ * that stalls or breaks off before then is retried elsewhere or answered with a clean 5xx, as
+ * any failure before the first byte; one that fails later cuts the client's connection off
+ * (its length or chunked framing tells it the body is incomplete) and nothing is stored, as in
+ * Varnish's and Fastly's streaming misses. Origins that die mid-answer mostly do so at once.
+ */
+export const STREAM_AFTER_BYTES = 64 * 1024;
 
 /**
  * Stores an origin's (or the shield's) answer if it may be, and answers this
@@ -63,7 +84,11 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   // our own encoded variants take its place.
   const keyFields = varyFields(originHeaders.get("vary")).filter((f) => f !== "accept-encoding");
   const key = keyFields.length > 0 ? variantKey(tx.primaryKey, keyFields, tx.request.headers, cacheConfig.vary) : tx.primaryKey;
-  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline);
+  // A client that gets a variant made in the request waits for the whole body it is made from; one
+  // whose body we decode (an origin that ignored our identity) waits for it too, so that a
+  // decompression bomb ends in a clean 502, not a cut connection.
+  const streams = options.stream === true && !rep.decoded && !variantInRequest(tx, [...originHeaders], response.status, rep.length);
+  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline, streams ? STREAM_AFTER_BYTES : Infinity);
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) return passOn(body.bytes, body.bytes.byteLength);
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
@@ -80,21 +105,70 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   status.stored = true;
   status.ttl = meta.freshness - Math.floor(meta.initialAge);
   tx.pop.counters.stored++;
-  const waitUntil = (p: Promise<unknown>) => tx.ctx.waitUntil(p);
-  if (keyFields.length > 0) tx.pop.tiers.recordVary(tx.primaryKey, keyFields, options.manifest, now, waitUntil);
+  if (keyFields.length > 0) tx.pop.tiers.recordVary(tx.primaryKey, keyFields, options.manifest, now, (p) => tx.ctx.waitUntil(p));
   // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
   const ownFields = privateFieldsOf(originHeaders, directives);
+  return done(withOwnFields(keptAndAnswered(tx, { key, meta, body, now }, status, rep, { ...options, stream: streams }), ownFields));
+}
+
+/** What is stored, kept in the tiers (the whole body at once, a stream as it passes) and sent to this client. */
+function keptAndAnswered(
+  tx: Transaction,
+  fill: { key: string; meta: EntryMeta; body: ReadBody; now: number },
+  status: CacheStatusEntry,
+  rep: OriginRepresentation,
+  options: StoreOptions,
+): Response | Promise<Response> {
+  const { key, meta, body, now } = fill;
   if (body.kind === "complete") {
-    tx.pop.tiers.keep(key, meta, body.bytes, now, waitUntil);
+    tx.pop.tiers.keep(key, meta, body.bytes, now, (p) => tx.ctx.waitUntil(p));
     options.settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
-    return done(withOwnFields(deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge), ownFields));
+    return deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge);
   }
+  if (options.stream) return streamedFill(tx, { key, meta, stream: body.stream, now }, status, rep, options);
   // Large: one branch to the client, one into the second tier, neither held in memory; the
   // slower branch paces both, so a slow client slows the store rather than being buffered for.
   const [toClient, toStore] = teeInStep(body.stream);
   tx.ctx.waitUntil(tx.pop.tiers.keepStreamed(key, meta, toStore, now));
-  const streamed: Representation = { status: response.status, headers: meta.headers, body: toClient, size: rep.length };
-  return done(withOwnFields(deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque }), ownFields));
+  const streamed: Representation = { status: meta.status, headers: meta.headers, body: toClient, size: rep.length };
+  return deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
+}
+
+/**
+ * A miss answered as its body arrives (splitFill): kept in the tiers, and shared with the
+ * requests collapsed onto it, once it has come whole; kept as it streams when it is too large
+ * for memory; not kept at all when it fails (forward's guard has counted that against the origin).
+ */
+function streamedFill(
+  tx: Transaction,
+  fill: { key: string; meta: EntryMeta; stream: ReadableStream<Uint8Array>; now: number },
+  status: CacheStatusEntry,
+  rep: OriginRepresentation,
+  options: StoreOptions,
+): Response {
+  const { key, meta, now } = fill;
+  const cacheConfig = tx.pop.config.cache;
+  const split = splitFill(fill.stream, cacheConfig.memoryEntryMaxBytes);
+  const landed = split.kept.then(
+    async (kept) => {
+      if (kept.kind === "stream") return tx.pop.tiers.keepStreamed(key, meta, kept.stream, now);
+      if (kept.bytes.byteLength > cacheConfig.maxObjectBytes) return;
+      const whole = { ...meta, size: kept.bytes.byteLength };
+      tx.pop.tiers.keep(key, whole, kept.bytes, now, (p) => tx.ctx.waitUntil(p));
+      options.settle?.({ kind: "shared", variantKey: key, meta: whole, body: kept.bytes });
+    },
+    () => undefined,
+  );
+  options.hold?.(landed);
+  tx.ctx.waitUntil(landed);
+  const compression = tx.pop.config.compression;
+  const varies = compressible(meta.headers, meta.status, rep.length ?? compression.minBytes, compression);
+  const headers = varies ? withVaryAcceptEncoding(meta.headers) : meta.headers;
+  return deliverTo(
+    tx,
+    { status: meta.status, headers, body: split.toClient, size: rep.length },
+    { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque },
+  );
 }
 
 /** The fields of a response that its private="f" names (RFC 9111 §5.2.2.7), as the origin sent them. */
@@ -125,6 +199,8 @@ interface OriginRepresentation {
    * our deflate/zstd): stored and sent as the origin sent it, as caches must keep Content-Encoding.
    */
   opaque: boolean;
+  /** Decoded on its way here (by us or the runtime's fetch), under the decoding limits. */
+  decoded: boolean;
 }
 
 function declaredLength(headers: Headers): number | undefined {
@@ -139,8 +215,8 @@ function originRepresentation(tx: Transaction, response: Response): OriginRepres
   const coding = originCoding(encoding);
   // The runtime's fetch decodes gzip and br by itself: what we hold is already the identity body.
   const runtimeDecoded = encoding !== null && coding === undefined && encoding.trim().toLowerCase() !== "identity";
-  if (coding !== undefined && !decodable(coding)) return { headers: response.headers, body, length: declaredLength(response.headers), opaque: true };
-  if (!runtimeDecoded && coding === undefined) return { headers: response.headers, body, length: declaredLength(response.headers), opaque: false };
+  if (coding !== undefined && !decodable(coding)) return { headers: response.headers, body, length: declaredLength(response.headers), opaque: true, decoded: false };
+  if (!runtimeDecoded && coding === undefined) return { headers: response.headers, body, length: declaredLength(response.headers), opaque: false, decoded: false };
   const limits = { maxBytes: tx.pop.config.cache.maxObjectBytes, maxRatio: tx.pop.config.originFetch.maxDecodedRatio };
   const encodedLength = declaredLength(response.headers);
   const headers = new Headers(response.headers);
@@ -154,5 +230,5 @@ function originRepresentation(tx: Transaction, response: Response): OriginRepres
     const etag = headers.get("etag");
     if (etag && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
   }
-  return { headers, body, length: undefined, opaque: false };
+  return { headers, body, length: undefined, opaque: false, decoded: true };
 }

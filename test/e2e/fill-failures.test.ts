@@ -96,6 +96,20 @@ describe("a body cut off mid-way", () => {
   });
 });
 
+describe("a miss that streams", () => {
+  it("cut off past its first 64 KiB: the client's connection is cut (never a clean short body), nothing is stored", async () => {
+    await everyOrigin({ mode: "truncate", afterBytes: 300_000 });
+    const path = unique("/gen/600000?ttl=60");
+    const cut = await fetch(`${fra}${path}`, { headers: { "accept-encoding": "identity" } });
+    expect(cut.status).toBe(200);
+    await expect(cut.arrayBuffer()).rejects.toThrow();
+    await everyOrigin({ mode: "ok" });
+    const whole = await timed(path);
+    expect(whole.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss/);
+    expect(whole.body.length).toBe(600_000);
+  });
+});
+
 describe("a body without Content-Length", () => {
   it("is stored with its real size: a Range on a 2 MB chunked object is answered from the cache", async () => {
     const path = unique("/gen/2000000?ttl=600&chunked=1");

@@ -62,6 +62,31 @@ describe("the shield tier", () => {
     expect(await originRequests(counted)).toBe(1);
   });
 
+  it("a cold miss streams through both tiers: the client has its first bytes while the origin still sends, and followers share the one fill", async () => {
+    const bytes = 300_000 + size++;
+    const path = unique(`/gen/${bytes}?ttl=60&pauseAfter=100000&pauseMs=2000`);
+    const started = Date.now();
+    const answers = Array.from({ length: 6 }, async () => {
+      const response = await fetch(`${popUrl("FRA")}${path}`, { headers: { "accept-encoding": "identity" } });
+      const headersAt = Date.now() - started;
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      const firstBytesAt = Date.now() - started;
+      let total = first.value?.byteLength ?? 0;
+      for (let next = await reader.read(); !next.done; next = await reader.read()) total += next.value.byteLength;
+      return { headersAt, firstBytesAt, total, lastByteAt: Date.now() - started };
+    });
+    const [leader, ...followers] = await Promise.all(answers);
+    // Buffered at either tier, neither the status line nor a byte would come before the pause ends.
+    expect(Math.min(leader.firstBytesAt, ...followers.map((f) => f.firstBytesAt))).toBeLessThan(1500);
+    for (const answer of [leader, ...followers]) {
+      expect(answer.total).toBe(bytes);
+      expect(answer.lastByteAt).toBeGreaterThanOrEqual(2000);
+    }
+    expect(await originRequests(`/gen/${bytes}`)).toBe(1);
+    await hitAtFra(path);
+  });
+
   it("a POP revalidates against the shield, which answers 304 from a copy another POP's revalidation freshened", async () => {
     const { path, counted } = fresh(2);
     await get("FRA", path);
