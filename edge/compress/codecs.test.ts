@@ -7,7 +7,8 @@ const config = CompressionSchema.parse({});
 
 describe("background compression", () => {
   it("runs closer to the floor up to its bound, never below the configured levels, and as configured past it", () => {
-    expect(backgroundLevels(config, 2_000_000)).toMatchObject({ brotliQuality: 9, zstdLevel: 19, gzipLevel: 9 });
+    expect(backgroundLevels(config, 2_000_000)).toMatchObject({ brotliQuality: 10, zstdLevel: 19, gzipLevel: 9 });
+    expect(backgroundLevels(config, 8_000_000)).toMatchObject({ brotliQuality: 9, zstdLevel: 19, gzipLevel: 9 });
     expect(backgroundLevels({ ...config, brotliQuality: 11 }, 2_000_000).brotliQuality).toBe(11);
     expect(backgroundLevels(config, BACKGROUND_LEVELS_MAX_BYTES + 1)).toEqual(config);
   });

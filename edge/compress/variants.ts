@@ -99,31 +99,47 @@ export async function encodedVariant(tx: Transaction, found: Found, coding: Codi
   const now = Date.now();
   pop.memory.set(key, { record, body, storedAt: now }, retention);
   tx.ctx.waitUntil(pop.tiers.put(key, record, body, retention, now));
+  // Made quickly for the client waiting; settled closer to the coding's floor once it has gone.
+  if (found.body.byteLength > SETTLE_MIN_BYTES) compressInBackground(tx, found, coding, key, retention, found.body);
   return { headers, body, size: body.byteLength };
 }
 
 /**
- * A large variant made after the answer: the stored body read again from the
- * colo's store and streamed through the encoder, then stored like any
- * variant (the next client that accepts the coding gets it). At most a few
- * at once per isolate, one per variant.
+ * Variants of bodies past this size made in a request are made again behind it at the
+ * background levels: below it the bytes saved are too few to pay for the work.
  */
-function compressInBackground(tx: Transaction, found: Found, coding: Coding, key: string, retention: number): void {
+const SETTLE_MIN_BYTES = 16 * 1024;
+
+/**
+ * A variant made after the answer, at the background levels (backgroundLevels), and stored like
+ * any (the next client that accepts the coding gets it): a large body read again from the colo's
+ * store and streamed through the encoder, or a small one's bytes at hand, whose quick variant this
+ * replaces. At most a few at once per isolate, one per variant.
+ */
+function compressInBackground(tx: Transaction, found: Found, coding: Coding, key: string, retention: number, bytes?: Uint8Array): void {
   if (compressing.has(key) || compressing.size >= MAX_BACKGROUND_COMPRESSIONS) return;
   compressing.add(key);
   const pop = tx.pop;
   const work = (async () => {
-    const entry = await pop.store.get(found.key);
-    if (entry?.record.kind !== "entry" || !entry.body) return;
-    // The variant's key names the body it comes from: a newer body stored meanwhile is not that one.
-    if (bodyIdentity(entry.record.meta) !== bodyIdentity(found.meta)) return void cancelBody(entry.body);
-    const source = entry.body instanceof Uint8Array ? (new Response(entry.body).body as ReadableStream<Uint8Array>) : entry.body;
+    const source = bytes ? (new Response(bytes).body as ReadableStream<Uint8Array>) : await storedBody(tx, found);
+    if (!source) return;
     const body = await encodeStream(coding, source, backgroundLevels(pop.config.compression, found.meta.size), found.meta.size);
     pop.counters.compressions++;
     const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers: encodedHeaders(found.meta.headers, coding), size: body.byteLength } };
-    await pop.tiers.put(key, record, body, retention, Date.now());
+    const now = Date.now();
+    if (body.byteLength <= pop.config.cache.memoryEntryMaxBytes) pop.memory.set(key, { record, body, storedAt: now }, retention);
+    await pop.tiers.put(key, record, body, retention, now);
   })()
     .catch((err) => console.warn(`outpost: background ${coding} failed for ${found.key}: ${(err as Error).message}`))
     .finally(() => compressing.delete(key));
   tx.ctx.waitUntil(work);
+}
+
+/** The stored body a variant is made from, read again from the colo's store; undefined when it is gone or newer. */
+async function storedBody(tx: Transaction, found: Found): Promise<ReadableStream<Uint8Array> | undefined> {
+  const entry = await tx.pop.store.get(found.key);
+  if (entry?.record.kind !== "entry" || !entry.body) return undefined;
+  // The variant's key names the body it comes from: a newer body stored meanwhile is not that one.
+  if (bodyIdentity(entry.record.meta) !== bodyIdentity(found.meta)) return void cancelBody(entry.body);
+  return entry.body instanceof Uint8Array ? (new Response(entry.body).body as ReadableStream<Uint8Array>) : entry.body;
 }

@@ -20,7 +20,8 @@ async function compressions(): Promise<number> {
 
 describe("compression", () => {
   it("sends br to a client that accepts it, compressing once and serving the stored variant after", async () => {
-    const path = fresh("/gen/20000?ttl=600");
+    // At most 16 KiB: a variant that is not made again behind the answer (see the next test).
+    const path = fresh("/gen/12000?ttl=600");
     const identity = text(await bytes(await get(path)));
     const before = await compressions();
     const first = await get(path, { "accept-encoding": "br, gzip, deflate" });
@@ -33,6 +34,23 @@ describe("compression", () => {
     expect(again.headers.get("cache-status")).toContain("hit");
     expect(text(await bytes(again))).toBe(identity);
     expect(await compressions()).toBe(before + 1);
+  });
+
+  it("makes a variant past 16 KiB again behind the answer, at the background levels, and serves that one after", async () => {
+    const path = fresh("/gen/200000?ttl=600");
+    const identity = text(await bytes(await get(path)));
+    const before = await compressions();
+    const first = await get(path, { "accept-encoding": "br" });
+    expect(first.headers.get("content-encoding")).toBe("br");
+    expect(text(await bytes(first))).toBe(identity);
+    // The quick one in the request, the settled one behind it.
+    for (let i = 0; i < 100 && (await compressions()) < before + 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await compressions()).toBe(before + 2);
+    const settled = await get(path, { "accept-encoding": "br" });
+    expect(settled.headers.get("cache-status")).toContain("hit");
+    expect(settled.headers.get("etag")).toBe(first.headers.get("etag"));
+    expect(text(await bytes(settled))).toBe(identity);
+    expect(await compressions()).toBe(before + 2);
   });
 
   it("compresses text past compression.maxBytes in the background, once, and serves the stored variant after", async () => {
