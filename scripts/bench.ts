@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig } from "./network-config";
-import { FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
+import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
 import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
@@ -20,6 +20,7 @@ import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 import { measureCodingHits, measureColdMisses, measureVariantFloor } from "./bench-miss-path";
+import { measureRawWorkerdHits, type RawWorkerdHits } from "./bench-raw-workerd";
 import { measureScale } from "./bench-scale";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
@@ -34,7 +35,7 @@ const { values } = parseArgs({
     out: { type: "string", default: join(ROOT, ".bench", "results.json") },
     /** Also nginx proxy_cache and Varnish before the same origin, when installed. */
     peers: { type: "boolean", default: false },
-    /** One measurement alone: "hits" (1 and 16 KiB hits against the bare worker), "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
+    /** One measurement alone: "hits" (1 and 16 KiB hits against the bare worker), "raw-workerd" (the same under the workerd binary), "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
     only: { type: "string" },
     /** The network file (default outpost.config.json), e.g. scripts/networks/sixteen-pops.json. */
     network: { type: "string" },
@@ -447,6 +448,25 @@ async function loadPurgeRules(topology: Topology, calls: number): Promise<number
 }
 
 /** One measurement's figures (--only), beside the full results: .bench/results-<name>.json. */
+/** Hits / bare worker under the workerd binary (bench-raw-workerd.ts), on the bundle the network built. */
+async function rawWorkerdHits(): Promise<RawWorkerdHits> {
+  const bundle = await buildBundle(join(ROOT, ".outpost", "bench-build"));
+  const hits = await measureRawWorkerdHits({
+    bundle,
+    bareScript: BARE_WORKER,
+    outpostConfig: (url) => ({
+      origins: [{ id: "eu-central", url, region: "eu-central", latitude: 50.1109, longitude: 8.6821 }],
+      sites: [{ id: "bench", hosts: ["127.0.0.1"], origins: ["eu-central"] }],
+    }),
+    connections,
+    durationSeconds,
+    rounds,
+  });
+  console.log("\nhits / bare worker under raw workerd (no Miniflare, no front; target ≥ 0.8)");
+  for (const s of hits.sizes) console.log(`  ${String(s.bytes).padStart(6)} B  hit ${s.hitRps} rps / bare ${s.bareRps} rps = ${s.hitOverBare}`);
+  return hits;
+}
+
 /** The miss path and the bytes (bench-miss-path.ts), printed as ratios. */
 async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]) {
   const r2 = (x: number) => Math.round(x * 100) / 100;
@@ -458,11 +478,12 @@ async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]
     );
   }
   const variants = await measureVariantFloor();
-  console.log("stored variants / brotli 11 (swagger-ui-dist)");
+  console.log("stored variants / their coding's floor (brotli 11, gzip 9), swagger-ui-dist; first answer: the quick one meanwhile");
   for (const f of variants) {
-    console.log(
-      `  ${f.file} (${f.bytes} B; floor ${f.floor.bytes} B, ${f.floor.cpuMs} ms)  ${f.variants.map((v) => `${v.coding} ${v.overFloor} (${v.made}, ${v.cpuMs} ms)`).join("  ")}`,
+    const each = f.variants.map(
+      (v) => `${v.coding} ${v.settled.overFloor} (${v.settled.cpuMs} ms${v.firstAnswer ? `; first answer ${v.firstAnswer.overFloor}, ${v.firstAnswer.cpuMs} ms` : ""})`,
     );
+    console.log(`  ${f.file} (${f.bytes} B; br 11 ${f.floors.br.bytes} B in ${f.floors.br.cpuMs} ms)  ${each.join("  ")}  gzip / br 11 ${f.gzipOverBrotliFloor}`);
   }
   const codingHits = await measureCodingHits(topology);
   console.log(
@@ -549,6 +570,11 @@ async function main(): Promise<void> {
     );
     writePartial("scale", { scale });
     process.exit(0);
+  }
+  if (values.only === "raw-workerd") {
+    const rawWorkerd = await rawWorkerdHits();
+    writePartial("raw-workerd", { rawWorkerd });
+    return;
   }
   if (values.only === "miss-path") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
@@ -675,6 +701,8 @@ async function main(): Promise<void> {
     await direct.stop();
   }
 
+  // The hit path under the workerd binary, without Miniflare's per-request cost.
+  const rawWorkerd = await rawWorkerdHits();
   // The pipeline's own cost inside workerd, with nothing else running.
   const inProcess = await measureInProcess(rounds);
   const urlFlood = await measureUrlFlood();
@@ -714,6 +742,7 @@ async function main(): Promise<void> {
     purgeScale,
     tiers,
     inProcess,
+    rawWorkerd,
     bounds: { urlFlood, slowClients },
     missPath,
     ...(peers ? { peers } : {}),

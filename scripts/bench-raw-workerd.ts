@@ -1,0 +1,125 @@
+/**
+ * The hit path under the workerd binary itself, with no Miniflare around it
+ * (no entry worker rebuilding each request, no emulated front): the POP's
+ * bundle as `wrangler deploy` builds it and the bench's bare worker, each on
+ * its own socket of one workerd process, from a config this script writes.
+ * The ratio hit / bare is then the product's own cost. Raw workerd has no
+ * Cache API store (puts keep nothing), so hits come from the in-isolate tier,
+ * as most hits do; no control plane (the POP serves with no purge rules).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startOrigin } from "../origin/server";
+import { freePort } from "./free-port";
+import { runLoad, type LoadResult } from "./load";
+import { ROOT } from "./network";
+
+export interface RawWorkerdHits {
+  sizes: { bytes: number; hitRps: number; bareRps: number; hitOverBare: number }[];
+}
+
+/** A capnp text literal (workerd's config language escapes as C does). */
+const capnpText = (value: string) => JSON.stringify(value);
+
+function workerdConfig(ports: { outpost: number; bare: number }, bindings: Record<string, string>): string {
+  const bound = Object.entries(bindings)
+    .map(([name, value]) => `(name = ${capnpText(name)}, text = ${capnpText(value)})`)
+    .join(", ");
+  return `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "outpost", worker = .outpost),
+    (name = "bare", worker = .bare),
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [
+    (name = "outpost", address = "127.0.0.1:${ports.outpost}", http = (), service = "outpost"),
+    (name = "bare", address = "127.0.0.1:${ports.bare}", http = (), service = "bare"),
+  ],
+);
+const outpost :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "worker.js")],
+  compatibilityDate = "2026-04-26",
+  compatibilityFlags = ["nodejs_compat"],
+  bindings = [${bound}],
+  globalOutbound = "loopback",
+);
+const bare :Workerd.Worker = (
+  modules = [(name = "bare.js", esModule = embed "bare.js")],
+  compatibilityDate = "2026-04-26",
+  compatibilityFlags = ["nodejs_compat"],
+);
+`;
+}
+
+async function waitForPort(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}):\n${output()}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`workerd did not listen on ${url}:\n${output()}`);
+}
+
+/**
+ * Hits at 1 KiB and 16 KiB against the bare worker, under raw workerd: interleaved rounds, the
+ * median of each. `bundle` is the POP's worker.js; `bareScript` the bench's bare worker.
+ */
+export async function measureRawWorkerdHits(options: {
+  bundle: string;
+  bareScript: string;
+  outpostConfig: (originUrl: string) => unknown;
+  connections: number;
+  durationSeconds: number;
+  rounds: number;
+  sizes?: number[];
+}): Promise<RawWorkerdHits> {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-raw-workerd-"));
+  const origin = await startOrigin({ id: "eu-central", region: "eu-central", port: 0, adminPort: 0 });
+  let child: ChildProcess | undefined;
+  try {
+    copyFileSync(options.bundle, join(dir, "worker.js"));
+    writeFileSync(join(dir, "bare.js"), options.bareScript);
+    const ports = { outpost: await freePort(), bare: await freePort() };
+    const config = JSON.stringify(options.outpostConfig(`http://127.0.0.1:${origin.port}`));
+    writeFileSync(join(dir, "config.capnp"), workerdConfig(ports, { OUTPOST_CONFIG: config, OUTPOST_ROLE: "pop", POP_NAME: "FRA" }));
+    let output = "";
+    // One thread, as each Miniflare instance's workerd serves a worker's requests.
+    child = spawn(join(ROOT, "node_modules", ".bin", "workerd"), ["serve", join(dir, "config.capnp"), "--experimental"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    const outpostUrl = `http://127.0.0.1:${ports.outpost}`;
+    const bareUrl = `http://127.0.0.1:${ports.bare}`;
+    await waitForPort(`${bareUrl}/1`, child, () => output);
+    await waitForPort(`${outpostUrl}/gen/1?ttl=86400`, child, () => output);
+    const once = (url: string) => runLoad({ url, connections: options.connections, durationSeconds: options.durationSeconds });
+    const median = (runs: LoadResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)];
+    const sizes: RawWorkerdHits["sizes"] = [];
+    for (const bytes of options.sizes ?? [1024, 16384]) {
+      const path = `${outpostUrl}/gen/${bytes}?ttl=86400`;
+      // Warm: the first request fills, the next few settle the JIT.
+      for (let i = 0; i < 20; i++) await (await fetch(path)).arrayBuffer();
+      await once(`${bareUrl}/${bytes}`);
+      const hits: LoadResult[] = [];
+      const bares: LoadResult[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        bares.push(await once(`${bareUrl}/${bytes}`));
+        hits.push(await once(path));
+      }
+      const hitRps = median(hits).rps;
+      const bareRps = median(bares).rps;
+      sizes.push({ bytes, hitRps, bareRps, hitOverBare: Math.round((hitRps / bareRps) * 100) / 100 });
+    }
+    return { sizes };
+  } finally {
+    child?.kill("SIGTERM");
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
