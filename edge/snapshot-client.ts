@@ -58,9 +58,12 @@ const MAX_PAGES_PER_REFRESH = 50;
 /** A POP that has not synced for this many refresh intervals waits for a sync before answering. */
 const IDLE_FACTOR = 3;
 /**
- * After a failed sync (the control plane refused, overloaded, or did not answer) the next waits
- * refreshMs × 2^failures in a row, at most this long, jittered ±50 % so that isolates spread out:
- * never more traffic when the control plane is in trouble, as interval polling was.
+ * After a failed sync (the control plane refused, overloaded, went away or did not answer) the
+ * next waits a random share of a ceiling that doubles with each failure in a row, up to this long
+ * ("full jitter"), and never less than refreshMs. The first ceiling is what one sync normally
+ * lasts: a hold (longPollMs) when syncs are held, two intervals when polling. So when the object
+ * goes away and every held sync breaks at once, their retries spread over a whole hold and arrive
+ * at the steady rate, not all within a second or two (`npm run bench -- --only scale`, outage).
  */
 const MAX_BACKOFF_MS = 60_000;
 /** The longest a figure report waits inside a request's waitUntil (Cloudflare ends it 30 s after the response). */
@@ -107,11 +110,20 @@ export class SnapshotClient {
     return this.options.longPollMs > 0 ? "long-poll" : "poll";
   }
 
-  /** A failed sync: the next waits out a jittered exponential backoff (or the control plane's Retry-After). */
-  private backOff(err: unknown, startedAt: number): void {
+  /**
+   * A failed sync: the next waits out a jittered exponential backoff (or the control plane's
+   * Retry-After), counted from the failure. `startedAt` is when the sync began in the caller's
+   * clock; a held sync may fail 20 s after it was armed (an object that went away breaks every
+   * held sync at once), and a backoff counted from the arming would be over already: every
+   * isolate would ask again at once.
+   */
+  private backOff(err: unknown, startedAt: number, startedAtReal: number): void {
     this.failures++;
-    const backoff = Math.min(MAX_BACKOFF_MS, this.options.refreshMs * 2 ** this.failures) * (0.5 + (this.options.random ?? Math.random)());
-    this.retryAt = startedAt + Math.max(backoff, err instanceof SyncRefused ? err.retryAfterMs : 0);
+    const firstCeiling = this.mode() === "long-poll" ? Math.max(this.options.refreshMs, this.options.longPollMs) : 2 * this.options.refreshMs;
+    const ceiling = Math.min(MAX_BACKOFF_MS, firstCeiling * 2 ** (this.failures - 1));
+    const backoff = Math.max(this.options.refreshMs, ceiling * (this.options.random ?? Math.random)());
+    const failedAt = startedAt + Math.max(0, Date.now() - startedAtReal);
+    this.retryAt = failedAt + Math.max(backoff, err instanceof SyncRefused ? err.retryAfterMs : 0);
   }
 
   private recovered(): void {
@@ -138,7 +150,9 @@ export class SnapshotClient {
     }
     // Backing off after failures: the last snapshot serves; no request waits on a control plane in trouble.
     if (now < this.retryAt) return undefined;
-    if (this.fetchedAt === 0 || (!this.held && age >= this.options.refreshMs * IDLE_FACTOR)) {
+    // Idle, a request waits for news; not while the control plane is failing (the wait would
+    // end in the same failure): the retry runs behind it.
+    if (this.fetchedAt === 0 || (!this.held && age >= this.options.refreshMs * IDLE_FACTOR && this.failures === 0)) {
       const sync = this.refresh(now);
       waitUntil(sync);
       if (longPoll) waitUntil(sync.then(() => (now >= this.retryAt ? this.armLongPoll(now) : undefined)));
@@ -153,6 +167,7 @@ export class SnapshotClient {
   /** One held sync; its answer is applied at once, and the next request arms the next one. */
   private armLongPoll(now: number): Promise<void> {
     if (this.held) return this.held;
+    const armedAt = Date.now();
     this.held = (async () => {
       try {
         let behind = await this.syncOnce(this.options.longPollMs);
@@ -160,7 +175,7 @@ export class SnapshotClient {
         this.recovered();
         this.lastSyncAt = this.fetchedAt = Date.now();
       } catch (err) {
-        this.backOff(err, now);
+        this.backOff(err, now, armedAt);
         this.lastError = `held sync failed: ${(err as Error).message}`;
       } finally {
         this.held = undefined;
@@ -301,6 +316,7 @@ export class SnapshotClient {
     const control = this.options.control;
     if (!control) return Promise.resolve();
     this.fetchedAt = now; // a failed attempt also waits refreshMs before the next one
+    const startedAt = Date.now();
     this.inflight = (async () => {
       try {
         // A POP far behind (new, or back after an outage) gets rules in pages: it asks again at once.
@@ -311,7 +327,7 @@ export class SnapshotClient {
         this.recovered();
         this.lastSyncAt = Date.now();
       } catch (err) {
-        this.backOff(err, now);
+        this.backOff(err, now, startedAt);
         this.lastError = `control plane unreachable: ${(err as Error).message}`;
       } finally {
         this.inflight = undefined;

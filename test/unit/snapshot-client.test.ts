@@ -67,15 +67,19 @@ describe("a control plane in trouble", () => {
       },
     } as unknown as Fetcher;
     const snapshots = new SnapshotClient(clientOptions(control, { coldStartWaitMs: 50, longPollMs, random: () => 0.5 }));
+    let waits = 0;
     /** A request every 100 ms for `ms`, each one's background work awaited. */
     const traffic = async (ms: number) => {
-      for (clock = 0; clock <= ms; clock += 100) {
+      // From 1: a clock reading of 0 is the client's "never synced".
+      for (clock = 1; clock <= ms; clock += 100) {
         const waited: Promise<unknown>[] = [];
-        await snapshots.forRequest((p) => waited.push(p), clock);
+        const wait = snapshots.forRequest((p) => waited.push(p), clock);
+        if (wait) waits++;
+        await wait;
         await Promise.all(waited);
       }
     };
-    return { attempts, traffic };
+    return { attempts, traffic, waits: () => waits };
   }
 
   it("backs off exponentially, never faster than it synced when all was well (held syncs or polling)", async () => {
@@ -86,6 +90,49 @@ describe("a control plane in trouble", () => {
       expect(attempts.length, `longPollMs ${longPollMs}`).toBeLessThanOrEqual(8);
       const gaps = attempts.slice(1).map((at, i) => at - attempts[i]);
       for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1]);
+    }
+  });
+
+  it("never makes a request wait on a control plane that failed last: its retries run behind the answer", async () => {
+    const { traffic, waits } = failing(20_000);
+    await traffic(60_000);
+    // The first sync of all waits (cold start); none after a failure.
+    expect(waits()).toBe(1);
+  });
+
+  it("spreads the first retry over a whole hold when syncs are held, so that syncs broken at once come back at the steady rate", async () => {
+    const { attempts, traffic } = failing(20_000);
+    await traffic(30_000);
+    // random() = 0.5 of a first ceiling of one hold (20 s); it was 2 s for everyone, a storm.
+    expect(attempts[1] - attempts[0]).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it("counts the backoff from when a held sync failed, not from when it was armed", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      let syncs = 0;
+      const control = {
+        fetch: async (url: string) => {
+          if (!url.endsWith("/v1/sync")) return Response.json({});
+          syncs++;
+          if (syncs === 1) return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
+          // The held sync: the object goes away after holding it 20 s, as every held sync breaks then.
+          vi.setSystemTime(Date.now() + 20_000);
+          return new Response("gone", { status: 503 });
+        },
+      } as unknown as Fetcher;
+      const snapshots = new SnapshotClient(clientOptions(control, { longPollMs: 20_000, random: () => 0.5 }));
+      const waited: Promise<unknown>[] = [];
+      await snapshots.forRequest((p) => waited.push(p), Date.now());
+      await Promise.all(waited);
+      expect(syncs).toBe(2);
+      // A request 100 ms after the failure: the backoff (2 s) has not run out.
+      waited.length = 0;
+      await snapshots.forRequest((p) => waited.push(p), Date.now() + 100);
+      await Promise.all(waited);
+      expect(syncs).toBe(2);
+    } finally {
+      vi.useRealTimers();
     }
   });
 
