@@ -174,5 +174,7 @@ export const SnapshotSchema = z.object({
   purgeEpoch: z.string().optional(),
   /** The version of the configuration the control plane holds (0 or absent: none; run OUTPOST_CONFIG). */
   configVersion: z.number().int().min(0).optional(),
+  /** The window over which an isolate spreads its first retry after a failed sync, ms (control/retry-spread.ts). */
+  retrySpreadMs: z.number().int().min(0).optional(),
 });
 export type Snapshot = z.infer<typeof SnapshotSchema>;

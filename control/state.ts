@@ -14,6 +14,7 @@ import type { ControlStorage } from "./storage";
 import type { Invalidation, PopMetrics, Report, SyncReport } from "../common/wire";
 import { loadControlData, type ControlData } from "./control-data";
 import { HeldSyncs } from "./held-syncs";
+import { retrySpreadMs } from "./retry-spread";
 import { keptFigures } from "./pop-figures";
 import { LiveFigures } from "./live";
 import type { MetricsInput } from "./metrics";
@@ -225,6 +226,7 @@ export class ControlState {
       ...(data.lastPurgeAt > 0 ? { purgeAt: data.lastPurgeAt } : {}),
       purgeEpoch: data.epoch,
       configVersion: this.heldConfig.version,
+      retrySpreadMs: retrySpreadMs(data.pops.size),
     };
   }
 

@@ -60,10 +60,11 @@ const IDLE_FACTOR = 3;
 /**
  * After a failed sync (the control plane refused, overloaded, went away or did not answer) the
  * next waits a random share of a ceiling that doubles with each failure in a row, up to this long
- * ("full jitter"), and never less than refreshMs. The first ceiling is what one sync normally
- * lasts: a hold (longPollMs) when syncs are held, two intervals when polling. So when the object
- * goes away and every held sync breaks at once, their retries spread over a whole hold and arrive
- * at the steady rate, not all within a second or two (`npm run bench -- --only scale`, outage).
+ * ("full jitter"), and never less than refreshMs. The first ceiling is the spread the control
+ * plane named in its last answer (it grows with the isolates it serves: control/retry-spread.ts),
+ * else two intervals. So when the object goes away and every held sync breaks at once, their
+ * retries come back at a rate the object takes, not all within a second or two
+ * (`npm run bench -- --only scale`, outage).
  */
 const MAX_BACKOFF_MS = 60_000;
 /** The longest a figure report waits inside a request's waitUntil (Cloudflare ends it 30 s after the response). */
@@ -119,7 +120,7 @@ export class SnapshotClient {
    */
   private backOff(err: unknown, startedAt: number, startedAtReal: number): void {
     this.failures++;
-    const firstCeiling = this.mode() === "long-poll" ? Math.max(this.options.refreshMs, this.options.longPollMs) : 2 * this.options.refreshMs;
+    const firstCeiling = Math.max(this.options.refreshMs, this.current.retrySpreadMs ?? 2 * this.options.refreshMs);
     const ceiling = Math.min(MAX_BACKOFF_MS, firstCeiling * 2 ** (this.failures - 1));
     const backoff = Math.max(this.options.refreshMs, ceiling * (this.options.random ?? Math.random)());
     const failedAt = startedAt + Math.max(0, Date.now() - startedAtReal);

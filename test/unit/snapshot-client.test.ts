@@ -100,11 +100,33 @@ describe("a control plane in trouble", () => {
     expect(waits()).toBe(1);
   });
 
-  it("spreads the first retry over a whole hold when syncs are held, so that syncs broken at once come back at the steady rate", async () => {
-    const { attempts, traffic } = failing(20_000);
-    await traffic(30_000);
-    // random() = 0.5 of a first ceiling of one hold (20 s); it was 2 s for everyone, a storm.
-    expect(attempts[1] - attempts[0]).toBeGreaterThanOrEqual(10_000);
+  it("spreads its first retry over the window the control plane named, so that syncs broken at once come back at a rate it takes", async () => {
+    for (const [retrySpreadMs, atLeast, below] of [
+      [20_000, 10_000, 10_200],
+      [undefined, 1000, 1200],
+    ] as const) {
+      const attempts: number[] = [];
+      let clock = 1;
+      const control = {
+        fetch: async (url: string) => {
+          if (!url.endsWith("/v1/sync")) return Response.json({});
+          attempts.push(clock);
+          // The first sync is answered (with the hint, when given); every later one fails.
+          if (attempts.length === 1) return Response.json({ ...EMPTY_SNAPSHOT, version: 1, ...(retrySpreadMs ? { retrySpreadMs } : {}) });
+          return new Response("gone", { status: 503 });
+        },
+      } as unknown as Fetcher;
+      const snapshots = new SnapshotClient(clientOptions(control, { longPollMs: 0, random: () => 0.5 }));
+      for (; clock <= 40_000 && attempts.length < 3; clock += 100) {
+        const waited: Promise<unknown>[] = [];
+        await snapshots.forRequest((p) => waited.push(p), clock);
+        await Promise.all(waited);
+      }
+      // The first failure is the second attempt; the retry after it is the third.
+      const gap = attempts[2] - attempts[1];
+      expect(gap, `spread ${retrySpreadMs}`).toBeGreaterThanOrEqual(atLeast);
+      expect(gap, `spread ${retrySpreadMs}`).toBeLessThan(below);
+    }
   });
 
   it("counts the backoff from when a held sync failed, not from when it was armed", async () => {
