@@ -8,25 +8,14 @@
  * second after a purge, how long the purge took to reach every isolate, and
  * how large a new isolate's catch-up is after a long purge log.
  *
- * `npm run bench -- --only scale` (about a minute). No relays exist yet: this
+ * `npm run bench -- --only scale` (with bench-scale-outage.ts, about five minutes). No relays exist yet: this
  * measures the design as it is against issue 25's bars.
  */
 import { parseConfig } from "../common/config";
 import type { PurgeRule } from "../common/snapshot";
 import { ControlState } from "../control/state";
 import { MemoryControlStorage } from "../control/storage";
-
-/** One-way latency from a region's colos to the global object, ms (a rough map of Cloudflare's network). */
-const REGIONS: { name: string; oneWayMs: number; share: number }[] = [
-  { name: "enam", oneWayMs: 8, share: 0.2 },
-  { name: "wnam", oneWayMs: 35, share: 0.15 },
-  { name: "weur", oneWayMs: 45, share: 0.2 },
-  { name: "eeur", oneWayMs: 60, share: 0.1 },
-  { name: "apac", oneWayMs: 110, share: 0.2 },
-  { name: "oc", oneWayMs: 120, share: 0.05 },
-  { name: "sam", oneWayMs: 70, share: 0.07 },
-  { name: "afr", oneWayMs: 95, share: 0.03 },
-];
+import { regionOfColo, sleep } from "./bench-scale-model";
 
 /** How long a sync is held (SNAPSHOT_LONG_POLL_MS's default). */
 const HOLD_MS = 20_000;
@@ -43,8 +32,6 @@ export interface ScaleResult {
   /** A new isolate after `rules` purges: the answers it takes to catch up, and their bytes. */
   catchUp: { rules: number; answers: number; bytes: number };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -81,17 +68,9 @@ async function simulateSyncs(isolates: number, colos: number): Promise<Omit<Scal
   let purgeAt = 0;
   let purgeSeq = 0;
   const reachedMs: number[] = [];
-  const coloRegion = (colo: number) => {
-    let x = (colo + 0.5) / colos;
-    for (const r of REGIONS) {
-      if (x < r.share) return r;
-      x -= r.share;
-    }
-    return REGIONS[0];
-  };
   const loops = Array.from({ length: isolates }, async (_, i) => {
     const colo = i % colos;
-    const region = coloRegion(colo);
+    const region = regionOfColo(colo, colos);
     const report = { pop: `Outpost-C${colo}`, isolate: `i${i}`, have: 0, purgeSeq: 0 };
     let reached = false;
     // Isolates come up over the first two seconds, as traffic arrives.

@@ -21,6 +21,7 @@ import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 import { measureCodingHits, measureColdMisses, measureVariantFloor } from "./bench-miss-path";
 import { measureRawWorkerdHits, type RawWorkerdHits } from "./bench-raw-workerd";
+import { simulateOutage } from "./bench-scale-outage";
 import { measureScale } from "./bench-scale";
 
 const SIZES = [1024, 16 * 1024, 256 * 1024];
@@ -568,7 +569,16 @@ async function main(): Promise<void> {
     console.log(
       `  a new isolate after ${scale.catchUp.rules} purges: ${scale.catchUp.answers} answers, ${(scale.catchUp.bytes / 2 ** 20).toFixed(1)} MiB (bar: one answer ≤ 1 MiB)`,
     );
-    writePartial("scale", { scale });
+    const outage = await simulateOutage();
+    console.log(`outage: the global object down ${outage.downMs / 1000} s under ${outage.isolates} isolates (each the product's SnapshotClient)`);
+    console.log(
+      `  requests/s at the object: steady ${outage.perSecond.steady}, peak while down ${outage.perSecond.peakDuring}, peak reconnecting ${outage.perSecond.peakReconnecting} (bar: ≤ 2× steady), peak after a purge ${outage.perSecond.peakAfterPurge}`,
+    );
+    console.log(`  client requests that waited on the control plane after their first: ${outage.requestsThatWaited} (longest ${outage.longestWaitMs} ms)`);
+    console.log(
+      `  a purge 30 s after it came back reached ${outage.purgeAfterReturn.reached} isolates: p50 ${outage.purgeAfterReturn.p50} ms, p95 ${outage.purgeAfterReturn.p95} ms, max ${outage.purgeAfterReturn.max} ms`,
+    );
+    writePartial("scale", { scale, outage });
     process.exit(0);
   }
   if (values.only === "raw-workerd") {

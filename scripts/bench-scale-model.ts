@@ -1,0 +1,29 @@
+/**
+ * The network the scale simulations model: Cloudflare's regions, each with a
+ * share of the colos and a rough one-way latency from them to the one global
+ * control object.
+ */
+
+/** One-way latency from a region's colos to the global object, ms (a rough map of Cloudflare's network). */
+export const REGIONS: { name: string; oneWayMs: number; share: number }[] = [
+  { name: "enam", oneWayMs: 8, share: 0.2 },
+  { name: "wnam", oneWayMs: 35, share: 0.15 },
+  { name: "weur", oneWayMs: 45, share: 0.2 },
+  { name: "eeur", oneWayMs: 60, share: 0.1 },
+  { name: "apac", oneWayMs: 110, share: 0.2 },
+  { name: "oc", oneWayMs: 120, share: 0.05 },
+  { name: "sam", oneWayMs: 70, share: 0.07 },
+  { name: "afr", oneWayMs: 95, share: 0.03 },
+];
+
+/** The region of colo number `colo` of `colos`, by the regions' shares. */
+export function regionOfColo(colo: number, colos: number): (typeof REGIONS)[number] {
+  let x = (colo + 0.5) / colos;
+  for (const r of REGIONS) {
+    if (x < r.share) return r;
+    x -= r.share;
+  }
+  return REGIONS[0];
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
