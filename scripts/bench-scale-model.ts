@@ -1,8 +1,9 @@
 /**
- * The network the scale simulations model: Cloudflare's regions, each with a
- * share of the colos and a rough one-way latency from them to the one global
- * control object.
+ * What the scale simulations share: the network they model (Cloudflare's
+ * regions, each with a share of the colos and a rough one-way latency from
+ * them to the one global control object) and the control plane's config.
  */
+import { parseConfig } from "../common/config";
 
 /** One-way latency from a region's colos to the global object, ms (a rough map of Cloudflare's network). */
 export const REGIONS: { name: string; oneWayMs: number; share: number }[] = [
@@ -27,3 +28,16 @@ export function regionOfColo(colo: number, colos: number): (typeof REGIONS)[numb
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The p-quantile of sorted values (0 for none). */
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+/** The one-site configuration the simulated control plane runs. */
+export function configFor() {
+  return parseConfig({
+    origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }],
+    sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }],
+  });
+}

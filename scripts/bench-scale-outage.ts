@@ -10,13 +10,12 @@
  * the control plane, and how long a purge accepted once it was back took to
  * reach every isolate (those still backing off learn it at their retry).
  */
-import { parseConfig } from "../common/config";
 import type { Snapshot } from "../common/snapshot";
 import type { SyncRequest } from "../common/wire";
 import { ControlState } from "../control/state";
 import { MemoryControlStorage } from "../control/storage";
 import { SnapshotClient } from "../edge/snapshot-client";
-import { regionOfColo, sleep } from "./bench-scale-model";
+import { configFor, percentile, regionOfColo, sleep } from "./bench-scale-model";
 
 export interface OutageResult {
   isolates: number;
@@ -37,15 +36,6 @@ export interface OutageResult {
 const HOLD_MS = 20_000;
 /** A busy isolate's requests, ms apart. */
 const REQUEST_EVERY_MS = 250;
-
-function configFor() {
-  return parseConfig({
-    origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }],
-    sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }],
-  });
-}
-
-const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]);
 
 /** The CONTROL binding as the simulation has it: a round trip to the one object, which may be down. */
 interface World {

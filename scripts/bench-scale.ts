@@ -11,11 +11,10 @@
  * `npm run bench -- --only scale` (with bench-scale-outage.ts, about five minutes). No relays exist yet: this
  * measures the design as it is against issue 25's bars.
  */
-import { parseConfig } from "../common/config";
 import type { PurgeRule } from "../common/snapshot";
 import { ControlState } from "../control/state";
 import { MemoryControlStorage } from "../control/storage";
-import { regionOfColo, sleep } from "./bench-scale-model";
+import { configFor, percentile, regionOfColo, sleep } from "./bench-scale-model";
 
 /** How long a sync is held (SNAPSHOT_LONG_POLL_MS's default). */
 const HOLD_MS = 20_000;
@@ -31,17 +30,6 @@ export interface ScaleResult {
   propagationMs: { p50: number; p95: number; max: number; reached: number };
   /** A new isolate after `rules` purges: the answers it takes to catch up, and their bytes. */
   catchUp: { rules: number; answers: number; bytes: number };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
-function configFor() {
-  return parseConfig({
-    origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }],
-    sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }],
-  });
 }
 
 /** Requests at the global object, by second since the start. */
