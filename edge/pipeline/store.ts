@@ -159,7 +159,9 @@ function streamedFill(
     },
     () => undefined,
   );
-  options.hold?.(landed);
+  // Followers wait for a body they can share (one that ends within the memory bound); a larger
+  // one frees them as it passes the bound, and they go forward themselves, as before.
+  options.hold?.(split.kept.catch(() => undefined));
   tx.ctx.waitUntil(landed);
   const compression = tx.pop.config.compression;
   const varies = compressible(meta.headers, meta.status, rep.length ?? compression.minBytes, compression);

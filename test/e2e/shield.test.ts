@@ -87,6 +87,24 @@ describe("the shield tier", () => {
     await hitAtFra(path);
   });
 
+  it("requests collapsed onto a miss too large to share are not held for its whole body", async () => {
+    const bytes = 2_000_000 + size++;
+    const path = unique(`/gen/${bytes}?ttl=60&pauseAfter=1500000&pauseMs=2500`);
+    const started = Date.now();
+    const firstBytes = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const response = await fetch(`${popUrl("FRA")}${path}`, { headers: { "accept-encoding": "identity" } });
+        const reader = response.body!.getReader();
+        await reader.read();
+        const at = Date.now() - started;
+        await reader.cancel();
+        return at;
+      }),
+    );
+    // Held for the body, a follower's first byte would come after the origin's pause.
+    for (const at of firstBytes) expect(at).toBeLessThan(2000);
+  });
+
   it("a POP revalidates against the shield, which answers 304 from a copy another POP's revalidation freshened", async () => {
     const { path, counted } = fresh(2);
     await get("FRA", path);
