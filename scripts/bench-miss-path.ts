@@ -25,6 +25,12 @@ export interface MissTiming {
   /** Medians over the rounds, ms. */
   direct: { firstByteMs: number; lastByteMs: number };
   throughShield: { firstByteMs: number; lastByteMs: number };
+  /**
+   * The same trip with nothing stored (the origin says no-store): what the tiers' hops cost here
+   * by themselves (the front, the POP, the control plane's instance over loopback HTTP, the shard,
+   * the zone's cache), against which the stores' own cost shows.
+   */
+  notStored: { firstByteMs: number; lastByteMs: number };
 }
 
 let counter = 0;
@@ -51,18 +57,20 @@ export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 
   for (const bytes of sizes) {
     const direct: { firstByteMs: number; lastByteMs: number }[] = [];
     const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
+    const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
     // The origin makes each size once and keeps it: the first answer pays for that, not a round.
     await timed(`${origin.url}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
     for (let i = 0; i < rounds; i++) {
       const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
       direct.push(await timed(`${origin.url}${path}`, { "accept-encoding": "identity" }));
       shielded.push(await timed(`${fra.url}${path}`, { "accept-encoding": "identity" }));
+      notStored.push(await timed(`${fra.url}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
     }
-    out.push({
-      bytes,
-      direct: { firstByteMs: round1(median(direct.map((d) => d.firstByteMs))), lastByteMs: round1(median(direct.map((d) => d.lastByteMs))) },
-      throughShield: { firstByteMs: round1(median(shielded.map((d) => d.firstByteMs))), lastByteMs: round1(median(shielded.map((d) => d.lastByteMs))) },
+    const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
+      firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
+      lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
     });
+    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored) });
   }
   return out;
 }
