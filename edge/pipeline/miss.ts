@@ -1,8 +1,9 @@
 /**
  * miss: nothing usable stored. Concurrent misses for one key collapse onto
  * one fill (the leader); followers wait for it, within the request's budget,
- * and take what it stored when it is their variant. A fill whose body fails
- * goes forward once more, elsewhere if it can.
+ * and take what it stored when it is their variant. The leader's client has
+ * its answer as the body arrives (store's stream option). A fill whose body
+ * fails before its client has a byte goes forward once more, elsewhere if it can.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
 import type { Found } from "../cache/tiers";

@@ -2,7 +2,8 @@
  * store: keep what may be kept, in the tiers it fits, and answer the client
  * who asked. The one storability decision (RFC 9111 §3) for fills,
  * revalidations and 304 updates alike; bodies read within the request's
- * deadline; large bodies stored as they stream, paced by their client.
+ * deadline; a miss answered as its body arrives (streamedFill); large bodies
+ * stored as they stream, paced by their client.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
 import { type ReadBody, readBounded, teeInStep } from "../body";
