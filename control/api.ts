@@ -63,11 +63,16 @@ function refuse(c: AppContext, shape: ErrorShape, status: ErrorStatus, message: 
 const CONFIG_MEMO_MS = 2000;
 let configMemo: { at: number; config: OutpostConfig } | undefined;
 
-/** The configuration POPs run: the control plane's held one, else the variable (asked at most every CONFIG_MEMO_MS). */
+/** The text of the configuration POPs run: the control plane's held one, else the variable. */
+function runningConfigText(held: { text?: string }, env: ControlBindings): string {
+  return held.text ?? env.OUTPOST_CONFIG;
+}
+
+/** The configuration POPs run (asked at most every CONFIG_MEMO_MS). */
 async function configOf(deps: ControlDeps, c: AppContext): Promise<OutpostConfig> {
   if (configMemo && Date.now() - configMemo.at < CONFIG_MEMO_MS) return configMemo.config;
   const held = await planeOf(deps, c).configuration();
-  const config = configFromText(held.text ?? c.env.OUTPOST_CONFIG);
+  const config = configFromText(runningConfigText(held, c.env));
   configMemo = { at: Date.now(), config };
   return config;
 }
@@ -292,7 +297,7 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
   });
   register(app, ROUTES.config, async (c) => {
     const held = await planeOf(deps, c).configuration();
-    return c.json({ version: held.version, source: held.text ? "control plane" : "variable", config: JSON.parse(held.text ?? c.env.OUTPOST_CONFIG) as Record<string, unknown> });
+    return c.json({ version: held.version, source: held.text ? "control plane" : "variable", config: JSON.parse(runningConfigText(held, c.env)) as Record<string, unknown> });
   });
   register(app, ROUTES.putConfig, async (c) => {
     // Validated against the schema already; what is held is what the operator wrote, not the defaults filled in.
