@@ -117,12 +117,15 @@ export class Tiers {
     }
   }
 
-  /** A whole body: in memory at once (the next request must find it), in the second tier behind the response. */
-  keep(key: string, meta: EntryMeta, body: Uint8Array, now: number, waitUntil: (p: Promise<unknown>) => void): void {
+  /**
+   * A whole body: in memory at once (the next request must find it), in the second tier behind
+   * the response (the promise returned, for the caller's waitUntil).
+   */
+  keep(key: string, meta: EntryMeta, body: Uint8Array, now: number): Promise<boolean> {
     const record: StoredRecord = { kind: "entry", meta };
     const retention = this.retention(meta);
     if (body.byteLength <= this.config.memoryEntryMaxBytes) this.memory.set(key, { record, body, storedAt: now }, retention);
-    waitUntil(this.put(key, record, body, retention, now));
+    return this.put(key, record, body, retention, now);
   }
 
   /**

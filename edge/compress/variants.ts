@@ -3,7 +3,7 @@
  * (compressed once per object and coding, then stored in both tiers), so
  * that hits do no compression work.
  */
-import { retentionSeconds, type EntryMeta, type StoredRecord } from "../cache/entry";
+import type { EntryMeta } from "../cache/entry";
 import { internalKey } from "../../common/cache-key";
 import type { Coding } from "../http/accept-encoding";
 import { cancelBody, type Found } from "../cache/tiers";
@@ -72,18 +72,17 @@ const MAX_BACKGROUND_COMPRESSIONS = 4;
  */
 export async function encodedVariant(tx: Transaction, found: Found, coding: Coding, key: string): Promise<EncodedVariant | undefined> {
   const pop = tx.pop;
-  const retention = retentionSeconds(found.meta, pop.config.cache.staleRetentionSeconds, pop.config.cache.maxRetentionSeconds);
   const stored = await pop.store.get(key);
   if (stored?.record.kind === "entry" && stored.body) {
     void cancelBody(found.body);
     const size = stored.record.meta.size;
     if (!(stored.body instanceof Uint8Array) && size > pop.config.cache.memoryEntryMaxBytes) return { headers: stored.record.meta.headers, body: stored.body, size };
     const body = stored.body instanceof Uint8Array ? stored.body : new Uint8Array(await new Response(stored.body).arrayBuffer());
-    pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, retention);
+    pop.memory.set(key, { record: stored.record, body, storedAt: stored.storedAt }, pop.tiers.retention(found.meta));
     return { headers: stored.record.meta.headers, body, size: body.byteLength };
   }
   if (!(found.body instanceof Uint8Array) || found.meta.size > pop.config.compression.maxBytes) {
-    compressInBackground(tx, found, coding, key, retention);
+    compressInBackground(tx, found, coding, key);
     return undefined;
   }
   let body: Uint8Array;
@@ -95,12 +94,9 @@ export async function encodedVariant(tx: Transaction, found: Found, coding: Codi
   }
   pop.counters.compressions++;
   const headers = encodedHeaders(found.meta.headers, coding);
-  const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers, size: body.byteLength } };
-  const now = Date.now();
-  pop.memory.set(key, { record, body, storedAt: now }, retention);
-  tx.ctx.waitUntil(pop.tiers.put(key, record, body, retention, now));
+  tx.ctx.waitUntil(pop.tiers.keep(key, { ...found.meta, headers, size: body.byteLength }, body, Date.now()));
   // Made quickly for the client waiting; settled closer to the coding's floor once it has gone.
-  if (found.body.byteLength > SETTLE_MIN_BYTES) compressInBackground(tx, found, coding, key, retention, found.body);
+  if (found.body.byteLength > SETTLE_MIN_BYTES) compressInBackground(tx, found, coding, key, found.body);
   return { headers, body, size: body.byteLength };
 }
 
@@ -116,7 +112,7 @@ const SETTLE_MIN_BYTES = 16 * 1024;
  * store and streamed through the encoder, or a small one's bytes at hand, whose quick variant this
  * replaces. At most a few at once per isolate, one per variant.
  */
-function compressInBackground(tx: Transaction, found: Found, coding: Coding, key: string, retention: number, bytes?: Uint8Array): void {
+function compressInBackground(tx: Transaction, found: Found, coding: Coding, key: string, bytes?: Uint8Array): void {
   if (compressing.has(key) || compressing.size >= MAX_BACKGROUND_COMPRESSIONS) return;
   compressing.add(key);
   const pop = tx.pop;
@@ -125,10 +121,7 @@ function compressInBackground(tx: Transaction, found: Found, coding: Coding, key
     if (!source) return;
     const body = await encodeStream(coding, source, backgroundLevels(pop.config.compression, found.meta.size), found.meta.size);
     pop.counters.compressions++;
-    const record: StoredRecord = { kind: "entry", meta: { ...found.meta, headers: encodedHeaders(found.meta.headers, coding), size: body.byteLength } };
-    const now = Date.now();
-    if (body.byteLength <= pop.config.cache.memoryEntryMaxBytes) pop.memory.set(key, { record, body, storedAt: now }, retention);
-    await pop.tiers.put(key, record, body, retention, now);
+    await pop.tiers.keep(key, { ...found.meta, headers: encodedHeaders(found.meta.headers, coding), size: body.byteLength }, body, Date.now());
   })()
     .catch((err) => console.warn(`outpost: background ${coding} failed for ${found.key}: ${(err as Error).message}`))
     .finally(() => compressing.delete(key));

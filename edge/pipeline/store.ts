@@ -122,7 +122,7 @@ function keptAndAnswered(
 ): Response | Promise<Response> {
   const { key, meta, body, now } = fill;
   if (body.kind === "complete") {
-    tx.pop.tiers.keep(key, meta, body.bytes, now, (p) => tx.ctx.waitUntil(p));
+    tx.ctx.waitUntil(tx.pop.tiers.keep(key, meta, body.bytes, now));
     options.settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
     return deliverStored(tx, { key, meta, body: body.bytes, tier: "memory" }, status, meta.initialAge);
   }
@@ -155,7 +155,7 @@ function streamedFill(
       if (kept.kind === "stream") return tx.pop.tiers.keepStreamed(key, meta, kept.stream, now);
       if (kept.bytes.byteLength > cacheConfig.maxObjectBytes) return;
       const whole = { ...meta, size: kept.bytes.byteLength };
-      tx.pop.tiers.keep(key, whole, kept.bytes, now, (p) => tx.ctx.waitUntil(p));
+      tx.ctx.waitUntil(tx.pop.tiers.keep(key, whole, kept.bytes, now));
       options.settle?.({ kind: "shared", variantKey: key, meta: whole, body: kept.bytes });
     },
     () => undefined,
