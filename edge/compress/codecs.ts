@@ -8,30 +8,46 @@ import type { CompressionConfig } from "../../common/config";
 import type { Coding } from "../http/accept-encoding";
 import { concat } from "../body";
 
-type ZstdSync = (buf: Uint8Array, options?: { params?: Record<number, number> }) => Uint8Array;
+/** node:zlib's zstd, where the runtime has it (workerd does; Node 20 does not). */
+interface ZstdApi {
+  zstdCompressSync?: (buf: Uint8Array, options?: zlib.ZlibOptions) => Uint8Array;
+  createZstdCompress?: (options?: zlib.ZlibOptions) => zlib.Gzip;
+}
+const zstdApi = zlib as unknown as ZstdApi;
 
-export function encode(coding: Coding, bytes: Uint8Array, config: CompressionConfig): Uint8Array {
+/** The encoder's options for a coding at the configured levels: one place for the sync and the streaming encoders. */
+function encoderOptions(coding: Coding, config: CompressionConfig, sizeHint: number): zlib.ZlibOptions | zlib.BrotliOptions | undefined {
   switch (coding) {
     case "br":
-      return new Uint8Array(
-        zlib.brotliCompressSync(bytes, {
-          params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength },
-        }),
-      );
+      return { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: sizeHint } };
     case "gzip":
-      return new Uint8Array(zlib.gzipSync(bytes, { level: config.gzipLevel }));
+      return { level: config.gzipLevel };
     case "zstd": {
-      const zstd = (zlib as unknown as { zstdCompressSync?: ZstdSync }).zstdCompressSync;
-      if (!zstd) throw new Error("zstd is not available in this runtime");
       const level = (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel;
-      return new Uint8Array(zstd(bytes, level !== undefined ? { params: { [level]: config.zstdLevel } } : undefined));
+      return level !== undefined ? ({ params: { [level]: config.zstdLevel } } as zlib.ZlibOptions) : undefined;
     }
+  }
+}
+
+function zstdMissing(): never {
+  throw new Error("zstd is not available in this runtime");
+}
+
+export function encode(coding: Coding, bytes: Uint8Array, config: CompressionConfig): Uint8Array {
+  const options = encoderOptions(coding, config, bytes.byteLength);
+  switch (coding) {
+    case "br":
+      return new Uint8Array(zlib.brotliCompressSync(bytes, options as zlib.BrotliOptions));
+    case "gzip":
+      return new Uint8Array(zlib.gzipSync(bytes, options));
+    case "zstd":
+      return new Uint8Array((zstdApi.zstdCompressSync ?? zstdMissing)(bytes, options));
   }
 }
 
 /** The codings this runtime can produce, in our order of preference. */
 export function availableCodings(config: CompressionConfig): Coding[] {
-  const hasZstd = typeof (zlib as unknown as { zstdCompressSync?: unknown }).zstdCompressSync === "function";
+  const hasZstd = typeof zstdApi.zstdCompressSync === "function";
   return config.encodings.filter((c) => c !== "zstd" || hasZstd);
 }
 
@@ -60,17 +76,14 @@ export function backgroundLevels(config: CompressionConfig, size: number): Compr
 
 /** A streaming encoder of node:zlib for a coding (the same settings as encode). */
 function encoderStream(coding: Coding, config: CompressionConfig, sizeHint: number): zlib.Gzip | zlib.BrotliCompress {
+  const options = encoderOptions(coding, config, sizeHint);
   switch (coding) {
     case "br":
-      return zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: sizeHint } });
+      return zlib.createBrotliCompress(options as zlib.BrotliOptions);
     case "gzip":
-      return zlib.createGzip({ level: config.gzipLevel });
-    case "zstd": {
-      const create = (zlib as unknown as { createZstdCompress?: (o?: { params?: Record<number, number> }) => zlib.Gzip }).createZstdCompress;
-      if (!create) throw new Error("zstd is not available in this runtime");
-      const level = (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel;
-      return create(level !== undefined ? { params: { [level]: config.zstdLevel } } : undefined);
-    }
+      return zlib.createGzip(options);
+    case "zstd":
+      return (zstdApi.createZstdCompress ?? zstdMissing)(options);
   }
 }
 
