@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startOrigin } from "../origin/server";
 import { freePort } from "./free-port";
-import { runLoad, type LoadResult } from "./load";
+import { medianRun, runLoad, type LoadResult } from "./load";
 import { ROOT } from "./network";
 
 export interface RawWorkerdHits {
@@ -99,7 +99,6 @@ export async function measureRawWorkerdHits(options: {
     await waitForPort(`${bareUrl}/1`, child, () => output);
     await waitForPort(`${outpostUrl}/gen/1?ttl=86400`, child, () => output);
     const once = (url: string) => runLoad({ url, connections: options.connections, durationSeconds: options.durationSeconds });
-    const median = (runs: LoadResult[]) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)];
     const sizes: RawWorkerdHits["sizes"] = [];
     for (const bytes of options.sizes ?? [1024, 16384]) {
       const path = `${outpostUrl}/gen/${bytes}?ttl=86400`;
@@ -112,8 +111,8 @@ export async function measureRawWorkerdHits(options: {
         bares.push(await once(`${bareUrl}/${bytes}`));
         hits.push(await once(path));
       }
-      const hitRps = median(hits).rps;
-      const bareRps = median(bares).rps;
+      const hitRps = medianRun(hits).rps;
+      const bareRps = medianRun(bares).rps;
       sizes.push({ bytes, hitRps, bareRps, hitOverBare: Math.round((hitRps / bareRps) * 100) / 100 });
     }
     return { sizes };

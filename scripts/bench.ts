@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig } from "./network-config";
 import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
-import { LOAD_GENERATOR, runLoad, type LoadResult } from "./load";
+import { LOAD_GENERATOR, medianRun, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
 import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
@@ -69,11 +69,6 @@ export default {
 
 function ratioOf(results: Record<string, LoadResult>, a: string, b: string): number {
   return Math.round((results[a].rps / results[b].rps) * 100) / 100;
-}
-
-function median(values: LoadResult[]): LoadResult {
-  const sorted = [...values].sort((a, b) => a.rps - b.rps);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 function fmt(r: LoadResult): string {
@@ -283,10 +278,10 @@ async function measureCompression(popUrl: string, report: (name: string, r: Load
         runs[coding].push(await runLoad({ url, connections, durationSeconds, headers: coding === "identity" ? {} : { "accept-encoding": coding } }));
       }
     }
-    const identity = median(runs.identity);
+    const identity = medianRun(runs.identity);
     report(`text-${label}-identity`, identity);
     for (const coding of ["br", "gzip"]) {
-      const r = median(runs[coding]);
+      const r = medianRun(runs[coding]);
       report(`text-${label}-${coding}`, r);
       const encodedBytes = await wireBytes(url, coding);
       out.push({
@@ -663,9 +658,9 @@ async function main(): Promise<void> {
         hitRuns.push(await once(path));
         headerRuns.push(await once(`${bareUrl}/${size}?headers`));
       }
-      report(`bare-${label}`, median(bareRuns));
-      if (headerRuns.length) report(`bare-hdrs-${label}`, median(headerRuns));
-      report(`hit-${label}`, median(hitRuns));
+      report(`bare-${label}`, medianRun(bareRuns));
+      if (headerRuns.length) report(`bare-hdrs-${label}`, medianRun(headerRuns));
+      report(`hit-${label}`, medianRun(hitRuns));
     }
     if (values.only === "hits") {
       for (const size of ["1k", "16k"])
@@ -683,12 +678,12 @@ async function main(): Promise<void> {
     // (control API rate limit: 600 calls a minute).
     const plainRuns: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) plainRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
-    report("hit-1k-no-rules", median(plainRuns));
+    report("hit-1k-no-rules", medianRun(plainRuns));
     rulesLoaded = await loadPurgeRules(network.topology, 100);
     await new Promise((r) => setTimeout(r, 500));
     const ruleRuns: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) ruleRuns.push(await once(`${fra.url}/gen/1024?ttl=86400`));
-    report(`hit-1k-${rulesLoaded}rules`, median(ruleRuns));
+    report(`hit-1k-${rulesLoaded}rules`, medianRun(ruleRuns));
     const applied = await measurePurgeApplied(network.topology);
     purge = { ...(await measurePurge(network.topology)), applied };
     syncLoad = await measureSyncLoad(network.topology);

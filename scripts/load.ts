@@ -33,6 +33,12 @@ export interface LoadResult {
   bytesPerSecond: number;
 }
 
+/** The run with the median rate of several (interleaved rounds: this machine's noise is larger than the differences looked for). */
+export function medianRun(runs: LoadResult[]): LoadResult {
+  const sorted = [...runs].sort((a, b) => a.rps - b.rps);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 interface AutocannonJson {
   requests: { average: number; total: number };
   latency: { p50: number; p99: number; p99_9?: number; p999?: number };
