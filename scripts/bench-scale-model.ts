@@ -30,8 +30,56 @@ export function regionOfColo(colo: number, colos: number): (typeof REGIONS)[numb
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The p-quantile of sorted values (0 for none). */
-export function percentile(sorted: number[], p: number): number {
+function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+/** How long something took to reach the isolates it reached, ms, and how many. */
+export interface Reach {
+  p50: number;
+  p95: number;
+  max: number;
+  reached: number;
+}
+
+export function reachOf(ms: number[]): Reach {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0, reached: sorted.length };
+}
+
+/** Requests at the global object, by second since the start. */
+export class Arrivals {
+  private readonly bySecond = new Map<number, number>();
+  constructor(private readonly start: number) {}
+
+  /** The second since the start that `now` falls in. */
+  second(now = Date.now()): number {
+    return Math.floor((now - this.start) / 1000);
+  }
+
+  count(now = Date.now()): void {
+    const second = this.second(now);
+    this.bySecond.set(second, (this.bySecond.get(second) ?? 0) + 1);
+  }
+
+  /** Requests in the seconds [from, to). */
+  between(from: number, to: number): number {
+    let n = 0;
+    for (let s = from; s < to; s++) n += this.bySecond.get(s) ?? 0;
+    return n;
+  }
+
+  /** Requests a second over [from, to), rounded. */
+  rate(from: number, to: number): number {
+    return Math.round(this.between(from, to) / Math.max(1, to - from));
+  }
+
+  /** The busiest second in [from, to). */
+  peak(from: number, to: number): number {
+    let most = 0;
+    for (let s = from; s < to; s++) most = Math.max(most, this.bySecond.get(s) ?? 0);
+    return most;
+  }
 }
 
 /** The one-site configuration the simulated control plane runs. */

@@ -15,7 +15,7 @@ import type { SyncRequest } from "../common/wire";
 import { ControlState } from "../control/state";
 import { MemoryControlStorage } from "../control/storage";
 import { SnapshotClient } from "../edge/snapshot-client";
-import { configFor, percentile, regionOfColo, sleep } from "./bench-scale-model";
+import { Arrivals, configFor, reachOf, regionOfColo, sleep, type Reach } from "./bench-scale-model";
 
 export interface OutageResult {
   isolates: number;
@@ -30,7 +30,7 @@ export interface OutageResult {
   requestsThatWaited: number;
   longestWaitMs: number;
   /** A purge accepted 30 s after the object came back: when it had reached each isolate, ms (p50, p95, max). */
-  purgeAfterReturn: { p50: number; p95: number; max: number; reached: number };
+  purgeAfterReturn: Reach;
 }
 
 const HOLD_MS = 20_000;
@@ -70,13 +70,12 @@ function controlStub(state: ControlState, oneWayMs: number, world: World): Fetch
 
 export async function simulateOutage(isolates = 10_000, colos = 300, downMs = 60_000): Promise<OutageResult> {
   const state = new ControlState(new MemoryControlStorage(), configFor, Date.now, () => undefined);
-  const start = Date.now();
-  const bySecond = new Map<number, number>();
+  const arrivals = new Arrivals(Date.now());
   let goDown!: () => void;
   const world: World = {
     down: false,
     wentDown: new Promise<void>((resolve) => (goDown = resolve)),
-    arrivals: (now) => bySecond.set(Math.floor((now - start) / 1000), (bySecond.get(Math.floor((now - start) / 1000)) ?? 0) + 1),
+    arrivals: (now) => arrivals.count(now),
   };
   /** Waits count from the steady phase on: every isolate's first sync waits, by design. */
   let counting = false;
@@ -124,14 +123,12 @@ export async function simulateOutage(isolates = 10_000, colos = 300, downMs = 60
       await sleep(REQUEST_EVERY_MS * (0.5 + Math.random()));
     }
   });
-  const second = () => Math.floor((Date.now() - start) / 1000);
-  const rate = (from: number, to: number) => Math.round([...Array(to - from).keys()].reduce((n, k) => n + (bySecond.get(from + k) ?? 0), 0) / Math.max(1, to - from));
-  const peak = (from: number, to: number) => Math.max(0, ...[...Array(to - from).keys()].map((k) => bySecond.get(from + k) ?? 0));
+  const second = () => arrivals.second();
   await sleep(4000);
   counting = true;
   const steadyFrom = second();
   await sleep(HOLD_MS);
-  const steady = rate(steadyFrom, second());
+  const steady = arrivals.rate(steadyFrom, second());
   world.down = true;
   goDown();
   const downFrom = second();
@@ -145,13 +142,12 @@ export async function simulateOutage(isolates = 10_000, colos = 300, downMs = 60
   for (let s = 0; s < 90 && reachedMs.length < isolates; s++) await sleep(1000);
   running = false;
   void Promise.allSettled(loops);
-  const sorted = [...reachedMs].sort((a, b) => a - b);
   return {
     isolates,
     downMs,
-    perSecond: { steady, peakDuring: peak(downFrom, upAt), peakReconnecting: peak(upAt, purgeSecond), peakAfterPurge: peak(purgeSecond, second()) },
+    perSecond: { steady, peakDuring: arrivals.peak(downFrom, upAt), peakReconnecting: arrivals.peak(upAt, purgeSecond), peakAfterPurge: arrivals.peak(purgeSecond, second()) },
     requestsThatWaited: waited,
     longestWaitMs,
-    purgeAfterReturn: { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0, reached: sorted.length },
+    purgeAfterReturn: reachOf(reachedMs),
   };
 }

@@ -14,7 +14,7 @@
 import type { PurgeRule } from "../common/snapshot";
 import { ControlState } from "../control/state";
 import { MemoryControlStorage } from "../control/storage";
-import { configFor, percentile, regionOfColo, sleep } from "./bench-scale-model";
+import { Arrivals, configFor, reachOf, regionOfColo, sleep, type Reach } from "./bench-scale-model";
 
 /** How long a sync is held (SNAPSHOT_LONG_POLL_MS's default). */
 const HOLD_MS = 20_000;
@@ -27,31 +27,15 @@ export interface ScaleResult {
   /** Requests at the global object in each of the 5 seconds after a purge. */
   afterPurgePerSecond: number[];
   /** Purge accepted → the answer carrying it reached the isolate, ms. */
-  propagationMs: { p50: number; p95: number; max: number; reached: number };
+  propagationMs: Reach;
   /** A new isolate after `rules` purges: the answers it takes to catch up, and their bytes. */
   catchUp: { rules: number; answers: number; bytes: number };
-}
-
-/** Requests at the global object, by second since the start. */
-class Arrivals {
-  readonly bySecond = new Map<number, number>();
-  constructor(private readonly start: number) {}
-  count(): void {
-    const second = Math.floor((Date.now() - this.start) / 1000);
-    this.bySecond.set(second, (this.bySecond.get(second) ?? 0) + 1);
-  }
-  between(from: number, to: number): number {
-    let n = 0;
-    for (let s = from; s < to; s++) n += this.bySecond.get(s) ?? 0;
-    return n;
-  }
 }
 
 /** Held syncs from `isolates` busy isolates over `colos` colos, a purge, and what it cost. */
 async function simulateSyncs(isolates: number, colos: number): Promise<Omit<ScaleResult, "catchUp">> {
   const state = new ControlState(new MemoryControlStorage(), configFor, Date.now, () => undefined);
-  const start = Date.now();
-  const arrivals = new Arrivals(start);
+  const arrivals = new Arrivals(Date.now());
   let running = true;
   let purgeAt = 0;
   let purgeSeq = 0;
@@ -80,27 +64,20 @@ async function simulateSyncs(isolates: number, colos: number): Promise<Omit<Scal
   });
   // Steady: one whole hold, from when every isolate is up (each re-arms once in it).
   await sleep(3000);
-  const steadyFrom = Math.floor((Date.now() - start) / 1000);
+  const steadyFrom = arrivals.second();
   await sleep(HOLD_MS + 2000);
-  const steadyTo = Math.floor((Date.now() - start) / 1000);
-  const steadyPerSecond = Math.round(arrivals.between(steadyFrom, steadyTo) / (steadyTo - steadyFrom));
+  const steadyTo = arrivals.second();
+  const steadyPerSecond = arrivals.rate(steadyFrom, steadyTo);
   // A purge: every held sync is answered at once, and every isolate re-arms.
   purgeAt = Date.now();
   purgeSeq = (await state.purge([{ kind: "url", value: "https://cdn.example.com/a" }], false, "scale")).seq;
-  const purgeSecond = Math.floor((purgeAt - start) / 1000);
+  const purgeSecond = arrivals.second(purgeAt);
   await sleep(5500);
   const afterPurgePerSecond = Array.from({ length: 5 }, (_, k) => arrivals.between(purgeSecond + k, purgeSecond + k + 1));
   running = false;
   // Held syncs end at their bound; the loops are not awaited past this point.
   void Promise.allSettled(loops);
-  const sorted = [...reachedMs].sort((a, b) => a - b);
-  return {
-    isolates,
-    colos,
-    steadyPerSecond,
-    afterPurgePerSecond,
-    propagationMs: { p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0, reached: sorted.length },
-  };
+  return { isolates, colos, steadyPerSecond, afterPurgePerSecond, propagationMs: reachOf(reachedMs) };
 }
 
 /** A new isolate's catch-up after `rules` purges (mixed kinds): the answers it takes, and their bytes as sent. */
