@@ -7,7 +7,19 @@ import type { OutpostConfig } from "../common/config";
 import type { OriginHealthView } from "../common/snapshot";
 import type { ColoView } from "./colos";
 import type { ControlData } from "./control-data";
-import type { HealthReport } from "./views";
+import type { HealthReport, PassiveReport } from "./views";
+
+/** Only the isolate that ejected an origin may restore it (another of its colo may never have ejected it). */
+export function sameIsolate(report: PassiveReport | undefined, pop: string, isolate: string | undefined): boolean {
+  return report !== undefined && report.pop === pop && report.isolate === isolate;
+}
+
+/** Do two published views agree on every origin's health? (A change bumps the version.) */
+export function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginHealthView>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if (a[k]?.healthy !== b[k]?.healthy) return false;
+  return true;
+}
 
 /** Health as POPs should apply it: down if probes say so, or a POP's ejection still runs. */
 export function publishedHealth(config: OutpostConfig, data: ControlData, now: number): Record<string, OriginHealthView> {

@@ -7,7 +7,7 @@
 import type { OutpostConfig } from "../common/config";
 import { purgeHorizonMs } from "../common/settings";
 import { probeDueOrigins } from "./probe-round";
-import { healthReport, publishedHealth } from "./health-view";
+import { healthReport, publishedHealth, sameIsolate, sameView } from "./health-view";
 import { HeldConfig } from "./held-config";
 import { purgeOnCloudflare, type CloudflarePurgeOptions } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
@@ -23,7 +23,7 @@ import { coloViews, purgeReach, memberKey, type ColoView } from "./colos";
 import { coloTakes, feedLive, retireSilentIsolates } from "./colo-upkeep";
 
 export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "../common/wire";
-import type { OriginHealthView, OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
+import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
 import type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
 
 export type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
@@ -45,17 +45,6 @@ const RETIRE_SWEEP_MS = 60_000;
 /** An isolate's row is written when it is new, else at most this often (never because of a purge). */
 const POP_ROW_INTERVAL_MS = 60_000;
 const DEFAULT_PURGE_PAGE = 2000;
-
-/** Only the isolate that ejected an origin may restore it (another of its colo may never have ejected it). */
-function sameIsolate(report: PassiveReport | undefined, pop: string, isolate: string | undefined): boolean {
-  return report !== undefined && report.pop === pop && report.isolate === isolate;
-}
-
-function sameView(a: Record<string, OriginHealthView>, b: Record<string, OriginHealthView>): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const k of keys) if (a[k]?.healthy !== b[k]?.healthy) return false;
-  return true;
-}
 
 export class ControlState {
   private data: ControlData | undefined;
