@@ -103,8 +103,10 @@ export class MemoryControlStorage implements ControlStorage {
   }
   async prunePurges(before: number): Promise<string[]> {
     const dropped = this.purges.filter((r) => r.at < before).map((r) => r.id);
+    if (dropped.length === 0) return dropped;
     const kept = this.purges.filter((r) => r.at >= before);
-    this.purges.splice(0, this.purges.length, ...kept);
+    this.purges.length = 0;
+    for (const rule of kept) this.purges.push(rule);
     return dropped;
   }
   async purgeCount(): Promise<number> {

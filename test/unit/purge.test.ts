@@ -313,6 +313,15 @@ describe("Cloudflare purge, against a local fake of its API", () => {
     expect(later.purges.map((r) => r.id)).toEqual(["after"]);
   });
 
+  it("the in-memory storage prunes a busy site's log (800,000 rules) as the SQL one does", async () => {
+    const storage = new MemoryControlStorage();
+    for (let seq = 1; seq <= 800_000; seq++) storage.purges.push({ seq, id: `p${seq}`, at: seq, soft: false, targets: [] });
+    expect(await storage.prunePurges(1)).toEqual([]);
+    expect((await storage.prunePurges(3)).length).toBe(2);
+    expect(storage.purges.length).toBe(799_998);
+    expect(storage.purges[0].seq).toBe(3);
+  });
+
   it("holds a waiting sync until a purge, answers every held sync together, and at its bound when nothing comes", async () => {
     const state = new ControlState(
       new MemoryControlStorage(),
