@@ -32,6 +32,12 @@ export const SettingsSchema = z.object({
    * past that, it goes with the first request within 25 s of its time.
    */
   METRICS_REPORT_MS: integer(0, 600_000, 30_000),
+  /**
+   * Purge rules an isolate may be behind and still take them in pages (2,000 a sync answer);
+   * further behind (a new isolate after a deploy, one back from a long silence), it fetches the
+   * folded catch-up instead: every rule in force in one bounded answer.
+   */
+  PURGE_CATCH_UP_AFTER: integer(1, 1_000_000, 2000),
   /** Requests a minute each control API token (and each client address failing to authenticate) may make. */
   CONTROL_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000, 600),
   /**

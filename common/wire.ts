@@ -166,6 +166,11 @@ export const SnapshotSchema = z.object({
   health: z.record(z.string(), OriginHealthViewSchema),
   /** Purge rules with a sequence number above the one the POP said it has (all retained ones for a new POP), in pages. */
   purges: z.array(PurgeRuleSchema),
+  /**
+   * The POP is too far behind for pages: it fetches the folded catch-up (GET /v1/sync/catch-up,
+   * common/catch-up.ts) and then syncs on from where that leaves it; `purges` is empty.
+   */
+  catchUp: z.literal(true).optional(),
   /** The highest purge sequence number issued. */
   purgeSeq: z.number().int(),
   /** When the rule numbered purgeSeq was accepted (the control plane's clock): a POP behind treats older entries as purged. */

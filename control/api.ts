@@ -306,6 +306,7 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
     return c.json(answer);
   });
   register(app, ROUTES.popConfig, async (c) => c.json(await planeOf(deps, c).configuration()));
+  register(app, ROUTES.popCatchUp, async (c) => c.body(await planeOf(deps, c).catchUp(), 200, { "content-type": "application/octet-stream", "cache-control": "no-store" }));
   register(app, ROUTES.invalidations, async (c) => c.json(await planeOf(deps, c).invalidate(bodyOf(c, ROUTES.invalidations.body))));
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).
   register(app, ROUTES.shield, (c) =>

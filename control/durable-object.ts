@@ -5,6 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { parseConfig, type OutpostConfig } from "../common/config";
+import { parseSettings } from "../common/settings";
 import type { Env } from "../common/env";
 import type { Invalidation, Report } from "../common/wire";
 import { ControlState, type SyncReport } from "./state";
@@ -21,6 +22,7 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
     this.state = new ControlState(new SqlControlStorage(ctx.storage.sql), () => (this.config ??= parseConfig(env.OUTPOST_CONFIG, "OUTPOST_CONFIG")), undefined, undefined, {
       cloudflare: env.CF_ZONE_ID && env.CF_API_TOKEN ? { zoneId: env.CF_ZONE_ID, apiToken: env.CF_API_TOKEN, apiBase: env.CF_API_BASE } : undefined,
       defer: (work) => ctx.waitUntil(work),
+      catchUpAfter: parseSettings(env).PURGE_CATCH_UP_AFTER,
     });
   }
 
@@ -78,6 +80,9 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   }
   async invalidate(invalidation: Invalidation) {
     return this.state.invalidate(invalidation);
+  }
+  async catchUp() {
+    return this.state.catchUp();
   }
   async purgeStatus(id: string) {
     return this.state.purgeStatus(id);

@@ -61,6 +61,13 @@ export const CONTROL_METRICS = {
   },
   popLongPoll: { metric: "outpost_pop_long_poll", type: "gauge", help: "1 when the POP keeps a held sync (long poll), 0 when it polls at intervals.", labels: ["pop"] },
   heldSyncs: { metric: "outpost_held_syncs", type: "gauge", help: "Syncs the control plane is holding now.", labels: [] },
+  catchUps: {
+    metric: "outpost_purge_catch_ups_total",
+    type: "counter",
+    help: "Folded catch-ups served (to isolates too far behind to page through purge rules), since the control plane started.",
+    labels: [],
+  },
+  catchUpBytes: { metric: "outpost_purge_catch_up_bytes", type: "gauge", help: "The size of the last folded catch-up served.", labels: [] },
 } as const satisfies Record<string, Declaration>;
 
 /** Every family in the exposition, as declared. */
@@ -128,6 +135,8 @@ export interface MetricsInput {
   purgeRulesRetained: number;
   heldSyncs: number;
   purgePropagation: Record<string, SeriesValues>;
+  /** Folded catch-ups served, and the last one's bytes. */
+  catchUps: { served: number; lastBytes: number };
 }
 
 const each = function* <T>(items: Iterable<T>, f: (item: T) => Iterable<[Labels, number | SeriesValues]>) {
@@ -222,6 +231,8 @@ function controlFamilies(out: Exposition, input: MetricsInput): void {
     pops.map((p) => [{ pop: p.name }, p.isolates]),
   );
   out.family(CONTROL_METRICS.heldSyncs, [[{}, input.heldSyncs]]);
+  out.family(CONTROL_METRICS.catchUps, [[{}, input.catchUps.served]]);
+  out.family(CONTROL_METRICS.catchUpBytes, [[{}, input.catchUps.lastBytes]]);
 }
 
 export function renderMetrics(input: MetricsInput): string {

@@ -322,6 +322,18 @@ export const ROUTES = {
     internal: true,
     answers: { 200: { description: "Its version and text (absent: run the variable)", schema: z.object({ version: z.number().int(), text: z.string().optional() }) } },
   },
+  popCatchUp: {
+    method: "get",
+    path: "/v1/sync/catch-up",
+    summary: "Every purge rule in force, folded into one bounded answer, for an isolate whose sync said it is too far behind to page",
+    scope: "pop",
+    errors: "outpost",
+    internal: true,
+    limits: "About 1 MiB for 400,000 purged names (the catch-up after 800,000 purges over 8 days): `npm run bench -- --only scale`.",
+    answers: {
+      200: { description: "The folded catch-up: a 4-byte length, a JSON header, Rice-coded fingerprint sets (common/catch-up.ts)", mediaType: "application/octet-stream" },
+    },
+  },
   invalidations: {
     method: "post",
     path: "/v1/invalidations",

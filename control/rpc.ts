@@ -20,6 +20,8 @@ export interface ControlPlaneRpc {
   sync(report: SyncReport, waitMs?: number): Promise<Snapshot>;
   purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule>;
   purgeStatus(id: string): Promise<PurgeStatus | undefined>;
+  /** Every purge rule in force, folded (common/catch-up.ts), for an isolate too far behind to page. */
+  catchUp(): Promise<Uint8Array<ArrayBuffer>>;
   /** An isolate's invalidation for the others: a purge rule, answered once its colo has it (or after INVALIDATION_WAIT_MS). */
   /** The configuration held here (text absent: POPs run the OUTPOST_CONFIG variable). */
   configuration(): Promise<{ version: number; text: string | undefined }>;

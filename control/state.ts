@@ -14,6 +14,7 @@ import type { ControlStorage } from "./storage";
 import type { Invalidation, PopMetrics, Report, SyncReport } from "../common/wire";
 import { loadControlData, type ControlData } from "./control-data";
 import { HeldSyncs } from "./held-syncs";
+import { DEFAULT_PURGE_PAGE, PurgePages } from "./purge-pages";
 import { retrySpreadMs } from "./retry-spread";
 import { keptFigures } from "./pop-figures";
 import { LiveFigures } from "./live";
@@ -36,6 +37,8 @@ export interface ControlOptions {
   purgeHorizonMs?: number;
   /** Purge rules per sync answer; a POP further behind asks again at once. */
   purgePageSize?: number;
+  /** Rules behind past which an isolate fetches the folded catch-up instead (PURGE_CATCH_UP_AFTER). */
+  catchUpAfter?: number;
 }
 
 export type { ControlStorage } from "./storage";
@@ -44,7 +47,6 @@ export type { ControlStorage } from "./storage";
 const RETIRE_SWEEP_MS = 60_000;
 /** An isolate's row is written when it is new, else at most this often (never because of a purge). */
 const POP_ROW_INTERVAL_MS = 60_000;
-const DEFAULT_PURGE_PAGE = 2000;
 
 export class ControlState {
   private data: ControlData | undefined;
@@ -53,6 +55,7 @@ export class ControlState {
   private readonly held = new HeldSyncs();
   /** The configuration an operator put here, over the variable's. */
   private readonly heldConfig: HeldConfig;
+  private readonly pages: PurgePages;
 
   constructor(
     private readonly storage: ControlStorage,
@@ -62,6 +65,13 @@ export class ControlState {
     private readonly options: ControlOptions = {},
   ) {
     this.heldConfig = new HeldConfig(storage);
+    const pageSize = options.purgePageSize ?? DEFAULT_PURGE_PAGE;
+    this.pages = new PurgePages(storage, () => this.horizonMs(), { pageSize, catchUpAfter: options.catchUpAfter ?? pageSize });
+  }
+
+  /** How long purge rules are kept: no stored entry outlives it. */
+  private horizonMs(): number {
+    return this.options.purgeHorizonMs ?? purgeHorizonMs(this.config());
   }
 
   /** What everything here runs: the held configuration, else the variable's. */
@@ -191,26 +201,13 @@ export class ControlState {
     return this.snapshotFor(data, now, 0);
   }
 
-  /** The last page of rules read, by version and position: a purge answers every held sync from one read. */
-  private pageMemo: { version: number; after: number; purges: PurgeRule[] } | undefined;
-
   private async snapshotFor(data: ControlData, now: number, purgeSeq: number): Promise<Snapshot> {
-    const page = this.options.purgePageSize ?? DEFAULT_PURGE_PAGE;
-    let purges: PurgeRule[] = [];
-    if (purgeSeq < data.purgeSeq) {
-      const memo = this.pageMemo;
-      if (memo && memo.version === data.version && memo.after === purgeSeq) purges = memo.purges;
-      else {
-        purges = await this.storage.purgesAfter(purgeSeq, page);
-        this.pageMemo = { version: data.version, after: purgeSeq, purges };
-      }
-    }
     return {
       version: data.version,
       generatedAt: now,
       origins: Object.fromEntries(data.origins),
       health: data.published,
-      purges,
+      ...(await this.pages.after(data, purgeSeq)),
       purgeSeq: data.purgeSeq,
       ...(data.lastPurgeAt > 0 ? { purgeAt: data.lastPurgeAt } : {}),
       purgeEpoch: data.epoch,
@@ -226,8 +223,7 @@ export class ControlState {
   async purge(targets: PurgeTarget[], soft: boolean, id: string, { cloudflare = true } = {}): Promise<PurgeRule> {
     const data = await this.load();
     const now = this.now();
-    const horizon = this.options.purgeHorizonMs ?? purgeHorizonMs(this.config());
-    for (const dropped of await this.storage.prunePurges(now - horizon)) {
+    for (const dropped of await this.storage.prunePurges(now - this.horizonMs())) {
       if (data.cloudflare.delete(dropped)) await this.storage.deleteRow("cloudflare", dropped);
     }
     const rule: PurgeRule = { seq: data.purgeSeq + 1, id, at: now, soft, targets };
@@ -268,6 +264,11 @@ export class ControlState {
     return { seq: rule.seq, reachedColo: await coloTakes(data, pop, memberKey(pop, isolate), rule.seq, this.now) };
   }
 
+  /** Every rule in force, folded into one bounded answer (common/catch-up.ts), for an isolate far behind. */
+  async catchUp(): Promise<Uint8Array<ArrayBuffer>> {
+    return this.pages.catchUp(await this.load(), this.now());
+  }
+
   async purgeStatus(id: string): Promise<PurgeStatus | undefined> {
     const data = await this.load();
     const rule = await this.storage.purgeById(id);
@@ -293,6 +294,7 @@ export class ControlState {
       purgeRulesRetained: await this.storage.purgeCount(),
       heldSyncs: this.held.size,
       purgePropagation: Object.fromEntries(this.live.purgeLag),
+      catchUps: { ...this.pages.catchUps },
     };
   }
 

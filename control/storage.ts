@@ -7,14 +7,15 @@
  *                          report, isolate, POP's retired figures, health
  *                          transition, Cloudflare purge result, section of the
  *                          held configuration (an origin, a site, the rest),
+ *                          hour of the purge log folded for catch-up (control/catch-up.ts),
  *                          and the small named values (version, purge sequence, epoch)
- *   purges(seq, id, at, rule)  one row per purge rule, read by sequence
+ *   purges(seq, id, at, rule)  one row per purge rule, read by sequence (or by time)
  *
  * Two implementations of one interface: SQLite in the Durable Object, a Map in Node tests.
  */
 import type { PurgeRule } from "../common/snapshot";
 
-export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "retired" | "transition" | "cloudflare" | "config";
+export type RowTable = "value" | "override" | "active" | "passive" | "pop" | "retired" | "transition" | "cloudflare" | "config" | "fold";
 
 export interface ControlStorage {
   rows<T>(table: RowTable): Promise<Map<string, T>>;
@@ -24,6 +25,8 @@ export interface ControlStorage {
   appendPurge(rule: PurgeRule): Promise<void>;
   /** Rules with seq above `after`, oldest first, at most `limit`. */
   purgesAfter(after: number, limit: number): Promise<PurgeRule[]>;
+  /** Rules accepted at or after `from` and before `to` (ms), oldest first. */
+  purgesBetween(from: number, to: number): Promise<PurgeRule[]>;
   purgeById(id: string): Promise<PurgeRule | undefined>;
   /** Drops rules accepted before `before`; returns the ids dropped. */
   prunePurges(before: number): Promise<string[]>;
@@ -54,6 +57,9 @@ export class SqlControlStorage implements ControlStorage {
   }
   async purgesAfter(after: number, limit: number): Promise<PurgeRule[]> {
     return [...this.sql.exec<{ rule: string }>("SELECT rule FROM purges WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)].map((r) => JSON.parse(r.rule) as PurgeRule);
+  }
+  async purgesBetween(from: number, to: number): Promise<PurgeRule[]> {
+    return [...this.sql.exec<{ rule: string }>("SELECT rule FROM purges WHERE at >= ? AND at < ? ORDER BY seq", from, to)].map((r) => JSON.parse(r.rule) as PurgeRule);
   }
   async purgeById(id: string): Promise<PurgeRule | undefined> {
     const row = [...this.sql.exec<{ rule: string }>("SELECT rule FROM purges WHERE id = ?", id)][0];
@@ -97,6 +103,9 @@ export class MemoryControlStorage implements ControlStorage {
   }
   async purgesAfter(after: number, limit: number): Promise<PurgeRule[]> {
     return this.purges.filter((r) => r.seq > after).slice(0, limit);
+  }
+  async purgesBetween(from: number, to: number): Promise<PurgeRule[]> {
+    return this.purges.filter((r) => r.at >= from && r.at < to);
   }
   async purgeById(id: string): Promise<PurgeRule | undefined> {
     return this.purges.find((r) => r.id === id);

@@ -118,12 +118,12 @@ export class Pop {
       syncReport: () => ({ purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, ...this.identity.figures() }),
       metrics: () => this.identity.figures(),
       metricsReportMs: settings.METRICS_REPORT_MS,
+      onCatchUp: (catchUp, offset, uncertainty) => {
+        this.adoptPurgeEpoch(catchUp.header.epoch);
+        this.purges.applyCatchUp(catchUp, Date.now(), offset, uncertainty);
+      },
       onSnapshot: (next, offset, uncertainty) => {
-        if (next.purgeEpoch !== undefined && next.purgeEpoch !== this.purgeEpoch) {
-          // A new epoch numbers its rules from 1 again: keep the rules we hold, forget the numbering.
-          if (this.purgeEpoch !== undefined) this.purges.highestSeq = 0;
-          this.purgeEpoch = next.purgeEpoch;
-        }
+        this.adoptPurgeEpoch(next.purgeEpoch);
         this.applyPurges(next.purges, offset, uncertainty);
         // Rules issued that have not come yet (a long log, in pages): whatever was fetched before the
         // newest of them counts as purged until they all are here, so a new isolate serves nothing purged.
@@ -132,6 +132,13 @@ export class Pop {
         return this.purges.highestSeq;
       },
     });
+  }
+
+  /** A new epoch numbers its rules from 1 again: keep the rules we hold, forget the numbering. */
+  private adoptPurgeEpoch(epoch: string | undefined): void {
+    if (epoch === undefined || epoch === this.purgeEpoch) return;
+    if (this.purgeEpoch !== undefined) this.purges.highestSeq = 0;
+    this.purgeEpoch = epoch;
   }
 
   /** This isolate's own figures since it started: counters, series, origins as it sees them, where it is. */

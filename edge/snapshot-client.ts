@@ -5,6 +5,7 @@
  * the POP keeps serving from the last snapshot it had.
  */
 import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
+import { decodeCatchUp, type DecodedCatchUp } from "../common/catch-up";
 import { waitAtMost } from "./wait";
 import { RateLimiter } from "../common/rate-limit";
 import { heldConfigVersion, holdConfig } from "../common/config-source";
@@ -42,6 +43,8 @@ export interface SnapshotClientOptions {
    * that; returns the highest purge sequence now applied.
    */
   onSnapshot: (next: Snapshot, clockOffsetMs: number, uncertaintyMs: number) => number;
+  /** Called with the folded catch-up a sync sent this isolate to (before that sync's onSnapshot), with the same clock reading. */
+  onCatchUp: (catchUp: DecodedCatchUp, clockOffsetMs: number, uncertaintyMs: number) => void;
   /** Dice for the backoff's jitter; Math.random unless a test fixes them. */
   random?: () => number;
 }
@@ -67,6 +70,8 @@ const IDLE_FACTOR = 3;
  * (`npm run bench -- --only scale`, outage).
  */
 const MAX_BACKOFF_MS = 60_000;
+/** The longest the folded catch-up may take to arrive (about 1 MiB at a busy site's volume). */
+const CATCH_UP_TIMEOUT_MS = 10_000;
 /** The longest a figure report waits inside a request's waitUntil (Cloudflare ends it 30 s after the response). */
 const PUSH_WAIT_MAX_MS = 25_000;
 
@@ -294,10 +299,27 @@ export class SnapshotClient {
     const roundTrip = waitMs > 0 ? Math.min(receivedAt - sentAt, 50) : receivedAt - sentAt;
     // The control plane holds another configuration than this isolate runs: fetch it (the next request runs it).
     if ((next.configVersion ?? 0) !== heldConfigVersion()) await this.fetchConfig(next.configVersion ?? 0);
-    const applied = this.options.onSnapshot(next, next.generatedAt - (receivedAt - roundTrip / 2), roundTrip / 2);
+    const clockOffsetMs = next.generatedAt - (receivedAt - roundTrip / 2);
+    if (next.catchUp) await this.fetchCatchUp(next, clockOffsetMs, roundTrip / 2);
+    const applied = this.options.onSnapshot(next, clockOffsetMs, roundTrip / 2);
     // A new epoch is a control plane that started over: its versions count from 1 again.
     if (next.version >= this.current.version || next.purgeEpoch !== this.current.purgeEpoch) this.current = next;
-    return next.purges.length > 0 && applied < next.purgeSeq;
+    return (next.purges.length > 0 || next.catchUp === true) && applied < next.purgeSeq;
+  }
+
+  /** The folded catch-up a sync sent this isolate to: every rule in force, applied at once; then it pages on from there. */
+  private async fetchCatchUp(next: Snapshot, clockOffsetMs: number, uncertaintyMs: number): Promise<void> {
+    const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/catch-up`, {
+      headers: this.authorization(),
+      signal: AbortSignal.timeout(CATCH_UP_TIMEOUT_MS),
+    });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new SyncRefused(response.status, 0);
+    }
+    const catchUp = decodeCatchUp(new Uint8Array(await response.arrayBuffer()));
+    if (next.purgeEpoch !== undefined && catchUp.header.epoch !== next.purgeEpoch) throw new Error("the catch-up belongs to another purge epoch");
+    this.options.onCatchUp(catchUp, clockOffsetMs, uncertaintyMs);
   }
 
   /** The control plane's configuration `version` (0: none, back to the variable), held for this isolate. */

@@ -4,7 +4,8 @@
  * what one lookup costs. PurgeRules is the POP's own code, pure, so Node
  * measures it as workerd would run it (both V8).
  */
-import { PurgeRules, URL_RULE_GRACE_MS } from "../edge/cache/purge-rules";
+import { PurgeRules } from "../edge/cache/purge-rules";
+import { URL_RULE_GRACE_MS } from "../common/purge-names";
 import type { PurgeRule, PurgeTarget } from "../common/snapshot";
 
 export interface PurgeScaleResult {

@@ -100,6 +100,7 @@ export async function simulateOutage(isolates = 10_000, colos = 300, downMs = 60
       syncReport: () => ({ purgeSeq: applied }),
       metrics: () => ({}) as never,
       metricsReportMs: 0,
+      onCatchUp: () => undefined,
       onSnapshot: (next: Snapshot) => {
         applied = Math.max(applied, next.purges.at(-1)?.seq ?? next.purgeSeq);
         if (!reached && purge && applied >= purge.seq) {

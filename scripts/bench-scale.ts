@@ -11,7 +11,9 @@
  * `npm run bench -- --only scale` (with bench-scale-outage.ts, about five minutes). No relays exist yet: this
  * measures the design as it is against issue 25's bars.
  */
-import type { PurgeRule } from "../common/snapshot";
+import type { PurgeTarget } from "../common/snapshot";
+import { decodeCatchUp } from "../common/catch-up";
+import { PurgeRules } from "../edge/cache/purge-rules";
 import { ControlState } from "../control/state";
 import { MemoryControlStorage } from "../control/storage";
 import { Arrivals, configFor, reachOf, regionOfColo, sleep, type Reach } from "./bench-scale-model";
@@ -28,8 +30,12 @@ export interface ScaleResult {
   afterPurgePerSecond: number[];
   /** Purge accepted → the answer carrying it reached the isolate, ms. */
   propagationMs: Reach;
-  /** A new isolate after `rules` purges: the answers it takes to catch up, and their bytes. */
-  catchUp: { rules: number; answers: number; bytes: number };
+  /**
+   * A new isolate after `rules` purges: the answers it takes to catch up, their bytes and the largest
+   * one's, the object's time to fold (its first: the closed hours too), purged tags it missed (must
+   * be 0), the share of never-purged URLs that match a fingerprint, and the edge's memory for it.
+   */
+  catchUp: { rules: number; answers: number; bytes: number; largest: number; foldMs: number; missed: number; falseMatchShare: number; edgeBytes: number };
 }
 
 /** Held syncs from `isolates` busy isolates over `colos` colos, a purge, and what it cost. */
@@ -80,20 +86,20 @@ async function simulateSyncs(isolates: number, colos: number): Promise<Omit<Scal
   return { isolates, colos, steadyPerSecond, afterPurgePerSecond, propagationMs: reachOf(reachedMs) };
 }
 
-/** A new isolate's catch-up after `rules` purges (mixed kinds): the answers it takes, and their bytes as sent. */
-async function measureCatchUp(rules: number): Promise<ScaleResult["catchUp"]> {
+/**
+ * A new isolate's catch-up after `rules` purges over 8 days (half URLs, half tags, as a busy site's
+ * mix), as the product does it: a sync (which sends it to the catch-up), the folded catch-up, then
+ * syncs for what is left. Applied to the edge's own PurgeRules, then checked: every tag purged must
+ * purge an entry fetched before it, and the share of never-purged names that match anyway is the
+ * fingerprints' false matches (each an extra miss, never a purge missed).
+ */
+export async function measureCatchUp(rules: number): Promise<ScaleResult["catchUp"]> {
   const storage = new MemoryControlStorage();
   const now = Date.now();
-  for (let seq = 1; seq <= rules; seq++) {
-    const rule: PurgeRule = {
-      seq,
-      id: `p${seq}`,
-      at: now - (rules - seq) * 800,
-      soft: false,
-      targets: [seq % 10 < 5 ? { kind: "url", value: `https://cdn.example.com/products/${seq}/index.html` } : { kind: "tag", value: `product-${seq}` }],
-    };
-    await storage.appendPurge(rule);
-  }
+  const spacing = Math.floor((8 * 86_400_000) / rules);
+  const targetOf = (seq: number): PurgeTarget =>
+    seq % 10 < 5 ? { kind: "url", value: `https://cdn.example.com/products/${seq}/index.html` } : { kind: "tag", value: `product-${seq}` };
+  for (let seq = 1; seq <= rules; seq++) await storage.appendPurge({ seq, id: `p${seq}`, at: now - (rules - seq) * spacing, soft: false, targets: [targetOf(seq)] });
   await storage.putRow("value", "purgeSeq", rules);
   const state = new ControlState(
     storage,
@@ -102,18 +108,41 @@ async function measureCatchUp(rules: number): Promise<ScaleResult["catchUp"]> {
     () => undefined,
     { purgeHorizonMs: 9 * 86_400_000 },
   );
+  const edge = new PurgeRules(9 * 86_400_000);
   let purgeSeq = 0;
   let answers = 0;
   let bytes = 0;
+  let largest = 0;
+  let foldMs = 0;
   for (;;) {
-    const answer = await state.sync({ pop: "Outpost-NEW", isolate: "n1", have: 0, purgeSeq });
+    const answer = await state.sync({ pop: "Outpost-NEW", isolate: "n1", have: 0, purgeSeq, epoch: undefined });
     answers++;
     bytes += JSON.stringify(answer).length;
+    if (answer.catchUp) {
+      const started = performance.now();
+      const folded = await state.catchUp();
+      foldMs = performance.now() - started;
+      answers++;
+      bytes += folded.length;
+      largest = Math.max(largest, folded.length);
+      edge.applyCatchUp(decodeCatchUp(folded), now);
+      purgeSeq = edge.highestSeq;
+      continue;
+    }
+    edge.apply(answer.purges, now);
+    largest = Math.max(largest, JSON.stringify(answer).length);
     const last = answer.purges.at(-1)?.seq;
     if (last === undefined || last >= answer.purgeSeq) break;
     purgeSeq = last;
   }
-  return { rules, answers, bytes };
+  // Every purged tag purges an entry fetched before it; names never purged match only by a fingerprint's chance.
+  const fetchedBefore = now - 9 * 86_400_000;
+  let missed = 0;
+  for (let seq = 10; seq <= rules; seq += 1000) if (edge.verdict("https://cdn.example.com/x", [`product-${seq - (seq % 10) + 5}`], fetchedBefore).kind !== "hard") missed++;
+  const probes = 100_000;
+  let falseMatches = 0;
+  for (let i = 0; i < probes; i++) if (edge.verdict(`https://cdn.example.com/never/${i}`, [], fetchedBefore).kind !== "none") falseMatches++;
+  return { rules, answers, bytes, largest, foldMs, missed, falseMatchShare: falseMatches / probes, edgeBytes: edge.bytes };
 }
 
 export async function measureScale(isolates = 10_000, colos = 300, rules = 800_000): Promise<ScaleResult> {

@@ -562,7 +562,10 @@ async function main(): Promise<void> {
       `  purge reached ${scale.propagationMs.reached} isolates: p50 ${scale.propagationMs.p50} ms, p95 ${scale.propagationMs.p95} ms, max ${scale.propagationMs.max} ms (bar: p95 ≤ 150)`,
     );
     console.log(
-      `  a new isolate after ${scale.catchUp.rules} purges: ${scale.catchUp.answers} answers, ${(scale.catchUp.bytes / 2 ** 20).toFixed(1)} MiB (bar: one answer ≤ 1 MiB)`,
+      `  a new isolate after ${scale.catchUp.rules} purges: ${scale.catchUp.answers} answers, ${(scale.catchUp.bytes / 2 ** 20).toFixed(2)} MiB, the largest ${(scale.catchUp.largest / 2 ** 20).toFixed(2)} MiB (bar: one answer ≤ 1 MiB)`,
+    );
+    console.log(
+      `    folded in ${Math.round(scale.catchUp.foldMs)} ms (closed hours included); purged tags missed: ${scale.catchUp.missed}; never-purged URLs matching: ${(scale.catchUp.falseMatchShare * 100).toFixed(3)} %; edge memory ${(scale.catchUp.edgeBytes / 2 ** 20).toFixed(1)} MiB`,
     );
     const outage = await simulateOutage();
     console.log(`outage: the global object down ${outage.downMs / 1000} s under ${outage.isolates} isolates (each the product's SnapshotClient)`);

@@ -92,6 +92,13 @@ export interface NetworkOptions {
   extraTokens?: { name: string; token: string; scopes: ("read" | "purge" | "admin")[] }[];
   /** METRICS_REPORT_MS for every POP (default 2000: a live dashboard). */
   metricsReportMs?: number;
+  /** PURGE_CATCH_UP_AFTER for the control plane (default: the setting's, 2000). */
+  purgeCatchUpAfter?: number;
+  /**
+   * Keep each POP's Cache API on disk, so that restartPop brings new isolates to the colo's old
+   * entries, as a deploy does on Cloudflare (the Cache API outlives isolates). Off by default.
+   */
+  persistPopCaches?: boolean;
   log?: (line: string) => void;
 }
 
@@ -103,6 +110,11 @@ export interface Network {
   readonly control: Miniflare;
   /** Stops the control plane, waits `downMs`, and starts it again on its port with its state. */
   restartControl(downMs?: number): Promise<void>;
+  /**
+   * Starts POP `index` again, after `whileDown`: new isolates (their memory and purge rules gone),
+   * the colo's Cache API kept when `persistPopCaches`. Its URL may change: topology.pops[index] is updated.
+   */
+  restartPop(index: number, whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -322,6 +334,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       POP_TOKEN: popToken,
       SNAPSHOT_REFRESH_MS: String(options.snapshotRefreshMs ?? 100),
       METRICS_REPORT_MS: String(options.metricsReportMs ?? 2000),
+      ...(options.purgeCatchUpAfter ? { PURGE_CATCH_UP_AFTER: String(options.purgeCatchUpAfter) } : {}),
     };
     const worker = {
       name: "outpost",
@@ -352,35 +365,41 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const controlUrl = new URL(await control.ready);
 
     const pops: TopologyPop[] = [];
-    const popInstances = await Promise.all(
-      popSpecs.map(async (spec, i) => {
-        // Clients reach the POP through production's front (cloudflare-front.ts) on the POP's port,
-        // not through Miniflare's entry worker, which re-encodes what a POP sends encoded. Behind
-        // it, the POP's isolates: workers of one instance, sharing its Cache API as a colo's do.
-        const isolates = Array.from({ length: config.isolatesPerPop }, (_, n) => (n === 0 ? "outpost" : `outpost-${n + 1}`));
-        const mf = new Miniflare({
-          host: "127.0.0.1",
-          port: 0,
-          logRequests: MINIFLARE_LOG_REQUESTS,
-          cf: popCf(spec),
-          workers: [
-            ...isolates.map((name) => ({
-              ...worker,
-              name,
-              bindings: { ...bindings, OUTPOST_ROLE: "pop", POP_NAME: spec.colo },
-              serviceBindings: { CONTROL: { external: { address: `127.0.0.1:${controlUrl.port}`, http: {} } } },
-              outboundService: ZONE_CACHE_WORKER,
-            })),
-            frontWorker(isolates, popCf(spec), portFor(base, 1 + i)),
-            zoneCacheWorker(),
-          ],
-        });
-        miniflares.push(mf);
-        await mf.ready;
-        const url = await mf.unsafeGetDirectURL(FRONT_WORKER);
-        return { mf, spec, url };
-      }),
-    );
+    const popCaches = popSpecs.map(() => {
+      if (!options.persistPopCaches) return undefined;
+      const dir = mkdtempSync(join(tmpdir(), "outpost-pop-cache-"));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    });
+    const startPop = async (spec: PopSpec, i: number) => {
+      // Clients reach the POP through production's front (cloudflare-front.ts) on the POP's port,
+      // not through Miniflare's entry worker, which re-encodes what a POP sends encoded. Behind
+      // it, the POP's isolates: workers of one instance, sharing its Cache API as a colo's do.
+      const isolates = Array.from({ length: config.isolatesPerPop }, (_, n) => (n === 0 ? "outpost" : `outpost-${n + 1}`));
+      const mf = new Miniflare({
+        host: "127.0.0.1",
+        port: 0,
+        logRequests: MINIFLARE_LOG_REQUESTS,
+        cf: popCf(spec),
+        ...(popCaches[i] ? { cachePersist: popCaches[i] } : {}),
+        workers: [
+          ...isolates.map((name) => ({
+            ...worker,
+            name,
+            bindings: { ...bindings, OUTPOST_ROLE: "pop", POP_NAME: spec.colo },
+            serviceBindings: { CONTROL: { external: { address: `127.0.0.1:${controlUrl.port}`, http: {} } } },
+            outboundService: ZONE_CACHE_WORKER,
+          })),
+          frontWorker(isolates, popCf(spec), portFor(base, 1 + i)),
+          zoneCacheWorker(),
+        ],
+      });
+      miniflares.push(mf);
+      await mf.ready;
+      const url = await mf.unsafeGetDirectURL(FRONT_WORKER);
+      return { mf, spec, url };
+    };
+    const popInstances = await Promise.all(popSpecs.map(startPop));
     for (const { spec, url } of popInstances) {
       pops.push({
         name: `Outpost-${spec.colo}`,
@@ -428,14 +447,26 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       miniflares.push(control);
       await control.ready;
     };
+    const popMiniflares = popInstances.map((p) => p.mf);
+    const restartPop = async (index: number, whileDown?: () => Promise<void>) => {
+      const old = popMiniflares[index];
+      await old.dispose();
+      miniflares.splice(miniflares.indexOf(old), 1);
+      await whileDown?.();
+      const started = await startPop(popSpecs[index], index);
+      popMiniflares[index] = started.mf;
+      topology.pops[index].url = `http://127.0.0.1:${started.url.port}`;
+      topology.pops[index].port = Number(started.url.port);
+    };
     return {
       topology,
       outpostConfig,
-      pops: popInstances.map((p) => p.mf),
+      pops: popMiniflares,
       get control() {
         return control;
       },
       restartControl,
+      restartPop,
       stop,
     };
   } catch (err) {

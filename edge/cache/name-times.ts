@@ -46,8 +46,13 @@ export class NameTimes {
 
   /** Records a purge of `name` at `tick`; a later purge of the same kind replaces an earlier one. */
   note(name: string, soft: boolean, tick: number): void {
-    if ((this.used + 1) / this.capacity > MAX_LOAD) this.rebuild(this.capacity * 2, 0);
     const [a, b] = hash64(name);
+    this.noteKey(a, b, soft, tick);
+  }
+
+  /** The same, for a name known by its 64-bit key (two 32-bit halves, not both 0). */
+  noteKey(a: number, b: number, soft: boolean, tick: number): void {
+    if ((this.used + 1) / this.capacity > MAX_LOAD) this.rebuild(this.capacity * 2, 0);
     const i = this.slotOf(a, b);
     if (this.h1[i] === 0 && this.h2[i] === 0) {
       this.h1[i] = a;
@@ -62,6 +67,10 @@ export class NameTimes {
   /** The times naming `name`, or undefined. */
   get(name: string): Times | undefined {
     const [a, b] = hash64(name);
+    return this.getKey(a, b);
+  }
+
+  getKey(a: number, b: number): Times | undefined {
     const i = this.slotOf(a, b);
     if (this.h1[i] === 0 && this.h2[i] === 0) return undefined;
     return { hard: this.hardAt[i], soft: this.softAt[i] };

@@ -12,6 +12,9 @@
  * have ended. Pure: time is a parameter.
  */
 import type { PurgeRule } from "../../common/snapshot";
+import type { DecodedCatchUp } from "../../common/catch-up";
+import { hash64 } from "../../common/hash";
+import { fingerprintOfHash, purgeNameOf, URL_RULE_GRACE_MS } from "../../common/purge-names";
 import { NameTimes, type Times } from "./name-times";
 
 /**
@@ -30,20 +33,13 @@ function hostOfKey(key: string): string {
   return end === -1 ? key.slice(8) : key.slice(8, end);
 }
 
-/** How long a hard URL rule is kept after it took effect (see above). */
-export const URL_RULE_GRACE_MS = 15 * 60_000;
-
-/** A prefix target as the name it is indexed by: `https://host/a/b`, without a trailing slash or query. */
-function prefixName(value: string): string {
-  const q = value.indexOf("?");
-  return (q === -1 ? value : value.slice(0, q)).replace(/\/+$/, "");
-}
-
 export class PurgeRules {
   /** Tags, hosts, prefixes and soft URL rules, for the whole horizon. */
   private names = new NameTimes();
   /** Hard URL rules, for their grace period. */
   private recentUrls = new NameTimes();
+  /** Names from a folded catch-up, by fingerprint (common/catch-up.ts), for the whole horizon. */
+  private folded = new NameTimes();
   private everything: Times = { hard: 0, soft: 0 };
   private lastSweep = -Infinity;
   /** ms since the epoch of tick 0. */
@@ -88,13 +84,9 @@ export class PurgeRules {
     for (const rule of fresh) {
       const at = this.tickOf(rule.at - clockOffsetMs + uncertaintyMs);
       for (const t of rule.targets) {
-        if (t.kind === "everything") {
-          if (rule.soft) this.everything.soft = Math.max(this.everything.soft, at);
-          else this.everything.hard = Math.max(this.everything.hard, at);
-        } else if (t.kind === "url") (rule.soft ? this.names : this.recentUrls).note(`u:${t.value}`, rule.soft, at);
-        else if (t.kind === "host") this.names.note(`h:${t.value}`, rule.soft, at);
-        else if (t.kind === "tag") this.names.note(`t:${t.value}`, rule.soft, at);
-        else this.names.note(`p:${prefixName(t.value)}`, rule.soft, at);
+        const name = purgeNameOf(t);
+        if (name === undefined) this.noteEverything(rule.soft, at);
+        else (t.kind === "url" && !rule.soft ? this.recentUrls : this.names).note(name, rule.soft, at);
       }
       this.highestSeq = Math.max(this.highestSeq, rule.seq);
     }
@@ -102,11 +94,34 @@ export class PurgeRules {
     return fresh;
   }
 
+  private noteEverything(soft: boolean, tick: number): void {
+    if (soft) this.everything.soft = Math.max(this.everything.soft, tick);
+    else this.everything.hard = Math.max(this.everything.hard, tick);
+  }
+
+  /**
+   * Adds a folded catch-up: every rule up to `header.upTo` at once, each name counting as purged
+   * at its bucket's time (in the control plane's clock, turned into ours as in `apply`).
+   */
+  applyCatchUp({ header, buckets }: DecodedCatchUp, now: number, clockOffsetMs = 0, uncertaintyMs = 0): void {
+    const tickAt = (ms: number) => this.tickOf(ms - clockOffsetMs + uncertaintyMs);
+    if (header.everything.hard > 0) this.noteEverything(false, tickAt(header.everything.hard));
+    if (header.everything.soft > 0) this.noteEverything(true, tickAt(header.everything.soft));
+    for (const bucket of buckets) {
+      const at = tickAt(bucket.to);
+      for (const fingerprint of bucket.hard) this.folded.noteKey(fingerprint, 1, false, at);
+      for (const fingerprint of bucket.soft) this.folded.noteKey(fingerprint, 1, true, at);
+    }
+    this.highestSeq = Math.max(this.highestSeq, header.upTo);
+    this.prune(now, true);
+  }
+
   /** Forgets what no stored entry can be older than; sweeps at most once a minute (each sweep walks the table). */
   prune(now: number, force = false): void {
     if (!force && now - this.lastSweep < Math.min(60_000, this.horizonMs / 10)) return;
     this.lastSweep = now;
     this.names.sweep(this.ticksBefore(now - this.horizonMs));
+    this.folded.sweep(this.ticksBefore(now - this.horizonMs));
     this.recentUrls.sweep(this.ticksBefore(now - this.urlGraceMs));
     const limit = this.ticksBefore(now - this.horizonMs);
     if (this.everything.hard < limit) this.everything.hard = 0;
@@ -127,16 +142,22 @@ export class PurgeRules {
       if (times.hard > hard && this.msOf(times.hard) > fetchedAt) hard = times.hard;
       if (times.soft > soft && this.msOf(times.soft) > fetchedAt) soft = times.soft;
     };
+    const withFolded = this.folded.size > 0;
+    const considerName = (name: string) => {
+      const [a, b] = hash64(name);
+      consider(this.names.getKey(a, b));
+      if (withFolded) consider(this.folded.getKey(fingerprintOfHash(a, b), 1));
+    };
     consider(this.everything);
     consider(this.recentUrls.get(`u:${key}`));
-    consider(this.names.get(`u:${key}`));
-    consider(this.names.get(`h:${hostOfKey(key)}`));
-    for (const tag of tags) consider(this.names.get(`t:${tag}`));
+    considerName(`u:${key}`);
+    considerName(`h:${hostOfKey(key)}`);
+    for (const tag of tags) considerName(`t:${tag}`);
     // Prefixes match at path separators (as Cloudflare's do): https://host, https://host/a, https://host/a/b…
     const q = key.indexOf("?");
     const path = q === -1 ? key : key.slice(0, q);
-    for (let i = path.indexOf("/", 8); i !== -1; i = path.indexOf("/", i + 1)) consider(this.names.get(`p:${path.slice(0, i)}`));
-    if (!path.endsWith("/") || path.indexOf("/", 8) === -1) consider(this.names.get(`p:${path}`));
+    for (let i = path.indexOf("/", 8); i !== -1; i = path.indexOf("/", i + 1)) considerName(`p:${path.slice(0, i)}`);
+    if (!path.endsWith("/") || path.indexOf("/", 8) === -1) considerName(`p:${path}`);
     if (hard) return { kind: "hard", at: this.msOf(hard) };
     if (soft) return { kind: "soft", at: this.msOf(soft) };
     return { kind: "none" };
@@ -149,11 +170,11 @@ export class PurgeRules {
 
   /** Names with a purge in force. */
   get size(): number {
-    return this.names.size + this.recentUrls.size + (this.everything.hard || this.everything.soft ? 1 : 0);
+    return this.names.size + this.recentUrls.size + this.folded.size + (this.everything.hard || this.everything.soft ? 1 : 0);
   }
 
   /** Memory the rules hold, bytes. */
   get bytes(): number {
-    return this.names.bytes + this.recentUrls.bytes;
+    return this.names.bytes + this.recentUrls.bytes + this.folded.bytes;
   }
 }

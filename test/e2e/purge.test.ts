@@ -7,7 +7,8 @@ import { startTestNetwork, unique, waitFor } from "./helpers";
 
 let network: Network;
 beforeAll(async () => {
-  network = await startTestNetwork({ snapshotRefreshMs: 100 });
+  // A POP more than 5 rules behind fetches the folded catch-up (the last test restarts one).
+  network = await startTestNetwork({ snapshotRefreshMs: 100, purgeCatchUpAfter: 5, persistPopCaches: true });
 });
 afterAll(async () => {
   await network?.stop();
@@ -250,5 +251,36 @@ describe("purge", () => {
     await waitFor("GRU to apply a purge after the outage", async () => ((await status(gru.url, cached)).includes(";hit") ? undefined : true), 8000);
     const pops = (await (await fetch(`${network.topology.control.url}/v1/pops`, { headers: auth() })).json()) as { pops: { name: string; mode: string }[] };
     expect(pops.pops.find((p) => p.name === gru.name)?.mode).toBe("long-poll");
+  });
+  it("a POP started again after many purges (new isolates, the colo's old entries) catches up in one folded answer and serves nothing purged", async () => {
+    const index = 2;
+    const pop = () => network.topology.pops[index];
+    const tag = `before-restart-${Date.now()}`;
+    const byTag = unique(`/gen/710?ttl=600&tag=${tag}`);
+    const byUrl = unique("/gen/711?ttl=600");
+    for (const path of [byTag, byUrl]) {
+      await status(pop().url, path);
+      expect(await status(pop().url, path)).toContain(";hit");
+    }
+    const catchUps = async () =>
+      Number(/^outpost_purge_catch_ups_total (\d+)$/m.exec(await (await fetch(`${network.topology.control.url}/metrics`, { headers: auth() })).text())?.[1]);
+    const catchUpsBefore = await catchUps();
+    // While the POP is away: its two objects purged, among more rules than PURGE_CATCH_UP_AFTER.
+    let newest = 0;
+    await network.restartPop(index, async () => {
+      for (const body of [{ tags: [tag] }, { files: [`http://127.0.0.1${byUrl}`] }, ...Array.from({ length: 8 }, (_, i) => ({ tags: [`filler-${tag}-${i}`] }))]) {
+        const answer = await purge(body);
+        expect(answer.status).toBe(200);
+        newest = ((await answer.json()) as { result: { seq: number } }).result.seq;
+      }
+    });
+    // New isolates: the first request waits for their first sync, which sends them to the catch-up.
+    expect(await status(pop().url, byTag)).not.toContain(";hit");
+    expect(await status(pop().url, byUrl)).not.toContain(";hit");
+    const popStatus = (await (await fetch(`${pop().url}/__outpost/status`, { headers: auth() })).json()) as { purgeRules: { highestSeq: number; inForce: number } };
+    expect(popStatus.purgeRules.highestSeq).toBeGreaterThanOrEqual(newest);
+    expect(popStatus.purgeRules.inForce).toBeGreaterThan(0);
+    // Its isolates (and nothing else) fetched the folded catch-up; none paged through the rules.
+    expect(await catchUps()).toBeGreaterThan(catchUpsBefore);
   });
 });

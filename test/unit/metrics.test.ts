@@ -41,7 +41,15 @@ const health: HealthReport = {
 };
 const propagation = emptyHistogram();
 observeInto(propagation, 0.02);
-const input = (pops: ColoView[]): MetricsInput => ({ pops, health, purgeSeq: 2, purgeRulesRetained: 5, heldSyncs: 1, purgePropagation: { "Outpost-FRA": propagation } });
+const input = (pops: ColoView[]): MetricsInput => ({
+  pops,
+  health,
+  purgeSeq: 2,
+  purgeRulesRetained: 5,
+  heldSyncs: 1,
+  purgePropagation: { "Outpost-FRA": propagation },
+  catchUps: { served: 1, lastBytes: 1234 },
+});
 
 describe("metrics", () => {
   it("exports every declared family, with HELP and TYPE, and every counter a POP keeps", () => {

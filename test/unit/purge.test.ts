@@ -298,7 +298,7 @@ describe("Cloudflare purge, against a local fake of its API", () => {
       () => config,
       Date.now,
       () => undefined,
-      { purgePageSize: 500 },
+      { purgePageSize: 500, catchUpAfter: 5000 },
     );
     const next = await restarted.purge([{ kind: "tag", value: "after-restart" }], false, "after");
     expect(next.seq).toBe(3001);

@@ -9,6 +9,7 @@ describe("settings from the environment", () => {
       SNAPSHOT_REFRESH_MS: 250,
       SNAPSHOT_LONG_POLL_MS: 20_000,
       CONTROL_RATE_LIMIT_PER_MINUTE: 600,
+      PURGE_CATCH_UP_AFTER: 2000,
       OUTPOST_ROLE: "both",
     });
     expect(() => parseSettings({ SNAPSHOT_LONG_POLL_MS: "60000" })).toThrow(/SNAPSHOT_LONG_POLL_MS/);

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { encodeCatchUp } from "../../common/catch-up";
 import { EMPTY_SNAPSHOT } from "../../common/snapshot";
 import { ISOLATE_RENEW_MS } from "../../common/wire";
 import { IsolateIdentity } from "../../edge/isolate-identity";
@@ -19,6 +20,7 @@ function clientOptions(control: Fetcher, changes: Partial<SnapshotClientOptions>
     metrics: () => ({ counters: { requests: 1 } }),
     metricsReportMs: 0,
     onSnapshot: () => 0,
+    onCatchUp: () => undefined,
     ...changes,
   };
 }
@@ -194,5 +196,50 @@ describe("an isolate's id on the wire", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("an isolate far behind", () => {
+  /** A control plane that sends the first sync to a catch-up (of `catchUpEpoch`) 10 rules short of the newest, then answers with nothing new. */
+  function farBehind(catchUpEpoch: string) {
+    const paths: string[] = [];
+    const control = {
+      fetch: async (url: string) => {
+        const path = new URL(url).pathname;
+        paths.push(path);
+        if (path === "/v1/sync/catch-up") {
+          return new Response(encodeCatchUp({ epoch: catchUpEpoch, upTo: 4990, generatedAt: Date.now(), everything: { hard: 0, soft: 0 } }, []));
+        }
+        const first = paths.filter((p) => p === "/v1/sync").length === 1;
+        return Response.json({ ...EMPTY_SNAPSHOT, version: 1, purgeSeq: 5000, purgeEpoch: "e1", ...(first ? { catchUp: true } : {}) });
+      },
+    } as unknown as Fetcher;
+    let applied = 0;
+    const caughtUp: number[] = [];
+    const snapshots = new SnapshotClient(
+      clientOptions(control, {
+        onCatchUp: (catchUp) => {
+          caughtUp.push(catchUp.header.upTo);
+          applied = catchUp.header.upTo;
+        },
+        onSnapshot: () => applied,
+      }),
+    );
+    return { snapshots, paths, caughtUp };
+  }
+
+  it("fetches the folded catch-up its sync points to, applies it, and syncs on from there", async () => {
+    const { snapshots, paths, caughtUp } = farBehind("e1");
+    await snapshots.refresh(1);
+    expect(caughtUp).toEqual([4990]);
+    expect(paths).toEqual(["/v1/sync", "/v1/sync/catch-up", "/v1/sync"]);
+    expect(snapshots.lastError).toBeUndefined();
+  });
+
+  it("refuses a catch-up of another purge epoch: the sync counts as failed", async () => {
+    const { snapshots, caughtUp } = farBehind("e0");
+    await snapshots.refresh(1);
+    expect(caughtUp).toEqual([]);
+    expect(snapshots.lastError).toMatch(/another purge epoch/);
   });
 });
