@@ -106,6 +106,10 @@ export class Pop {
     const settings = parseSettings(env);
     this.failedAuthentications = new RateLimiter(settings.CONTROL_RATE_LIMIT_PER_MINUTE);
     this.purges = new PurgeRules(purgeHorizonMs(this.config));
+    // Until its first sync answers, an isolate knows no purge, and the colo's Cache API (and a shard's
+    // storage) outlives isolates: what was stored before it started counts as purged (a miss), so a
+    // cold isolate whose first sync is slow or fails never serves what a purge meanwhile removed.
+    if (env.CONTROL) this.purges.setPending(Date.now());
     this.snapshots = new SnapshotClient({
       control: env.CONTROL,
       controlHost: env.CONTROL_HOST ?? DEFAULT_CONTROL_HOST,

@@ -283,4 +283,20 @@ describe("purge", () => {
     // Its isolates (and nothing else) fetched the folded catch-up; none paged through the rules.
     expect(await catchUps()).toBeGreaterThan(catchUpsBefore);
   });
+  it("a POP started while the control plane is away serves nothing it stored before, until its first sync", async () => {
+    const index = 3;
+    const pop = () => network.topology.pops[index];
+    const path = unique("/gen/720?ttl=600");
+    await status(pop().url, path);
+    expect(await status(pop().url, path)).toContain(";hit");
+    const outage = network.restartControl(3000);
+    await new Promise((r) => setTimeout(r, 300));
+    await network.restartPop(index);
+    // Its first sync fails: a purge may have come meanwhile, so the colo's older entries are misses.
+    expect(await status(pop().url, path)).not.toContain(";hit");
+    await outage;
+    const later = unique("/gen/721?ttl=600");
+    await status(pop().url, later);
+    await waitFor("the POP to sync and hit again", async () => ((await status(pop().url, later)).includes(";hit") ? true : undefined), 8000);
+  });
 });
