@@ -23,6 +23,7 @@ const controlApp = createControlApp({
   },
   shieldRoute: (request, env, region, shard) => routeToShard(request, env as Env, region, shard),
   shield: (env, address) => shardStub(env as Env, address),
+  coloCache: () => caches.default,
 });
 
 function isControlRequest(request: Request, env: Env): boolean {

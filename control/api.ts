@@ -19,6 +19,7 @@ import { grants, tokenStoreFor, type TokenStore, type TokenGrant } from "../comm
 import { cloudflareError, findZone, listZones, zoneOf, type CloudflareErrorStatus } from "./cloudflare-api";
 import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/page";
 import { renderMetrics } from "./metrics";
+import { catchUpThroughColo } from "./colo-catch-up";
 import { openApiDocument } from "./openapi";
 import { parsePurgeRequest, type Problem } from "./purge-request";
 import { RateLimiter } from "../common/rate-limit";
@@ -42,6 +43,8 @@ export interface ControlDeps {
   shieldRoute?: (request: Request, env: ControlBindings, region: string, shard: string) => Promise<Response>;
   /** A shield shard's stub (a Durable Object on Cloudflare), for its fault switch; undefined without a SHIELD binding. */
   shield?: (env: ControlBindings, address: ShieldAddress) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
+  /** The colo's Cache API (caches.default on Cloudflare), shared by its isolates; undefined where there is none. */
+  coloCache?: () => Cache | undefined;
 }
 
 type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant; body: unknown; query: unknown } };
@@ -306,7 +309,12 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
     return c.json(answer);
   });
   register(app, ROUTES.popConfig, async (c) => c.json(await planeOf(deps, c).configuration()));
-  register(app, ROUTES.popCatchUp, async (c) => c.body(await planeOf(deps, c).catchUp(), 200, { "content-type": "application/octet-stream", "cache-control": "no-store" }));
+  register(app, ROUTES.popCatchUp, async (c) => {
+    const { epoch, after } = queryOf(c, ROUTES.popCatchUp.query);
+    const fold = () => planeOf(deps, c).catchUp();
+    if (epoch === undefined || after === undefined) return c.body(await fold(), 200, { "content-type": "application/octet-stream", "cache-control": "no-store" });
+    return catchUpThroughColo(deps.coloCache?.(), { epoch, after, catchUpAfter: parseSettings(c.env).PURGE_CATCH_UP_AFTER }, fold);
+  });
   register(app, ROUTES.invalidations, async (c) => c.json(await planeOf(deps, c).invalidate(bodyOf(c, ROUTES.invalidations.body))));
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).
   register(app, ROUTES.shield, (c) =>

@@ -325,11 +325,16 @@ export const ROUTES = {
   popCatchUp: {
     method: "get",
     path: "/v1/sync/catch-up",
-    summary: "Every purge rule in force, folded into one bounded answer, for an isolate whose sync said it is too far behind to page",
+    summary:
+      "Every purge rule in force, folded into one bounded answer, for an isolate whose sync said it is too far behind to page; with the isolate's `epoch` and `after` (its sync's purgeSeq), kept a minute in the colo's cache for the colo's other isolates",
     scope: "pop",
     errors: "outpost",
     internal: true,
     limits: "About 1 MiB for 400,000 purged names (the catch-up after 800,000 purges over 8 days): `npm run bench -- --only scale`.",
+    query: z.object({
+      epoch: z.string().max(64).optional(),
+      after: z.coerce.number().int().min(0).optional(),
+    }),
     answers: {
       200: { description: "The folded catch-up: a 4-byte length, a JSON header, Rice-coded fingerprint sets (common/catch-up.ts)", mediaType: "application/octet-stream" },
     },

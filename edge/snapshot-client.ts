@@ -309,7 +309,9 @@ export class SnapshotClient {
 
   /** The folded catch-up a sync sent this isolate to: every rule in force, applied at once; then it pages on from there. */
   private async fetchCatchUp(next: Snapshot, clockOffsetMs: number, uncertaintyMs: number): Promise<void> {
-    const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/catch-up`, {
+    // Its epoch and position name the answer the colo's other isolates may share (control/colo-catch-up.ts).
+    const query = next.purgeEpoch === undefined ? "" : `?epoch=${encodeURIComponent(next.purgeEpoch)}&after=${next.purgeSeq}`;
+    const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/catch-up${query}`, {
       headers: this.authorization(),
       signal: AbortSignal.timeout(CATCH_UP_TIMEOUT_MS),
     });

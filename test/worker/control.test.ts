@@ -2,6 +2,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ROUTES } from "../../control/routes";
+import { decodeCatchUp } from "../../common/catch-up";
 import { ADMIN_TOKEN, LIMITED_TOKEN, POP_TOKEN, READ_TOKEN } from "./env";
 
 const control = (path: string, init: RequestInit = {}) => SELF.fetch(`https://control.test${path}`, init);
@@ -127,5 +128,29 @@ describe("control API", () => {
     expect(statuses.at(-1)).toBe(429);
     // Another address is not held back by the guesser's failures.
     expect((await guess("198.51.100.1")).status).toBe(401);
+  });
+  it("keeps a folded catch-up in the colo's cache for the colo's other isolates, per epoch and band of positions", async () => {
+    const sync = (await (
+      await control("/v1/sync", {
+        method: "POST",
+        headers: { ...bearer(POP_TOKEN), "content-type": "application/json" },
+        body: JSON.stringify({ pop: "Outpost-CUP", have: 0, purgeSeq: 0 }),
+      })
+    ).json()) as { purgeEpoch: string };
+    const base = 1000 * Math.floor(Math.random() * 1e6);
+    const ask = (after: number, epoch = sync.purgeEpoch) => control(`/v1/sync/catch-up?epoch=${epoch}&after=${after}`, { headers: bearer(POP_TOKEN) });
+    const first = await ask(base);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-outpost-catch-up")).toBe("control plane");
+    const bytes = new Uint8Array(await first.arrayBuffer());
+    expect(decodeCatchUp(bytes).header.epoch).toBe(sync.purgeEpoch);
+    // Another isolate of the colo, within the band (PURGE_CATCH_UP_AFTER / 2): the colo's copy.
+    const second = await ask(base + 999);
+    expect(second.headers.get("x-outpost-catch-up")).toBe("colo");
+    expect(new Uint8Array(await second.arrayBuffer())).toEqual(bytes);
+    // Past the band, or of another epoch (never kept): the control plane again.
+    expect((await ask(base + 1000)).headers.get("x-outpost-catch-up")).toBe("control plane");
+    for (let i = 0; i < 2; i++) expect((await ask(base, "another-epoch")).headers.get("x-outpost-catch-up")).toBe("control plane");
+    expect((await control("/v1/sync/catch-up", { headers: bearer(READ_TOKEN) })).status).toBe(403);
   });
 });
