@@ -115,14 +115,14 @@ export class CatchUpFolds {
     const openFrom = Math.floor((now - CLOSE_AFTER_MS) / HOUR_MS) * HOUR_MS;
     const graceFrom = now - this.urlGraceMs;
     const minutes = new Map<number, Fold>();
-    // The open hour per minute, and every hard URL rule still within its grace (even in a closed hour).
+    // The open hour per minute, and the hard URL rules still within their grace from a closed hour (its row leaves them out).
     let upTo = 0;
     for (const rule of await this.storage.purgesBetween(Math.min(openFrom, graceFrom), Number.MAX_SAFE_INTEGER)) {
       upTo = Math.max(upTo, rule.seq);
       const minute = Math.floor(rule.at / MINUTE_MS) * MINUTE_MS;
       const fold = minutes.get(minute) ?? minutes.set(minute, emptyFold()).get(minute)!;
       if (rule.at >= openFrom) foldRule(fold, rule, rule.at >= graceFrom);
-      else if (rule.at >= graceFrom) foldRule(fold, { ...rule, targets: rule.targets.filter((t) => t.kind === "url") }, true);
+      else if (rule.at >= graceFrom && !rule.soft) foldRule(fold, { ...rule, targets: rule.targets.filter((t) => t.kind === "url") }, true);
     }
     const open = [...minutes.entries()].sort(([a], [b]) => a - b).map(([, fold]) => fold);
     const everything = latestEverything([closed.everything, ...open.map((f) => f.everything)]);

@@ -87,6 +87,22 @@ describe("the folded catch-up", () => {
     expect(paged.purges.map((r) => r.seq)).toEqual([later.seq]);
   });
 
+  it("keeps a hard URL rule within its grace though its hour has closed, and no longer", async () => {
+    const { clock, state, purgeAt } = controlPlane();
+    const hour = START + DAY;
+    await purgeAt(hour - 2 * 60_000, [{ kind: "url", value: "https://cdn.example.com/late-in-the-hour" }]);
+    for (let i = 0; i < 11; i++) await purgeAt(hour + i, [{ kind: "tag", value: `t${i}` }]);
+    const verdictAt = async (now: number) => {
+      clock.now = now;
+      await purgeAt(now, [{ kind: "tag", value: `at-${now}` }]);
+      const edge = new PurgeRules(9 * DAY);
+      edge.applyCatchUp(decodeCatchUp(await state.catchUp()), now);
+      return edge.verdict("https://cdn.example.com/late-in-the-hour", [], hour - 3 * 60_000).kind;
+    };
+    expect(await verdictAt(hour + 5 * 60_000)).toBe("hard");
+    expect(await verdictAt(hour + 20 * 60_000)).toBe("none");
+  });
+
   it("carries purge_everything as its latest times", async () => {
     const { clock, state, purgeAt } = controlPlane();
     const now = START + DAY;
