@@ -565,7 +565,11 @@ async function main(): Promise<void> {
       `  a new isolate after ${scale.catchUp.rules} purges: ${scale.catchUp.answers} answers, ${(scale.catchUp.bytes / 2 ** 20).toFixed(2)} MiB, the largest ${(scale.catchUp.largest / 2 ** 20).toFixed(2)} MiB (bar: one answer ≤ 1 MiB)`,
     );
     console.log(
-      `    folded in ${Math.round(scale.catchUp.foldMs)} ms (closed hours included); purged tags missed: ${scale.catchUp.missed}; never-purged URLs matching: ${(scale.catchUp.falseMatchShare * 100).toFixed(3)} %; edge memory ${(scale.catchUp.edgeBytes / 2 ** 20).toFixed(1)} MiB`,
+      `    folded in ${Math.round(scale.catchUp.foldMs)} ms (closed hours included), applied at the edge in ${Math.round(scale.catchUp.applyMs)} ms; purged tags missed: ${scale.catchUp.missed}; never-purged URLs matching: ${(scale.catchUp.falseMatchShare * 100).toFixed(3)} %; edge memory ${(scale.catchUp.edgeBytes / 2 ** 20).toFixed(1)} MiB`,
+    );
+    const deploy = scale.deploy;
+    console.log(
+      `  a deploy (${deploy.isolates} new isolates in ${deploy.colos} colos within 30 s): ${deploy.fromGlobal} catch-ups from the global object (bar: one per colo), ${(deploy.bytesFromGlobal / 2 ** 20).toFixed(0)} MiB; caught up p50 ${deploy.caughtUpMs.p50} ms, p95 ${deploy.caughtUpMs.p95} ms (the simulation's own CPU included)`,
     );
     const outage = await simulateOutage();
     console.log(`outage: the global object down ${outage.downMs / 1000} s under ${outage.isolates} isolates (each the product's SnapshotClient)`);
