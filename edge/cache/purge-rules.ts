@@ -9,7 +9,9 @@
  * per tag and per path segment of the key, however many rules there are.
  * Hard URL rules are kept only for a grace period: by then the POP has
  * deleted their entries from both tiers, and fills that began before them
- * have ended. Pure: time is a parameter.
+ * have ended. An isolate far behind gets the rules in force folded instead
+ * (common/catch-up.ts): their names by fingerprint, each at its bucket's
+ * time, in a table of their own. Pure: time is a parameter.
  */
 import type { PurgeRule } from "../../common/snapshot";
 import type { DecodedCatchUp } from "../../common/catch-up";
