@@ -125,7 +125,7 @@ export async function measureVariantFloor(): Promise<VariantFloor[]> {
       );
       const variant: VariantFloor["variants"][number] = { coding, settled: { bytes: settled.value, overFloor: ratio(settled.value, floor), cpuMs: settled.ms } };
       if (bytes.byteLength <= config.maxBytes) {
-        const quick = cpuMs(() => encode(coding, bytes, config).byteLength);
+        const quick = await cpuMsAsync(async () => (await encode(coding, bytes, config)).byteLength);
         variant.firstAnswer = { bytes: quick.value, overFloor: ratio(quick.value, floor), cpuMs: quick.ms };
       }
       variants.push(variant);

@@ -1,16 +1,26 @@
 /**
  * The encoders, from node:zlib (workerd has brotli, gzip and zstd with
- * nodejs_compat; CompressionStream has no brotli). Synchronous: they run once
- * per object and coding, and the result is stored.
+ * nodejs_compat; CompressionStream has no brotli). They run once per object
+ * and coding, and the result is stored.
+ *
+ * workerd's zstd fails ("Unexpected end of file") once one call's output passes
+ * its output buffer: zstdCompressSync on any text whose zstd passes about 64 KB
+ * whatever the options, and a stream whose write or final flush emits more than
+ * chunkSize (16 KiB by default). So zstd always goes through a stream fed at
+ * most ZSTD_WRITE_BYTES a write, with output buffers of ZSTD_CHUNK_BYTES: a
+ * write's output, and the last flush (a block of at most 128 KiB), fit in one.
  */
 import * as zlib from "node:zlib";
 import type { CompressionConfig } from "../../common/config";
 import type { Coding } from "../http/accept-encoding";
 import { concat } from "../body";
 
+/** zstd's output buffer, and the most fed to it a write (see above). */
+const ZSTD_CHUNK_BYTES = 256 * 1024;
+const ZSTD_WRITE_BYTES = 64 * 1024;
+
 /** node:zlib's zstd, where the runtime has it (workerd does; Node 20 does not). */
 interface ZstdApi {
-  zstdCompressSync?: (buf: Uint8Array, options?: zlib.ZlibOptions) => Uint8Array;
   createZstdCompress?: (options?: zlib.ZlibOptions) => zlib.Gzip;
 }
 const zstdApi = zlib as unknown as ZstdApi;
@@ -24,7 +34,7 @@ function encoderOptions(coding: Coding, config: CompressionConfig, sizeHint: num
       return { level: config.gzipLevel };
     case "zstd": {
       const level = (zlib.constants as unknown as Record<string, number>).ZSTD_c_compressionLevel;
-      return level !== undefined ? ({ params: { [level]: config.zstdLevel } } as zlib.ZlibOptions) : undefined;
+      return { chunkSize: ZSTD_CHUNK_BYTES, ...(level !== undefined ? { params: { [level]: config.zstdLevel } } : {}) } as zlib.ZlibOptions;
     }
   }
 }
@@ -33,7 +43,8 @@ function zstdMissing(): never {
   throw new Error("zstd is not available in this runtime");
 }
 
-export function encode(coding: Coding, bytes: Uint8Array, config: CompressionConfig): Uint8Array {
+/** A whole body at once (brotli and gzip synchronously; zstd through its stream, see above). */
+export async function encode(coding: Coding, bytes: Uint8Array, config: CompressionConfig): Promise<Uint8Array> {
   const options = encoderOptions(coding, config, bytes.byteLength);
   switch (coding) {
     case "br":
@@ -41,13 +52,13 @@ export function encode(coding: Coding, bytes: Uint8Array, config: CompressionCon
     case "gzip":
       return new Uint8Array(zlib.gzipSync(bytes, options));
     case "zstd":
-      return new Uint8Array((zstdApi.zstdCompressSync ?? zstdMissing)(bytes, options));
+      return encodeStream(coding, new Response(bytes).body as ReadableStream<Uint8Array>, config, bytes.byteLength);
   }
 }
 
 /** The codings this runtime can produce, in our order of preference. */
 export function availableCodings(config: CompressionConfig): Coding[] {
-  const hasZstd = typeof zstdApi.zstdCompressSync === "function";
+  const hasZstd = typeof zstdApi.createZstdCompress === "function";
   return config.encodings.filter((c) => c !== "zstd" || hasZstd);
 }
 
@@ -105,10 +116,13 @@ export async function encodeStream(coding: Coding, body: ReadableStream<Uint8Arr
     encoder.on("error", reject);
   });
   const reader = body.getReader();
+  const most = coding === "zstd" ? ZSTD_WRITE_BYTES : Infinity;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (!encoder.write(value)) await new Promise((resolve) => encoder.once("drain", resolve));
+    for (let at = 0; at < value.byteLength; at += most) {
+      if (!encoder.write(value.subarray(at, at + most))) await new Promise((resolve) => encoder.once("drain", resolve));
+    }
   }
   encoder.end();
   await finished;

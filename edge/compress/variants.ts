@@ -87,7 +87,7 @@ export async function encodedVariant(tx: Transaction, found: Found, coding: Codi
   }
   let body: Uint8Array;
   try {
-    body = encode(coding, found.body, pop.config.compression);
+    body = await encode(coding, found.body, pop.config.compression);
   } catch (err) {
     console.warn(`outpost: ${coding} failed for ${found.key}: ${(err as Error).message}`);
     return undefined;
