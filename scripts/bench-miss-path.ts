@@ -10,6 +10,7 @@
  *   npm, with the CPU each cost (Node's zlib, which workerd's node:zlib wraps);
  * - a br hit's time against an identity hit's on a 1.7 MB text object.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as zlib from "node:zlib";
@@ -17,8 +18,9 @@ import { request } from "undici";
 import { CompressionSchema } from "../common/cache-config";
 import { backgroundLevels, encode, encodeStream } from "../edge/compress/codecs";
 import type { Coding } from "../edge/http/accept-encoding";
+import { Miniflare } from "miniflare";
 import type { Topology } from "./network";
-import { ROOT } from "./network";
+import { bundledScript, COMPATIBILITY_DATE, ROOT } from "./network";
 
 export interface MissTiming {
   bytes: number;
@@ -75,6 +77,42 @@ export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 
   return out;
 }
 
+/** A variant's bytes, over its coding's floor, and its CPU (absent under workerd, whose clock stands still while it computes). */
+export interface VariantFigure {
+  bytes: number;
+  overFloor: number;
+  cpuMs?: number;
+}
+
+/** `zstd -19`'s bytes for a text (the zstd command; Debian's zstd package), or undefined without it. */
+function zstdFloor(text: Uint8Array): number | undefined {
+  try {
+    return execFileSync("zstd", ["-19", "-q", "-c"], { input: text, maxBuffer: 64 << 20 }).byteLength;
+  } catch {
+    return undefined;
+  }
+}
+
+/** zstd's variants for each text, made by the product's encoders under workerd (bench-zstd-worker.ts), and the floor. */
+async function zstdUnderWorkerd(texts: Uint8Array[]): Promise<{ settled: number; quick?: number; floor?: number }[]> {
+  const mf = new Miniflare({
+    modules: true,
+    script: bundledScript("bench-zstd-worker.ts"),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ["nodejs_compat"],
+  });
+  try {
+    const out = [];
+    for (const text of texts) {
+      const response = await mf.dispatchFetch("http://zstd.bench/", { method: "POST", body: text });
+      out.push({ ...((await response.json()) as { settled: number; quick?: number }), floor: zstdFloor(text) });
+    }
+    return out;
+  } finally {
+    await mf.dispose();
+  }
+}
+
 export interface VariantFloor {
   file: string;
   bytes: number;
@@ -83,9 +121,9 @@ export interface VariantFloor {
    * the answer at the background levels) and, up to compression.maxBytes, the quick one the first
    * client gets while that is made; bytes / the floor's, and the CPU each cost.
    */
-  variants: { coding: Coding; settled: { bytes: number; overFloor: number; cpuMs: number }; firstAnswer?: { bytes: number; overFloor: number; cpuMs: number } }[];
-  /** Each coding's floor: brotli 11, gzip 9 (zlib's best); zstd is absent from Node 20's zlib. */
-  floors: Record<"br" | "gzip", { bytes: number; cpuMs: number }>;
+  variants: { coding: Coding; settled: VariantFigure; firstAnswer?: VariantFigure }[];
+  /** Each coding's floor: brotli 11, gzip 9 (zlib's best), and `zstd -19` (the command, when installed; Node 20's zlib has no zstd). */
+  floors: Record<"br" | "gzip", { bytes: number; cpuMs: number }> & { zstd?: { bytes: number } };
   /** gzip's settled bytes / brotli 11's: what a client that only takes gzip pays. */
   gzipOverBrotliFloor: number;
 }
@@ -111,12 +149,14 @@ export async function measureVariantFloor(): Promise<VariantFloor[]> {
   const config = CompressionSchema.parse({});
   const files = ["swagger-ui-bundle.js", "swagger-ui.css"].map((name) => ({ name, bytes: new Uint8Array(readFileSync(join(ROOT, "node_modules", "swagger-ui-dist", name))) }));
   const out: VariantFloor[] = [];
-  for (const { name, bytes } of files) {
+  const zstd = await zstdUnderWorkerd(files.map((f) => f.bytes));
+  for (const [index, { name, bytes }] of files.entries()) {
     const br = cpuMs(
       () => zlib.brotliCompressSync(bytes, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength } }).byteLength,
     );
     const gzip = cpuMs(() => zlib.gzipSync(bytes, { level: 9 }).byteLength);
-    const floors = { br: { bytes: br.value, cpuMs: br.ms }, gzip: { bytes: gzip.value, cpuMs: gzip.ms } };
+    const zstdFloorBytes = zstd[index].floor;
+    const floors = { br: { bytes: br.value, cpuMs: br.ms }, gzip: { bytes: gzip.value, cpuMs: gzip.ms }, ...(zstdFloorBytes ? { zstd: { bytes: zstdFloorBytes } } : {}) };
     const variants: VariantFloor["variants"] = [];
     for (const coding of ["br", "gzip"] as const) {
       const floor = floors[coding].bytes;
@@ -129,6 +169,14 @@ export async function measureVariantFloor(): Promise<VariantFloor[]> {
         variant.firstAnswer = { bytes: quick.value, overFloor: ratio(quick.value, floor), cpuMs: quick.ms };
       }
       variants.push(variant);
+    }
+    const { settled, quick } = zstd[index];
+    if (zstdFloorBytes) {
+      variants.push({
+        coding: "zstd",
+        settled: { bytes: settled, overFloor: ratio(settled, zstdFloorBytes) },
+        ...(quick !== undefined ? { firstAnswer: { bytes: quick, overFloor: ratio(quick, zstdFloorBytes) } } : {}),
+      });
     }
     const gzipSettled = variants.find((v) => v.coding === "gzip")!.settled.bytes;
     out.push({ file: name, bytes: bytes.byteLength, variants, floors, gzipOverBrotliFloor: ratio(gzipSettled, floors.br.bytes) });

@@ -474,10 +474,12 @@ async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]
     );
   }
   const variants = await measureVariantFloor();
-  console.log("stored variants / their coding's floor (brotli 11, gzip 9), swagger-ui-dist; first answer: the quick one meanwhile");
+  console.log("stored variants / their coding's floor (brotli 11, gzip 9, zstd 19: zstd under workerd, bytes only), swagger-ui-dist; first answer: the quick one meanwhile");
+  const cpu = (ms: number | undefined) => (ms === undefined ? "" : `, ${ms} ms`);
   for (const f of variants) {
     const each = f.variants.map(
-      (v) => `${v.coding} ${v.settled.overFloor} (${v.settled.cpuMs} ms${v.firstAnswer ? `; first answer ${v.firstAnswer.overFloor}, ${v.firstAnswer.cpuMs} ms` : ""})`,
+      (v) =>
+        `${v.coding} ${v.settled.overFloor} (${v.settled.bytes} B${cpu(v.settled.cpuMs)}${v.firstAnswer ? `; first answer ${v.firstAnswer.overFloor}${cpu(v.firstAnswer.cpuMs)}` : ""})`,
     );
     console.log(`  ${f.file} (${f.bytes} B; br 11 ${f.floors.br.bytes} B in ${f.floors.br.cpuMs} ms)  ${each.join("  ")}  gzip / br 11 ${f.gzipOverBrotliFloor}`);
   }

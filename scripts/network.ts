@@ -25,7 +25,7 @@ import { shieldRoutePath } from "../common/shield/protocol";
 import type { NetworkConfig, OriginSpec, PopSpec } from "./network-config";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const COMPATIBILITY_DATE = "2026-04-26";
+export const COMPATIBILITY_DATE = "2026-04-26";
 
 export interface TopologyPop {
   name: string;
@@ -145,10 +145,11 @@ export async function buildBundle(outdir = join(ROOT, ".outpost", "build"), conf
 
 /** A script of ours as a module workerd runs (the front, the zone's cache), bundled once. */
 const bundled = new Map<string, string>();
-function bundledScript(file: string): string {
+export function bundledScript(file: string): string {
   let text = bundled.get(file);
   if (text === undefined) {
-    text = buildSync({ entryPoints: [join(ROOT, "scripts", file)], bundle: true, format: "esm", target: "es2022", write: false }).outputFiles[0].text;
+    // node:* stays an import: the workers that use it run with nodejs_compat.
+    text = buildSync({ entryPoints: [join(ROOT, "scripts", file)], bundle: true, format: "esm", target: "es2022", write: false, external: ["node:*"] }).outputFiles[0].text;
     bundled.set(file, text);
   }
   return text;
