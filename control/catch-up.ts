@@ -126,7 +126,9 @@ export class CatchUpFolds {
     }
     const open = [...minutes.entries()].sort(([a], [b]) => a - b).map(([, fold]) => fold);
     const everything = latestEverything([closed.everything, ...open.map((f) => f.everything)]);
-    const buckets = [...closed.buckets, ...open.filter((f) => f.hard.length + f.soft.length > 0).map(codeBucket)];
+    // A hard purge_everything subsumes every name purged before it (an entry fetched before such a
+    // name's time was fetched before it too): buckets wholly older are left out.
+    const buckets = [...closed.buckets, ...open.filter((f) => f.hard.length + f.soft.length > 0).map(codeBucket)].filter((b) => b.to > everything.hard);
     // Every rule up to the newest issued is in: the closed hours hold all before the open one.
     upTo = Math.max(upTo, position.purgeSeq);
     const bytes = encodeCatchUp({ epoch: position.epoch, upTo, generatedAt: now, everything }, buckets);

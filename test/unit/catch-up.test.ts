@@ -114,6 +114,24 @@ describe("the folded catch-up", () => {
     expect(header.everything).toEqual({ hard: now - 10 * HOUR, soft: now - 3 * HOUR });
   });
 
+  it("leaves out every bucket a later hard purge_everything subsumes", async () => {
+    const { clock, state, purgeAt } = controlPlane();
+    const now = START + 4 * DAY;
+    for (let i = 0; i < 20; i++) await purgeAt(now - 3 * DAY + i * HOUR, [{ kind: "tag", value: `before-${i}` }]);
+    await purgeAt(now - 2 * DAY, [{ kind: "everything" }]);
+    for (let i = 0; i < 11; i++) await purgeAt(now - DAY + i * HOUR, [{ kind: "tag", value: `after-${i}` }]);
+    clock.now = now;
+    const catchUp = decodeCatchUp(await state.catchUp());
+    expect(catchUp.buckets.every((b) => b.to > now - 2 * DAY)).toBe(true);
+    expect(catchUp.buckets.reduce((n, b) => n + b.hard.length, 0)).toBe(11);
+    const edge = new PurgeRules(9 * DAY);
+    edge.applyCatchUp(catchUp, now);
+    // What the dropped names purged, the everything rule purges.
+    expect(edge.verdict("https://cdn.example.com/x", ["before-3"], now - 3 * DAY).kind).toBe("hard");
+    expect(edge.verdict("https://cdn.example.com/x", ["before-3"], now - 2 * DAY + 1000).kind).toBe("none");
+    expect(edge.verdict("https://cdn.example.com/x", ["after-3"], now - DAY).kind).toBe("hard");
+  });
+
   it("folds each closed hour once into a row of its own, and drops rows past the horizon", async () => {
     const { storage, clock, state, purgeAt } = controlPlane();
     for (let h = 0; h < 30; h++) await purgeAt(START + h * HOUR, [{ kind: "tag", value: `hour-${h}` }]);
