@@ -98,14 +98,14 @@ export function buildDashboardView(
   isolates: Iterable<[string, PopSync]>,
   health: HealthReport,
   live: LiveFigures,
-  purgeSeq: number,
+  purgeLog: Pick<DashboardView, "purgeSeq" | "catchUps">,
   now: number,
 ): DashboardView {
   const lastSync = new Map([...isolates].map(([key, row]) => [key, row.lastSyncAt]));
   return {
     generatedAt: now,
     windowSeconds: DASHBOARD_WINDOW_MS / 1000,
-    purgeSeq,
+    ...purgeLog,
     pops: pops.filter((p) => !p.name.includes("-Shield-")).map((p) => dashboardPop(p, live, now)),
     origins: config.origins.map((o) => dashboardOrigin(o, health, pops)),
     purges: [...live.purges].reverse().map((p) => dashboardPurge(p, lastSync)),

@@ -301,7 +301,7 @@ export class ControlState {
   async dashboard(): Promise<DashboardView> {
     const [pops, health] = [await this.pops(), await this.health()];
     const data = await this.load();
-    return buildDashboardView(this.config(), pops, data.pops.entries(), health, this.live, data.purgeSeq, this.now());
+    return buildDashboardView(this.config(), pops, data.pops.entries(), health, this.live, { purgeSeq: data.purgeSeq, catchUps: { ...this.pages.catchUps } }, this.now());
   }
 
   /** Each POP, its isolates summed. */

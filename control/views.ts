@@ -158,6 +158,8 @@ export const DashboardViewSchema = z
     purges: z.array(DashboardPurgeSchema),
     events: z.array(LiveEventSchema),
     purgeSeq: z.number().int(),
+    /** Folded catch-ups served since the control plane started, and the last one's bytes. */
+    catchUps: z.object({ served: z.number().int(), lastBytes: z.number().int() }),
   })
   .describe("What /dashboard draws (control/dashboard-view.ts builds it).");
 export type DashboardView = z.infer<typeof DashboardViewSchema>;

@@ -72,7 +72,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   </section>
   <div class="columns">
     <section>
-      <h2>Recent purges</h2>
+      <h2>Recent purges <span class="sub" id="purge-log"></span></h2>
       <ul id="purges" class="list"></ul>
     </section>
     <section>

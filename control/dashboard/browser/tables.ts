@@ -86,6 +86,9 @@ export function renderPurges(view: DashboardView): void {
     ]);
   });
   replaceChildren(byId("purges"), items.length ? items : el("li", { class: "empty" }, "No purges since the control plane started."));
+  // New isolates far behind take the folded catch-up rather than the log: how many, and how large.
+  const { served, lastBytes } = view.catchUps;
+  byId("purge-log").textContent = `sequence ${view.purgeSeq} · ${served} catch-up${served === 1 ? "" : "s"} served${served ? ` (last ${(lastBytes / 1024).toFixed(0)} KiB)` : ""}`;
 }
 
 const EVENT_WORDS: Record<DashboardView["events"][number]["kind"], string> = {
