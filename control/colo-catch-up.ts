@@ -32,12 +32,14 @@ export async function catchUpThroughColo(cache: Cache | undefined, request: Catc
   const headers = { "content-type": "application/octet-stream", "cache-control": "no-store" };
   const band = Math.floor(request.after / Math.max(1, Math.floor(request.catchUpAfter / 2)));
   const key = new Request(`https://catch-up.outpost.internal/${encodeURIComponent(request.epoch)}/${band}`);
-  const kept = await cache?.match(key);
+  // The colo's cache only spares the object work: when it fails, the isolate still gets its answer.
+  const kept = await cache?.match(key).catch(() => undefined);
   if (kept) return new Response(kept.body, { headers: { ...headers, "x-outpost-catch-up": "colo" } });
   const bytes = await fold();
   // An answer of another epoch (the object lost its state) is the isolate's to refuse, not the colo's to keep.
   if (cache && catchUpHeaderOf(bytes).epoch === request.epoch) {
-    await cache.put(key, new Response(bytes, { headers: { "content-type": "application/octet-stream", "cache-control": `max-age=${COLO_KEEP_SECONDS}` } }));
+    const keep = new Response(bytes, { headers: { "content-type": "application/octet-stream", "cache-control": `max-age=${COLO_KEEP_SECONDS}` } });
+    await cache.put(key, keep).catch(() => undefined);
   }
   return new Response(bytes, { headers: { ...headers, "x-outpost-catch-up": "control plane" } });
 }
