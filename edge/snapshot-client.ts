@@ -242,6 +242,17 @@ export class SnapshotClient {
     return this.options.popToken ? { authorization: `Bearer ${this.options.popToken}` } : {};
   }
 
+  /** A GET of what a sync pointed to (the held configuration, the catch-up), within `timeoutMs`; a refusal throws. */
+  private async getFromControl(path: string, timeoutMs: number): Promise<Response> {
+    const response = await this.options.control!.fetch(`https://${this.options.controlHost}${path}`, {
+      headers: this.authorization(),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.ok) return response;
+    await response.body?.cancel();
+    throw new SyncRefused(response.status, 0);
+  }
+
   /** A JSON POST to the control plane, through the CONTROL binding, within `timeoutMs`. */
   private postJson(path: string, body: unknown, timeoutMs: number): Promise<Response> {
     return this.options.control!.fetch(`https://${this.options.controlHost}${path}`, {
@@ -311,14 +322,7 @@ export class SnapshotClient {
   private async fetchCatchUp(next: Snapshot, clockOffsetMs: number, uncertaintyMs: number): Promise<void> {
     // Its epoch and position name the answer the colo's other isolates may share (control/colo-catch-up.ts).
     const query = next.purgeEpoch === undefined ? "" : `?epoch=${encodeURIComponent(next.purgeEpoch)}&after=${next.purgeSeq}`;
-    const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/catch-up${query}`, {
-      headers: this.authorization(),
-      signal: AbortSignal.timeout(CATCH_UP_TIMEOUT_MS),
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new SyncRefused(response.status, 0);
-    }
+    const response = await this.getFromControl(`/v1/sync/catch-up${query}`, CATCH_UP_TIMEOUT_MS);
     const catchUp = decodeCatchUp(new Uint8Array(await response.arrayBuffer()));
     if (next.purgeEpoch !== undefined && catchUp.header.epoch !== next.purgeEpoch) throw new Error("the catch-up belongs to another purge epoch");
     this.options.onCatchUp(catchUp, clockOffsetMs, uncertaintyMs);
@@ -327,11 +331,7 @@ export class SnapshotClient {
   /** The control plane's configuration `version` (0: none, back to the variable), held for this isolate. */
   private async fetchConfig(version: number): Promise<void> {
     if (version === 0) return holdConfig(0, undefined);
-    const response = await this.options.control!.fetch(`https://${this.options.controlHost}/v1/sync/config`, {
-      headers: this.authorization(),
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!response.ok) throw new SyncRefused(response.status, 0);
+    const response = await this.getFromControl("/v1/sync/config", 5000);
     const held = (await response.json()) as { version: number; text?: string };
     holdConfig(held.version, held.text);
   }
