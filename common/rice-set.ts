@@ -85,7 +85,6 @@ export interface RiceSet {
 export function encodeRiceSet(values: Iterable<number>, bits: number): RiceSet {
   const sorted = Uint32Array.from(values).sort();
   const writer = new BitWriter();
-  let count = 0;
   let previous = -1;
   const distinct = sorted.filter((v, i) => i === 0 || v !== sorted[i - 1]);
   const k = riceParameter(distinct.length, bits);
@@ -96,9 +95,8 @@ export function encodeRiceSet(values: Iterable<number>, bits: number): RiceSet {
     writer.unary(high);
     writer.write(gap - high * 2 ** k, k);
     previous = value;
-    count++;
   }
-  return { bytes: writer.finish(), count, k };
+  return { bytes: writer.finish(), count: distinct.length, k };
 }
 
 /** The `count` values coded in `bytes` with Rice parameter `k`, ascending. */
