@@ -76,18 +76,24 @@ export function encodeCatchUp(meta: Pick<CatchUpHeader, "epoch" | "upTo" | "gene
   return out;
 }
 
-/** A catch-up's header alone (its sets left coded); throws on anything malformed. */
-export function catchUpHeaderOf(bytes: Uint8Array): CatchUpHeader {
+/** The header, and where the sets begin; throws on anything malformed. */
+function readHeader(bytes: Uint8Array): { header: CatchUpHeader; setsFrom: number } {
   if (bytes.length < 4) throw new RangeError("catch-up: too short");
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
   if (4 + headerLength > bytes.length) throw new RangeError("catch-up: header runs past the body");
-  return CatchUpHeaderSchema.parse(JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))));
+  const header = CatchUpHeaderSchema.parse(JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))));
+  return { header, setsFrom: 4 + headerLength };
+}
+
+/** A catch-up's header alone (its sets left coded); throws on anything malformed. */
+export function catchUpHeaderOf(bytes: Uint8Array): CatchUpHeader {
+  return readHeader(bytes).header;
 }
 
 /** Reads a catch-up; throws on anything malformed (the isolate then keeps paging, or retries). */
 export function decodeCatchUp(bytes: Uint8Array): DecodedCatchUp {
-  const header = catchUpHeaderOf(bytes);
-  let at = 4 + new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  const { header, setsFrom } = readHeader(bytes);
+  let at = setsFrom;
   const take = (set: z.infer<typeof RiceSetSchema>): Uint32Array => {
     if (at + set.bytes > bytes.length) throw new RangeError("catch-up: a set runs past the body");
     const values = decodeRiceSet(bytes.subarray(at, at + set.bytes), set.count, set.k);
