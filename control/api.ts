@@ -311,9 +311,10 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.popConfig, async (c) => c.json(await planeOf(deps, c).configuration()));
   register(app, ROUTES.popCatchUp, async (c) => {
     const { epoch, after } = queryOf(c, ROUTES.popCatchUp.query);
-    const fold = () => planeOf(deps, c).catchUp();
-    if (epoch === undefined || after === undefined) return c.body(await fold(), 200, { "content-type": "application/octet-stream", "cache-control": "no-store" });
-    return catchUpThroughColo(deps.coloCache?.(), { epoch, after, catchUpAfter: parseSettings(c.env).PURGE_CATCH_UP_AFTER }, fold);
+    // Without the isolate's epoch and position, no colo's copy may serve it: straight from the object.
+    const cache = epoch !== undefined && after !== undefined ? deps.coloCache?.() : undefined;
+    const request = { epoch: epoch ?? "", after: after ?? 0, catchUpAfter: parseSettings(c.env).PURGE_CATCH_UP_AFTER };
+    return catchUpThroughColo(cache, request, () => planeOf(deps, c).catchUp());
   });
   register(app, ROUTES.invalidations, async (c) => c.json(await planeOf(deps, c).invalidate(bodyOf(c, ROUTES.invalidations.body))));
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).
