@@ -4,8 +4,9 @@
  * that imports both edge/ and control/, which never import each other. Requests for a control host go to the
  * control API; everything else goes through the edge pipeline.
  */
-import { createControlApp, type ControlBindings } from "./control/api";
+import { createControlApp, type ControlBindings, type RelayStub } from "./control/api";
 import { ControlPlane } from "./control/durable-object";
+import { Relay } from "./control/relay-object";
 import { Shield } from "./edge/shield/shard";
 import { routeToShard, shardStub } from "./edge/shield/route";
 import { DEFAULT_CONTROL_HOST } from "./common/settings";
@@ -13,7 +14,7 @@ import type { ControlPlaneRpc } from "./control/rpc";
 import type { Env } from "./common/env";
 import { handleEdgeRequest } from "./edge/pipeline";
 
-export { ControlPlane, Shield };
+export { ControlPlane, Relay, Shield };
 
 const controlApp = createControlApp({
   plane: (env: ControlBindings) => {
@@ -24,6 +25,11 @@ const controlApp = createControlApp({
   shieldRoute: (request, env, region, shard) => routeToShard(request, env as Env, region, shard),
   shield: (env, address) => shardStub(env as Env, address),
   coloCache: () => caches.default,
+  // One relay per location hint, placed there: the name is the hint.
+  relay: (env, name) => {
+    const ns = (env as Env).RELAY;
+    return ns ? (ns.get(ns.idFromName(name), { locationHint: name }) as unknown as RelayStub) : undefined;
+  },
 });
 
 function isControlRequest(request: Request, env: Env): boolean {

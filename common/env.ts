@@ -20,6 +20,8 @@ export interface Env extends SettingVariables {
   CONTROL?: Fetcher;
   /** The control plane's Durable Object. */
   CONTROL_PLANE?: DurableObjectNamespace;
+  /** Regional relays (control/relay.ts): one Durable Object per location hint, holding its region's syncs. */
+  RELAY?: DurableObjectNamespace;
   /** Shield shards (the upper tier), one Durable Object per region and shard. */
   SHIELD?: DurableObjectNamespace;
   /** Secret: the token POPs present to the control plane. */

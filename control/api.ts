@@ -25,6 +25,8 @@ import { parsePurgeRequest, type Problem } from "./purge-request";
 import { RateLimiter } from "../common/rate-limit";
 import { MAX_BODY_BYTES, ROUTES, type ErrorShape, type RouteSpec } from "./routes";
 import type { ControlPlaneRpc } from "./rpc";
+import { relayFor, type RelayName } from "./relay-placement";
+import type { Report } from "../common/wire";
 import { parseSettings } from "../common/settings";
 import { shardNamed, type ShieldAddress } from "../common/shield/placement";
 import { shieldUnavailable } from "../common/shield/protocol";
@@ -45,6 +47,16 @@ export interface ControlDeps {
   shield?: (env: ControlBindings, address: ShieldAddress) => { fetch(input: string, init?: RequestInit): Promise<Response> } | undefined;
   /** The colo's Cache API (caches.default on Cloudflare), shared by its isolates; undefined where there is none. */
   coloCache?: () => Cache | undefined;
+  /** The regional relay named `name` (control/relay-object.ts); undefined without a RELAY binding (syncs go to the plane). */
+  relay?: (env: ControlBindings, name: RelayName) => RelayStub | undefined;
+}
+
+/** What the control API asks of a regional relay. */
+export interface RelayStub {
+  /** An isolate's sync (a RelaySyncCall as JSON): answered with a stream of answers, one JSON line each. */
+  fetch(input: string, init: RequestInit): Promise<Response>;
+  report(relay: string, report: Report): Promise<void>;
+  catchUp(relay: string): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant; body: unknown; query: unknown } };
@@ -284,19 +296,33 @@ function registerCloudflareRoutes(app: App, deps: ControlDeps): void {
   });
 }
 
+/** The relay for a POP's region, when the deployment has relays. */
+function relayOf(deps: ControlDeps, c: AppContext, pop: string): { name: RelayName; stub: RelayStub } | undefined {
+  const name = relayFor(pop);
+  const stub = deps.relay?.(c.env, name);
+  return stub ? { name, stub } : undefined;
+}
+
 /** Between Outpost's own parts: POPs' syncs and reports, and the shield's route and fault switch. */
 function registerInternalRoutes(app: App, deps: ControlDeps): void {
   register(app, ROUTES.snapshot, async (c) => {
     const { pop, have } = queryOf(c, ROUTES.snapshot.query);
     return c.json(await planeOf(deps, c).snapshot(pop, have));
   });
+  // A POP's sync and reports go to its region's relay when there is one (control/relay.ts).
   register(app, ROUTES.sync, async (c) => {
-    const { wait, ...report } = bodyOf(c, ROUTES.sync.body);
+    const request = bodyOf(c, ROUTES.sync.body);
+    const relay = relayOf(deps, c, request.pop);
+    if (relay) return relay.stub.fetch("https://relay.outpost.internal/sync", { method: "POST", body: JSON.stringify({ relay: relay.name, request }) });
+    const { wait, ...report } = request;
     return c.json(await planeOf(deps, c).sync(report, wait));
   });
   register(app, ROUTES.reports, async (c) => {
     const report = bodyOf(c, ROUTES.reports.body);
-    return c.json(await planeOf(deps, c).report(report));
+    const relay = relayOf(deps, c, report.pop);
+    if (!relay) return c.json(await planeOf(deps, c).report(report));
+    await relay.stub.report(relay.name, report);
+    return c.json({ relayed: relay.name });
   });
   register(app, ROUTES.config, async (c) => {
     const held = await planeOf(deps, c).configuration();
@@ -310,11 +336,12 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
   });
   register(app, ROUTES.popConfig, async (c) => c.json(await planeOf(deps, c).configuration()));
   register(app, ROUTES.popCatchUp, async (c) => {
-    const { epoch, after } = queryOf(c, ROUTES.popCatchUp.query);
+    const { epoch, after, pop } = queryOf(c, ROUTES.popCatchUp.query);
     // Without the isolate's epoch and position, no colo's copy may serve it: straight from the object.
     const cache = epoch !== undefined && after !== undefined ? deps.coloCache?.() : undefined;
     const request = { epoch: epoch ?? "", after: after ?? 0, catchUpAfter: parseSettings(c.env).PURGE_CATCH_UP_AFTER };
-    return catchUpThroughColo(cache, request, () => planeOf(deps, c).catchUp());
+    const relay = pop ? relayOf(deps, c, pop) : undefined;
+    return catchUpThroughColo(cache, request, () => (relay ? relay.stub.catchUp(relay.name) : planeOf(deps, c).catchUp()));
   });
   register(app, ROUTES.invalidations, async (c) => c.json(await planeOf(deps, c).invalidate(bodyOf(c, ROUTES.invalidations.body))));
   // The shield's own route (edge/shield/route.ts, wired in by the composition root).

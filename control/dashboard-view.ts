@@ -98,7 +98,7 @@ export function buildDashboardView(
   isolates: Iterable<[string, PopSync]>,
   health: HealthReport,
   live: LiveFigures,
-  purgeLog: Pick<DashboardView, "purgeSeq" | "catchUps">,
+  purgeLog: Pick<DashboardView, "purgeSeq" | "catchUps" | "relays">,
   now: number,
 ): DashboardView {
   const lastSync = new Map([...isolates].map(([key, row]) => [key, row.lastSyncAt]));

@@ -11,6 +11,7 @@ import type { Invalidation, Report } from "../common/wire";
 import { ControlState, type SyncReport } from "./state";
 import { SqlControlStorage } from "./storage";
 import type { ControlPlaneRpc } from "./rpc";
+import type { RelayBatch, RelaySyncRequest } from "./relay-protocol";
 import type { OriginOverride, PurgeTarget } from "../common/snapshot";
 
 export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc {
@@ -80,6 +81,13 @@ export class ControlPlane extends DurableObject<Env> implements ControlPlaneRpc 
   }
   async invalidate(invalidation: Invalidation) {
     return this.state.invalidate(invalidation);
+  }
+  async relaySync(request: RelaySyncRequest, waitMs?: number) {
+    await this.ensureAlarm();
+    return this.state.relaySync(request, waitMs);
+  }
+  async relayed(batch: RelayBatch) {
+    return this.state.relayed(batch);
   }
   async catchUp() {
     return this.state.catchUp();

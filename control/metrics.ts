@@ -68,6 +68,12 @@ export const CONTROL_METRICS = {
     labels: [],
   },
   catchUpBytes: { metric: "outpost_purge_catch_up_bytes", type: "gauge", help: "The size of the last folded catch-up served.", labels: [] },
+  relayHeldSyncs: {
+    metric: "outpost_relay_held_syncs",
+    type: "gauge",
+    help: "Isolates' syncs each regional relay holds now, as its last batch said (relays heard from within two minutes).",
+    labels: ["relay"],
+  },
 } as const satisfies Record<string, Declaration>;
 
 /** Every family in the exposition, as declared. */
@@ -137,6 +143,8 @@ export interface MetricsInput {
   purgePropagation: Record<string, SeriesValues>;
   /** Folded catch-ups served, and the last one's bytes. */
   catchUps: { served: number; lastBytes: number };
+  /** Held syncs by regional relay. */
+  relays: Record<string, number>;
 }
 
 const each = function* <T>(items: Iterable<T>, f: (item: T) => Iterable<[Labels, number | SeriesValues]>) {
@@ -233,6 +241,10 @@ function controlFamilies(out: Exposition, input: MetricsInput): void {
   out.family(CONTROL_METRICS.heldSyncs, [[{}, input.heldSyncs]]);
   out.family(CONTROL_METRICS.catchUps, [[{}, input.catchUps.served]]);
   out.family(CONTROL_METRICS.catchUpBytes, [[{}, input.catchUps.lastBytes]]);
+  out.family(
+    CONTROL_METRICS.relayHeldSyncs,
+    Object.entries(input.relays).map(([relay, held]) => [{ relay }, held]),
+  );
 }
 
 export function renderMetrics(input: MetricsInput): string {

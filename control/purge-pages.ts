@@ -32,6 +32,11 @@ export class PurgePages {
     this.folds = new CatchUpFolds(storage, horizonMs);
   }
 
+  /** Rules an isolate may be behind and still page (a regional relay keeps this many of the newest). */
+  get window(): number {
+    return this.options.catchUpAfter;
+  }
+
   /** The rules to send an isolate at `purgeSeq`, or `catchUp` when it should fetch the catch-up first. */
   async after(data: ControlData, purgeSeq: number): Promise<{ purges: PurgeRule[]; catchUp?: true }> {
     if (purgeSeq >= data.purgeSeq) return { purges: [] };

@@ -326,7 +326,7 @@ export const ROUTES = {
     method: "get",
     path: "/v1/sync/catch-up",
     summary:
-      "Every purge rule in force, folded into one bounded answer, for an isolate whose sync said it is too far behind to page; with the isolate's `epoch` and `after` (its sync's purgeSeq), kept a minute in the colo's cache for the colo's other isolates",
+      "Every purge rule in force, folded into one bounded answer, for an isolate whose sync said it is too far behind to page; with the isolate's `epoch` and `after` (its sync's purgeSeq), kept a minute in the colo's cache for the colo's other isolates; with its `pop`, fetched through its region's relay (kept there per band of positions)",
     scope: "pop",
     errors: "outpost",
     internal: true,
@@ -334,6 +334,7 @@ export const ROUTES = {
     query: z.object({
       epoch: z.string().max(64).optional(),
       after: z.coerce.number().int().min(0).optional(),
+      pop: z.string().min(1).max(64).optional(),
     }),
     answers: {
       200: { description: "The folded catch-up: a 4-byte length, a JSON header, Rice-coded fingerprint sets (common/catch-up.ts)", mediaType: "application/octet-stream" },

@@ -2,6 +2,7 @@
 import type { HealthReport, PurgeStatus, SyncReport } from "./state";
 import type { Invalidation, Report } from "../common/wire";
 import type { ColoView } from "./colos";
+import type { RelayAnswer, RelayBatch, RelaySyncRequest } from "./relay-protocol";
 import type { MetricsInput } from "./metrics";
 import type { DashboardView } from "./dashboard-view";
 import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
@@ -18,6 +19,10 @@ export interface ControlPlaneRpc {
   report(report: Report): Promise<{ version: number }>;
   /** `waitMs`: hold the answer until there is news, at most that long (a long poll). */
   sync(report: SyncReport, waitMs?: number): Promise<Snapshot>;
+  /** A regional relay's own sync (control/relay.ts), held like an isolate's. */
+  relaySync(request: RelaySyncRequest, waitMs?: number): Promise<RelayAnswer>;
+  /** What a relay's isolates told it, in one batch. */
+  relayed(batch: RelayBatch): Promise<void>;
   purge(targets: PurgeTarget[], soft: boolean, id: string): Promise<PurgeRule>;
   purgeStatus(id: string): Promise<PurgeStatus | undefined>;
   /** Every purge rule in force, folded (common/catch-up.ts), for an isolate too far behind to page. */

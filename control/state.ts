@@ -7,7 +7,8 @@
 import type { OutpostConfig } from "../common/config";
 import { purgeHorizonMs } from "../common/settings";
 import { probeDueOrigins } from "./probe-round";
-import { healthReport, publishedHealth, sameIsolate, sameView } from "./health-view";
+import { healthReport, publishedHealth, sameView } from "./health-view";
+import { applyPassiveEvents } from "./passive-events";
 import { HeldConfig } from "./held-config";
 import { purgeOnCloudflare, type CloudflarePurgeOptions } from "./cloudflare-purge";
 import type { ControlStorage } from "./storage";
@@ -22,10 +23,12 @@ import type { MetricsInput } from "./metrics";
 import { buildDashboardView, type DashboardView } from "./dashboard-view";
 import { coloViews, purgeReach, memberKey, type ColoView } from "./colos";
 import { coloTakes, feedLive, retireSilentIsolates } from "./colo-upkeep";
+import { recordPosition, type PositionContext } from "./isolate-positions";
+import type { RelayAnswer, RelayBatch, RelaySyncRequest } from "./relay-protocol";
 
 export type { PopOriginView, ReportEvent, SyncMode, SyncReport } from "../common/wire";
 import type { OriginOverride, PurgeRule, PurgeTarget, Snapshot } from "../common/snapshot";
-import type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
+import type { HealthReport, PopSync, PurgeStatus } from "./views";
 
 export type { HealthReport, PassiveReport, PopSync, PurgeStatus } from "./views";
 
@@ -45,8 +48,6 @@ export type { ControlStorage } from "./storage";
 
 /** How often silent isolates are looked for (and retired). */
 const RETIRE_SWEEP_MS = 60_000;
-/** An isolate's row is written when it is new, else at most this often (never because of a purge). */
-const POP_ROW_INTERVAL_MS = 60_000;
 
 export class ControlState {
   private data: ControlData | undefined;
@@ -56,6 +57,8 @@ export class ControlState {
   /** The configuration an operator put here, over the variable's. */
   private readonly heldConfig: HeldConfig;
   private readonly pages: PurgePages;
+  /** Each regional relay's syncs held, as its last batch said. */
+  readonly relays = new Map<string, { held: number; at: number }>();
 
   constructor(
     private readonly storage: ControlStorage,
@@ -95,7 +98,7 @@ export class ControlState {
   }
 
   /** Is there anything past what the POP reported? */
-  private hasNews(data: ControlData, report: SyncReport): boolean {
+  private hasNews(data: ControlData, report: { epoch?: string; have: number; purgeSeq: number }): boolean {
     if (report.epoch !== undefined && report.epoch !== data.epoch) return true;
     return data.version > report.have || data.purgeSeq > report.purgeSeq;
   }
@@ -131,40 +134,49 @@ export class ControlState {
     if (waitMs > 0 && !this.hasNews(data, report)) await this.held.hold(waitMs);
     const now = this.now();
     // A POP from another epoch holds sequence numbers that mean nothing here: it starts from zero.
-    const purgeSeq = report.epoch !== undefined && report.epoch !== data.epoch ? 0 : report.purgeSeq;
-    const previous = data.pops.get(key);
-    let lastPurgeLagMs = previous?.lastPurgeLagMs ?? null;
-    if (purgeSeq > (previous?.purgeSeqApplied ?? 0) && purgeSeq <= data.purgeSeq) {
-      const newest = (await this.storage.purgesAfter(purgeSeq - 1, 1))[0];
-      if (newest?.seq === purgeSeq) lastPurgeLagMs = now - newest.at;
-    }
-    const pop: PopSync = {
-      ...(previous
-        ? { counters: previous.counters, series: previous.series, origins: previous.origins, location: previous.location }
-        : keptFigures(this.config(), report, undefined)),
-      name: report.pop,
-      ...(report.isolate ? { isolate: report.isolate } : {}),
-      lastSyncAt: now,
-      mode: report.mode ?? previous?.mode,
-      syncs: (previous?.syncs ?? 0) + 1,
-      reports: previous?.reports,
-      versionApplied: report.have,
-      purgeSeqApplied: purgeSeq,
-      lastPurgeLagMs,
-    };
+    const purgeSeq = this.positionIn(data, report);
     const snapshot = await this.snapshotFor(data, now, purgeSeq);
-    pop.purgeSeqDelivered = Math.max(purgeSeq, snapshot.purges.at(-1)?.seq ?? 0);
-    this.live.onDelivered(key, report.pop, pop.purgeSeqDelivered, now);
-    data.pops.set(key, pop);
-    if (!previous) feedLive(data, this.live, report.pop, now);
-    // Syncs come often and a purge moves every isolate's position: the row is written when the isolate
-    // is new, else at most every POP_ROW_INTERVAL_MS, so a purge costs no row write per isolate.
-    // (A restart reads positions up to that old; each isolate's next sync brings its own.)
-    if (!previous || now - (data.popWrittenAt.get(key) ?? 0) >= POP_ROW_INTERVAL_MS) {
-      data.popWrittenAt.set(key, now);
-      await this.storage.putRow("pop", key, pop);
-    }
+    await recordPosition(this.positionContext(), data, report, purgeSeq, snapshot.purges.at(-1)?.seq ?? 0, now);
     return snapshot;
+  }
+
+  /** The isolate's purge position in this epoch's numbering: another epoch's means nothing here (zero). */
+  private positionIn(data: ControlData, report: { epoch?: string; purgeSeq: number }): number {
+    return report.epoch !== undefined && report.epoch !== data.epoch ? 0 : report.purgeSeq;
+  }
+
+  private positionContext(): PositionContext {
+    return { storage: this.storage, live: this.live, config: this.config() };
+  }
+
+  /**
+   * A regional relay's sync (control/relay.ts), held like an isolate's: the snapshot and the rules
+   * after its position, or, for a relay that is new (or from another epoch, or too far behind),
+   * the newest window of rules, as many as an isolate may page through.
+   */
+  async relaySync(request: RelaySyncRequest, waitMs = 0): Promise<RelayAnswer> {
+    const data = await this.load();
+    await this.publish(data, this.now());
+    await this.retireGone(data, this.now());
+    const known = request.purgeSeq !== undefined && request.epoch === data.epoch;
+    if (waitMs > 0 && known && !this.hasNews(data, { ...request, purgeSeq: request.purgeSeq ?? 0 })) await this.held.hold(waitMs);
+    const window = this.pages.window;
+    const after = known && data.purgeSeq - (request.purgeSeq ?? 0) <= window ? (request.purgeSeq ?? 0) : Math.max(0, data.purgeSeq - window);
+    const snapshot = { ...(await this.snapshotFor(data, this.now(), data.purgeSeq)), purges: await this.storage.purgesAfter(after, window) };
+    return { snapshot, after };
+  }
+
+  /** What a relay's isolates told it: each isolate's position and figures, and their reports. */
+  async relayed(batch: RelayBatch): Promise<void> {
+    const data = await this.load();
+    this.relays.set(batch.relay, { held: batch.held, at: this.now() });
+    for (const { report, delivered, epoch, at } of batch.syncs) {
+      const known = data.pops.get(memberKey(report.pop, report.isolate));
+      if (known) this.setFigures(data, memberKey(report.pop, report.isolate), known, report);
+      const purgeSeq = this.positionIn(data, report);
+      await recordPosition(this.positionContext(), data, report, purgeSeq, epoch === data.epoch ? delivered : purgeSeq, Math.min(at, this.now()));
+    }
+    for (const report of batch.reports) await this.report(report);
   }
 
   /** An isolate's new figures, and its POP's sum for the people watching. */
@@ -284,6 +296,12 @@ export class ControlState {
     };
   }
 
+  /** Held syncs by relay, of the relays heard from within two minutes. */
+  private relaysHeard(): Record<string, number> {
+    const since = this.now() - 120_000;
+    return Object.fromEntries([...this.relays].filter(([, r]) => r.at >= since).map(([name, r]) => [name, r.held]));
+  }
+
   /** Everything /metrics shows, in one call (one Durable Object round trip, no purge rules copied). */
   async metrics(): Promise<MetricsInput> {
     const [pops, health] = [await this.pops(), await this.health()];
@@ -295,13 +313,22 @@ export class ControlState {
       heldSyncs: this.held.size,
       purgePropagation: Object.fromEntries(this.live.purgeLag),
       catchUps: { ...this.pages.catchUps },
+      relays: this.relaysHeard(),
     };
   }
 
   async dashboard(): Promise<DashboardView> {
     const [pops, health] = [await this.pops(), await this.health()];
     const data = await this.load();
-    return buildDashboardView(this.config(), pops, data.pops.entries(), health, this.live, { purgeSeq: data.purgeSeq, catchUps: { ...this.pages.catchUps } }, this.now());
+    return buildDashboardView(
+      this.config(),
+      pops,
+      data.pops.entries(),
+      health,
+      this.live,
+      { purgeSeq: data.purgeSeq, catchUps: { ...this.pages.catchUps }, relays: this.relaysHeard() },
+      this.now(),
+    );
   }
 
   /** Each POP, its isolates summed. */
@@ -349,26 +376,7 @@ export class ControlState {
   async report({ pop, isolate, events, metrics }: Report): Promise<{ version: number }> {
     const data = await this.load();
     if (metrics) await this.recordMetrics(pop, isolate, metrics);
-    const known = new Set(this.config().origins.map((o) => o.id));
-    for (const event of events) {
-      this.live.onEvent({ at: event.at, kind: event.kind, origin: event.originId, pop, detail: event.reason });
-      if (!known.has(event.originId)) continue;
-      if (event.kind === "ejected" && event.until !== undefined) {
-        // A POP's word holds no longer than the longest ejection it could have made, from now:
-        // a leaked POP token must not mark an origin down everywhere for good.
-        const now = this.now();
-        const until = Math.min(event.until, now + this.config().outlierDetection.maxEjectionMs);
-        if (until <= now) continue;
-        const report: PassiveReport = { pop, ...(isolate ? { isolate } : {}), at: Math.min(event.at, now), until, reason: event.reason ?? "failures" };
-        data.passive.set(event.originId, report);
-        await this.storage.putRow("passive", event.originId, report);
-        this.log(JSON.stringify({ event: "origin-ejected", origin: event.originId, pop, until: new Date(until).toISOString(), reason: event.reason }));
-      } else if (event.kind === "restored" && sameIsolate(data.passive.get(event.originId), pop, isolate)) {
-        data.passive.delete(event.originId);
-        await this.storage.deleteRow("passive", event.originId);
-        this.log(JSON.stringify({ event: "origin-restored", origin: event.originId, pop }));
-      }
-    }
+    await applyPassiveEvents({ storage: this.storage, live: this.live, config: this.config(), log: this.log }, data, { pop, isolate, events }, this.now());
     await this.publish(data, this.now());
     return { version: data.version };
   }

@@ -160,6 +160,8 @@ export const DashboardViewSchema = z
     purgeSeq: z.number().int(),
     /** Folded catch-ups served since the control plane started, and the last one's bytes. */
     catchUps: z.object({ served: z.number().int(), lastBytes: z.number().int() }),
+    /** Isolates' syncs each regional relay holds, by relay (its location hint), as its last batch said. */
+    relays: z.record(z.string(), z.number().int()),
   })
   .describe("What /dashboard draws (control/dashboard-view.ts builds it).");
 export type DashboardView = z.infer<typeof DashboardViewSchema>;

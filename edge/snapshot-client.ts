@@ -7,6 +7,7 @@
 import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
 import { decodeCatchUp, type DecodedCatchUp } from "../common/catch-up";
 import { waitAtMost } from "./wait";
+import { answerLines } from "./answer-lines";
 import { RateLimiter } from "../common/rate-limit";
 import { heldConfigVersion, holdConfig } from "../common/config-source";
 import { INVALIDATION_WAIT_MS, type Invalidation, type PopMetrics, type Report, type ReportEvent, type SyncMode, type SyncReport, type SyncRequest } from "../common/wire";
@@ -302,12 +303,24 @@ export class SnapshotClient {
       const retryAfter = Number(response.headers.get("retry-after"));
       throw new SyncRefused(response.status, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 0);
     }
-    const next = (await response.json()) as Snapshot;
+    // A relay streams each news as it comes, on one held sync (control/relay.ts): each answer is applied on arrival.
+    let answered = false;
+    let behind = false;
+    for await (const next of answerLines(response.body)) {
+      behind = await this.takeAnswer(next as Snapshot, sentAt, waitMs > 0 || answered);
+      answered = true;
+    }
+    if (!answered) throw new Error("control plane sent no snapshot");
+    return behind;
+  }
+
+  /** One answer to a sync, applied; true when the control plane holds purge rules this isolate has not applied yet. */
+  private async takeAnswer(next: Snapshot, sentAt: number, held: boolean): Promise<boolean> {
     const receivedAt = Date.now();
     this.answeredAt = receivedAt;
     if (typeof next.version !== "number") throw new Error("control plane sent no snapshot version");
     // A held answer's round trip includes the hold: its clock reading is taken from its end.
-    const roundTrip = waitMs > 0 ? Math.min(receivedAt - sentAt, 50) : receivedAt - sentAt;
+    const roundTrip = held ? Math.min(receivedAt - sentAt, 50) : receivedAt - sentAt;
     // The control plane holds another configuration than this isolate runs: fetch it (the next request runs it).
     if ((next.configVersion ?? 0) !== heldConfigVersion()) await this.fetchConfig(next.configVersion ?? 0);
     const clockOffsetMs = next.generatedAt - (receivedAt - roundTrip / 2);
@@ -321,7 +334,8 @@ export class SnapshotClient {
   /** The folded catch-up a sync sent this isolate to: every rule in force, applied at once; then it pages on from there. */
   private async fetchCatchUp(next: Snapshot, clockOffsetMs: number, uncertaintyMs: number): Promise<void> {
     // Its epoch and position name the answer the colo's other isolates may share (control/colo-catch-up.ts).
-    const query = next.purgeEpoch === undefined ? "" : `?epoch=${encodeURIComponent(next.purgeEpoch)}&after=${next.purgeSeq}`;
+    const position = next.purgeEpoch === undefined ? "" : `&epoch=${encodeURIComponent(next.purgeEpoch)}&after=${next.purgeSeq}`;
+    const query = `?pop=${encodeURIComponent(this.options.popName)}${position}`;
     const response = await this.getFromControl(`/v1/sync/catch-up${query}`, CATCH_UP_TIMEOUT_MS);
     const catchUp = decodeCatchUp(new Uint8Array(await response.arrayBuffer()));
     if (next.purgeEpoch !== undefined && catchUp.header.epoch !== next.purgeEpoch) throw new Error("the catch-up belongs to another purge epoch");

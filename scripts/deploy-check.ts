@@ -59,6 +59,7 @@ function checkWorker(config: DeployConfig, out: DeployFindings): void {
   for (const [binding, className] of [
     ["CONTROL_PLANE", "ControlPlane"],
     ["SHIELD", "Shield"],
+    ["RELAY", "Relay"],
   ]) {
     if (bindings.get(binding) !== className) out.errors.push(`wrangler.toml: no Durable Object binding ${binding} → ${className}`);
     if (!migrated.has(className)) out.errors.push(`wrangler.toml: no migration creates ${className} (new_sqlite_classes)`);

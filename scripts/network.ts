@@ -344,7 +344,11 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: ["nodejs_compat"],
       // SQLite-backed, as wrangler.toml declares it (new_sqlite_classes): the control plane keeps rows.
-      durableObjects: { CONTROL_PLANE: { className: "ControlPlane", useSQLite: true }, SHIELD: { className: "Shield", useSQLite: true } },
+      durableObjects: {
+        CONTROL_PLANE: { className: "ControlPlane", useSQLite: true },
+        SHIELD: { className: "Shield", useSQLite: true },
+        RELAY: { className: "Relay", useSQLite: true },
+      },
     };
 
     // The control plane's Durable Object keeps its state on disk for the network's life, so that a

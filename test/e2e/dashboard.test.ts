@@ -110,9 +110,10 @@ describe.skipIf(!chromium)("dashboard in headless Chromium", () => {
       `(() => { const t = document.querySelector('#purges li[data-purge-id="${result.id}"]').textContent; return t.includes("every POP in") && t; })()`,
     );
     expect(text).toMatch(/url https?:\/\/127\.0\.0\.1\/index\.html/);
-    // Beside the heading: the purge sequence, and the folded catch-ups served to isolates far behind.
-    const log = await waitInPage<string>("the purge log line", `(() => { const t = document.querySelector("#purge-log").textContent; return t.includes("catch-up") && t; })()`);
-    expect(log).toMatch(/^sequence [1-9]\d* · \d+ catch-ups? served/);
+    // Beside the heading: the purge sequence, the folded catch-ups served to isolates far behind, and the
+    // syncs each regional relay holds.
+    const log = await waitInPage<string>("the purge log line", `(() => { const t = document.querySelector("#purge-log").textContent; return t.includes("relay") && t; })()`);
+    expect(log).toMatch(/^sequence [1-9]\d* · \d+ catch-ups? served.* · syncs held by relay: (\w+ \d+)(, \w+ \d+)*$/);
     expect(consoleErrors).toEqual([]);
   });
 });

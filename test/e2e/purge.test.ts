@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, type Network } from "../../scripts/network";
 import { startTestNetwork, unique, waitFor } from "./helpers";
+import { relayFor } from "../../control/relay-placement";
 
 let network: Network;
 beforeAll(async () => {
@@ -164,6 +165,28 @@ describe("purge", () => {
     expect(metrics).toMatch(/outpost_origin_pop_requests_total\{pop="Outpost-FRA",origin="eu-central"\}/);
     const doc = (await (await fetch(`${network.topology.control.url}/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toContain("/v1/purge");
+  });
+
+  it("holds each POP isolate's sync at its region's relay: the control plane holds one sync per relay", async () => {
+    // Shield shards sync as POPs do; their names name no colo, so their relay is eastern North America's.
+    const relays = new Set([...network.topology.pops.map((p) => relayFor(p.name)), ...(network.topology.shields.length > 0 ? ["enam"] : [])]);
+    const metrics = () => fetch(`${network.topology.control.url}/metrics`, { headers: auth() }).then((r) => r.text());
+    const seen = await waitFor(
+      "every relay to hold its isolates' syncs, and the control plane only the relays'",
+      async () => {
+        // Traffic at every POP: an isolate arms its held sync behind a request.
+        await Promise.all(network.topology.pops.map((p) => status(p.url, "/index.html")));
+        const text = await metrics();
+        const byRelay = new Map([...text.matchAll(/^outpost_relay_held_syncs\{relay="(\w+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+        const held = Number(/^outpost_held_syncs (\d+)$/m.exec(text)?.[1]);
+        const ready = [...relays].every((r) => (byRelay.get(r) ?? 0) >= 1) && held === relays.size;
+        return ready ? { byRelay, held } : undefined;
+      },
+      8000,
+    );
+    const isolates = network.topology.pops.length * network.topology.pops[0].isolates;
+    expect([...seen.byRelay.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(isolates);
+    expect(seen.held).toBeLessThan(isolates);
   });
 
   // Before the tests that restart the control plane: a restart can leave a POP polling for a minute (the fallback).

@@ -49,6 +49,7 @@ const input = (pops: ColoView[]): MetricsInput => ({
   heldSyncs: 1,
   purgePropagation: { "Outpost-FRA": propagation },
   catchUps: { served: 1, lastBytes: 1234 },
+  relays: { weur: 12 },
 });
 
 describe("metrics", () => {

@@ -88,7 +88,12 @@ export function renderPurges(view: DashboardView): void {
   replaceChildren(byId("purges"), items.length ? items : el("li", { class: "empty" }, "No purges since the control plane started."));
   // New isolates far behind take the folded catch-up rather than the log: how many, and how large.
   const { served, lastBytes } = view.catchUps;
-  byId("purge-log").textContent = `sequence ${view.purgeSeq} · ${served} catch-up${served === 1 ? "" : "s"} served${served ? ` (last ${(lastBytes / 1024).toFixed(0)} KiB)` : ""}`;
+  const relays = Object.entries(view.relays)
+    .map(([name, held]) => `${name} ${held}`)
+    .join(", ");
+  byId("purge-log").textContent =
+    `sequence ${view.purgeSeq} · ${served} catch-up${served === 1 ? "" : "s"} served${served ? ` (last ${(lastBytes / 1024).toFixed(0)} KiB)` : ""}` +
+    (relays ? ` · syncs held by relay: ${relays}` : "");
 }
 
 const EVENT_WORDS: Record<DashboardView["events"][number]["kind"], string> = {

@@ -1,0 +1,152 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../common/config";
+import type { Snapshot } from "../common/snapshot";
+import type { SyncReport } from "../common/wire";
+import { RelayState, RelayUnavailable, type RelayUpstream } from "./relay";
+import { ControlState } from "./state";
+import { MemoryControlStorage } from "./storage";
+
+const config = () => parseConfig({ origins: [{ id: "o", url: "http://127.0.0.1:1", region: "us-east" }], sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }] });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const url = (path: string) => ({ kind: "url" as const, value: `https://cdn.example.com${path}` });
+
+/** A relay in front of the control plane's own code, counting what reaches the global object. */
+function relayed(window = 50) {
+  const plane = new ControlState(new MemoryControlStorage(), config, Date.now, () => undefined, { catchUpAfter: window, purgePageSize: window });
+  const calls = { sync: 0, forward: 0, catchUp: 0 };
+  let down = false;
+  const upstream: RelayUpstream = {
+    sync: async (request, waitMs) => {
+      calls.sync++;
+      if (down) throw new Error("global object unavailable");
+      return plane.relaySync(request, waitMs);
+    },
+    forward: async (batch) => {
+      calls.forward++;
+      if (down) throw new Error("global object unavailable");
+      return plane.relayed(batch);
+    },
+    catchUp: async () => {
+      calls.catchUp++;
+      return plane.catchUp();
+    },
+  };
+  const relay = new RelayState({ name: "weur", upstream, window, holdMs: 300 });
+  return { plane, relay, calls, setDown: (value: boolean) => (down = value) };
+}
+
+/** An isolate's held sync through the relay: every answer it is sent, as it comes. */
+function hold(relay: RelayState, report: SyncReport, waitMs: number) {
+  const answers: Snapshot[] = [];
+  const done = relay.sync(report, waitMs, (answer) => {
+    answers.push(answer);
+    return true;
+  });
+  return { answers, done };
+}
+
+const isolate = (n: number, purgeSeq = 0, epoch?: string): SyncReport => ({ pop: "Outpost-FRA", isolate: `i${n}`, have: 0, purgeSeq, ...(epoch ? { epoch } : {}) });
+
+describe("regional relay", () => {
+  it("streams each purge down the held syncs it holds, with no request from the isolates and one at the global object", async () => {
+    const { plane, relay, calls } = relayed();
+    const opening = hold(relay, isolate(0), 0);
+    await opening.done;
+    const first = opening.answers[0];
+    const syncs = Array.from({ length: 20 }, (_, n) => hold(relay, isolate(n, first.purgeSeq, first.purgeEpoch), 2000));
+    await sleep(50);
+    const before = calls.sync;
+    await plane.purge([url("/a")], false, "p1");
+    await sleep(30);
+    await plane.purge([url("/b")], false, "p2");
+    await sleep(30);
+    // Each isolate got both rules on the one stream it armed; the global object held the relay's sync only.
+    for (const { answers } of syncs) expect(answers.flatMap((a) => a.purges.map((p) => p.id))).toEqual(["p1", "p2"]);
+    expect(calls.sync - before).toBeLessThanOrEqual(2);
+    expect(plane.heldSyncs).toBe(1);
+    expect(relay.held).toBe(20);
+  });
+
+  it("forwards where each isolate is, so the global object's purge reach and dashboard count every isolate", async () => {
+    const { plane, relay } = relayed();
+    const syncs = Array.from({ length: 3 }, (_, n) => hold(relay, isolate(n), 2000));
+    await sleep(20);
+    const rule = await plane.purge([url("/a")], false, "reach");
+    await sleep(100);
+    const status = await plane.purgeStatus("reach");
+    expect(status?.pops).toEqual([expect.objectContaining({ name: "Outpost-FRA", isolates: 3, isolatesApplied: 3, applied: true })]);
+    expect(syncs[0].answers.at(-1)?.purgeSeq).toBe(rule.seq);
+  });
+
+  it("never puts the figures an isolate armed its sync with over newer ones it reported since", async () => {
+    const { plane, relay } = relayed();
+    const armed = { ...isolate(0), origins: { o: { requests: 1, errors: 0 } } };
+    hold(relay, armed, 5000);
+    await sleep(1100);
+    relay.report({ pop: "Outpost-FRA", isolate: "i0", events: [], metrics: { origins: { o: { requests: 9, errors: 0 } } } });
+    await sleep(1100);
+    // News reaches the held sync (its position goes upstream soon after), then the bound would too.
+    await plane.purge([url("/a")], false, "a");
+    await sleep(100);
+    const [fra] = await plane.pops();
+    expect(fra.origins.o.requests).toBe(9);
+  });
+
+  it("ends each held sync at its bound with a last answer, so an isolate with no news still hears from it", async () => {
+    const { relay } = relayed();
+    const { answers, done } = hold(relay, isolate(0), 100);
+    await done;
+    expect(answers).toHaveLength(2);
+    expect(answers[1].purges).toEqual([]);
+    expect(relay.held).toBe(0);
+  });
+
+  it("sends an isolate behind its window to the catch-up, and fetches the catch-up once for its region", async () => {
+    const { plane, relay, calls } = relayed(10);
+    for (let n = 0; n < 30; n++) await plane.purge([url(`/p${n}`)], false, `p${n}`);
+    const { answers } = hold(relay, isolate(0), 0);
+    await sleep(10);
+    expect(answers).toEqual([expect.objectContaining({ catchUp: true, purges: [] })]);
+    // Within the window: the rules after its position.
+    const near = hold(relay, isolate(1, 25, answers[0].purgeEpoch), 0);
+    await sleep(10);
+    expect(near.answers[0].purges.map((p) => p.seq)).toEqual([26, 27, 28, 29, 30]);
+    const [a, b] = await Promise.all([relay.catchUp(), relay.catchUp()]);
+    expect(a).toBe(b);
+    await relay.catchUp();
+    expect(calls.catchUp).toBe(1);
+  });
+
+  it("keeps serving its isolates while the global object is down, backs off, and passes purges on once it is back", async () => {
+    const { plane, relay, calls, setDown } = relayed();
+    const first = hold(relay, isolate(0), 3000);
+    await sleep(20);
+    setDown(true);
+    const before = calls.sync;
+    await sleep(1200);
+    // Held upstream syncs of 300 ms, failing from now: retries back off (a second at first, with jitter), never faster.
+    expect(calls.sync - before).toBeLessThanOrEqual(4);
+    const late = hold(relay, isolate(1), 0);
+    await sleep(10);
+    expect(late.answers).toHaveLength(1);
+    setDown(false);
+    await plane.purge([url("/after")], false, "after");
+    for (let i = 0; i < 40 && !first.answers.some((a) => a.purges.length > 0); i++) await sleep(100);
+    expect(first.answers.flatMap((a) => a.purges.map((p) => p.id))).toEqual(["after"]);
+  });
+
+  it("refuses a sync it cannot serve: a relay whose first upstream sync fails has no snapshot", async () => {
+    const { relay, setDown } = relayed();
+    setDown(true);
+    await expect(relay.sync(isolate(0), 0, () => true)).rejects.toBeInstanceOf(RelayUnavailable);
+  });
+
+  it("tells an isolate of another epoch to start from zero", async () => {
+    const { plane, relay } = relayed();
+    await plane.purge([url("/a")], false, "a");
+    const { answers } = hold(relay, isolate(0, 7, "an-old-epoch"), 0);
+    await sleep(10);
+    expect(answers[0].purgeEpoch).not.toBe("an-old-epoch");
+    expect(answers[0].purges.map((p) => p.id)).toEqual(["a"]);
+  });
+});

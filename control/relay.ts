@@ -1,0 +1,323 @@
+/**
+ * A regional relay: the object (one per Durable Object location hint) that
+ * holds the syncs of every isolate in its region, so that the load on the
+ * global control object grows with regions, not isolates. Pure: the Durable
+ * Object (control/relay-object.ts) gives it its upstream, the global object.
+ *
+ * An isolate's held sync is a stream: each news goes down it as one answer
+ * the moment the relay has it, and the stream stays open to its bound. A
+ * purge therefore costs no isolate a new request (a long poll answered would
+ * make every isolate of the region ask again at once), and the relay's load
+ * is its isolates over the hold (about 135 a second for 2,700 isolates),
+ * whatever the purge rate. Upstream, the relay holds one sync of its own, and
+ * forwards what its isolates told it (positions, figures, reports) in a batch
+ * at most every RELAY_FLUSH_MS, soon after news reached them.
+ *
+ * The relay keeps the snapshot and the newest `window` purge rules: an
+ * isolate within them gets the rules after its position; one further behind
+ * is sent to the folded catch-up, which the relay fetches once per band of
+ * positions and serves to its region's colos.
+ */
+import { catchUpHeaderOf } from "../common/catch-up";
+import type { PurgeRule, Snapshot } from "../common/snapshot";
+import { MAX_SYNC_WAIT_MS, type Report, type SyncReport } from "../common/wire";
+import { memberKey } from "./colos";
+import type { RelayAnswer, RelayBatch, RelayedSync, RelaySyncRequest } from "./relay-protocol";
+
+export interface RelayUpstream {
+  /** The relay's own sync, held up to `waitMs` by the global object when there is no news. */
+  sync(request: RelaySyncRequest, waitMs: number): Promise<RelayAnswer>;
+  forward(batch: RelayBatch): Promise<void>;
+  catchUp(): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+export interface RelayOptions {
+  name: string;
+  upstream: RelayUpstream;
+  /** The newest rules kept: as many as an isolate may be behind and page (PURGE_CATCH_UP_AFTER). */
+  window: number;
+  /** How long the relay's own sync may be held upstream. */
+  holdMs?: number;
+  random?: () => number;
+  now?: () => number;
+}
+
+/** What the relay forwards waits at most this long; sooner after news reached its isolates. */
+export const RELAY_FLUSH_MS = 1000;
+const RELAY_FLUSH_SOON_MS = 5;
+/** Isolates' syncs forwarded per batch at most (a batch is one RPC message). */
+const MAX_BATCH_SYNCS = 500;
+/** Reports waiting to go upstream at most; past it the oldest go (figures come again; events are rarer than this). */
+const MAX_QUEUED_REPORTS = 2000;
+/** Syncs held at once; past it the oldest ends (its isolate arms again). */
+const MAX_RELAY_STREAMS = 20_000;
+/** The relay keeps asking upstream while an isolate asked within this long. */
+const IDLE_STOP_MS = 60_000;
+/** A relay that stopped asking upstream asks once before answering when its state is older than this. */
+const FRESH_MS = 1000;
+/** An upstream call with no answer within its hold plus this has failed. */
+const UPSTREAM_MARGIN_MS = 5000;
+/** Upstream failures back off to at most this long (full jitter from one second, doubling). */
+const MAX_UPSTREAM_BACKOFF_MS = 30_000;
+
+/** The relay has no snapshot to serve: its first upstream sync failed. */
+export class RelayUnavailable extends Error {}
+
+type Base = Omit<Snapshot, "purges" | "catchUp" | "generatedAt">;
+
+/** One isolate's held sync: each news goes down it, until its bound. */
+interface HeldStream {
+  report: SyncReport;
+  have: number;
+  /** The newest rule sent, in `epoch`'s numbering. */
+  position: number;
+  epoch: string | undefined;
+  send: (answer: Snapshot) => boolean;
+  end: () => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+export class RelayState {
+  private base: Base | undefined;
+  /** The newest rules, contiguous, right after `after`. */
+  private rules: PurgeRule[] = [];
+  private after = 0;
+  private fetchedAt = 0;
+  /** Answers for an isolate at a position, made once per state: every isolate at one position gets the same. */
+  private answers = new Map<number, Snapshot>();
+  private readonly streams = new Set<HeldStream>();
+  private readonly pending = new Map<string, RelayedSync>();
+  private readonly reports = new Map<string, Report>();
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushDue = 0;
+  private upstreamRunning = false;
+  private first: Promise<boolean> | undefined;
+  private lastIsolateAt = 0;
+  private catchUpMemo: { epoch: string; upTo: number; bytes: Uint8Array<ArrayBuffer> } | undefined;
+  private catchUpFetch: Promise<Uint8Array<ArrayBuffer>> | undefined;
+  /** Upstream failures in a row (syncs, forwards). */
+  failures = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RelayOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Isolates' syncs held now. */
+  get held(): number {
+    return this.streams.size;
+  }
+
+  /** The newest rule this relay holds. */
+  private get lastSeq(): number {
+    return this.rules.at(-1)?.seq ?? this.after;
+  }
+
+  /**
+   * An isolate's sync: answered at once when there is news (or `waitMs` is 0), then held to its
+   * bound, each news sent as it comes, and a last answer at the bound. `send` says false once the
+   * isolate is gone. Throws RelayUnavailable when the relay has nothing to serve.
+   */
+  async sync(report: SyncReport, waitMs: number, send: (answer: Snapshot) => boolean): Promise<void> {
+    this.lastIsolateAt = this.now();
+    await this.ready();
+    this.ensureUpstream();
+    const base = this.base!;
+    const stream: HeldStream = { report, have: report.have, position: report.purgeSeq, epoch: report.epoch ?? base.purgeEpoch, send, end: () => undefined };
+    this.note(stream, RELAY_FLUSH_MS, true);
+    if (waitMs <= 0) return void this.sendNews(stream, RELAY_FLUSH_MS);
+    if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => finish(true), Math.min(waitMs, MAX_SYNC_WAIT_MS));
+      const finish = (last: boolean) => {
+        clearTimeout(timer);
+        if (!this.streams.delete(stream)) return;
+        if (last) this.sendNews(stream, RELAY_FLUSH_MS);
+        resolve();
+      };
+      stream.end = () => finish(false);
+      if (this.streams.size >= MAX_RELAY_STREAMS) this.streams.values().next().value?.end();
+      this.streams.add(stream);
+    });
+  }
+
+  /** A report (passive events, figures between syncs) for the global object, in the next batch. */
+  report(report: Report): void {
+    const key = memberKey(report.pop, report.isolate);
+    const queued = this.reports.get(key);
+    const events = [...(queued?.events ?? []), ...report.events].slice(-100);
+    this.reports.delete(key);
+    this.reports.set(key, { ...report, metrics: report.metrics ?? queued?.metrics, events });
+    if (this.reports.size > MAX_QUEUED_REPORTS) this.reports.delete(this.reports.keys().next().value!);
+    this.scheduleFlush(events.length > 0 ? RELAY_FLUSH_SOON_MS : RELAY_FLUSH_MS);
+  }
+
+  /** The folded catch-up, fetched upstream once per band of positions (half the window) and epoch. */
+  async catchUp(): Promise<Uint8Array<ArrayBuffer>> {
+    await this.ready();
+    const memo = this.catchUpMemo;
+    const base = this.base!;
+    if (memo && memo.epoch === base.purgeEpoch && base.purgeSeq - memo.upTo <= Math.floor(this.options.window / 2)) return memo.bytes;
+    this.catchUpFetch ??= this.options.upstream
+      .catchUp()
+      .then((bytes) => {
+        const header = catchUpHeaderOf(bytes);
+        this.catchUpMemo = { epoch: header.epoch, upTo: header.upTo, bytes };
+        return bytes;
+      })
+      .finally(() => (this.catchUpFetch = undefined));
+    return this.catchUpFetch;
+  }
+
+  /** A snapshot to serve: fetched first when there is none, or the relay has not asked upstream for a while. */
+  async ready(): Promise<void> {
+    const stale = !this.upstreamRunning && this.now() - this.fetchedAt > FRESH_MS;
+    if (this.base && !stale) return;
+    this.first ??= this.pull(0).finally(() => (this.first = undefined));
+    await this.first;
+    // Upstream failing: a relay with a snapshot serves it, as an isolate keeps serving its own.
+    if (!this.base) throw new RelayUnavailable(`relay ${this.options.name} has no snapshot: the control plane did not answer`);
+  }
+
+  /** The relay's own sync loop, while isolates ask: held syncs upstream, backing off with jitter on failure. */
+  private ensureUpstream(): void {
+    if (this.upstreamRunning) return;
+    this.upstreamRunning = true;
+    void (async () => {
+      try {
+        while (this.streams.size > 0 || this.now() - this.lastIsolateAt < IDLE_STOP_MS) {
+          if (!(await this.pull(this.options.holdMs ?? 20_000))) await sleep(this.backoffMs());
+        }
+      } finally {
+        this.upstreamRunning = false;
+      }
+    })();
+  }
+
+  private backoffMs(): number {
+    const ceiling = Math.min(MAX_UPSTREAM_BACKOFF_MS, 1000 * 2 ** Math.max(0, this.failures - 1));
+    return Math.max(250, ceiling * (this.options.random ?? Math.random)());
+  }
+
+  /** One upstream sync; whether it answered. */
+  private async pull(waitMs: number): Promise<boolean> {
+    const base = this.base;
+    const request: RelaySyncRequest = base
+      ? { relay: this.options.name, have: base.version, purgeSeq: this.lastSeq, ...(base.purgeEpoch ? { epoch: base.purgeEpoch } : {}) }
+      : { relay: this.options.name, have: 0 };
+    try {
+      this.apply(await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS));
+      this.failures = 0;
+      return true;
+    } catch {
+      this.failures++;
+      return false;
+    }
+  }
+
+  /** An upstream answer: the newest window of rules kept, and every held isolate with news told. */
+  private apply({ snapshot, after }: RelayAnswer): void {
+    const { purges, catchUp: _catchUp, generatedAt: _generatedAt, ...base } = snapshot;
+    if (this.base?.purgeEpoch === base.purgeEpoch && after === this.lastSeq) this.rules.push(...purges);
+    else {
+      this.rules = [...purges];
+      this.after = after;
+    }
+    if (this.rules.length > this.options.window) {
+      this.rules = this.rules.slice(-this.options.window);
+      this.after = this.rules[0].seq - 1;
+    }
+    this.base = base;
+    this.fetchedAt = this.now();
+    this.answers.clear();
+    for (const stream of [...this.streams]) if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) stream.end();
+  }
+
+  private hasNews(stream: HeldStream): boolean {
+    const base = this.base!;
+    return stream.epoch !== base.purgeEpoch || base.version > stream.have || base.purgeSeq > stream.position;
+  }
+
+  /**
+   * Sends the isolate the snapshot and the rules after its position; false when the stream is
+   * over: the isolate went away, or was sent to the catch-up (it asks again after fetching it).
+   */
+  private sendNews(stream: HeldStream, flushInMs: number): boolean {
+    // Another epoch's sequence numbers mean nothing here: the isolate starts from zero.
+    if (stream.epoch !== this.base!.purgeEpoch) [stream.position, stream.epoch] = [0, this.base!.purgeEpoch];
+    const answer = this.answerFor(stream.position);
+    if (!stream.send(answer)) return false;
+    stream.have = answer.version;
+    stream.position = Math.max(stream.position, answer.purges.at(-1)?.seq ?? stream.position);
+    this.note(stream, flushInMs);
+    return !answer.catchUp;
+  }
+
+  /** What an isolate at `position` is sent: the rules after it, or the catch-up when the relay holds too few. */
+  private answerFor(position: number): Snapshot {
+    let answer = this.answers.get(position);
+    if (answer) return answer;
+    answer = { ...this.base!, generatedAt: this.now(), purges: [] };
+    if (position < this.after) answer.catchUp = true;
+    else answer.purges = this.rules.filter((rule) => rule.seq > position);
+    this.answers.set(position, answer);
+    return answer;
+  }
+
+  /**
+   * The isolate's position, for the next batch. Its figures go only as of the sync's arrival (`arrived`):
+   * later notes (news sent, the bound) must not put the figures it armed with over newer ones it reported.
+   */
+  private note(stream: HeldStream, flushInMs: number, arrived = false): void {
+    const key = memberKey(stream.report.pop, stream.report.isolate);
+    const queued = this.pending.get(key);
+    const { pop, isolate, have, purgeSeq, epoch, mode } = stream.report;
+    const report = arrived ? stream.report : (queued?.report ?? { pop, isolate, have, purgeSeq, epoch, mode });
+    if (arrived) this.dropQueuedFigures(key);
+    this.pending.delete(key);
+    this.pending.set(key, { report, delivered: stream.position, ...(stream.epoch ? { epoch: stream.epoch } : {}), at: this.now() });
+    this.scheduleFlush(flushInMs);
+  }
+
+  /** A sync's figures are newer than a report's still queued: the report keeps its events only. */
+  private dropQueuedFigures(key: string): void {
+    const queued = this.reports.get(key);
+    if (!queued) return;
+    if (queued.events.length === 0) this.reports.delete(key);
+    else this.reports.set(key, { ...queued, metrics: undefined });
+  }
+
+  private scheduleFlush(inMs: number): void {
+    const due = this.now() + inMs;
+    if (this.flushTimer !== undefined && this.flushDue <= due) return;
+    clearTimeout(this.flushTimer);
+    this.flushDue = due;
+    this.flushTimer = setTimeout(() => void this.flush(), inMs);
+  }
+
+  /** Sends what waits upstream; what fails to go stays (newer figures replace it) and goes after a backoff. */
+  private async flush(): Promise<void> {
+    this.flushTimer = undefined;
+    const syncs = [...this.pending].slice(0, MAX_BATCH_SYNCS);
+    const reports = [...this.reports];
+    if (syncs.length === 0 && reports.length === 0) return;
+    for (const [key] of syncs) this.pending.delete(key);
+    for (const [key] of reports) this.reports.delete(key);
+    try {
+      await this.options.upstream.forward({ relay: this.options.name, held: this.streams.size, syncs: syncs.map(([, s]) => s), reports: reports.map(([, r]) => r) });
+    } catch {
+      for (const [key, sync] of syncs) if (!this.pending.has(key)) this.pending.set(key, sync);
+      for (const [key, report] of reports) if (!this.reports.has(key)) this.reports.set(key, report);
+      this.failures++;
+      return this.scheduleFlush(this.backoffMs());
+    }
+    if (this.pending.size > 0 || this.reports.size > 0) this.scheduleFlush(RELAY_FLUSH_MS);
+  }
+}
