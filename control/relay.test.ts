@@ -141,6 +141,16 @@ describe("regional relay", () => {
     await expect(relay.sync(isolate(0), 0, () => true)).rejects.toBeInstanceOf(RelayUnavailable);
   });
 
+  it("stamps each answer when it is sent, so the isolate reads the control plane's clock right", async () => {
+    const { relay } = relayed();
+    await hold(relay, isolate(0), 0).done;
+    await sleep(300);
+    const sentAt = Date.now();
+    const late = hold(relay, isolate(1), 0);
+    await late.done;
+    expect(late.answers[0].generatedAt).toBeGreaterThanOrEqual(sentAt);
+  });
+
   it("tells an isolate of another epoch to start from zero", async () => {
     const { plane, relay } = relayed();
     await plane.purge([url("/a")], false, "a");

@@ -55,6 +55,8 @@ const MAX_RELAY_STREAMS = 20_000;
 const IDLE_STOP_MS = 60_000;
 /** A relay that stopped asking upstream asks once before answering when its state is older than this. */
 const FRESH_MS = 1000;
+/** An answer is shared this long at most: an isolate reads the control plane's clock from its `generatedAt`. */
+const ANSWER_REUSE_MS = 20;
 /** An upstream call with no answer within its hold plus this has failed. */
 const UPSTREAM_MARGIN_MS = 5000;
 /** Upstream failures back off to at most this long (full jitter from one second, doubling). */
@@ -90,7 +92,10 @@ export class RelayState {
   private rules: PurgeRule[] = [];
   private after = 0;
   private fetchedAt = 0;
-  /** Answers for an isolate at a position, made once per state: every isolate at one position gets the same. */
+  /**
+   * Answers for an isolate at a position, made once per state and at most ANSWER_REUSE_MS ago: every
+   * isolate at one position gets the same, and its `generatedAt` (the isolate's clock reading) is fresh.
+   */
   private answers = new Map<number, Snapshot>();
   private readonly streams = new Set<HeldStream>();
   private readonly pending = new Map<string, RelayedSync>();
@@ -263,7 +268,7 @@ export class RelayState {
   /** What an isolate at `position` is sent: the rules after it, or the catch-up when the relay holds too few. */
   private answerFor(position: number): Snapshot {
     let answer = this.answers.get(position);
-    if (answer) return answer;
+    if (answer && this.now() - answer.generatedAt <= ANSWER_REUSE_MS) return answer;
     answer = { ...this.base!, generatedAt: this.now(), purges: [] };
     if (position < this.after) answer.catchUp = true;
     else answer.purges = this.rules.filter((rule) => rule.seq > position);
