@@ -5,16 +5,21 @@
  */
 import { parseConfig } from "../common/config";
 
-/** One-way latency from a region's colos to the global object, ms (a rough map of Cloudflare's network). */
-export const REGIONS: { name: string; oneWayMs: number; share: number }[] = [
-  { name: "enam", oneWayMs: 8, share: 0.2 },
-  { name: "wnam", oneWayMs: 35, share: 0.15 },
-  { name: "weur", oneWayMs: 45, share: 0.2 },
-  { name: "eeur", oneWayMs: 60, share: 0.1 },
-  { name: "apac", oneWayMs: 110, share: 0.2 },
-  { name: "oc", oneWayMs: 120, share: 0.05 },
-  { name: "sam", oneWayMs: 70, share: 0.07 },
-  { name: "afr", oneWayMs: 95, share: 0.03 },
+/**
+ * Cloudflare's regions, each with a share of the colos: the one-way latency from its colos to the
+ * global object (a rough map of Cloudflare's network), the relay its colos use (the Durable Object
+ * location hint of the region; South America's and Africa's hints are not honoured, so theirs are
+ * eastern North America's and western Europe's) and the one-way latency from its colos to that relay.
+ */
+export const REGIONS: { name: string; oneWayMs: number; share: number; relay: string; toRelayMs: number }[] = [
+  { name: "enam", oneWayMs: 8, share: 0.2, relay: "enam", toRelayMs: 8 },
+  { name: "wnam", oneWayMs: 35, share: 0.15, relay: "wnam", toRelayMs: 8 },
+  { name: "weur", oneWayMs: 45, share: 0.2, relay: "weur", toRelayMs: 8 },
+  { name: "eeur", oneWayMs: 60, share: 0.1, relay: "eeur", toRelayMs: 10 },
+  { name: "apac", oneWayMs: 110, share: 0.2, relay: "apac", toRelayMs: 20 },
+  { name: "oc", oneWayMs: 120, share: 0.05, relay: "oc", toRelayMs: 8 },
+  { name: "sam", oneWayMs: 70, share: 0.07, relay: "enam", toRelayMs: 60 },
+  { name: "afr", oneWayMs: 95, share: 0.03, relay: "weur", toRelayMs: 50 },
 ];
 
 /** The region of colo number `colo` of `colos`, by the regions' shares. */
