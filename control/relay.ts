@@ -18,6 +18,7 @@
  * is sent to the folded catch-up, which the relay fetches once per band of
  * positions and serves to its region's colos.
  */
+import { fullJitterBackoffMs } from "../common/backoff";
 import { catchUpHeaderOf } from "../common/catch-up";
 import type { PurgeRule, Snapshot } from "../common/snapshot";
 import { MAX_SYNC_WAIT_MS, type Report, type SyncReport } from "../common/wire";
@@ -207,8 +208,7 @@ export class RelayState {
   }
 
   private backoffMs(): number {
-    const ceiling = Math.min(MAX_UPSTREAM_BACKOFF_MS, 1000 * 2 ** Math.max(0, this.failures - 1));
-    return Math.max(250, ceiling * (this.options.random ?? Math.random)());
+    return fullJitterBackoffMs(this.failures, { firstCeilingMs: 1000, maxMs: MAX_UPSTREAM_BACKOFF_MS, floorMs: 250 }, this.options.random);
   }
 
   /** One upstream sync; whether it answered. */

@@ -7,6 +7,7 @@
 import { EMPTY_SNAPSHOT, type Snapshot } from "../common/snapshot";
 import { decodeCatchUp, type DecodedCatchUp } from "../common/catch-up";
 import { waitAtMost } from "./wait";
+import { fullJitterBackoffMs } from "../common/backoff";
 import { answerLines } from "./answer-lines";
 import { RateLimiter } from "../common/rate-limit";
 import { heldConfigVersion, holdConfig } from "../common/config-source";
@@ -126,9 +127,8 @@ export class SnapshotClient {
    */
   private backOff(err: unknown, startedAt: number, startedAtReal: number): void {
     this.failures++;
-    const firstCeiling = Math.max(this.options.refreshMs, this.current.retrySpreadMs ?? 2 * this.options.refreshMs);
-    const ceiling = Math.min(MAX_BACKOFF_MS, firstCeiling * 2 ** (this.failures - 1));
-    const backoff = Math.max(this.options.refreshMs, ceiling * (this.options.random ?? Math.random)());
+    const firstCeilingMs = Math.max(this.options.refreshMs, this.current.retrySpreadMs ?? 2 * this.options.refreshMs);
+    const backoff = fullJitterBackoffMs(this.failures, { firstCeilingMs, maxMs: MAX_BACKOFF_MS, floorMs: this.options.refreshMs }, this.options.random);
     const failedAt = startedAt + Math.max(0, Date.now() - startedAtReal);
     this.retryAt = failedAt + Math.max(backoff, err instanceof SyncRefused ? err.retryAfterMs : 0);
   }
