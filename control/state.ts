@@ -171,12 +171,15 @@ export class ControlState {
     const data = await this.load();
     this.relays.set(batch.relay, { held: batch.held, at: this.now() });
     for (const { report, delivered, epoch, at } of batch.syncs) {
-      const known = data.pops.get(memberKey(report.pop, report.isolate));
-      if (known) this.setFigures(data, memberKey(report.pop, report.isolate), known, report);
+      const key = memberKey(report.pop, report.isolate);
+      const known = data.pops.get(key);
+      if (known) this.setFigures(data, key, known, report);
       const purgeSeq = this.positionIn(data, report);
       await recordPosition(this.positionContext(), data, report, purgeSeq, epoch === data.epoch ? delivered : purgeSeq, Math.min(at, this.now()));
     }
-    for (const report of batch.reports) await this.report(report);
+    // A batch carries up to a region's reports: the published health view is renewed once, after them all.
+    for (const report of batch.reports) await this.takeReport(data, report);
+    if (batch.reports.length > 0) await this.publish(data, this.now());
   }
 
   /** An isolate's new figures, and its POP's sum for the people watching. */
@@ -320,15 +323,8 @@ export class ControlState {
   async dashboard(): Promise<DashboardView> {
     const [pops, health] = [await this.pops(), await this.health()];
     const data = await this.load();
-    return buildDashboardView(
-      this.config(),
-      pops,
-      data.pops.entries(),
-      health,
-      this.live,
-      { purgeSeq: data.purgeSeq, catchUps: { ...this.pages.catchUps }, relays: this.relaysHeard() },
-      this.now(),
-    );
+    const purgeLog = { purgeSeq: data.purgeSeq, catchUps: { ...this.pages.catchUps }, relays: this.relaysHeard() };
+    return buildDashboardView(this.config(), pops, data.pops.entries(), health, this.live, purgeLog, this.now());
   }
 
   /** Each POP, its isolates summed. */
@@ -373,12 +369,17 @@ export class ControlState {
   }
 
   /** POPs report their passive ejections and recoveries; every POP then learns. */
-  async report({ pop, isolate, events, metrics }: Report): Promise<{ version: number }> {
+  async report(report: Report): Promise<{ version: number }> {
     const data = await this.load();
-    if (metrics) await this.recordMetrics(pop, isolate, metrics);
-    await applyPassiveEvents({ storage: this.storage, live: this.live, config: this.config(), log: this.log }, data, { pop, isolate, events }, this.now());
+    await this.takeReport(data, report);
     await this.publish(data, this.now());
     return { version: data.version };
+  }
+
+  /** A report's figures and passive-health events, taken in (the published view is the caller's to renew). */
+  private async takeReport(data: ControlData, { pop, isolate, events, metrics }: Report): Promise<void> {
+    if (metrics) await this.recordMetrics(pop, isolate, metrics);
+    await applyPassiveEvents({ storage: this.storage, live: this.live, config: this.config(), log: this.log }, data, { pop, isolate, events }, this.now());
   }
 
   /**
