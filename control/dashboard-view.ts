@@ -67,14 +67,21 @@ function dashboardOrigin(o: OutpostConfig["origins"][number], health: HealthRepo
 }
 
 /** Each POP a purge had to reach: reached when every one of its isolates got it. */
-function dashboardPurge(p: LiveFigures["purges"][number], lastSync: Map<string, number>): DashboardPurge {
-  const byPop = new Map<string, string[]>();
-  for (const [key, pop] of p.expected) byPop.set(pop, [...(byPop.get(pop) ?? []), key]);
-  const reached = [...byPop].map(([name, keys]) => {
-    const times = keys.map((key) => p.reachedMs.get(key));
+function dashboardPurge(p: LiveFigures["purges"][number], isolates: [string, PopSync][]): DashboardPurge {
+  // The isolates it had to reach: those known when it was accepted.
+  const byPop = new Map<string, [string, PopSync][]>();
+  for (const entry of isolates) {
+    const [, row] = entry;
+    if ((row.since ?? 0) > p.at) continue;
+    const members = byPop.get(row.name);
+    if (members) members.push(entry);
+    else byPop.set(row.name, [entry]);
+  }
+  const reached = [...byPop].map(([name, members]) => {
+    const times = members.map(([key]) => p.reachedMs.get(key));
     const ms = times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : null;
     // An isolate that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
-    const idle = ms === null && keys.every((key) => p.reachedMs.has(key) || (lastSync.get(key) ?? 0) < p.at);
+    const idle = ms === null && members.every(([key, row]) => p.reachedMs.has(key) || row.lastSyncAt < p.at);
     return { name, ms, idle };
   });
   const all = reached.every((r) => r.ms !== null || r.idle);
@@ -101,14 +108,14 @@ export function buildDashboardView(
   purgeLog: Pick<DashboardView, "purgeSeq" | "catchUps" | "relays">,
   now: number,
 ): DashboardView {
-  const lastSync = new Map([...isolates].map(([key, row]) => [key, row.lastSyncAt]));
+  const members = [...isolates];
   return {
     generatedAt: now,
     windowSeconds: DASHBOARD_WINDOW_MS / 1000,
     ...purgeLog,
     pops: pops.filter((p) => !p.name.includes("-Shield-")).map((p) => dashboardPop(p, live, now)),
     origins: config.origins.map((o) => dashboardOrigin(o, health, pops)),
-    purges: [...live.purges].reverse().map((p) => dashboardPurge(p, lastSync)),
+    purges: [...live.purges].reverse().map((p) => dashboardPurge(p, members)),
     events: recentEvents(health, live),
   };
 }

@@ -42,6 +42,7 @@ export async function recordPosition(ctx: PositionContext, data: ControlData, re
     ...(previous ? { counters: previous.counters, series: previous.series, origins: previous.origins, location: previous.location } : keptFigures(ctx.config, report, undefined)),
     name: report.pop,
     ...(report.isolate ? { isolate: report.isolate } : {}),
+    since: previous ? (previous.since ?? 0) : now,
     lastSyncAt: now,
     mode: report.mode ?? previous?.mode,
     syncs: (previous?.syncs ?? 0) + 1,

@@ -18,10 +18,12 @@ export interface RecentPurge {
   at: number;
   soft: boolean;
   targets: PurgeTarget[];
-  /** Isolate (memberKey) → ms from acceptance to the sync answer that carried the purge to it. */
+  /**
+   * Isolate (memberKey) → ms from acceptance to the sync answer that carried the purge to it. The ones it
+   * must reach are the isolates known when it was accepted (their rows' `since`), found when shown: a
+   * copy of 10,000 members per purge held the news back 10 ms at the global object.
+   */
   reachedMs: Map<string, number>;
-  /** The isolates known when it was accepted (memberKey → POP name): the ones it must reach. */
-  expected: Map<string, string>;
 }
 
 export type { LiveEvent } from "./views";
@@ -39,8 +41,8 @@ export class LiveFigures {
     timeline.add(sampleOf(at, counters, series));
   }
 
-  onPurgeAccepted(rule: PurgeRule, isolates: Iterable<[key: string, pop: string]>): void {
-    this.purges.push({ id: rule.id, seq: rule.seq, at: rule.at, soft: rule.soft, targets: rule.targets, reachedMs: new Map(), expected: new Map(isolates) });
+  onPurgeAccepted(rule: PurgeRule): void {
+    this.purges.push({ id: rule.id, seq: rule.seq, at: rule.at, soft: rule.soft, targets: rule.targets, reachedMs: new Map() });
     if (this.purges.length > RECENT_PURGES) this.purges.shift();
   }
 

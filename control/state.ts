@@ -246,10 +246,7 @@ export class ControlState {
     data.purgeSeq = rule.seq;
     data.lastPurgeAt = rule.at;
     await this.storage.putRow("value", "purgeSeq", data.purgeSeq);
-    this.live.onPurgeAccepted(
-      rule,
-      [...data.pops.entries()].map(([key, row]) => [key, row.name]),
-    );
+    this.live.onPurgeAccepted(rule);
     await this.bumpVersion(data);
     const cf = this.options.cloudflare;
     if (cf && cloudflare) {

@@ -172,6 +172,8 @@ export interface PopSync {
   name: string;
   /** The isolate's own id (a row is one isolate); absent from POPs that send none. */
   isolate?: string;
+  /** When the control plane first heard from the isolate (rows from before it was kept: 0). */
+  since?: number;
   lastSyncAt: number;
   /** How the POP keeps up: a held sync answered on news ("long-poll"), or interval polling ("poll"). */
   mode?: SyncMode;

@@ -90,6 +90,27 @@ describe("a POP of many isolates (a colo runs one per server)", () => {
     expect((await state.pops())[0].purgeSeqApplied).toBe(0); // reported next sync; delivered now
   });
 
+  it("counts for a purge only the isolates known when it was accepted, after a restart too", async () => {
+    const clock = { now: 1_000_000 };
+    const storage = new MemoryControlStorage();
+    let state = stateAt(clock, storage);
+    await state.sync({ pop: "Outpost-FRA", isolate: "a1", have: 0, purgeSeq: 0 });
+    clock.now += 10;
+    await state.purge([{ kind: "url", value: "https://h/a" }], false, "p1");
+    clock.now += 10;
+    // New since the purge: a second isolate of FRA, and a POP; the purge need not reach them (their first sync brings it).
+    await state.sync({ pop: "Outpost-FRA", isolate: "b2", have: 0, purgeSeq: 0 });
+    await state.sync({ pop: "Outpost-SIN", isolate: "c3", have: 0, purgeSeq: 0 });
+    expect((await state.dashboard()).purges[0].pops).toEqual([{ name: "Outpost-FRA", ms: null, idle: true }]);
+    clock.now += 5;
+    await state.sync({ pop: "Outpost-FRA", isolate: "a1", have: 0, purgeSeq: 0 });
+    expect((await state.dashboard()).purges[0].pops).toEqual([{ name: "Outpost-FRA", ms: 15, idle: false }]);
+    // When each isolate was first heard of is kept in its row: a restarted plane still tells new from known.
+    state = stateAt(clock, storage);
+    await state.purge([{ kind: "url", value: "https://h/b" }], false, "p2");
+    expect((await state.dashboard()).purges[0].pops.map((p) => p.name).sort()).toEqual(["Outpost-FRA", "Outpost-SIN"]);
+  });
+
   it("lets only the isolate that ejected an origin restore it", async () => {
     const clock = { now: 1_000_000 };
     const state = stateAt(clock);
