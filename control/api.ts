@@ -26,6 +26,7 @@ import { RateLimiter } from "../common/rate-limit";
 import { MAX_BODY_BYTES, ROUTES, type ErrorShape, type RouteSpec } from "./routes";
 import type { ControlPlaneRpc } from "./rpc";
 import { relayFor, type RelayName } from "./relay-placement";
+import type { HeldConfigText } from "./relay";
 import type { Report } from "../common/wire";
 import { parseSettings } from "../common/settings";
 import { shardNamed, type ShieldAddress } from "../common/shield/placement";
@@ -57,6 +58,7 @@ export interface RelayStub {
   fetch(input: string, init: RequestInit): Promise<Response>;
   report(relay: string, report: Report): Promise<void>;
   catchUp(relay: string): Promise<Uint8Array<ArrayBuffer>>;
+  config(relay: string): Promise<HeldConfigText>;
 }
 
 type AppEnv = { Bindings: ControlBindings; Variables: { grant: TokenGrant; body: unknown; query: unknown } };
@@ -334,7 +336,11 @@ function registerInternalRoutes(app: App, deps: ControlDeps): void {
     configMemo = undefined;
     return c.json(answer);
   });
-  register(app, ROUTES.popConfig, async (c) => c.json(await planeOf(deps, c).configuration()));
+  register(app, ROUTES.popConfig, async (c) => {
+    const { pop } = queryOf(c, ROUTES.popConfig.query);
+    const relay = pop ? relayOf(deps, c, pop) : undefined;
+    return c.json(relay ? await relay.stub.config(relay.name) : await planeOf(deps, c).configuration());
+  });
   register(app, ROUTES.popCatchUp, async (c) => {
     const { epoch, after, pop } = queryOf(c, ROUTES.popCatchUp.query);
     // Without the isolate's epoch and position, no colo's copy may serve it: straight from the object.

@@ -9,7 +9,7 @@ import { parseSettings } from "../common/settings";
 import type { Env } from "../common/env";
 import type { Snapshot } from "../common/snapshot";
 import type { Report, SyncRequest } from "../common/wire";
-import { RelayState, RelayUnavailable, type RelayUpstream } from "./relay";
+import { type HeldConfigText, RelayState, RelayUnavailable, type RelayUpstream } from "./relay";
 import type { ControlPlaneRpc } from "./rpc";
 
 /** What the control API sends a relay with an isolate's sync. */
@@ -32,6 +32,7 @@ export class Relay extends DurableObject<Env> {
       sync: (request, waitMs) => global.relaySync(request, waitMs),
       forward: (batch) => global.relayed(batch),
       catchUp: () => global.catchUp(),
+      config: () => global.configuration(),
     };
     this.state = new RelayState({ name, upstream, window: parseSettings(this.env).PURGE_CATCH_UP_AFTER });
     return this.state;
@@ -76,5 +77,9 @@ export class Relay extends DurableObject<Env> {
 
   async catchUp(relay: string): Promise<Uint8Array<ArrayBuffer>> {
     return this.relayNamed(relay).catchUp();
+  }
+
+  async config(relay: string): Promise<HeldConfigText> {
+    return this.relayNamed(relay).config();
   }
 }

@@ -13,7 +13,7 @@ const url = (path: string) => ({ kind: "url" as const, value: `https://cdn.examp
 /** A relay in front of the control plane's own code, counting what reaches the global object. */
 function relayed(window = 50) {
   const plane = new ControlState(new MemoryControlStorage(), config, Date.now, () => undefined, { catchUpAfter: window, purgePageSize: window });
-  const calls = { sync: 0, forward: 0, catchUp: 0 };
+  const calls = { sync: 0, forward: 0, catchUp: 0, config: 0 };
   let down = false;
   const upstream: RelayUpstream = {
     sync: async (request, waitMs) => {
@@ -29,6 +29,10 @@ function relayed(window = 50) {
     catchUp: async () => {
       calls.catchUp++;
       return plane.catchUp();
+    },
+    config: async () => {
+      calls.config++;
+      return plane.configuration();
     },
   };
   // Fixed dice: the backoff after failures is half its ceiling, so the outage test cannot draw a 4 s wait.
@@ -116,6 +120,29 @@ describe("regional relay", () => {
     expect(a).toBe(b);
     await relay.catchUp();
     expect(calls.catchUp).toBe(1);
+  });
+
+  it("fetches a new configuration once for its region, however many isolates ask for it", async () => {
+    const { plane, relay, calls } = relayed();
+    const opening = hold(relay, isolate(0), 0);
+    await opening.done;
+    const first = opening.answers[0];
+    const syncs = Array.from({ length: 20 }, (_, n) => hold(relay, isolate(n, first.purgeSeq, first.purgeEpoch), 2000));
+    await sleep(20);
+    const { version } = await plane.putConfiguration({
+      origins: [{ id: "o", url: "http://127.0.0.1:2", region: "us-east" }],
+      sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }],
+    });
+    await sleep(50);
+    // Every held sync hears of the new version at once, and each isolate asks for its text.
+    expect(syncs.every(({ answers }) => answers.at(-1)?.configVersion === version)).toBe(true);
+    const texts = await Promise.all(syncs.map(() => relay.config()));
+    expect(texts.every((held) => held.version === version && held.text?.includes("127.0.0.1:2"))).toBe(true);
+    expect(calls.config).toBe(1);
+    await plane.putConfiguration({ origins: [{ id: "o", url: "http://127.0.0.1:3", region: "us-east" }], sites: [{ id: "s", hosts: ["cdn.example.com"], origins: ["o"] }] });
+    await sleep(50);
+    expect((await relay.config()).text).toContain("127.0.0.1:3");
+    expect(calls.config).toBe(2);
   });
 
   it("keeps serving its isolates while the global object is down, backs off, and passes purges on once it is back", async () => {

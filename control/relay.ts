@@ -30,6 +30,13 @@ export interface RelayUpstream {
   sync(request: RelaySyncRequest, waitMs: number): Promise<RelayAnswer>;
   forward(batch: RelayBatch): Promise<void>;
   catchUp(): Promise<Uint8Array<ArrayBuffer>>;
+  config(): Promise<HeldConfigText>;
+}
+
+/** The configuration the control plane holds, as an isolate fetches it (text absent: run the variable). */
+export interface HeldConfigText {
+  version: number;
+  text: string | undefined;
 }
 
 export interface RelayOptions {
@@ -108,6 +115,8 @@ export class RelayState {
   private lastIsolateAt = 0;
   private catchUpMemo: { epoch: string; upTo: number; bytes: Uint8Array<ArrayBuffer> } | undefined;
   private catchUpFetch: Promise<Uint8Array<ArrayBuffer>> | undefined;
+  private configMemo: HeldConfigText | undefined;
+  private configFetch: Promise<HeldConfigText> | undefined;
   /** Upstream failures in a row (syncs, forwards). */
   failures = 0;
   private readonly now: () => number;
@@ -180,6 +189,21 @@ export class RelayState {
       })
       .finally(() => (this.catchUpFetch = undefined));
     return this.catchUpFetch;
+  }
+
+  /**
+   * The held configuration, fetched upstream once per version for the region: a `PUT /v1/config` reaches
+   * every isolate's held sync at once, and each then asks for the text (10,000 at one object in a second).
+   */
+  async config(): Promise<HeldConfigText> {
+    await this.ready();
+    const wanted = this.base!.configVersion ?? 0;
+    if (this.configMemo?.version === wanted) return this.configMemo;
+    this.configFetch ??= this.options.upstream
+      .config()
+      .then((held) => (this.configMemo = held))
+      .finally(() => (this.configFetch = undefined));
+    return this.configFetch;
   }
 
   /** A snapshot to serve: fetched first when there is none, or the relay has not asked upstream for a while. */

@@ -316,10 +316,11 @@ export const ROUTES = {
   popConfig: {
     method: "get",
     path: "/v1/sync/config",
-    summary: "The held configuration's text, for an isolate whose sync said its version changed",
+    summary: "The held configuration's text, for an isolate whose sync said its version changed; with its `pop`, fetched through its region's relay (once per version there)",
     scope: "pop",
     errors: "outpost",
     internal: true,
+    query: z.object({ pop: z.string().min(1).max(64).optional() }),
     answers: { 200: { description: "Its version and text (absent: run the variable)", schema: z.object({ version: z.number().int(), text: z.string().optional() }) } },
   },
   popCatchUp: {

@@ -27,10 +27,10 @@ export interface ControlPlaneRpc {
   purgeStatus(id: string): Promise<PurgeStatus | undefined>;
   /** Every purge rule in force, folded (common/catch-up.ts), for an isolate too far behind to page. */
   catchUp(): Promise<Uint8Array<ArrayBuffer>>;
-  /** An isolate's invalidation for the others: a purge rule, answered once its colo has it (or after INVALIDATION_WAIT_MS). */
   /** The configuration held here (text absent: POPs run the OUTPOST_CONFIG variable). */
   configuration(): Promise<{ version: number; text: string | undefined }>;
   /** Holds a configuration (validated by the caller); every isolate takes it at its next sync. */
   putConfiguration(config: Record<string, unknown>): Promise<{ version: number }>;
+  /** An isolate's invalidation for the others: a purge rule, answered once its colo has it (or after INVALIDATION_WAIT_MS). */
   invalidate(invalidation: Invalidation): Promise<{ seq: number; reachedColo: boolean }>;
 }

@@ -345,7 +345,8 @@ export class SnapshotClient {
   /** The control plane's configuration `version` (0: none, back to the variable), held for this isolate. */
   private async fetchConfig(version: number): Promise<void> {
     if (version === 0) return holdConfig(0, undefined);
-    const response = await this.getFromControl("/v1/sync/config", 5000);
+    // Through its region's relay, which fetches each version once for the region.
+    const response = await this.getFromControl(`/v1/sync/config?pop=${encodeURIComponent(this.options.popName)}`, 5000);
     const held = (await response.json()) as { version: number; text?: string };
     holdConfig(held.version, held.text);
   }

@@ -84,6 +84,7 @@ export class World {
           this.catchUpsFromGlobal.bytes += bytes.length;
           return bytes;
         }),
+      config: () => this.callGlobal(oneWayMs, () => this.state.configuration()),
     };
   }
 
@@ -110,6 +111,7 @@ export class World {
           return back(new Response(null, { status: 204 }));
         }
         if (path === "/v1/sync/catch-up") return back(new Response(await relay.catchUp()));
+        if (path === "/v1/sync/config") return back(Response.json(await relay.config()));
         if (path !== "/v1/sync") return back(new Response(null, { status: 204 }));
         try {
           await relay.ready();
