@@ -27,14 +27,7 @@ export interface NetworkResult {
   afterPurgePerSecond: number[];
   /** The busiest relay: its requests a second over the steady hold, and its busiest second from then to the end of the purge's 5 s. */
   busiestRelay: { name: string; perSecond: number; peak: number };
-  /** Purge accepted → the answer carrying it applied at the isolate, ms, as run: every isolate's CPU on this one thread. */
-  propagationMs: Reach;
-  /**
-   * Purge accepted → the relay sent the answer carrying it, plus the modelled one-way trip to the isolate: the
-   * global object's and the relays' own time included, the 10,000 isolates' parsing and applying (each on its own
-   * CPU in production, all on this thread here) not.
-   */
-  modelledPropagationMs: Reach;
+  purge: PurgeReach;
   /** How late this thread's timers ran while the purge travelled (p99, ms): the simulation's own load, in every figure above. */
   loopDelayP99Ms: number;
   outage: OutageResult;
@@ -48,9 +41,56 @@ export interface OutageResult {
   /** Simulated client requests that waited on a sync after the first, and the longest wait. */
   requestsThatWaited: number;
   longestWaitMs: number;
-  /** A purge accepted 30 s after the object came back: when it had reached each isolate (as run, and modelled). */
-  purgeAfterReturn: Reach;
-  modelledAfterReturn: Reach;
+  /** A purge accepted 30 s after the object came back. */
+  purgeAfterReturn: PurgeReach;
+}
+
+/** How one purge travelled to every isolate. */
+export interface PurgeReach {
+  /** Purge accepted → the answer carrying it at the isolate, on the modelled clock (modelledReach), ms. */
+  modelled: Reach;
+  /** The same, each relay's isolates: their p95. */
+  modelledP95ByRelay: Record<string, number>;
+  /** Purge accepted → the answer carrying it applied at the isolate, ms, as run: every isolate's CPU on this one thread. */
+  asRun: Reach;
+  /** Isolates holding a sync at a relay when the purge was accepted (the rest hear of it when they next ask). */
+  heldAtPurge: number;
+}
+
+function purgeReachOf(travel: Travel): PurgeReach {
+  return {
+    modelled: reachOf(travel.sent),
+    modelledP95ByRelay: Object.fromEntries([...travel.sentByRelay].map(([name, ms]) => [name, reachOf(ms).p95])),
+    asRun: reachOf(travel.reached),
+    heldAtPurge: travel.held,
+  };
+}
+
+/** A purge on its way: when it was accepted, when it reached each isolate (as run, modelled), when each relay got it. */
+interface Travel {
+  seq: number;
+  at: number;
+  reached: number[];
+  sent: number[];
+  /** Modelled reach by relay. */
+  sentByRelay: Map<string, number[]>;
+  atRelay: Map<string, { answeredAt: number; arrivedAt: number }>;
+  /** Isolates' syncs the relays held when the purge was accepted. */
+  held: number;
+}
+
+/**
+ * When the purge reached an isolate, on the modelled clock: the product's own time as it ran (the global object
+ * accepting and answering the relay's held sync; the relay, from the answer's arrival to this isolate's send, its
+ * fan-out) plus each trip at its modelled length. Not counted: how late this thread ran the trips' timers (other
+ * relays' and 10,000 isolates' work, on other machines in production) and the isolate's own parsing. An isolate
+ * that held no sync when the answer arrived counts from the arrival to when it asked: its wait, with whatever
+ * lateness its own timers had (so that part reads high, never low).
+ */
+function modelledReach(purge: Travel, relay: { name: string; oneWayMs: number; upstreamMs: number }, sentAt: number): number {
+  const atRelay = purge.atRelay.get(relay.name);
+  if (!atRelay) return sentAt - purge.at + relay.oneWayMs;
+  return atRelay.answeredAt - purge.at + relay.upstreamMs + (sentAt - atRelay.arrivedAt) + relay.oneWayMs;
 }
 
 /**
@@ -68,9 +108,18 @@ export async function simulateNetwork(isolates = 10_000, colos = 300, downMs = 6
   let counting = false;
   let waited = 0;
   let longestWaitMs = 0;
-  let purge: { seq: number; at: number; reached: number[]; sent: number[] } | undefined;
+  let purge: Travel | undefined;
+  world.onUpstreamAnswer = (relay, answer, answeredAt, arrivedAt) => {
+    if (purge && !purge.atRelay.has(relay) && answer.snapshot.purges.some((rule) => rule.seq === purge!.seq)) purge.atRelay.set(relay, { answeredAt, arrivedAt });
+  };
   world.onSent = (answer, colo, sentAt) => {
-    if (purge && answer.purges.some((rule) => rule.seq === purge!.seq)) purge.sent.push(sentAt - purge.at + world.relayOf(colo).oneWayMs);
+    if (!purge || !answer.purges.some((rule) => rule.seq === purge!.seq)) return;
+    const relay = world.relayOf(colo);
+    const ms = modelledReach(purge, relay, sentAt);
+    purge.sent.push(ms);
+    const byRelay = purge.sentByRelay.get(relay.name);
+    if (byRelay) byRelay.push(ms);
+    else purge.sentByRelay.set(relay.name, [ms]);
   };
   const loops = Array.from({ length: isolates }, async (_, i) => {
     const colo = i % colos;
@@ -116,7 +165,7 @@ export async function simulateNetwork(isolates = 10_000, colos = 300, downMs = 6
   const purgeNow = async (id: string) => {
     const at = Date.now();
     const rule = await state.purge([{ kind: "url", value: `https://cdn.example.com/${id}` }], false, id);
-    purge = { seq: rule.seq, at, reached: [], sent: [] };
+    purge = { seq: rule.seq, at, reached: [], sent: [], sentByRelay: new Map(), atRelay: new Map(), held: world.heldSyncs() };
     return world.second(at);
   };
   const untilReached = async (bound: number) => {
@@ -137,8 +186,7 @@ export async function simulateNetwork(isolates = 10_000, colos = 300, downMs = 6
   const relayLoad = world.relayLoad(steadyFrom, steadyTo);
   const busiestRelay = { ...relayLoad, peak: world.relayLoad(steadyFrom, world.second()).peak };
   await untilReached(10);
-  const propagationMs = reachOf(purge!.reached);
-  const modelledPropagationMs = reachOf(purge!.sent);
+  const firstPurge = purgeReachOf(purge!);
   loopDelay.disable();
   const loopDelayP99Ms = Math.round(loopDelay.percentile(99) / 1e6);
   // The global object away for downMs: relays keep serving their isolates and retry with backoff.
@@ -158,8 +206,17 @@ export async function simulateNetwork(isolates = 10_000, colos = 300, downMs = 6
     peakReconnecting: world.global.peak(upAt, returnSecond),
     requestsThatWaited: waited,
     longestWaitMs,
-    purgeAfterReturn: reachOf(purge!.reached),
-    modelledAfterReturn: reachOf(purge!.sent),
+    purgeAfterReturn: purgeReachOf(purge!),
   };
-  return { isolates, colos, relays: world.relayArrivals.size, steadyPerSecond, afterPurgePerSecond, busiestRelay, propagationMs, modelledPropagationMs, loopDelayP99Ms, outage };
+  return {
+    isolates,
+    colos,
+    relays: world.relayArrivals.size,
+    steadyPerSecond,
+    afterPurgePerSecond,
+    busiestRelay,
+    purge: firstPurge,
+    loopDelayP99Ms,
+    outage,
+  };
 }

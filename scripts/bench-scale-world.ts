@@ -11,11 +11,21 @@
 import type { Snapshot } from "../common/snapshot";
 import type { Report, SyncRequest } from "../common/wire";
 import { RelayState, type RelayUpstream } from "../control/relay";
+import type { RelayAnswer } from "../control/relay-protocol";
 import type { ControlState } from "../control/state";
 import { Arrivals, REGIONS, regionOfColo, sleep } from "./bench-scale-model";
 
 /** How long a sync is held (SNAPSHOT_LONG_POLL_MS's default). */
 export const HOLD_MS = 20_000;
+
+/** The relay a colo's isolates reach: how far it is from them (oneWayMs) and from the global object (upstreamMs). */
+export interface RelayOfColo {
+  name: string;
+  relay: RelayState;
+  arrivals: Arrivals;
+  oneWayMs: number;
+  upstreamMs: number;
+}
 
 export class World {
   readonly global: Arrivals;
@@ -25,8 +35,15 @@ export class World {
   private goneDown!: () => void;
   private wentDown = this.nextOutage();
   private readonly lines = new WeakMap<Snapshot, Uint8Array>();
+  /** Looked up once per colo: the relay's fan-out calls onSent for every isolate, and its time is measured. */
+  private readonly relayOfColo = new Map<number, RelayOfColo>();
   /** Told of each answer a relay sends, when it sends it, with the isolate's colo (before the one-way trip to it). */
   onSent: (answer: Snapshot, colo: number, sentAt: number) => void = () => undefined;
+  /**
+   * Told of each answer the global object gives a relay's sync: when the object answered, and when the relay got
+   * it (a one-way trip later, plus however late this thread ran that trip's timer).
+   */
+  onUpstreamAnswer: (relay: string, answer: RelayAnswer, answeredAt: number, arrivedAt: number) => void = () => undefined;
   /** Folded catch-ups the global object sent (to relays), and their bytes. */
   readonly catchUpsFromGlobal = { count: 0, bytes: 0 };
 
@@ -40,7 +57,7 @@ export class World {
       if (this.relays.has(region.relay)) continue;
       const home = REGIONS.find((r) => r.name === region.relay) ?? region;
       this.relayArrivals.set(region.relay, new Arrivals(start));
-      this.relays.set(region.relay, new RelayState({ name: region.relay, upstream: this.upstream(home.oneWayMs), window: 2000, holdMs: HOLD_MS }));
+      this.relays.set(region.relay, new RelayState({ name: region.relay, upstream: this.upstream(region.relay, home.oneWayMs), window: 2000, holdMs: HOLD_MS }));
     }
   }
 
@@ -55,7 +72,7 @@ export class World {
   }
 
   /** A call to the global object from a relay `oneWayMs` away: counted on arrival; fails while it is down. */
-  private async callGlobal<T>(oneWayMs: number, call: () => Promise<T>): Promise<T> {
+  private async callGlobal<T>(oneWayMs: number, call: () => Promise<T>, answered?: (answer: T, answeredAt: number, arrivedAt: number) => void): Promise<T> {
     await sleep(oneWayMs);
     this.global.count();
     if (this.down) {
@@ -63,14 +80,21 @@ export class World {
       throw new Error("control plane unavailable (503)");
     }
     const answer = await Promise.race([call(), this.wentDown.then(() => undefined)]);
+    const answeredAt = Date.now();
     await sleep(oneWayMs);
     if (answer === undefined) throw new Error("control plane went away");
+    answered?.(answer, answeredAt, Date.now());
     return answer;
   }
 
-  private upstream(oneWayMs: number): RelayUpstream {
+  private upstream(relay: string, oneWayMs: number): RelayUpstream {
     return {
-      sync: (request, waitMs) => this.callGlobal(oneWayMs, () => this.state.relaySync(request, waitMs)),
+      sync: (request, waitMs) =>
+        this.callGlobal(
+          oneWayMs,
+          () => this.state.relaySync(request, waitMs),
+          (answer, answeredAt, arrivedAt) => this.onUpstreamAnswer(relay, answer, answeredAt, arrivedAt),
+        ),
       forward: async (batch) => {
         await this.callGlobal(oneWayMs, async () => {
           await this.state.relayed(batch);
@@ -89,9 +113,14 @@ export class World {
   }
 
   /** The relay a colo's isolates reach, and how far away it is. */
-  relayOf(colo: number): { name: string; relay: RelayState; arrivals: Arrivals; oneWayMs: number } {
+  relayOf(colo: number): RelayOfColo {
+    let known = this.relayOfColo.get(colo);
+    if (known) return known;
     const region = regionOfColo(colo, this.colos);
-    return { name: region.relay, relay: this.relays.get(region.relay)!, arrivals: this.relayArrivals.get(region.relay)!, oneWayMs: region.toRelayMs };
+    const upstreamMs = (REGIONS.find((r) => r.name === region.relay) ?? region).oneWayMs;
+    known = { name: region.relay, relay: this.relays.get(region.relay)!, arrivals: this.relayArrivals.get(region.relay)!, oneWayMs: region.toRelayMs, upstreamMs };
+    this.relayOfColo.set(colo, known);
+    return known;
   }
 
   /** The CONTROL binding of an isolate in `colo`, as the control API would route it: syncs, reports and catch-ups to its relay. */
@@ -145,6 +174,13 @@ export class World {
       },
     };
     return fetcher as unknown as Fetcher;
+  }
+
+  /** Isolates' syncs the relays hold now. */
+  heldSyncs(): number {
+    let held = 0;
+    for (const relay of this.relays.values()) held += relay.held;
+    return held;
   }
 
   /** Requests at each relay a second, over [from, to): the busiest relay's average and its busiest second. */
