@@ -119,6 +119,16 @@ function deliveredSeq(m: PopSync): number {
 const HOLDING_WINDOW_MS = MAX_SYNC_WAIT_MS + 5000;
 
 /**
+ * Whether an isolate was idle when a purge was accepted at `at`: no sync since, and none held then. It
+ * syncs, and applies what came meanwhile, before it answers its next request. One holding a relay's
+ * stream is not idle: it serves from memory until the news comes down the stream, and the relay says
+ * it was sent only in its next batch.
+ */
+export function idleSince(m: PopSync, at: number): boolean {
+  return m.lastSyncAt < at && (m.heldUntil ?? 0) < at;
+}
+
+/**
  * Whether every isolate of a POP but the sender that may be holding a sync has
  * been sent rule `seq` (the others sync, and apply it, before their next answer).
  */
@@ -134,8 +144,7 @@ export function purgeReach(rows: IsolateRows, seq: number, at: number): PurgeSta
     return {
       name,
       applied: pending.length === 0,
-      // An isolate that has not synced since the purge applies it before answering its next request.
-      idle: pending.length > 0 && pending.every((m) => m.lastSyncAt < at),
+      idle: pending.length > 0 && pending.every((m) => idleSince(m, at)),
       lastSyncAt: Math.max(...members.map((m) => m.lastSyncAt)),
       isolates: members.length,
       isolatesApplied: members.length - pending.length,

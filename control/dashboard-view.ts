@@ -9,6 +9,7 @@ import type { OutpostConfig } from "../common/config";
 import type { LiveFigures } from "./live";
 import type { PurgeTarget } from "../common/snapshot";
 import type { DashboardOrigin, DashboardPop, DashboardPurge, DashboardView, HealthReport, LiveEvent, PopSync } from "./views";
+import { idleSince } from "./colos";
 
 /** The window the dashboard's rates and percentiles cover. */
 export const DASHBOARD_WINDOW_MS = 60_000;
@@ -80,8 +81,7 @@ function dashboardPurge(p: LiveFigures["purges"][number], isolates: [string, Pop
   const reached = [...byPop].map(([name, members]) => {
     const times = members.map(([key]) => p.reachedMs.get(key));
     const ms = times.every((t) => t !== undefined) ? Math.max(...(times as number[])) : null;
-    // An isolate that has not synced since the purge is idle: it syncs, and applies it, before its next answer.
-    const idle = ms === null && members.every(([key, row]) => p.reachedMs.has(key) || row.lastSyncAt < p.at);
+    const idle = ms === null && members.every(([key, row]) => p.reachedMs.has(key) || idleSince(row, p.at));
     return { name, ms, idle };
   });
   const all = reached.every((r) => r.ms !== null || r.idle);

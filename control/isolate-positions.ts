@@ -27,7 +27,15 @@ export interface PositionContext {
  * Records an isolate's sync: it has applied rules up to `purgeSeq` (already
  * in this epoch's numbering) and was sent rules up to `delivered` at `now`.
  */
-export async function recordPosition(ctx: PositionContext, data: ControlData, report: SyncReport, purgeSeq: number, delivered: number, now: number): Promise<void> {
+export async function recordPosition(
+  ctx: PositionContext,
+  data: ControlData,
+  report: SyncReport,
+  purgeSeq: number,
+  delivered: number,
+  now: number,
+  heldUntil?: number,
+): Promise<void> {
   const key = memberKey(report.pop, report.isolate);
   const previous = data.pops.get(key);
   // The lag of the newest rule that reached the isolate: sent to it (a relay's stream applies each
@@ -44,6 +52,7 @@ export async function recordPosition(ctx: PositionContext, data: ControlData, re
     ...(report.isolate ? { isolate: report.isolate } : {}),
     since: previous ? (previous.since ?? 0) : now,
     lastSyncAt: now,
+    ...(heldUntil !== undefined ? { heldUntil } : {}),
     mode: report.mode ?? previous?.mode,
     syncs: (previous?.syncs ?? 0) + 1,
     reports: previous?.reports,

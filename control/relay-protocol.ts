@@ -27,6 +27,8 @@ export interface RelayedSync {
   delivered: number;
   epoch?: string;
   at: number;
+  /** Until when the relay holds the isolate's sync open (its bound); absent once the stream ended. */
+  heldUntil?: number;
 }
 
 /** What a relay forwards at most every RELAY_FLUSH_MS (soon after news reached its isolates). */

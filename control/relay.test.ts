@@ -122,6 +122,25 @@ describe("regional relay", () => {
     expect(calls.catchUp).toBe(1);
   });
 
+  it("tells the global object which isolates hold a stream: one that does is never counted idle for a purge", async () => {
+    const { plane, relay } = relayed();
+    const opening = hold(relay, isolate(0), 0);
+    await opening.done;
+    const { purgeSeq, purgeEpoch } = opening.answers[0];
+    const held = hold(relay, isolate(0, purgeSeq, purgeEpoch), 1500);
+    await sleep(1100); // its arrival has gone upstream in a batch
+    const rule = await plane.purge([url("/held")], false, "p-held");
+    // Its last sync is older than the purge, but it holds a stream: pending until the relay says it was sent.
+    expect((await plane.purgeStatus(rule.id))?.pops[0]).toMatchObject({ applied: false, idle: false });
+    await sleep(50);
+    expect((await plane.purgeStatus(rule.id))?.pops[0]).toMatchObject({ applied: true });
+    // Its stream over (at its bound), and that told upstream: the next purge finds it idle.
+    await held.done;
+    await sleep(1100);
+    const later = await plane.purge([url("/later")], false, "p-later");
+    expect((await plane.purgeStatus(later.id))?.pops[0]).toMatchObject({ applied: false, idle: true });
+  });
+
   it("fetches a new configuration once for its region, however many isolates ask for it", async () => {
     const { plane, relay, calls } = relayed();
     const opening = hold(relay, isolate(0), 0);

@@ -82,6 +82,8 @@ interface HeldStream {
   /** The newest rule sent, in `epoch`'s numbering. */
   position: number;
   epoch: string | undefined;
+  /** Until when it is held open; undefined once it ended (told upstream, so the isolate can count as idle). */
+  heldUntil: number | undefined;
   send: (answer: Snapshot) => boolean;
   end: () => void;
 }
@@ -145,16 +147,26 @@ export class RelayState {
     await this.ready();
     this.ensureUpstream();
     const base = this.base!;
-    const stream: HeldStream = { report, have: report.have, position: report.purgeSeq, epoch: report.epoch ?? base.purgeEpoch, send, end: () => undefined };
+    const holdMs = Math.min(waitMs, MAX_SYNC_WAIT_MS);
+    const stream: HeldStream = {
+      report,
+      have: report.have,
+      position: report.purgeSeq,
+      epoch: report.epoch ?? base.purgeEpoch,
+      heldUntil: holdMs > 0 ? this.now() + holdMs : undefined,
+      send,
+      end: () => undefined,
+    };
     this.note(stream, RELAY_FLUSH_MS, true);
     if (waitMs <= 0) return void this.sendNews(stream, RELAY_FLUSH_MS);
-    if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) return;
+    if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) return this.ended(stream);
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => finish(true), Math.min(waitMs, MAX_SYNC_WAIT_MS));
+      const timer = setTimeout(() => finish(true), holdMs);
       const finish = (last: boolean) => {
         clearTimeout(timer);
         if (!this.streams.delete(stream)) return;
-        if (last) this.sendNews(stream, RELAY_FLUSH_MS);
+        stream.heldUntil = undefined;
+        if (!last || !this.sendNews(stream, RELAY_FLUSH_MS)) this.ended(stream);
         resolve();
       };
       stream.end = () => finish(false);
@@ -300,6 +312,12 @@ export class RelayState {
     return answer;
   }
 
+  /** A held stream is over: upstream learns it holds none now. */
+  private ended(stream: HeldStream): void {
+    stream.heldUntil = undefined;
+    this.note(stream, RELAY_FLUSH_MS);
+  }
+
   /**
    * The isolate's position, for the next batch. Its figures go only as of the sync's arrival (`arrived`):
    * later notes (news sent, the bound) must not put the figures it armed with over newer ones it reported.
@@ -311,7 +329,8 @@ export class RelayState {
     const report = arrived ? stream.report : (queued?.report ?? { pop, isolate, have, purgeSeq, epoch, mode });
     if (arrived) this.dropQueuedFigures(key);
     this.pending.delete(key);
-    this.pending.set(key, { report, delivered: stream.position, ...(stream.epoch ? { epoch: stream.epoch } : {}), at: this.now() });
+    const held = stream.heldUntil !== undefined ? { heldUntil: stream.heldUntil } : {};
+    this.pending.set(key, { report, delivered: stream.position, ...(stream.epoch ? { epoch: stream.epoch } : {}), at: this.now(), ...held });
     this.scheduleFlush(flushInMs);
   }
 

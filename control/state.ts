@@ -170,12 +170,12 @@ export class ControlState {
   async relayed(batch: RelayBatch): Promise<void> {
     const data = await this.load();
     this.relays.set(batch.relay, { held: batch.held, at: this.now() });
-    for (const { report, delivered, epoch, at } of batch.syncs) {
+    for (const { report, delivered, epoch, at, heldUntil } of batch.syncs) {
       const key = memberKey(report.pop, report.isolate);
       const known = data.pops.get(key);
       if (known) this.setFigures(data, key, known, report);
       const purgeSeq = this.positionIn(data, report);
-      await recordPosition(this.positionContext(), data, report, purgeSeq, epoch === data.epoch ? delivered : purgeSeq, Math.min(at, this.now()));
+      await recordPosition(this.positionContext(), data, report, purgeSeq, epoch === data.epoch ? delivered : purgeSeq, Math.min(at, this.now()), heldUntil);
     }
     // A batch carries up to a region's reports: the published health view is renewed once, after them all.
     for (const report of batch.reports) await this.takeReport(data, report);

@@ -175,6 +175,8 @@ export interface PopSync {
   /** When the control plane first heard from the isolate (rows from before it was kept: 0). */
   since?: number;
   lastSyncAt: number;
+  /** Until when its relay holds its sync open (news goes down it): absent when none is held. */
+  heldUntil?: number;
   /** How the POP keeps up: a held sync answered on news ("long-poll"), or interval polling ("poll"). */
   mode?: SyncMode;
   /** Syncs answered (kept with the POP's row, so up to 10 s behind after a restart): the load each POP makes. */
