@@ -67,8 +67,13 @@ const FRESH_MS = 1000;
 const ANSWER_REUSE_MS = 20;
 /** An upstream call with no answer within its hold plus this has failed. */
 const UPSTREAM_MARGIN_MS = 5000;
-/** Upstream failures back off to at most this long (full jitter from one second, doubling). */
-const MAX_UPSTREAM_BACKOFF_MS = 30_000;
+/**
+ * Upstream failures back off to at most this long (full jitter from one second, doubling). Relays are few
+ * (one per region), so their retries cannot storm the global object (six relays at one call per 4 s is
+ * 1.5 a second); a longer cap only delays the purges accepted after the object returns: at 30 s, a
+ * 1.5 s restart left a relay's isolates without them for up to 8 s.
+ */
+const MAX_UPSTREAM_BACKOFF_MS = 4000;
 
 /** The relay has no snapshot to serve: its first upstream sync failed. */
 export class RelayUnavailable extends Error {}
