@@ -253,6 +253,9 @@ function popCf(pop: PopSpec): Record<string, unknown> {
   };
 }
 
+/** The relays' worker, in an instance of its own. */
+const RELAY_WORKER = "outpost-relay";
+
 function portFor(base: number, offset: number): number {
   return base === 0 ? 0 : base + offset;
 }
@@ -350,6 +353,9 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
         RELAY: { className: "Relay", useSQLite: true },
       },
     };
+    // The registry by which the control plane's instance and the relays' reach each other's Durable Objects.
+    const registry = mkdtempSync(join(tmpdir(), "outpost-registry-"));
+    cleanups.push(() => rmSync(registry, { recursive: true, force: true }));
 
     // The control plane's Durable Object keeps its state on disk for the network's life, so that a
     // restarted control plane (restartControl) comes back with every purge it had accepted.
@@ -358,16 +364,45 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     const controlOptions = (port: number) => ({
       host: "127.0.0.1",
       port,
+      unsafeDevRegistryPath: registry,
       logRequests: MINIFLARE_LOG_REQUESTS,
       cf: popCf(config.pops[0]),
       durableObjectsPersist: controlState,
       // Shield shards live here too; they reach the control plane (this worker) as POPs do, by CONTROL.
       // Its origin fetches (the shields' fills, the probes) pass the zone's cache, as on Cloudflare.
-      workers: [{ ...worker, bindings: { ...bindings, OUTPOST_ROLE: "control" }, serviceBindings: { CONTROL: "outpost" }, outboundService: ZONE_CACHE_WORKER }, zoneCacheWorker()],
+      workers: [
+        {
+          ...worker,
+          bindings: { ...bindings, OUTPOST_ROLE: "control" },
+          // The relays run in their own instance (below), reached through Miniflare's dev registry.
+          durableObjects: { ...worker.durableObjects, RELAY: { className: "Relay", scriptName: RELAY_WORKER } },
+          serviceBindings: { CONTROL: "outpost" },
+          outboundService: ZONE_CACHE_WORKER,
+        },
+        zoneCacheWorker(),
+      ],
     });
     let control = new Miniflare(controlOptions(portFor(base, 0)));
     miniflares.push(control);
     const controlUrl = new URL(await control.ready);
+    // The regional relays (control/relay-object.ts): one process apart from the control plane's, as they are
+    // objects apart on Cloudflare; each reaches the global object by its CONTROL_PLANE binding, across processes.
+    const relays = new Miniflare({
+      host: "127.0.0.1",
+      port: 0,
+      logRequests: MINIFLARE_LOG_REQUESTS,
+      unsafeDevRegistryPath: registry,
+      workers: [
+        {
+          ...worker,
+          name: RELAY_WORKER,
+          bindings: { ...bindings, OUTPOST_ROLE: "control" },
+          durableObjects: { RELAY: { className: "Relay", useSQLite: true }, CONTROL_PLANE: { className: "ControlPlane", scriptName: "outpost" } },
+        },
+      ],
+    });
+    miniflares.push(relays);
+    await relays.ready;
 
     const pops: TopologyPop[] = [];
     const popCaches = popSpecs.map(() => {
