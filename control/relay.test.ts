@@ -182,6 +182,26 @@ describe("regional relay", () => {
     expect(first.answers.flatMap((a) => a.purges.map((p) => p.id))).toEqual(["after"]);
   });
 
+  it("backs off its forwards while the global object is down, however often its isolates arm syncs", async () => {
+    const { relay, calls, setDown } = relayed();
+    const opening = hold(relay, isolate(0), 0);
+    await opening.done;
+    await sleep(1100); // the opening's batch has gone
+    setDown(true);
+    const before = calls.forward;
+    // An isolate arming a sync every 100 ms: each is a position to forward.
+    for (let n = 0; n < 45; n++) {
+      hold(relay, isolate(n), 0);
+      await sleep(100);
+    }
+    // 4.5 s down: a batch a second would be 4-5 calls; backing off (the failures double its wait) far fewer.
+    expect(calls.forward - before).toBeLessThanOrEqual(2);
+    setDown(false);
+    await sleep(2500);
+    // Back: what waited goes up.
+    expect(calls.forward - before).toBeGreaterThanOrEqual(3);
+  }, 12_000);
+
   it("refuses a sync it cannot serve: a relay whose first upstream sync fails has no snapshot", async () => {
     const { relay, setDown } = relayed();
     setDown(true);

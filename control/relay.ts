@@ -117,6 +117,8 @@ export class RelayState {
   private readonly reports = new Map<string, Report>();
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private flushDue = 0;
+  /** After a failed forward, no batch goes before this (its backoff), however many isolates arm syncs meanwhile. */
+  private flushNotBefore = 0;
   private upstreamRunning = false;
   private first: Promise<boolean> | undefined;
   private lastIsolateAt = 0;
@@ -261,6 +263,7 @@ export class RelayState {
     try {
       this.apply(await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS));
       this.failures = 0;
+      this.recovered();
       return true;
     } catch {
       this.failures++;
@@ -348,11 +351,21 @@ export class RelayState {
   }
 
   private scheduleFlush(inMs: number): void {
-    const due = this.now() + inMs;
+    const now = this.now();
+    const due = Math.max(now + inMs, this.flushNotBefore);
     if (this.flushTimer !== undefined && this.flushDue <= due) return;
     clearTimeout(this.flushTimer);
     this.flushDue = due;
-    this.flushTimer = setTimeout(() => void this.flush(), inMs);
+    this.flushTimer = setTimeout(() => void this.flush(), due - now);
+  }
+
+  /** The global object answers again: what waited goes a flush interval later (not in the same second as the sync). */
+  private recovered(): void {
+    if (this.flushNotBefore === 0) return;
+    this.flushNotBefore = 0;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.scheduleFlush(RELAY_FLUSH_MS);
   }
 
   /** Sends what waits upstream; what fails to go stays (newer figures replace it) and goes after a backoff. */
@@ -369,8 +382,13 @@ export class RelayState {
       for (const [key, sync] of syncs) if (!this.pending.has(key)) this.pending.set(key, sync);
       for (const [key, report] of reports) if (!this.reports.has(key)) this.reports.set(key, report);
       this.failures++;
-      return this.scheduleFlush(this.backoffMs());
+      this.flushNotBefore = this.now() + this.backoffMs();
+      // A flush a note scheduled while this one was on its way waits for the backoff too.
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+      return this.scheduleFlush(0);
     }
+    this.flushNotBefore = 0;
     if (this.pending.size > 0 || this.reports.size > 0) this.scheduleFlush(RELAY_FLUSH_MS);
   }
 }
