@@ -117,7 +117,7 @@ export class RelayState {
   private readonly reports = new Map<string, Report>();
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private flushDue = 0;
-  /** After a failed forward, no batch goes before this (its backoff), however many isolates arm syncs meanwhile. */
+  /** After a failed forward no batch goes before this (its backoff; infinite: until a sync gets through). */
   private flushNotBefore = 0;
   private upstreamRunning = false;
   private first: Promise<boolean> | undefined;
@@ -246,6 +246,11 @@ export class RelayState {
         }
       } finally {
         this.upstreamRunning = false;
+        // Forwards that waited on this loop retry on their own backoff now.
+        if (this.flushNotBefore === Number.POSITIVE_INFINITY) {
+          this.flushNotBefore = 0;
+          this.scheduleFlush(this.backoffMs());
+        }
       }
     })();
   }
@@ -353,13 +358,13 @@ export class RelayState {
   private scheduleFlush(inMs: number): void {
     const now = this.now();
     const due = Math.max(now + inMs, this.flushNotBefore);
-    if (this.flushTimer !== undefined && this.flushDue <= due) return;
+    if (due === Number.POSITIVE_INFINITY || (this.flushTimer !== undefined && this.flushDue <= due)) return;
     clearTimeout(this.flushTimer);
     this.flushDue = due;
     this.flushTimer = setTimeout(() => void this.flush(), due - now);
   }
 
-  /** The global object answers again: what waited goes a flush interval later (not in the same second as the sync). */
+  /** The global object answers again: what waited goes a flush interval later, apart from the sync. */
   private recovered(): void {
     if (this.flushNotBefore === 0) return;
     this.flushNotBefore = 0;
@@ -382,8 +387,8 @@ export class RelayState {
       for (const [key, sync] of syncs) if (!this.pending.has(key)) this.pending.set(key, sync);
       for (const [key, report] of reports) if (!this.reports.has(key)) this.reports.set(key, report);
       this.failures++;
-      this.flushNotBefore = this.now() + this.backoffMs();
-      // A flush a note scheduled while this one was on its way waits for the backoff too.
+      // While the relay's sync loop runs it is the one probe of the global object (recovered() ends the wait).
+      this.flushNotBefore = this.upstreamRunning ? Number.POSITIVE_INFINITY : this.now() + this.backoffMs();
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       return this.scheduleFlush(0);
