@@ -368,14 +368,14 @@ export class RelayState {
   private recovered(): void {
     if (this.flushNotBefore === 0) return;
     this.flushNotBefore = 0;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
     this.scheduleFlush(RELAY_FLUSH_MS);
   }
 
   /** Sends what waits upstream; what fails to go stays (newer figures replace it) and goes after a backoff. */
   private async flush(): Promise<void> {
     this.flushTimer = undefined;
+    // The relay's sync is failing: the global object is away, and what waits goes when it is back.
+    if (this.upstreamRunning && this.failures > 0) return void (this.flushNotBefore = Number.POSITIVE_INFINITY);
     const syncs = [...this.pending].slice(0, MAX_BATCH_SYNCS);
     const reports = [...this.reports];
     if (syncs.length === 0 && reports.length === 0) return;
@@ -387,7 +387,7 @@ export class RelayState {
       for (const [key, sync] of syncs) if (!this.pending.has(key)) this.pending.set(key, sync);
       for (const [key, report] of reports) if (!this.reports.has(key)) this.reports.set(key, report);
       this.failures++;
-      // While the relay's sync loop runs it is the one probe of the global object (recovered() ends the wait).
+      // While the relay's sync loop runs it is the one probe (recovered() ends the wait).
       this.flushNotBefore = this.upstreamRunning ? Number.POSITIVE_INFINITY : this.now() + this.backoffMs();
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
