@@ -11,10 +11,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const url = (path: string) => ({ kind: "url" as const, value: `https://cdn.example.com${path}` });
 
 /** A relay in front of the control plane's own code, counting what reaches the global object. */
-function relayed(window = 50) {
+function relayed(window = 50, holdMs = 300) {
   const plane = new ControlState(new MemoryControlStorage(), config, Date.now, () => undefined, { catchUpAfter: window, purgePageSize: window });
   const calls = { sync: 0, forward: 0, catchUp: 0, config: 0 };
   let down = false;
+  let forwardsToFail = 0;
   const upstream: RelayUpstream = {
     sync: async (request, waitMs) => {
       calls.sync++;
@@ -23,7 +24,7 @@ function relayed(window = 50) {
     },
     forward: async (batch) => {
       calls.forward++;
-      if (down) throw new Error("global object unavailable");
+      if (down || forwardsToFail-- > 0) throw new Error("global object unavailable");
       return plane.relayed(batch);
     },
     catchUp: async () => {
@@ -36,8 +37,8 @@ function relayed(window = 50) {
     },
   };
   // Fixed dice: the backoff after failures is half its ceiling, so the outage test cannot draw a 4 s wait.
-  const relay = new RelayState({ name: "weur", upstream, window, holdMs: 300, random: () => 0.5 });
-  return { plane, relay, calls, setDown: (value: boolean) => (down = value) };
+  const relay = new RelayState({ name: "weur", upstream, window, holdMs, random: () => 0.5 });
+  return { plane, relay, calls, setDown: (value: boolean) => (down = value), failForwards: (n: number) => (forwardsToFail = n) };
 }
 
 /** An isolate's held sync through the relay: every answer it is sent, as it comes. */
@@ -202,6 +203,16 @@ describe("regional relay", () => {
     for (let i = 0; i < 45 && calls.forward === down; i++) await sleep(100);
     expect(calls.forward).toBeGreaterThan(down);
   }, 12_000);
+
+  it("sends a batch again after its own backoff when it alone failed, not at the relay's next sync answer", async () => {
+    // The relay's own sync is held 5 s and answers fine; one forward fails.
+    const { relay, calls, failForwards } = relayed(50, 5000);
+    failForwards(1);
+    const opening = hold(relay, isolate(0), 0);
+    await opening.done;
+    for (let i = 0; i < 30 && calls.forward < 2; i++) await sleep(100);
+    expect(calls.forward).toBe(2);
+  });
 
   it("refuses a sync it cannot serve: a relay whose first upstream sync fails has no snapshot", async () => {
     const { relay, setDown } = relayed();

@@ -68,13 +68,10 @@ const ANSWER_REUSE_MS = 20;
 /** An upstream call with no answer within its hold plus this has failed. */
 const UPSTREAM_MARGIN_MS = 5000;
 /**
- * Upstream failures back off to at most this long (full jitter from one second, doubling). Relays are few
- * (one per region), so their retries cannot storm the global object (six relays at one call per 4 s is
- * 1.5 a second); a longer cap only delays the purges accepted after the object returns: at 30 s, a
- * 1.5 s restart left a relay's isolates without them for up to 8 s.
+ * Upstream failures back off to at most this long (full jitter from 1 s, doubling). Relays are few: six at one
+ * call per 4 s cannot storm the global object; at 30 s a 1.5 s restart kept purges from isolates up to 8 s.
  */
 const MAX_UPSTREAM_BACKOFF_MS = 4000;
-
 /** The relay has no snapshot to serve: its first upstream sync failed. */
 export class RelayUnavailable extends Error {}
 
@@ -117,7 +114,7 @@ export class RelayState {
   private readonly reports = new Map<string, Report>();
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private flushDue = 0;
-  /** After a failed forward no batch goes before this (its backoff; infinite: until a sync gets through). */
+  /** After a failed forward no batch goes before this (its backoff; infinite: until the failing sync gets through). */
   private flushNotBefore = 0;
   private upstreamRunning = false;
   private first: Promise<boolean> | undefined;
@@ -128,6 +125,8 @@ export class RelayState {
   private configFetch: Promise<HeldConfigText> | undefined;
   /** Upstream failures in a row (syncs, forwards). */
   failures = 0;
+  /** The relay's own sync last failed: the global object is away, and batches wait for it to answer. */
+  private syncFailing = false;
   private readonly now: () => number;
 
   constructor(private readonly options: RelayOptions) {
@@ -268,10 +267,12 @@ export class RelayState {
     try {
       this.apply(await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS));
       this.failures = 0;
+      this.syncFailing = false;
       this.recovered();
       return true;
     } catch {
       this.failures++;
+      this.syncFailing = true;
       return false;
     }
   }
@@ -374,8 +375,8 @@ export class RelayState {
   /** Sends what waits upstream; what fails to go stays (newer figures replace it) and goes after a backoff. */
   private async flush(): Promise<void> {
     this.flushTimer = undefined;
-    // The relay's sync is failing: the global object is away, and what waits goes when it is back.
-    if (this.upstreamRunning && this.failures > 0) return void (this.flushNotBefore = Number.POSITIVE_INFINITY);
+    // While the relay's sync loop runs it is the one probe of an absent global object (recovered() ends the wait).
+    if (this.upstreamRunning && this.syncFailing) return void (this.flushNotBefore = Number.POSITIVE_INFINITY);
     const syncs = [...this.pending].slice(0, MAX_BATCH_SYNCS);
     const reports = [...this.reports];
     if (syncs.length === 0 && reports.length === 0) return;
@@ -387,8 +388,7 @@ export class RelayState {
       for (const [key, sync] of syncs) if (!this.pending.has(key)) this.pending.set(key, sync);
       for (const [key, report] of reports) if (!this.reports.has(key)) this.reports.set(key, report);
       this.failures++;
-      // While the relay's sync loop runs it is the one probe (recovered() ends the wait).
-      this.flushNotBefore = this.upstreamRunning ? Number.POSITIVE_INFINITY : this.now() + this.backoffMs();
+      this.flushNotBefore = this.now() + this.backoffMs();
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       return this.scheduleFlush(0);
