@@ -59,7 +59,7 @@ export interface PurgeReach {
 
 function purgeReachOf(travel: Travel): PurgeReach {
   return {
-    modelled: reachOf(travel.sent),
+    modelled: reachOf([...travel.sentByRelay.values()].flat()),
     modelledP95ByRelay: Object.fromEntries([...travel.sentByRelay].map(([name, ms]) => [name, reachOf(ms).p95])),
     asRun: reachOf(travel.reached),
     heldAtPurge: travel.held,
@@ -71,8 +71,7 @@ interface Travel {
   seq: number;
   at: number;
   reached: number[];
-  sent: number[];
-  /** Modelled reach by relay. */
+  /** Modelled reach (modelledReach) of each isolate, by its relay. */
   sentByRelay: Map<string, number[]>;
   atRelay: Map<string, { answeredAt: number; arrivedAt: number }>;
   /** Isolates' syncs the relays held when the purge was accepted. */
@@ -116,7 +115,6 @@ export async function simulateNetwork(isolates = 10_000, colos = 300, downMs = 6
     if (!purge || !answer.purges.some((rule) => rule.seq === purge!.seq)) return;
     const relay = world.relayOf(colo);
     const ms = modelledReach(purge, relay, sentAt);
-    purge.sent.push(ms);
     const byRelay = purge.sentByRelay.get(relay.name);
     if (byRelay) byRelay.push(ms);
     else purge.sentByRelay.set(relay.name, [ms]);
@@ -165,7 +163,7 @@ export async function simulateNetwork(isolates = 10_000, colos = 300, downMs = 6
   const purgeNow = async (id: string) => {
     const at = Date.now();
     const rule = await state.purge([{ kind: "url", value: `https://cdn.example.com/${id}` }], false, id);
-    purge = { seq: rule.seq, at, reached: [], sent: [], sentByRelay: new Map(), atRelay: new Map(), held: world.heldSyncs() };
+    purge = { seq: rule.seq, at, reached: [], sentByRelay: new Map(), atRelay: new Map(), held: world.heldSyncs() };
     return world.second(at);
   };
   const untilReached = async (bound: number) => {
