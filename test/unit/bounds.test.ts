@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { readBounded, teeInStep } from "../../edge/body";
+import { guardOriginBody, READ_CHUNK_BYTES, readBounded, teeInStep } from "../../edge/body";
 import { DecodeLimitError, decodeStream } from "../../edge/compress/decode";
 import { MemoryTier } from "../../edge/cache/memory-tier";
 import { buildEntryMeta } from "../../edge/cache/record";
@@ -69,6 +69,51 @@ describe("teeInStep", () => {
     const [left, right] = await Promise.all([new Response(a).arrayBuffer(), new Response(b).arrayBuffer()]);
     expect(new Uint8Array(left)).toEqual(new Uint8Array(right));
     expect(left.byteLength).toBe(150);
+  });
+});
+
+/** A byte stream (as a fetched body is) whose source has `count` chunks of `size` bytes ready at once, as a socket's buffer does. */
+function socketLike(count: number, size: number): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    type: "bytes",
+    start(controller) {
+      for (let i = 0; i < count; i++) controller.enqueue(new Uint8Array(size).fill(i % 251));
+      controller.close();
+    },
+  });
+}
+
+async function chunksOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) out.push(chunk);
+  return out;
+}
+
+describe("guardOriginBody's reads", () => {
+  it("takes what has arrived in chunks of up to READ_CHUNK_BYTES, not the socket's 4 KiB, in order", async () => {
+    // Every layer a chunk passes costs about the same per chunk: 30 MB in 4 KiB chunks cost 300-400 ms a layer.
+    const chunks = await chunksOf(guardOriginBody(socketLike(200, 4096), 10_000));
+    expect(chunks[0].byteLength).toBe(READ_CHUNK_BYTES);
+    expect(chunks.length).toBeLessThanOrEqual(Math.ceil((200 * 4096) / READ_CHUNK_BYTES) + 1);
+    const whole = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+    let at = 0;
+    for (const c of chunks) {
+      whole.set(c, at);
+      at += c.byteLength;
+    }
+    expect(whole.byteLength).toBe(200 * 4096);
+    for (let i = 0; i < 200; i++) expect(whole[i * 4096]).toBe(i % 251);
+  });
+
+  it("passes a trickle as it comes, each small chunk in a buffer of its own size", async () => {
+    const chunks = await chunksOf(guardOriginBody(socketLike(1, 100), 10_000));
+    expect(chunks.map((c) => c.byteLength)).toEqual([100]);
+    expect(chunks[0].buffer.byteLength).toBe(100);
+  });
+
+  it("reads a stream that is not a byte stream as it chunks itself", async () => {
+    const chunks = await chunksOf(guardOriginBody(countingSource(3).stream, 10_000));
+    expect(chunks.map((c) => c.byteLength)).toEqual([CHUNK, CHUNK, CHUNK]);
   });
 });
 
