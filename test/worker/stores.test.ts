@@ -115,6 +115,36 @@ function contract(name: string, run: Runner, options: { largeBody: boolean }) {
   });
 }
 
+describe("Cache API store, streaming", () => {
+  it("keeps nothing of a streamed body that ends short of the size its record declares", async () => {
+    // Told the length up front (FixedLengthStream), the put fails; before, 3,000 of 10,000 bytes were kept as the whole entry.
+    const store = new CacheApiTier(caches.default);
+    const k = key();
+    const short = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes(3000));
+        controller.close();
+      },
+    });
+    await expect(store.put(k, entry(10_000), short, 60, 1)).rejects.toThrow();
+    expect(await store.get(k)).toBeUndefined();
+  });
+
+  it("keeps a streamed body of the declared size whole", async () => {
+    const store = new CacheApiTier(caches.default);
+    const k = key();
+    const big = bytes(2 * 1024 * 1024 + 5, 17);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < big.byteLength; at += 300_000) controller.enqueue(big.slice(at, at + 300_000));
+        controller.close();
+      },
+    });
+    await store.put(k, entry(big.byteLength), stream, 60, 1);
+    expect(same(await bodyOf((await store.get(k))!.body), big)).toBe(true);
+  });
+});
+
 contract("memory", (test) => test(memoryStore(new MemoryTier(64 * 1024 * 1024))), { largeBody: true });
 contract("Cache API", (test) => test(new CacheApiTier(caches.default)), { largeBody: true });
 contract(
