@@ -15,6 +15,8 @@ export interface SplitFill {
   toClient: ReadableStream<Uint8Array>;
   /** The whole body when it ended within `limit`, else a stream of all of it for the store; rejects when the body failed. */
   kept: Promise<BoundedBody>;
+  /** Resolves once the client's branch has ended: sent whole, failed, or cancelled (never rejects). */
+  delivered: Promise<void>;
 }
 
 /** What the collection and the client's branch share. */
@@ -27,6 +29,8 @@ interface FillState {
   clientGone: boolean;
   /** Resumes the client's branch waiting for the next chunk. */
   wake?: () => void;
+  /** Resolves `delivered`. */
+  delivered: () => void;
 }
 
 function notify(state: FillState): void {
@@ -36,11 +40,13 @@ function notify(state: FillState): void {
 }
 
 export function splitFill(source: ReadableStream<Uint8Array>, limit: number): SplitFill {
-  const state: FillState = { chunks: [], ended: false, clientGone: false };
+  let markDelivered!: () => void;
+  const delivered = new Promise<void>((resolve) => (markDelivered = resolve));
+  const state: FillState = { chunks: [], ended: false, clientGone: false, delivered: markDelivered };
   const kept = collect(source.getReader(), limit, state);
   // The client's branch reports a failure itself; the store's caller decides what to keep.
   kept.catch(() => undefined);
-  return { toClient: clientBranch(state), kept };
+  return { toClient: clientBranch(state), kept, delivered };
 }
 
 /** Reads the body at the origin's pace up to `limit`; past it, hands the rest to the client and the store in step. */
@@ -78,14 +84,18 @@ function clientBranch(state: FillState): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        const end = (how: () => void) => {
+          how();
+          state.delivered();
+        };
         for (;;) {
           if (sent < state.chunks.length) return controller.enqueue(state.chunks[sent++]);
-          if (state.failed) return controller.error(state.failed.error);
-          if (state.ended) return controller.close();
+          if (state.failed) return end(() => controller.error(state.failed?.error));
+          if (state.ended) return end(() => controller.close());
           if (state.rest) {
             const next = await state.rest.read().catch((error: unknown) => ({ error }));
-            if ("error" in next) return controller.error(next.error);
-            return next.done ? controller.close() : controller.enqueue(next.value);
+            if ("error" in next) return end(() => controller.error(next.error));
+            return next.done ? end(() => controller.close()) : controller.enqueue(next.value);
           }
           await new Promise<void>((resolve) => (state.wake = resolve));
         }
@@ -93,6 +103,7 @@ function clientBranch(state: FillState): ReadableStream<Uint8Array> {
       cancel: async (reason) => {
         // A client gone does not end the collection: the store and the followers still want the body.
         state.clientGone = true;
+        state.delivered();
         await state.rest?.cancel(reason).catch(() => undefined);
       },
     },

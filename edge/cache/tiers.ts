@@ -119,12 +119,14 @@ export class Tiers {
 
   /**
    * A whole body: in memory at once (the next request must find it), in the second tier behind
-   * the response (the promise returned, for the caller's waitUntil).
+   * the response (the promise returned, for the caller's waitUntil), once `secondTierAfter` has
+   * settled when given: a put writing while the answer still goes out shares its thread.
    */
-  keep(key: string, meta: EntryMeta, body: Uint8Array, now: number): Promise<boolean> {
+  async keep(key: string, meta: EntryMeta, body: Uint8Array, now: number, secondTierAfter?: Promise<unknown>): Promise<boolean> {
     const record: StoredRecord = { kind: "entry", meta };
     const retention = this.retention(meta);
     if (body.byteLength <= this.config.memoryEntryMaxBytes) this.memory.set(key, { record, body, storedAt: now }, retention);
+    if (secondTierAfter) await secondTierAfter.catch(() => undefined);
     return this.put(key, record, body, retention, now);
   }
 
