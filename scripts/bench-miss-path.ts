@@ -49,6 +49,9 @@ async function timed(url: string, headers: Record<string, string> = {}): Promise
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+/** A pause after a trip of `bytes`, long enough for its stores to finish behind the answer: 100 ms and 20 ms a MB. */
+const settle = (bytes: number) => new Promise((resolve) => setTimeout(resolve, 100 + Math.ceil(bytes / 50_000)));
+
 /** Cold objects through FRA (and its shield) and straight from FRA's nearest origin, alternately. */
 export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 1024 * 1024, 30_000_000], rounds = 5): Promise<MissTiming[]> {
   const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
@@ -64,9 +67,14 @@ export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 
     await timed(`${origin.url}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
     for (let i = 0; i < rounds; i++) {
       const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
+      // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
+      // cores the next trip, the direct one too, would share the CPU with it.
       direct.push(await timed(`${origin.url}${path}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
       shielded.push(await timed(`${fra.url}${path}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
       notStored.push(await timed(`${fra.url}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
     }
     const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
       firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
