@@ -225,7 +225,8 @@ export class ClientBodyError extends Error {
  * and then cannot hold a POP and an origin connection for as long as it likes.
  */
 export function guardClientBody(body: ReadableStream<Uint8Array>, idleMs: number): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
+  // An upload costs per chunk as a download does (see largeChunkReader).
+  const reader = largeChunkReader(body);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { guardOriginBody, READ_CHUNK_BYTES, readBounded, teeInStep } from "../../edge/body";
+import { guardClientBody, guardOriginBody, READ_CHUNK_BYTES, readBounded, teeInStep } from "../../edge/body";
 import { DecodeLimitError, decodeStream } from "../../edge/compress/decode";
 import { MemoryTier } from "../../edge/cache/memory-tier";
 import { buildEntryMeta } from "../../edge/cache/record";
@@ -89,7 +89,7 @@ async function chunksOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[
   return out;
 }
 
-describe("guardOriginBody's reads", () => {
+describe("the body guards' reads", () => {
   it("takes what has arrived in chunks of up to READ_CHUNK_BYTES, not the socket's 4 KiB, in order", async () => {
     // Every layer a chunk passes costs about the same per chunk: 30 MB in 4 KiB chunks cost 300-400 ms a layer.
     const chunks = await chunksOf(guardOriginBody(socketLike(200, 4096), 10_000));
@@ -109,6 +109,12 @@ describe("guardOriginBody's reads", () => {
     const chunks = await chunksOf(guardOriginBody(socketLike(1, 100), 10_000));
     expect(chunks.map((c) => c.byteLength)).toEqual([100]);
     expect(chunks[0].buffer.byteLength).toBe(100);
+  });
+
+  it("reads a client's upload the same way", async () => {
+    const chunks = await chunksOf(guardClientBody(socketLike(200, 4096), 10_000));
+    expect(chunks[0].byteLength).toBe(READ_CHUNK_BYTES);
+    expect(chunks.reduce((n, c) => n + c.byteLength, 0)).toBe(200 * 4096);
   });
 
   it("reads a stream that is not a byte stream as it chunks itself", async () => {
