@@ -33,6 +33,44 @@ export interface MissTiming {
    * the zone's cache), against which the stores' own cost shows.
    */
   notStored: { firstByteMs: number; lastByteMs: number };
+  /**
+   * The floor of these hops under this launcher: bare pass-through workers in their place (one
+   * Miniflare as the POP, one as the control plane's instance with a Durable Object as the shard,
+   * reached over loopback HTTP as the POP reaches it), no cache code: what any Worker pays here.
+   */
+  bareHops: { firstByteMs: number; lastByteMs: number };
+}
+
+/** The POP's and the shard's hops as bare pass-through workers (see MissTiming.bareHops). */
+async function startBareHops(originUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const shardInstance = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: {},
+    logRequests: false,
+    modules: true,
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { ORIGIN: originUrl },
+    durableObjects: { SHARD: { className: "Shard", useSQLite: true } },
+    script: `import { DurableObject } from "cloudflare:workers";
+      export class Shard extends DurableObject {
+        fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
+      }
+      export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`,
+  });
+  const shardUrl = new URL(await shardInstance.ready);
+  const popInstance = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: {},
+    logRequests: false,
+    modules: true,
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { NEXT: shardUrl.origin },
+    script: `export default { fetch(request, env) { const url = new URL(request.url); return fetch(env.NEXT + url.pathname + url.search, { headers: request.headers }); } };`,
+  });
+  const popUrl = new URL(await popInstance.ready);
+  return { url: popUrl.origin, stop: async () => void (await Promise.allSettled([popInstance.dispose(), shardInstance.dispose()])) };
 }
 
 let counter = 0;
@@ -57,30 +95,41 @@ export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 
   const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
   const origin = topology.origins.find((o) => o.id === "eu-central") ?? topology.origins[0];
   const out: MissTiming[] = [];
-  // Warm-up, not counted: the first misses after a start pay for JIT and the shards' first use.
-  for (let i = 0; i < 8; i++) await timed(`${fra.url}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
-  for (const bytes of sizes) {
-    const direct: { firstByteMs: number; lastByteMs: number }[] = [];
-    const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
-    const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
-    // The origin makes each size once and keeps it: the first answer pays for that, not a round.
-    await timed(`${origin.url}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
-    for (let i = 0; i < rounds; i++) {
-      const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
-      // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
-      // cores the next trip, the direct one too, would share the CPU with it.
-      direct.push(await timed(`${origin.url}${path}`, { "accept-encoding": "identity" }));
-      await settle(bytes);
-      shielded.push(await timed(`${fra.url}${path}`, { "accept-encoding": "identity" }));
-      await settle(bytes);
-      notStored.push(await timed(`${fra.url}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
-      await settle(bytes);
+  const bare = await startBareHops(origin.url);
+  try {
+    // Warm-up, not counted: the first misses after a start pay for JIT and the shards' first use.
+    for (let i = 0; i < 8; i++) {
+      await timed(`${fra.url}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
+      await timed(`${bare.url}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
     }
-    const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
-      firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
-      lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
-    });
-    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored) });
+    for (const bytes of sizes) {
+      const direct: { firstByteMs: number; lastByteMs: number }[] = [];
+      const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
+      const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
+      const bareHops: { firstByteMs: number; lastByteMs: number }[] = [];
+      // The origin makes each size once and keeps it: the first answer pays for that, not a round.
+      await timed(`${origin.url}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
+      for (let i = 0; i < rounds; i++) {
+        const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
+        // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
+        // cores the next trip, the direct one too, would share the CPU with it.
+        direct.push(await timed(`${origin.url}${path}`, { "accept-encoding": "identity" }));
+        await settle(bytes);
+        shielded.push(await timed(`${fra.url}${path}`, { "accept-encoding": "identity" }));
+        await settle(bytes);
+        notStored.push(await timed(`${fra.url}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
+        await settle(bytes);
+        bareHops.push(await timed(`${bare.url}${path}`, { "accept-encoding": "identity" }));
+        await settle(bytes);
+      }
+      const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
+        firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
+        lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
+      });
+      out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops) });
+    }
+  } finally {
+    await bare.stop();
   }
   return out;
 }

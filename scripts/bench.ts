@@ -474,7 +474,7 @@ async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]
   console.log("\ncold miss through POP and shield / straight from the origin (loopback)");
   for (const m of coldMisses) {
     console.log(
-      `  ${String(m.bytes).padStart(9)} B  first byte ${m.throughShield.firstByteMs} / ${m.direct.firstByteMs} ms (+${r2(m.throughShield.firstByteMs - m.direct.firstByteMs)})  last byte ${m.throughShield.lastByteMs} / ${m.direct.lastByteMs} ms (${r2(m.throughShield.lastByteMs / m.direct.lastByteMs)}x); the same hops, nothing stored: first ${m.notStored.firstByteMs}, last ${m.notStored.lastByteMs} ms (stored / not ${r2(m.throughShield.lastByteMs / m.notStored.lastByteMs)}x)`,
+      `  ${String(m.bytes).padStart(9)} B  first byte ${m.throughShield.firstByteMs} / ${m.direct.firstByteMs} ms (+${r2(m.throughShield.firstByteMs - m.direct.firstByteMs)})  last byte ${m.throughShield.lastByteMs} / ${m.direct.lastByteMs} ms (${r2(m.throughShield.lastByteMs / m.direct.lastByteMs)}x); the same hops, nothing stored: first ${m.notStored.firstByteMs}, last ${m.notStored.lastByteMs} ms (stored / not ${r2(m.throughShield.lastByteMs / m.notStored.lastByteMs)}x); bare pass-through workers on the same hops: first ${m.bareHops.firstByteMs}, last ${m.bareHops.lastByteMs} ms (${r2(m.bareHops.lastByteMs / m.direct.lastByteMs)}x direct)`,
     );
   }
   const variants = await measureVariantFloor();
