@@ -43,13 +43,10 @@ export interface MissTiming {
 
 /** The POP's and the shard's hops as bare pass-through workers (see MissTiming.bareHops). */
 async function startBareHops(originUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  // Loopback, a free port, no cf download, no request log: as the network's instances run.
+  const instance = { host: "127.0.0.1", port: 0, cf: {}, logRequests: false, modules: true, compatibilityDate: COMPATIBILITY_DATE } as const;
   const shardInstance = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    cf: {},
-    logRequests: false,
-    modules: true,
-    compatibilityDate: COMPATIBILITY_DATE,
+    ...instance,
     bindings: { ORIGIN: originUrl },
     durableObjects: { SHARD: { className: "Shard", useSQLite: true } },
     script: `import { DurableObject } from "cloudflare:workers";
@@ -60,12 +57,7 @@ async function startBareHops(originUrl: string): Promise<{ url: string; stop: ()
   });
   const shardUrl = new URL(await shardInstance.ready);
   const popInstance = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    cf: {},
-    logRequests: false,
-    modules: true,
-    compatibilityDate: COMPATIBILITY_DATE,
+    ...instance,
     bindings: { NEXT: shardUrl.origin },
     script: `export default { fetch(request, env) { const url = new URL(request.url); return fetch(env.NEXT + url.pathname + url.search, { headers: request.headers }); } };`,
   });
