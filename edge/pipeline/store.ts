@@ -157,7 +157,7 @@ function streamedFill(
       if (kept.bytes.byteLength > cacheConfig.maxObjectBytes) return;
       const whole = { ...meta, size: kept.bytes.byteLength };
       // The second tier's copy is written once the client has the body (or after DELIVERY_WAIT_MS):
-      // at the shard and the POP alike, a 1 MiB put while it was sent made the answer 1.6x slower.
+      // at the shard and the POP alike, a 1 MiB put while it was sent made the answer 1.4x slower.
       tx.ctx.waitUntil(tx.pop.tiers.keep(key, whole, kept.bytes, now, waitAtMost(split.delivered, DELIVERY_WAIT_MS, undefined)));
       options.settle?.({ kind: "shared", variantKey: key, meta: whole, body: kept.bytes });
     },
