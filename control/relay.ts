@@ -11,7 +11,8 @@
  * is its isolates over the hold (about 135 a second for 2,700 isolates),
  * whatever the purge rate. Upstream, the relay holds one sync of its own, and
  * forwards what its isolates told it (positions, figures, reports) in a batch
- * at most every RELAY_FLUSH_MS, soon after news reached them.
+ * at most every RELAY_FLUSH_MS, soon after news reached them
+ * (control/relay-forwarder.ts).
  *
  * The relay keeps the snapshot and the newest `window` purge rules: an
  * isolate within them gets the rules after its position; one further behind
@@ -22,8 +23,8 @@ import { fullJitterBackoffMs } from "../common/backoff";
 import { catchUpHeaderOf } from "../common/catch-up";
 import type { PurgeRule, Snapshot } from "../common/snapshot";
 import { MAX_SYNC_WAIT_MS, type Report, type SyncReport } from "../common/wire";
-import { memberKey } from "./colos";
-import type { RelayAnswer, RelayBatch, RelayedSync, RelaySyncRequest } from "./relay-protocol";
+import { RELAY_FLUSH_MS, RELAY_FLUSH_SOON_MS, RelayForwarder } from "./relay-forwarder";
+import type { RelayAnswer, RelayBatch, RelaySyncRequest } from "./relay-protocol";
 
 export interface RelayUpstream {
   /** The relay's own sync, held up to `waitMs` by the global object when there is no news. */
@@ -50,13 +51,6 @@ export interface RelayOptions {
   now?: () => number;
 }
 
-/** What the relay forwards waits at most this long; sooner after news reached its isolates. */
-export const RELAY_FLUSH_MS = 1000;
-const RELAY_FLUSH_SOON_MS = 5;
-/** Isolates' syncs forwarded per batch at most (a batch is one RPC message). */
-const MAX_BATCH_SYNCS = 500;
-/** Reports waiting to go upstream at most; past it the oldest go (figures come again; events are rarer than this). */
-const MAX_QUEUED_REPORTS = 2000;
 /** Syncs held at once; past it the oldest ends (its isolate arms again). */
 const MAX_RELAY_STREAMS = 20_000;
 /** The relay keeps asking upstream while an isolate asked within this long. */
@@ -110,12 +104,7 @@ export class RelayState {
    */
   private answers = new Map<number, Snapshot>();
   private readonly streams = new Set<HeldStream>();
-  private readonly pending = new Map<string, RelayedSync>();
-  private readonly reports = new Map<string, Report>();
-  private flushTimer: ReturnType<typeof setTimeout> | undefined;
-  private flushDue = 0;
-  /** After a failed forward no batch goes before this (its backoff; infinite: until the failing sync gets through). */
-  private flushNotBefore = 0;
+  private readonly forwarder: RelayForwarder;
   private upstreamRunning = false;
   private first: Promise<boolean> | undefined;
   private lastIsolateAt = 0;
@@ -131,6 +120,17 @@ export class RelayState {
 
   constructor(private readonly options: RelayOptions) {
     this.now = options.now ?? Date.now;
+    this.forwarder = new RelayForwarder({
+      name: options.name,
+      forward: (batch) => options.upstream.forward(batch),
+      syncFailing: () => this.upstreamRunning && this.syncFailing,
+      held: () => this.streams.size,
+      failed: () => {
+        this.failures++;
+        return this.backoffMs();
+      },
+      now: this.now,
+    });
   }
 
   /** Isolates' syncs held now. */
@@ -163,7 +163,7 @@ export class RelayState {
       send,
       end: () => undefined,
     };
-    this.note(stream, RELAY_FLUSH_MS, true);
+    this.forwarder.note(stream, RELAY_FLUSH_MS, true);
     if (waitMs <= 0) return void this.sendNews(stream, RELAY_FLUSH_MS);
     if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) return this.ended(stream);
     await new Promise<void>((resolve) => {
@@ -183,13 +183,7 @@ export class RelayState {
 
   /** A report (passive events, figures between syncs) for the global object, in the next batch. */
   report(report: Report): void {
-    const key = memberKey(report.pop, report.isolate);
-    const queued = this.reports.get(key);
-    const events = [...(queued?.events ?? []), ...report.events].slice(-100);
-    this.reports.delete(key);
-    this.reports.set(key, { ...report, metrics: report.metrics ?? queued?.metrics, events });
-    if (this.reports.size > MAX_QUEUED_REPORTS) this.reports.delete(this.reports.keys().next().value!);
-    this.scheduleFlush(events.length > 0 ? RELAY_FLUSH_SOON_MS : RELAY_FLUSH_MS);
+    this.forwarder.report(report);
   }
 
   /** The folded catch-up, fetched upstream once per band of positions (half the window) and epoch. */
@@ -245,11 +239,7 @@ export class RelayState {
         }
       } finally {
         this.upstreamRunning = false;
-        // Forwards that waited on this loop retry on their own backoff now.
-        if (this.flushNotBefore === Number.POSITIVE_INFINITY) {
-          this.flushNotBefore = 0;
-          this.scheduleFlush(this.backoffMs());
-        }
+        this.forwarder.syncStopped(this.backoffMs());
       }
     })();
   }
@@ -268,7 +258,7 @@ export class RelayState {
       this.apply(await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS));
       this.failures = 0;
       this.syncFailing = false;
-      this.recovered();
+      this.forwarder.recovered();
       return true;
     } catch {
       this.failures++;
@@ -311,7 +301,7 @@ export class RelayState {
     if (!stream.send(answer)) return false;
     stream.have = answer.version;
     stream.position = Math.max(stream.position, answer.purges.at(-1)?.seq ?? stream.position);
-    this.note(stream, flushInMs);
+    this.forwarder.note(stream, flushInMs);
     return !answer.catchUp;
   }
 
@@ -329,71 +319,6 @@ export class RelayState {
   /** A held stream is over: upstream learns it holds none now. */
   private ended(stream: HeldStream): void {
     stream.heldUntil = undefined;
-    this.note(stream, RELAY_FLUSH_MS);
-  }
-
-  /**
-   * The isolate's position, for the next batch. Its figures go only as of the sync's arrival (`arrived`):
-   * later notes (news sent, the bound) must not put the figures it armed with over newer ones it reported.
-   */
-  private note(stream: HeldStream, flushInMs: number, arrived = false): void {
-    const key = memberKey(stream.report.pop, stream.report.isolate);
-    const queued = this.pending.get(key);
-    const { pop, isolate, have, purgeSeq, epoch, mode } = stream.report;
-    const report = arrived ? stream.report : (queued?.report ?? { pop, isolate, have, purgeSeq, epoch, mode });
-    if (arrived) this.dropQueuedFigures(key);
-    this.pending.delete(key);
-    const held = stream.heldUntil !== undefined ? { heldUntil: stream.heldUntil } : {};
-    this.pending.set(key, { report, delivered: stream.position, ...(stream.epoch ? { epoch: stream.epoch } : {}), at: this.now(), ...held });
-    this.scheduleFlush(flushInMs);
-  }
-
-  /** A sync's figures are newer than a report's still queued: the report keeps its events only. */
-  private dropQueuedFigures(key: string): void {
-    const queued = this.reports.get(key);
-    if (!queued) return;
-    if (queued.events.length === 0) this.reports.delete(key);
-    else this.reports.set(key, { ...queued, metrics: undefined });
-  }
-
-  private scheduleFlush(inMs: number): void {
-    const now = this.now();
-    const due = Math.max(now + inMs, this.flushNotBefore);
-    if (due === Number.POSITIVE_INFINITY || (this.flushTimer !== undefined && this.flushDue <= due)) return;
-    clearTimeout(this.flushTimer);
-    this.flushDue = due;
-    this.flushTimer = setTimeout(() => void this.flush(), due - now);
-  }
-
-  /** The global object answers again: what waited goes a flush interval later, apart from the sync. */
-  private recovered(): void {
-    if (this.flushNotBefore === 0) return;
-    this.flushNotBefore = 0;
-    this.scheduleFlush(RELAY_FLUSH_MS);
-  }
-
-  /** Sends what waits upstream; what fails to go stays (newer figures replace it) and goes after a backoff. */
-  private async flush(): Promise<void> {
-    this.flushTimer = undefined;
-    // While the relay's sync loop runs it is the one probe of an absent global object (recovered() ends the wait).
-    if (this.upstreamRunning && this.syncFailing) return void (this.flushNotBefore = Number.POSITIVE_INFINITY);
-    const syncs = [...this.pending].slice(0, MAX_BATCH_SYNCS);
-    const reports = [...this.reports];
-    if (syncs.length === 0 && reports.length === 0) return;
-    for (const [key] of syncs) this.pending.delete(key);
-    for (const [key] of reports) this.reports.delete(key);
-    try {
-      await this.options.upstream.forward({ relay: this.options.name, held: this.streams.size, syncs: syncs.map(([, s]) => s), reports: reports.map(([, r]) => r) });
-    } catch {
-      for (const [key, sync] of syncs) if (!this.pending.has(key)) this.pending.set(key, sync);
-      for (const [key, report] of reports) if (!this.reports.has(key)) this.reports.set(key, report);
-      this.failures++;
-      this.flushNotBefore = this.now() + this.backoffMs();
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-      return this.scheduleFlush(0);
-    }
-    this.flushNotBefore = 0;
-    if (this.pending.size > 0 || this.reports.size > 0) this.scheduleFlush(RELAY_FLUSH_MS);
+    this.forwarder.note(stream, RELAY_FLUSH_MS);
   }
 }
