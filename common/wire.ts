@@ -171,6 +171,12 @@ export const SnapshotSchema = z.object({
    * common/catch-up.ts) and then syncs on from where that leaves it; `purges` is empty.
    */
   catchUp: z.literal(true).optional(),
+  /**
+   * A regional relay serves what it last heard while the global object does not answer it: purges may
+   * have come since. An isolate then keeps counting what it stored before it started as purged; the
+   * relay sends the state again, without this, once the global object answers.
+   */
+  unconfirmed: z.literal(true).optional(),
   /** The highest purge sequence number issued. */
   purgeSeq: z.number().int(),
   /** When the rule numbered purgeSeq was accepted (the control plane's clock): a POP behind treats older entries as purged. */

@@ -183,6 +183,44 @@ describe("regional relay", () => {
     expect(first.answers.flatMap((a) => a.purges.map((p) => p.id))).toEqual(["after"]);
   });
 
+  it("marks what it serves while out of touch, and vouches for it on the stream once the global object answers", async () => {
+    const { plane, relay, calls, setDown } = relayed();
+    hold(relay, isolate(0), 3000);
+    await sleep(20);
+    setDown(true);
+    // The held upstream sync (300 ms) ends, the next fails: the relay backs off, its snapshot unconfirmed.
+    const failedAt = calls.sync + 1;
+    for (let i = 0; i < 20 && calls.sync < failedAt; i++) await sleep(50);
+    // A purge the relay cannot hear of: a cold isolate must not take the relay's old state as current.
+    await plane.purge([url("/while-away")], false, "away");
+    const cold = hold(relay, isolate(1), 3000);
+    await sleep(10);
+    expect(cold.answers).toHaveLength(1);
+    expect(cold.answers[0].unconfirmed).toBe(true);
+    expect(cold.answers[0].purges).toEqual([]);
+    setDown(false);
+    // Back: the stream that was sent an unconfirmed answer gets the news, vouched for.
+    for (let i = 0; i < 40 && cold.answers.length < 2; i++) await sleep(100);
+    expect(cold.answers[1].unconfirmed).toBeUndefined();
+    expect(cold.answers[1].purges.map((p) => p.id)).toEqual(["away"]);
+  });
+
+  it("vouches on the stream once back even when nothing changed, so an isolate need not wait for its bound", async () => {
+    const { relay, calls, setDown } = relayed();
+    hold(relay, isolate(0), 3000);
+    await sleep(20);
+    setDown(true);
+    const failedAt = calls.sync + 1;
+    for (let i = 0; i < 20 && calls.sync < failedAt; i++) await sleep(50);
+    const cold = hold(relay, isolate(1), 5000);
+    await sleep(10);
+    expect(cold.answers[0].unconfirmed).toBe(true);
+    setDown(false);
+    for (let i = 0; i < 40 && cold.answers.length < 2; i++) await sleep(100);
+    expect(cold.answers).toHaveLength(2);
+    expect(cold.answers[1].unconfirmed).toBeUndefined();
+  });
+
   it("backs off its forwards while the global object is down, however often its isolates arm syncs", async () => {
     const { relay, calls, setDown } = relayed();
     const opening = hold(relay, isolate(0), 0);

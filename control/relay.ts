@@ -80,6 +80,8 @@ interface HeldStream {
   epoch: string | undefined;
   /** Until when it is held open; undefined once it ended (told upstream, so the isolate can count as idle). */
   heldUntil: number | undefined;
+  /** It was last sent what the relay could not vouch for (unconfirmed): it is sent the state again once it can. */
+  unconfirmed: boolean;
   send: (answer: Snapshot) => boolean;
   end: () => void;
 }
@@ -160,6 +162,7 @@ export class RelayState {
       position: report.purgeSeq,
       epoch: report.epoch ?? base.purgeEpoch,
       heldUntil: holdMs > 0 ? this.now() + holdMs : undefined,
+      unconfirmed: false,
       send,
       end: () => undefined,
     };
@@ -218,7 +221,11 @@ export class RelayState {
     return this.configFetch;
   }
 
-  /** A snapshot to serve: fetched first when there is none, or the relay has not asked upstream for a while. */
+  /**
+   * A snapshot to serve: fetched first when there is none, or the relay has not asked upstream for a while.
+   * While its sync loop backs off from failures it is not fetched again here (isolates' syncs would become
+   * the global object's retry storm): it is served marked unconfirmed (answerFor).
+   */
   async ready(): Promise<void> {
     const stale = !this.upstreamRunning && this.now() - this.fetchedAt > FRESH_MS;
     if (this.base && !stale) return;
@@ -255,14 +262,17 @@ export class RelayState {
       ? { relay: this.options.name, have: base.version, purgeSeq: this.lastSeq, ...(base.purgeEpoch ? { epoch: base.purgeEpoch } : {}) }
       : { relay: this.options.name, have: 0 };
     try {
-      this.apply(await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS));
+      const answer = await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS);
+      // In touch again before the answer goes down the streams: what they are sent now is vouched for.
       this.failures = 0;
       this.syncFailing = false;
+      this.apply(answer);
       this.forwarder.recovered();
       return true;
     } catch {
       this.failures++;
       this.syncFailing = true;
+      this.answers.clear();
       return false;
     }
   }
@@ -282,7 +292,7 @@ export class RelayState {
     this.base = base;
     this.fetchedAt = this.now();
     this.answers.clear();
-    for (const stream of [...this.streams]) if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) stream.end();
+    for (const stream of [...this.streams]) if ((this.hasNews(stream) || stream.unconfirmed) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) stream.end();
   }
 
   private hasNews(stream: HeldStream): boolean {
@@ -300,6 +310,7 @@ export class RelayState {
     const answer = this.answerFor(stream.position);
     if (!stream.send(answer)) return false;
     stream.have = answer.version;
+    stream.unconfirmed = answer.unconfirmed === true;
     stream.position = Math.max(stream.position, answer.purges.at(-1)?.seq ?? stream.position);
     this.forwarder.note(stream, flushInMs);
     return !answer.catchUp;
@@ -309,7 +320,7 @@ export class RelayState {
   private answerFor(position: number): Snapshot {
     let answer = this.answers.get(position);
     if (answer && this.now() - answer.generatedAt <= ANSWER_REUSE_MS) return answer;
-    answer = { ...this.base!, generatedAt: this.now(), purges: [] };
+    answer = { ...this.base!, generatedAt: this.now(), purges: [], ...(this.syncFailing ? { unconfirmed: true as const } : {}) };
     if (position < this.after) answer.catchUp = true;
     else answer.purges = this.rules.filter((rule) => rule.seq > position);
     this.answers.set(position, answer);

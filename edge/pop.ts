@@ -129,10 +129,7 @@ export class Pop {
       onSnapshot: (next, offset, uncertainty) => {
         this.adoptPurgeEpoch(next.purgeEpoch);
         this.applyPurges(next.purges, offset, uncertainty);
-        // Rules issued that have not come yet (a long log, in pages): whatever was fetched before the
-        // newest of them counts as purged until they all are here, so a new isolate serves nothing purged.
-        const behind = this.purges.highestSeq < next.purgeSeq && next.purgeAt !== undefined;
-        this.purges.setPending(behind ? next.purgeAt! - offset + uncertainty : 0);
+        this.purges.noteIssued(next, offset, uncertainty);
         return this.purges.highestSeq;
       },
     });

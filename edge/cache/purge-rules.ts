@@ -13,7 +13,7 @@
  * (common/catch-up.ts): their names by fingerprint, each at its bucket's
  * time, in a table of their own. Pure: time is a parameter.
  */
-import type { PurgeRule } from "../../common/snapshot";
+import type { PurgeRule, Snapshot } from "../../common/snapshot";
 import type { DecodedCatchUp } from "../../common/catch-up";
 import { hash64 } from "../../common/hash";
 import { fingerprintOfHash, purgeNameOf, URL_RULE_GRACE_MS } from "../../common/purge-names";
@@ -168,6 +168,18 @@ export class PurgeRules {
   /** Rules up to one accepted at `atMs` (our clock) are yet to come (0: none are): see pendingUntil. */
   setPending(atMs: number): void {
     this.pendingUntil = atMs;
+  }
+
+  /**
+   * What a sync answer says of the rules issued, `offsetMs` its clock ahead of ours. Rules issued that have
+   * not come yet (a long log, in pages): whatever was fetched before the newest counts as purged until they
+   * all are here, so a new isolate serves nothing purged. An answer its relay could not vouch for
+   * (`unconfirmed`: out of touch with the global object) lifts no bound: purges may have come since.
+   */
+  noteIssued(issued: Pick<Snapshot, "purgeSeq" | "purgeAt" | "unconfirmed">, offsetMs: number, uncertaintyMs: number): void {
+    const behind = this.highestSeq < issued.purgeSeq && issued.purgeAt !== undefined;
+    const bound = behind ? issued.purgeAt! - offsetMs + uncertaintyMs : 0;
+    this.pendingUntil = issued.unconfirmed ? Math.max(this.pendingUntil, bound) : bound;
   }
 
   /** Names with a purge in force. */

@@ -26,6 +26,25 @@ describe("purge rules", () => {
     expect(rules.verdict("https://h/a", [], now - 5000).kind).toBe("none");
   });
 
+  it("keep a cold isolate's bound through an answer its relay could not vouch for, and lift it at one it can", () => {
+    const rules = new PurgeRules(86_400_000);
+    const startedAt = Date.now();
+    rules.setPending(startedAt);
+    // The relay is out of touch with the global object: what it holds may miss purges made since.
+    rules.noteIssued({ purgeSeq: 0, unconfirmed: true }, 0, 0);
+    expect(rules.verdict("https://h/a", [], startedAt - 5000).kind).toBe("hard");
+    rules.noteIssued({ purgeSeq: 0 }, 0, 0);
+    expect(rules.verdict("https://h/a", [], startedAt - 5000).kind).toBe("none");
+  });
+
+  it("count what was fetched before the newest rule issued as purged while the rules are on their way", () => {
+    const rules = new PurgeRules(86_400_000);
+    const now = Date.now();
+    rules.noteIssued({ purgeSeq: 9, purgeAt: now - 1000 }, 0, 0);
+    expect(rules.verdict("https://h/a", [], now - 5000).kind).toBe("hard");
+    expect(rules.verdict("https://h/a", [], now - 500).kind).toBe("none");
+  });
+
   const rule = (seq: number, at: number, targets: never[] | object[], soft = false) => ({ seq, id: `p${seq}`, at, soft, targets }) as never;
   it("hard rules remove entries fetched before them; later fills survive", () => {
     const rules = new PurgeRules(86_400_000);
