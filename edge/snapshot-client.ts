@@ -103,6 +103,8 @@ export class SnapshotClient {
   /** When figures last left for the control plane (with a sync or on their own). */
   private figuresSentAt = 0;
   private pushing: Promise<void> | undefined;
+  /** A request came while a report was scheduled or on its way: the figures it took may miss it. */
+  private figuresMovedSincePush = false;
 
   /** Invalidations told to the control plane, at most INVALIDATIONS_PER_MINUTE. */
   private readonly invalidations = new RateLimiter(INVALIDATIONS_PER_MINUTE);
@@ -151,9 +153,13 @@ export class SnapshotClient {
     if (!this.options.control) return undefined;
     const age = now - this.fetchedAt;
     const longPoll = this.mode() === "long-poll";
-    if (this.options.metricsReportMs > 0 && !this.pushing) {
-      const push = this.schedulePush(now);
-      if (push) waitUntil(push);
+    if (this.options.metricsReportMs > 0) {
+      // A report already on its way left with figures from before this request: it sends again after.
+      if (this.pushing) this.figuresMovedSincePush = true;
+      else {
+        const push = this.schedulePush(now);
+        if (push) waitUntil(push);
+      }
     }
     // Backing off after failures: the last snapshot serves; no request waits on a control plane in trouble.
     if (now < this.retryAt) return undefined;
@@ -197,15 +203,24 @@ export class SnapshotClient {
    * waiting for the next request. The wait lives in this request's waitUntil,
    * which the platform ends 30 s after the response: a report due later than
    * PUSH_WAIT_MAX_MS from now is left to a later request (an isolate that
-   * falls idle then keeps its last figures until its next request).
+   * falls idle then keeps its last figures until its next request). Requests
+   * that come while a report is on its way, or a report that fails, send it
+   * again after.
    */
   private schedulePush(now: number): Promise<void> | undefined {
     const delay = Math.max(0, this.figuresSentAt + this.options.metricsReportMs - now);
     if (delay > PUSH_WAIT_MAX_MS) return undefined;
+    // Again while requests came during a report, within this request's waitUntil (PUSH_WAIT_MAX_MS in all).
+    const lastStartAt = now + PUSH_WAIT_MAX_MS;
     this.pushing = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      this.figuresSentAt = Date.now();
-      await this.post({ pop: this.options.popName, isolate: this.options.identity.id, events: [], metrics: this.options.metrics() });
+      for (let wait = delay; ; ) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        this.figuresSentAt = Date.now();
+        this.figuresMovedSincePush = false;
+        const sent = await this.post({ pop: this.options.popName, isolate: this.options.identity.id, events: [], metrics: this.options.metrics() });
+        wait = Math.max(0, this.figuresSentAt + this.options.metricsReportMs - Date.now());
+        if ((sent && !this.figuresMovedSincePush) || Date.now() + wait > lastStartAt) break;
+      }
     })().finally(() => {
       this.pushing = undefined;
     });

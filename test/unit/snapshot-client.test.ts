@@ -57,6 +57,54 @@ describe("figure reports between syncs", () => {
   });
 });
 
+describe("figure reports at the end of a burst", () => {
+  it("sends the figures again when requests came while a report was on its way", async () => {
+    let requests = 0;
+    const reported: number[] = [];
+    const control = {
+      fetch: async (url: string, init?: RequestInit) => {
+        if (url.endsWith("/v1/sync")) return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
+        // A loaded control plane: each report takes 100 ms to answer.
+        await new Promise((r) => setTimeout(r, 100));
+        reported.push((JSON.parse(String(init?.body)) as { metrics: { counters: { requests: number } } }).metrics.counters.requests);
+        return Response.json({ version: 1 });
+      },
+    } as unknown as Fetcher;
+    const snapshots = new SnapshotClient(clientOptions(control, { metricsReportMs: 20, metrics: () => ({ counters: { requests } }) }));
+    const waited: Promise<unknown>[] = [];
+    const request = () => {
+      requests++;
+      return snapshots.forRequest((p) => waited.push(p), Date.now());
+    };
+    await request();
+    while (waited.length > 0) await Promise.all(waited.splice(0));
+    request();
+    // The report of those two is on its way (20 ms, then 100 ms to answer) when the last request comes.
+    await new Promise((r) => setTimeout(r, 60));
+    request();
+    while (waited.length > 0) await Promise.all(waited.splice(0));
+    expect(reported.at(-1), `reported: ${reported.join(", ")}`).toBe(3);
+  });
+
+  it("sends the figures again after a report that failed, not only at the next request", async () => {
+    let failures = 1;
+    const reported: number[] = [];
+    const control = {
+      fetch: async (url: string, init?: RequestInit) => {
+        if (url.endsWith("/v1/sync")) return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
+        if (failures-- > 0) return new Response("overloaded", { status: 503 });
+        reported.push((JSON.parse(String(init?.body)) as { metrics: { counters: { requests: number } } }).metrics.counters.requests);
+        return Response.json({ version: 1 });
+      },
+    } as unknown as Fetcher;
+    const snapshots = new SnapshotClient(clientOptions(control, { metricsReportMs: 20, metrics: () => ({ counters: { requests: 7 } }) }));
+    const waited: Promise<unknown>[] = [];
+    snapshots.forRequest((p) => waited.push(p), Date.now());
+    while (waited.length > 0) await Promise.all(waited.splice(0));
+    expect(reported).toEqual([7]);
+  });
+});
+
 describe("a control plane in trouble", () => {
   /** A client whose control plane answers every sync 503, counting them. */
   function failing(longPollMs: number, retryAfter?: string) {
