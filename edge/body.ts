@@ -103,8 +103,8 @@ export class OriginBodyError extends Error {
 
 /** The most one read of a body takes at once (see largeChunkReader). */
 export const READ_CHUNK_BYTES = 256 * 1024;
-/** A read smaller than this is copied out of its buffer, which would otherwise live as long as the chunk. */
-const COPY_BELOW_BYTES = 16 * 1024;
+/** A body's first read: most answers are smaller than this, and a read allocates its whole buffer. */
+export const FIRST_READ_BYTES = 16 * 1024;
 
 /** What largeChunkReader gives: reads, and a way to stop reading. */
 export interface ChunkReader {
@@ -119,7 +119,11 @@ export interface ChunkReader {
  * per chunk whatever its size: 30 MB in 4 KiB chunks took 300-400 ms per layer
  * under workerd, in 256 KiB chunks under 10. A read never waits for more than
  * what is there, so a body that trickles (events, long polls) passes as it
- * comes. Streams that are not byte streams are read as they chunk themselves.
+ * comes. The buffer starts at FIRST_READ_BYTES and doubles while reads fill it
+ * (more is waiting), halving when one fills less than half, so a small answer
+ * allocates 16 KiB, not 256; a read that fills less than half its buffer is
+ * copied out, so no chunk holds more than twice its bytes. Streams that are
+ * not byte streams are read as they chunk themselves.
  */
 export function largeChunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
   let byob: ReadableStreamBYOBReader;
@@ -128,14 +132,17 @@ export function largeChunkReader(body: ReadableStream<Uint8Array>): ChunkReader 
   } catch {
     return body.getReader();
   }
-  return {
-    async read() {
-      const { done, value } = await byob.read(new Uint8Array(READ_CHUNK_BYTES));
-      if (done || !value || value.byteLength === 0) return done || !value ? { done: true, value: undefined } : this.read();
-      return { done: false, value: value.byteLength < COPY_BELOW_BYTES ? value.slice() : value };
-    },
-    cancel: (reason) => byob.cancel(reason),
+  let size = FIRST_READ_BYTES;
+  const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    const asked = size;
+    const { done, value } = await byob.read(new Uint8Array(asked));
+    if (done || !value) return { done: true, value: undefined };
+    if (value.byteLength === 0) return read();
+    const underHalf = value.byteLength * 2 < asked;
+    size = value.byteLength === asked ? Math.min(asked * 2, READ_CHUNK_BYTES) : underHalf ? Math.max(FIRST_READ_BYTES, asked / 2) : asked;
+    return { done: false, value: underHalf ? value.slice() : value };
   };
+  return { read, cancel: (reason) => byob.cancel(reason) };
 }
 
 /**
