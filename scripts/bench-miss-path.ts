@@ -20,7 +20,7 @@ import { backgroundLevels, encode, encodeStream } from "../edge/compress/codecs"
 import type { Coding } from "../edge/http/accept-encoding";
 import { Miniflare } from "miniflare";
 import type { Topology } from "./network";
-import { bundledScript, COMPATIBILITY_DATE, ROOT } from "./network";
+import { bundledScript, COMPATIBILITY_DATE, FRONT_WORKER, frontWorker, ROOT, ZONE_CACHE_WORKER, zoneCacheWorker } from "./network";
 
 export interface MissTiming {
   bytes: number;
@@ -41,27 +41,51 @@ export interface MissTiming {
   bareHops: { firstByteMs: number; lastByteMs: number };
 }
 
-/** The POP's and the shard's hops as bare pass-through workers (see MissTiming.bareHops). */
-async function startBareHops(originUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  // Loopback, a free port, no cf download, no request log: as the network's instances run.
-  const instance = { host: "127.0.0.1", port: 0, cf: {}, logRequests: false, modules: true, compatibilityDate: COMPATIBILITY_DATE } as const;
+/**
+ * The POP's and the shard's hops as bare pass-through workers (see MissTiming.bareHops), wired as the
+ * network wires Outpost's: clients reach the POP worker through production's front, the POP reaches
+ * the control plane's instance by an external service binding, the shard is a Durable Object there,
+ * and the shard's origin fetch passes the zone's cache (the outbound service), as Outpost's do.
+ */
+async function startBareHops(originUrl: string, cf: Record<string, unknown>): Promise<{ url: string; stop: () => Promise<void> }> {
+  // Loopback, a free port, no request log: as the network's instances run.
+  const instance = { host: "127.0.0.1", port: 0, cf, logRequests: false } as const;
+  const script = { modules: true, compatibilityDate: COMPATIBILITY_DATE } as const;
   const shardInstance = new Miniflare({
     ...instance,
-    bindings: { ORIGIN: originUrl },
-    durableObjects: { SHARD: { className: "Shard", useSQLite: true } },
-    script: `import { DurableObject } from "cloudflare:workers";
-      export class Shard extends DurableObject {
-        fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
-      }
-      export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`,
+    workers: [
+      {
+        ...script,
+        name: "bare-shard",
+        bindings: { ORIGIN: originUrl },
+        durableObjects: { SHARD: { className: "Shard", useSQLite: true } },
+        outboundService: ZONE_CACHE_WORKER,
+        script: `import { DurableObject } from "cloudflare:workers";
+          export class Shard extends DurableObject {
+            fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
+          }
+          export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`,
+      },
+      zoneCacheWorker(),
+    ],
   });
   const shardUrl = new URL(await shardInstance.ready);
   const popInstance = new Miniflare({
     ...instance,
-    bindings: { NEXT: shardUrl.origin },
-    script: `export default { fetch(request, env) { const url = new URL(request.url); return fetch(env.NEXT + url.pathname + url.search, { headers: request.headers }); } };`,
+    workers: [
+      {
+        ...script,
+        name: "bare-pop",
+        serviceBindings: { NEXT: { external: { address: `127.0.0.1:${shardUrl.port}`, http: {} } } },
+        outboundService: ZONE_CACHE_WORKER,
+        script: `export default { fetch(request, env) { return env.NEXT.fetch(request.url, { headers: request.headers }); } };`,
+      },
+      frontWorker(["bare-pop"], cf, 0),
+      zoneCacheWorker(),
+    ],
   });
-  const popUrl = new URL(await popInstance.ready);
+  await popInstance.ready;
+  const popUrl = await popInstance.unsafeGetDirectURL(FRONT_WORKER);
   return { url: popUrl.origin, stop: async () => void (await Promise.allSettled([popInstance.dispose(), shardInstance.dispose()])) };
 }
 
@@ -87,7 +111,7 @@ export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 
   const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
   const origin = topology.origins.find((o) => o.id === "eu-central") ?? topology.origins[0];
   const out: MissTiming[] = [];
-  const bare = await startBareHops(origin.url);
+  const bare = await startBareHops(origin.url, { colo: fra.colo });
   try {
     // Warm-up, not counted: the first misses after a start pay for JIT and the shards' first use.
     for (let i = 0; i < 8; i++) {

@@ -162,7 +162,7 @@ export const ZONE_CACHE_WORKER = "cloudflare-zone-cache";
  * Miniflare worker options for the zone's cache under a Worker's subrequests
  * (cloudflare-zone-cache.ts): Outpost's workers name it as their outboundService.
  */
-function zoneCacheWorker() {
+export function zoneCacheWorker() {
   return { name: ZONE_CACHE_WORKER, modules: true, script: bundledScript("cloudflare-zone-cache.ts"), compatibilityDate: COMPATIBILITY_DATE };
 }
 
