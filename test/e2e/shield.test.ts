@@ -87,6 +87,19 @@ describe("the shield tier", () => {
     await hitAtFra(path);
   });
 
+  it("a cold miss answers once its first 16 KiB have come, at both tiers: an origin that pauses after 20 KB does not hold the client", async () => {
+    const bytes = 40_000 + size++;
+    const path = unique(`/gen/${bytes}?ttl=60&pauseAfter=20000&pauseMs=2000`);
+    const started = Date.now();
+    const response = await fetch(`${popUrl("FRA")}${path}`, { headers: { "accept-encoding": "identity" } });
+    const reader = response.body!.getReader();
+    await reader.read();
+    const firstBytesAt = Date.now() - started;
+    await reader.cancel();
+    // Waiting for 64 KiB (or the whole body) at either tier, the first byte would come after the pause.
+    expect(firstBytesAt).toBeLessThan(1500);
+  });
+
   it("requests collapsed onto a miss too large to share are not held for its whole body", async () => {
     const bytes = 2_000_000 + size++;
     const path = unique(`/gen/${bytes}?ttl=60&pauseAfter=1500000&pauseMs=2500`);
