@@ -58,18 +58,31 @@ describe("figure reports between syncs", () => {
 });
 
 describe("figure reports at the end of a burst", () => {
-  it("sends the figures again when requests came while a report was on its way", async () => {
-    let requests = 0;
+  /**
+   * A control plane that records the request count of each figure report it takes; `before` runs
+   * first and may answer for it (a failure), or wait (a loaded control plane).
+   */
+  function reportsTaken(before: () => Promise<Response | undefined>) {
     const reported: number[] = [];
     const control = {
       fetch: async (url: string, init?: RequestInit) => {
         if (url.endsWith("/v1/sync")) return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
-        // A loaded control plane: each report takes 100 ms to answer.
-        await new Promise((r) => setTimeout(r, 100));
+        const answer = await before();
+        if (answer) return answer;
         reported.push((JSON.parse(String(init?.body)) as { metrics: { counters: { requests: number } } }).metrics.counters.requests);
         return Response.json({ version: 1 });
       },
     } as unknown as Fetcher;
+    return { control, reported };
+  }
+  const settled = async (waited: Promise<unknown>[]) => {
+    while (waited.length > 0) await Promise.all(waited.splice(0));
+  };
+
+  it("sends the figures again when requests came while a report was on its way", async () => {
+    let requests = 0;
+    // A loaded control plane: each report takes 100 ms to answer.
+    const { control, reported } = reportsTaken(() => new Promise((r) => setTimeout(() => r(undefined), 100)));
     const snapshots = new SnapshotClient(clientOptions(control, { metricsReportMs: 20, metrics: () => ({ counters: { requests } }) }));
     const waited: Promise<unknown>[] = [];
     const request = () => {
@@ -77,30 +90,22 @@ describe("figure reports at the end of a burst", () => {
       return snapshots.forRequest((p) => waited.push(p), Date.now());
     };
     await request();
-    while (waited.length > 0) await Promise.all(waited.splice(0));
+    await settled(waited);
     request();
     // The report of those two is on its way (20 ms, then 100 ms to answer) when the last request comes.
     await new Promise((r) => setTimeout(r, 60));
     request();
-    while (waited.length > 0) await Promise.all(waited.splice(0));
+    await settled(waited);
     expect(reported.at(-1), `reported: ${reported.join(", ")}`).toBe(3);
   });
 
   it("sends the figures again after a report that failed, not only at the next request", async () => {
     let failures = 1;
-    const reported: number[] = [];
-    const control = {
-      fetch: async (url: string, init?: RequestInit) => {
-        if (url.endsWith("/v1/sync")) return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
-        if (failures-- > 0) return new Response("overloaded", { status: 503 });
-        reported.push((JSON.parse(String(init?.body)) as { metrics: { counters: { requests: number } } }).metrics.counters.requests);
-        return Response.json({ version: 1 });
-      },
-    } as unknown as Fetcher;
+    const { control, reported } = reportsTaken(async () => (failures-- > 0 ? new Response("overloaded", { status: 503 }) : undefined));
     const snapshots = new SnapshotClient(clientOptions(control, { metricsReportMs: 20, metrics: () => ({ counters: { requests: 7 } }) }));
     const waited: Promise<unknown>[] = [];
     snapshots.forRequest((p) => waited.push(p), Date.now());
-    while (waited.length > 0) await Promise.all(waited.splice(0));
+    await settled(waited);
     expect(reported).toEqual([7]);
   });
 });
