@@ -221,6 +221,27 @@ describe("regional relay", () => {
     expect(cold.answers[1].unconfirmed).toBeUndefined();
   });
 
+  it("asks upstream for a new isolate once a second at most while it backs off, so one arriving after the global object is back gets its news", async () => {
+    const { plane, relay, calls, setDown } = relayed();
+    hold(relay, isolate(0), 6000);
+    await sleep(20);
+    setDown(true);
+    const before = calls.sync;
+    // Three failures in a row: the relay's own loop now waits 2 s before its next try.
+    for (let i = 0; i < 60 && calls.sync < before + 3; i++) await sleep(50);
+    setDown(false);
+    await plane.purge([url("/meanwhile")], false, "meanwhile");
+    await sleep(1100);
+    const cold = hold(relay, isolate(1), 0);
+    await cold.done;
+    expect(cold.answers[0].unconfirmed).toBeUndefined();
+    expect(cold.answers[0].purges.map((p) => p.id)).toEqual(["meanwhile"]);
+    // Within a second of that try, another new isolate is served what the relay has, asking nothing more.
+    const asked = calls.sync;
+    await hold(relay, isolate(2), 0).done;
+    expect(calls.sync).toBe(asked);
+  }, 10_000);
+
   it("backs off its forwards while the global object is down, however often its isolates arm syncs", async () => {
     const { relay, calls, setDown } = relayed();
     const opening = hold(relay, isolate(0), 0);

@@ -118,6 +118,8 @@ export class RelayState {
   failures = 0;
   /** The relay's own sync last failed: the global object is away, and batches wait for it to answer. */
   private syncFailing = false;
+  /** When the relay last asked upstream for news. */
+  private lastPullAt = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: RelayOptions) {
@@ -223,12 +225,14 @@ export class RelayState {
 
   /**
    * A snapshot to serve: fetched first when there is none, or the relay has not asked upstream for a while.
-   * While its sync loop backs off from failures it is not fetched again here (isolates' syncs would become
-   * the global object's retry storm): it is served marked unconfirmed (answerFor).
+   * While its sync loop backs off from failures (up to MAX_UPSTREAM_BACKOFF_MS), an isolate's sync asks once
+   * first if the relay's last try was over FRESH_MS ago: one call a second at most, whatever its isolates
+   * do, and a new isolate right after the global object's return gets its news, not an unconfirmed answer.
    */
   async ready(): Promise<void> {
-    const stale = !this.upstreamRunning && this.now() - this.fetchedAt > FRESH_MS;
-    if (this.base && !stale) return;
+    const idle = !this.upstreamRunning && this.now() - this.fetchedAt > FRESH_MS;
+    const failing = this.syncFailing && this.now() - this.lastPullAt > FRESH_MS;
+    if (this.base && !idle && !failing) return;
     this.first ??= this.pull(0).finally(() => (this.first = undefined));
     await this.first;
     // Upstream failing: a relay with a snapshot serves it, as an isolate keeps serving its own.
@@ -261,6 +265,7 @@ export class RelayState {
     const request: RelaySyncRequest = base
       ? { relay: this.options.name, have: base.version, purgeSeq: this.lastSeq, ...(base.purgeEpoch ? { epoch: base.purgeEpoch } : {}) }
       : { relay: this.options.name, have: 0 };
+    this.lastPullAt = this.now();
     try {
       const answer = await within(this.options.upstream.sync(request, waitMs), waitMs + UPSTREAM_MARGIN_MS);
       // In touch again before the answer goes down the streams: what they are sent now is vouched for.
