@@ -76,6 +76,8 @@ const MAX_BACKOFF_MS = 60_000;
 const CATCH_UP_TIMEOUT_MS = 10_000;
 /** The longest a figure report waits inside a request's waitUntil (Cloudflare ends it 30 s after the response). */
 const PUSH_WAIT_MAX_MS = 25_000;
+/** A passive-health report that fails is sent again after 1 s, then 2 s (report). */
+const [REPORT_RETRY_MS, REPORT_RETRIES] = [1000, 2];
 
 /** The control plane's refusal of a sync (overloaded, or an error), with how long it asked us to wait. */
 class SyncRefused extends Error {
@@ -198,19 +200,15 @@ export class SnapshotClient {
   }
 
   /**
-   * Sends the figures metricsReportMs after they last left (with a sync or
-   * alone), so that the figures at the end of a burst arrive too, without
-   * waiting for the next request. The wait lives in this request's waitUntil,
-   * which the platform ends 30 s after the response: a report due later than
-   * PUSH_WAIT_MAX_MS from now is left to a later request (an isolate that
-   * falls idle then keeps its last figures until its next request). Requests
-   * that come while a report is on its way, or a report that fails, send it
-   * again after.
+   * Sends the figures metricsReportMs after they last left (with a sync or alone), so that the figures
+   * at the end of a burst arrive too, without waiting for the next request; again while requests came
+   * during a report, or it failed. It all waits in this request's waitUntil, which the platform ends
+   * 30 s after the response: a report due later than PUSH_WAIT_MAX_MS from now is left to a later
+   * request (an isolate that falls idle then keeps its last figures until its next request).
    */
   private schedulePush(now: number): Promise<void> | undefined {
     const delay = Math.max(0, this.figuresSentAt + this.options.metricsReportMs - now);
     if (delay > PUSH_WAIT_MAX_MS) return undefined;
-    // Again while requests came during a report, within this request's waitUntil (PUSH_WAIT_MAX_MS in all).
     const lastStartAt = now + PUSH_WAIT_MAX_MS;
     this.pushing = (async () => {
       for (let wait = delay; ; ) {
@@ -279,10 +277,18 @@ export class SnapshotClient {
     });
   }
 
-  /** Sends passive-health events to the control plane; a failure keeps them for the next try. */
+  /**
+   * Sends passive-health events (every POP learns of an ejection from them), again after 1 s and 2 s when
+   * a try fails, in the request's waitUntil; false when none got through (kept for the next request).
+   */
   async report(events: ReportEvent[]): Promise<boolean> {
     if (!this.options.control || events.length === 0) return true;
-    return this.post({ pop: this.options.popName, isolate: this.options.identity.id, events });
+    const report = { pop: this.options.popName, isolate: this.options.identity.id, events };
+    for (let attempt = 0; ; attempt++) {
+      if (await this.post(report)) return true;
+      if (attempt === REPORT_RETRIES) return false;
+      await new Promise((resolve) => setTimeout(resolve, REPORT_RETRY_MS * 2 ** attempt));
+    }
   }
 
   private async post(body: Report): Promise<boolean> {

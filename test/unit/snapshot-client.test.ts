@@ -110,6 +110,25 @@ describe("figure reports at the end of a burst", () => {
   });
 });
 
+describe("passive-health reports", () => {
+  it("sends an ejection again after a failed try, not only with the isolate's next request", async () => {
+    const tries: number[] = [];
+    const control = {
+      fetch: async (url: string) => {
+        if (url.endsWith("/v1/sync")) return Response.json({ ...EMPTY_SNAPSHOT, version: 1 });
+        tries.push(Date.now());
+        return tries.length === 1 ? new Response("overloaded", { status: 503 }) : Response.json({ version: 1 });
+      },
+    } as unknown as Fetcher;
+    const snapshots = new SnapshotClient(clientOptions(control));
+    const sent = await snapshots.report([{ kind: "ejected", originId: "o", at: Date.now(), reason: "status 522" }]);
+    expect(sent).toBe(true);
+    expect(tries).toHaveLength(2);
+    // Not at once: a control plane in trouble is given a second.
+    expect(tries[1] - tries[0]).toBeGreaterThanOrEqual(900);
+  });
+});
+
 describe("a control plane in trouble", () => {
   /** A client whose control plane answers every sync 503, counting them. */
   function failing(longPollMs: number, retryAfter?: string) {
