@@ -15,11 +15,13 @@ function relayed(window = 50, holdMs = 300) {
   const plane = new ControlState(new MemoryControlStorage(), config, Date.now, () => undefined, { catchUpAfter: window, purgePageSize: window });
   const calls = { sync: 0, forward: 0, catchUp: 0, config: 0 };
   let down = false;
+  let hung = false;
   let forwardsToFail = 0;
   const upstream: RelayUpstream = {
     sync: async (request, waitMs) => {
       calls.sync++;
       if (down) throw new Error("global object unavailable");
+      if (hung) return new Promise<never>(() => undefined);
       return plane.relaySync(request, waitMs);
     },
     forward: async (batch) => {
@@ -38,7 +40,7 @@ function relayed(window = 50, holdMs = 300) {
   };
   // Fixed dice: the backoff after failures is half its ceiling, so the outage test cannot draw a 4 s wait.
   const relay = new RelayState({ name: "weur", upstream, window, holdMs, random: () => 0.5 });
-  return { plane, relay, calls, setDown: (value: boolean) => (down = value), failForwards: (n: number) => (forwardsToFail = n) };
+  return { plane, relay, calls, setDown: (value: boolean) => (down = value), setHung: (value: boolean) => (hung = value), failForwards: (n: number) => (forwardsToFail = n) };
 }
 
 /** An isolate's held sync through the relay: every answer it is sent, as it comes. */
@@ -240,6 +242,24 @@ describe("regional relay", () => {
     const asked = calls.sync;
     await hold(relay, isolate(2), 0).done;
     expect(calls.sync).toBe(asked);
+  }, 10_000);
+
+  it("answers within a second when the global object hangs, marked unconfirmed, rather than with it", async () => {
+    const { relay, calls, setDown, setHung } = relayed();
+    hold(relay, isolate(0), 6000);
+    await sleep(20);
+    setDown(true);
+    const before = calls.sync;
+    for (let i = 0; i < 60 && calls.sync < before + 3; i++) await sleep(50);
+    // Out of touch, in a 2 s backoff; the global object now hangs instead of failing.
+    setDown(false);
+    setHung(true);
+    await sleep(1100);
+    const started = Date.now();
+    const cold = hold(relay, isolate(1), 0);
+    await cold.done;
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(cold.answers[0].unconfirmed).toBe(true);
   }, 10_000);
 
   it("backs off its forwards while the global object is down, however often its isolates arm syncs", async () => {

@@ -57,6 +57,8 @@ const MAX_RELAY_STREAMS = 20_000;
 const IDLE_STOP_MS = 60_000;
 /** A relay that stopped asking upstream asks once before answering when its state is older than this. */
 const FRESH_MS = 1000;
+/** An isolate's sync waits this long at most for the relay's pull when the relay has a snapshot to serve. */
+const READY_WAIT_MS = 1000;
 /** An answer is shared this long at most: an isolate reads the control plane's clock from its `generatedAt`. */
 const ANSWER_REUSE_MS = 20;
 /** An upstream call with no answer within its hold plus this has failed. */
@@ -120,6 +122,8 @@ export class RelayState {
   private syncFailing = false;
   /** When the relay last asked upstream for news. */
   private lastPullAt = 0;
+  /** The relay's state is known current: its last pull answered, and it has not sat idle since (answerFor). */
+  private vouched = false;
   private readonly now: () => number;
 
   constructor(private readonly options: RelayOptions) {
@@ -228,15 +232,23 @@ export class RelayState {
    * While its sync loop backs off from failures (up to MAX_UPSTREAM_BACKOFF_MS), an isolate's sync asks once
    * first if the relay's last try was over FRESH_MS ago: one call a second at most, whatever its isolates
    * do, and a new isolate right after the global object's return gets its news, not an unconfirmed answer.
+   * A relay with a snapshot waits READY_WAIT_MS at most (a global object that hangs), then serves it unconfirmed.
    */
   async ready(): Promise<void> {
     const idle = !this.upstreamRunning && this.now() - this.fetchedAt > FRESH_MS;
     const failing = this.syncFailing && this.now() - this.lastPullAt > FRESH_MS;
     if (this.base && !idle && !failing) return;
+    if (idle) this.setVouched(false);
     this.first ??= this.pull(0).finally(() => (this.first = undefined));
-    await this.first;
+    if (this.base) await within(this.first, READY_WAIT_MS).catch(() => false);
+    else await this.first;
     // Upstream failing: a relay with a snapshot serves it, as an isolate keeps serving its own.
     if (!this.base) throw new RelayUnavailable(`relay ${this.options.name} has no snapshot: the control plane did not answer`);
+  }
+
+  private setVouched(value: boolean): void {
+    if (this.vouched !== value) this.answers.clear();
+    this.vouched = value;
   }
 
   /** The relay's own sync loop, while isolates ask: held syncs upstream, backing off with jitter on failure. */
@@ -271,13 +283,14 @@ export class RelayState {
       // In touch again before the answer goes down the streams: what they are sent now is vouched for.
       this.failures = 0;
       this.syncFailing = false;
+      this.vouched = true;
       this.apply(answer);
       this.forwarder.recovered();
       return true;
     } catch {
       this.failures++;
       this.syncFailing = true;
-      this.answers.clear();
+      this.setVouched(false);
       return false;
     }
   }
@@ -325,7 +338,7 @@ export class RelayState {
   private answerFor(position: number): Snapshot {
     let answer = this.answers.get(position);
     if (answer && this.now() - answer.generatedAt <= ANSWER_REUSE_MS) return answer;
-    answer = { ...this.base!, generatedAt: this.now(), purges: [], ...(this.syncFailing ? { unconfirmed: true as const } : {}) };
+    answer = { ...this.base!, generatedAt: this.now(), purges: [], ...(this.vouched ? {} : { unconfirmed: true as const }) };
     if (position < this.after) answer.catchUp = true;
     else answer.purges = this.rules.filter((rule) => rule.seq > position);
     this.answers.set(position, answer);
