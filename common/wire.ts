@@ -70,6 +70,8 @@ export const SyncRequestSchema = PopMetricsSchema.extend({
   /** Hold the answer until there is news past `have` / `purgeSeq`, at most this many ms. */
   wait: z.number().int().min(0).max(MAX_SYNC_WAIT_MS).optional(),
   mode: SyncModeSchema.optional(),
+  /** The POP's last answer was unconfirmed (a relay out of touch): answered at once when there is one it vouches for. */
+  unconfirmed: z.literal(true).optional(),
 }).strict();
 export type SyncRequest = z.infer<typeof SyncRequestSchema>;
 /** What the control plane records of a sync (the wait is how it is answered, not what it says). */

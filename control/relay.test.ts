@@ -262,6 +262,22 @@ describe("regional relay", () => {
     expect(cold.answers[0].unconfirmed).toBe(true);
   }, 10_000);
 
+  it("answers at once an isolate that says its last answer was unconfirmed, news or not, once it can vouch", async () => {
+    const { relay } = relayed();
+    const opening = hold(relay, isolate(0), 0);
+    await opening.done;
+    const { purgeSeq, purgeEpoch, version } = opening.answers[0];
+    // In step with the relay, but unsure of it: it is not held to its bound for a vouched answer.
+    const held = hold(relay, { ...isolate(1, purgeSeq, purgeEpoch), have: version, unconfirmed: true }, 3000);
+    await sleep(20);
+    expect(held.answers).toHaveLength(1);
+    expect(held.answers[0].unconfirmed).toBeUndefined();
+    // One that is sure of its state is held as before.
+    const sure = hold(relay, { ...isolate(2, purgeSeq, purgeEpoch), have: version }, 3000);
+    await sleep(20);
+    expect(sure.answers).toHaveLength(0);
+  });
+
   it("backs off its forwards while the global object is down, however often its isolates arm syncs", async () => {
     const { relay, calls, setDown } = relayed();
     const opening = hold(relay, isolate(0), 0);

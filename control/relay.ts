@@ -168,13 +168,14 @@ export class RelayState {
       position: report.purgeSeq,
       epoch: report.epoch ?? base.purgeEpoch,
       heldUntil: holdMs > 0 ? this.now() + holdMs : undefined,
-      unconfirmed: false,
+      unconfirmed: report.unconfirmed === true,
       send,
       end: () => undefined,
     };
     this.forwarder.note(stream, RELAY_FLUSH_MS, true);
     if (waitMs <= 0) return void this.sendNews(stream, RELAY_FLUSH_MS);
-    if (this.hasNews(stream) && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) return this.ended(stream);
+    const owed = this.hasNews(stream) || (stream.unconfirmed && this.vouched);
+    if (owed && !this.sendNews(stream, RELAY_FLUSH_SOON_MS)) return this.ended(stream);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => finish(true), holdMs);
       const finish = (last: boolean) => {

@@ -73,6 +73,8 @@ export class Pop {
   readonly retryBudget: RetryBudget;
   /** The control plane's purge epoch our sequence belongs to. */
   purgeEpoch: string | undefined;
+  /** The last sync answer was one a relay out of touch could not vouch for: the next sync says so. */
+  private unconfirmed = false;
   /** Ejections and recoveries not yet told to the control plane. */
   private pendingReports: OutlierEvent[] = [];
   readonly startedAt = Date.now();
@@ -119,7 +121,7 @@ export class Pop {
       refreshMs: settings.SNAPSHOT_REFRESH_MS,
       longPollMs: settings.SNAPSHOT_LONG_POLL_MS,
       coldStartWaitMs: 500,
-      syncReport: () => ({ purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, ...this.identity.figures() }),
+      syncReport: () => ({ purgeSeq: this.purges.highestSeq, epoch: this.purgeEpoch, ...(this.unconfirmed ? { unconfirmed: true } : {}), ...this.identity.figures() }),
       metrics: () => this.identity.figures(),
       metricsReportMs: settings.METRICS_REPORT_MS,
       onCatchUp: (catchUp, offset, uncertainty) => {
@@ -130,6 +132,7 @@ export class Pop {
         this.adoptPurgeEpoch(next.purgeEpoch);
         this.applyPurges(next.purges, offset, uncertainty);
         this.purges.noteIssued(next, offset, uncertainty);
+        this.unconfirmed = next.unconfirmed === true;
         return this.purges.highestSeq;
       },
     });
