@@ -278,6 +278,25 @@ describe("regional relay", () => {
     expect(sure.answers).toHaveLength(0);
   });
 
+  it("holds its own sync upstream again at once when an isolate's call finds the global object back", async () => {
+    const { plane, relay, calls, setDown } = relayed();
+    const first = hold(relay, isolate(0), 8000);
+    await sleep(20);
+    setDown(true);
+    const before = calls.sync;
+    // Three failures in a row: the relay's own loop now waits 2 s before its next try.
+    for (let i = 0; i < 60 && calls.sync < before + 3; i++) await sleep(50);
+    setDown(false);
+    await sleep(1100);
+    // A new isolate's sync makes the relay ask, and it is back in touch...
+    await hold(relay, isolate(1), 0).done;
+    // ...so a purge now reaches the held isolate at once, not after the rest of the backoff.
+    const seen = first.answers.length;
+    await plane.purge([url("/right-after")], false, "right-after");
+    await sleep(200);
+    expect(first.answers.slice(seen).flatMap((a) => a.purges.map((p) => p.id))).toEqual(["right-after"]);
+  }, 10_000);
+
   it("backs off its forwards while the global object is down, however often its isolates arm syncs", async () => {
     const { relay, calls, setDown } = relayed();
     const opening = hold(relay, isolate(0), 0);

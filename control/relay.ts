@@ -88,8 +88,6 @@ interface HeldStream {
   end: () => void;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function within<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
@@ -122,6 +120,8 @@ export class RelayState {
   private syncFailing = false;
   /** When the relay last asked upstream for news. */
   private lastPullAt = 0;
+  /** Ends the sync loop's backoff wait (backOff). */
+  private wakeLoop: (() => void) | undefined;
   /** The relay's state is known current: its last pull answered, and it has not sat idle since (answerFor). */
   private vouched = false;
   private readonly now: () => number;
@@ -259,13 +259,29 @@ export class RelayState {
     void (async () => {
       try {
         while (this.streams.size > 0 || this.now() - this.lastIsolateAt < IDLE_STOP_MS) {
-          if (!(await this.pull(this.options.holdMs ?? 20_000))) await sleep(this.backoffMs());
+          if (!(await this.pull(this.options.holdMs ?? 20_000))) await this.backOff();
         }
       } finally {
         this.upstreamRunning = false;
         this.forwarder.syncStopped(this.backoffMs());
       }
     })();
+  }
+
+  /**
+   * The loop's wait after a failure, cut short when a call of an isolate's (ready) gets through: the relay
+   * then holds its sync upstream again at once. Left asleep, it would count as in touch while holding
+   * nothing, and miss the purges of the rest of its backoff.
+   */
+  private backOff(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.wakeLoop?.(), this.backoffMs());
+      this.wakeLoop = () => {
+        clearTimeout(timer);
+        this.wakeLoop = undefined;
+        resolve();
+      };
+    });
   }
 
   private backoffMs(): number {
@@ -285,6 +301,7 @@ export class RelayState {
       this.failures = 0;
       this.syncFailing = false;
       this.vouched = true;
+      this.wakeLoop?.();
       this.apply(answer);
       this.forwarder.recovered();
       return true;
