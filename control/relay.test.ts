@@ -55,6 +55,20 @@ function hold(relay: RelayState, report: SyncReport, waitMs: number) {
 
 const isolate = (n: number, purgeSeq = 0, epoch?: string): SyncReport => ({ pop: "Outpost-FRA", isolate: `i${n}`, have: 0, purgeSeq, ...(epoch ? { epoch } : {}) });
 
+/**
+ * A relay whose global object failed three syncs in a row while `first` (an isolate's held sync) was
+ * held: its own loop now waits 2 s (the fixed dice) before its next try.
+ */
+async function backingOff(holdMs = 6000) {
+  const setup = relayed();
+  const first = hold(setup.relay, isolate(0), holdMs);
+  await sleep(20);
+  setup.setDown(true);
+  const before = setup.calls.sync;
+  for (let i = 0; i < 60 && setup.calls.sync < before + 3; i++) await sleep(50);
+  return { ...setup, first };
+}
+
 describe("regional relay", () => {
   it("streams each purge down the held syncs it holds, with no request from the isolates and one at the global object", async () => {
     const { plane, relay, calls } = relayed();
@@ -224,13 +238,7 @@ describe("regional relay", () => {
   });
 
   it("asks upstream for a new isolate once a second at most while it backs off, so one arriving after the global object is back gets its news", async () => {
-    const { plane, relay, calls, setDown } = relayed();
-    hold(relay, isolate(0), 6000);
-    await sleep(20);
-    setDown(true);
-    const before = calls.sync;
-    // Three failures in a row: the relay's own loop now waits 2 s before its next try.
-    for (let i = 0; i < 60 && calls.sync < before + 3; i++) await sleep(50);
+    const { plane, relay, calls, setDown } = await backingOff();
     setDown(false);
     await plane.purge([url("/meanwhile")], false, "meanwhile");
     await sleep(1100);
@@ -245,12 +253,7 @@ describe("regional relay", () => {
   }, 10_000);
 
   it("answers within a second when the global object hangs, marked unconfirmed, rather than with it", async () => {
-    const { relay, calls, setDown, setHung } = relayed();
-    hold(relay, isolate(0), 6000);
-    await sleep(20);
-    setDown(true);
-    const before = calls.sync;
-    for (let i = 0; i < 60 && calls.sync < before + 3; i++) await sleep(50);
+    const { relay, setDown, setHung } = await backingOff();
     // Out of touch, in a 2 s backoff; the global object now hangs instead of failing.
     setDown(false);
     setHung(true);
@@ -279,13 +282,7 @@ describe("regional relay", () => {
   });
 
   it("holds its own sync upstream again at once when an isolate's call finds the global object back", async () => {
-    const { plane, relay, calls, setDown } = relayed();
-    const first = hold(relay, isolate(0), 8000);
-    await sleep(20);
-    setDown(true);
-    const before = calls.sync;
-    // Three failures in a row: the relay's own loop now waits 2 s before its next try.
-    for (let i = 0; i < 60 && calls.sync < before + 3; i++) await sleep(50);
+    const { plane, relay, setDown, first } = await backingOff(8000);
     setDown(false);
     await sleep(1100);
     // A new isolate's sync makes the relay ask, and it is back in touch...
