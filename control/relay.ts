@@ -247,6 +247,7 @@ export class RelayState {
     if (!this.base) throw new RelayUnavailable(`relay ${this.options.name} has no snapshot: the control plane did not answer`);
   }
 
+  /** Answers made before are marked for the old state: they are made again. */
   private setVouched(value: boolean): void {
     if (this.vouched !== value) this.answers.clear();
     this.vouched = value;
@@ -300,7 +301,7 @@ export class RelayState {
       // In touch again before the answer goes down the streams: what they are sent now is vouched for.
       this.failures = 0;
       this.syncFailing = false;
-      this.vouched = true;
+      this.setVouched(true);
       this.wakeLoop?.();
       this.apply(answer);
       this.forwarder.recovered();
