@@ -21,7 +21,7 @@ export interface RawWorkerdHits {
 }
 
 /** A capnp text literal (workerd's config language escapes as C does). */
-const capnpText = (value: string) => JSON.stringify(value);
+export const capnpText = (value: string) => JSON.stringify(value);
 
 function workerdConfig(ports: { outpost: number; bare: number }, bindings: Record<string, string>): string {
   const bound = Object.entries(bindings)
@@ -54,7 +54,7 @@ const bare :Workerd.Worker = (
 `;
 }
 
-async function waitForPort(url: string, child: ChildProcess, output: () => string): Promise<void> {
+export async function waitForPort(url: string, child: ChildProcess, output: () => string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}):\n${output()}`);
     try {
@@ -65,6 +65,37 @@ async function waitForPort(url: string, child: ChildProcess, output: () => strin
     }
   }
   throw new Error(`workerd did not listen on ${url}:\n${output()}`);
+}
+
+/** A workerd process, what it has printed (for an error), and a way to end it. */
+export interface WorkerdProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop: () => void;
+}
+
+/** The workerd binary serving `config` (a file in `dir`). */
+export function spawnWorkerd(dir: string, config: string): WorkerdProcess {
+  let output = "";
+  // One process per config, as each Miniflare instance is one workerd. The command is a Node
+  // launcher that starts the binary: its own process group, so that stop ends both.
+  const child = spawn(join(ROOT, "node_modules", ".bin", "workerd"), ["serve", join(dir, config), "--experimental"], {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const stop = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  };
+  // A bench that ends by an error or process.exit leaves no workerd behind either.
+  process.once("exit", stop);
+  return { child, output: () => output, stop };
 }
 
 /**
@@ -82,22 +113,19 @@ export async function measureRawWorkerdHits(options: {
 }): Promise<RawWorkerdHits> {
   const dir = mkdtempSync(join(tmpdir(), "outpost-raw-workerd-"));
   const origin = await startOrigin({ id: "eu-central", region: "eu-central", port: 0, adminPort: 0 });
-  let child: ChildProcess | undefined;
+  let workerd: WorkerdProcess | undefined;
   try {
     copyFileSync(options.bundle, join(dir, "worker.js"));
     writeFileSync(join(dir, "bare.js"), options.bareScript);
     const ports = { outpost: await freePort(), bare: await freePort() };
     const config = JSON.stringify(options.outpostConfig(`http://127.0.0.1:${origin.port}`));
     writeFileSync(join(dir, "config.capnp"), workerdConfig(ports, { OUTPOST_CONFIG: config, OUTPOST_ROLE: "pop", POP_NAME: "FRA" }));
-    let output = "";
-    // One thread, as each Miniflare instance's workerd serves a worker's requests.
-    child = spawn(join(ROOT, "node_modules", ".bin", "workerd"), ["serve", join(dir, "config.capnp"), "--experimental"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
+    workerd = spawnWorkerd(dir, "config.capnp");
+    const { child, output } = workerd;
     const outpostUrl = `http://127.0.0.1:${ports.outpost}`;
     const bareUrl = `http://127.0.0.1:${ports.bare}`;
-    await waitForPort(`${bareUrl}/1`, child, () => output);
-    await waitForPort(`${outpostUrl}/gen/1?ttl=86400`, child, () => output);
+    await waitForPort(`${bareUrl}/1`, child, output);
+    await waitForPort(`${outpostUrl}/gen/1?ttl=86400`, child, output);
     const once = (url: string) => runLoad({ url, connections: options.connections, durationSeconds: options.durationSeconds });
     const sizes: RawWorkerdHits["sizes"] = [];
     for (const bytes of options.sizes ?? [1024, 16384]) {
@@ -117,7 +145,7 @@ export async function measureRawWorkerdHits(options: {
     }
     return { sizes };
   } finally {
-    child?.kill("SIGTERM");
+    workerd?.stop();
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
   }
