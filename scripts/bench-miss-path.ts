@@ -106,48 +106,61 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 /** A pause after a trip of `bytes`, long enough for its stores to finish behind the answer: 100 ms and 20 ms a MB. */
 const settle = (bytes: number) => new Promise((resolve) => setTimeout(resolve, 100 + Math.ceil(bytes / 50_000)));
 
-/** Cold objects through FRA (and its shield) and straight from FRA's nearest origin, alternately. */
-export async function measureColdMisses(topology: Topology, sizes = [64 * 1024, 1024 * 1024, 30_000_000], rounds = 5): Promise<MissTiming[]> {
+/** Where one launcher's cold misses go: a POP (its shield behind it), the origin itself, and the same hops as bare workers. */
+export interface MissTargets {
+  popUrl: string;
+  originUrl: string;
+  bareHopsUrl: string;
+}
+
+/** Cold objects through the POP (and its shield), straight from the origin, and through bare hops, in turn. */
+export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1024 * 1024, 30_000_000], rounds = 5): Promise<MissTiming[]> {
+  const { popUrl, originUrl, bareHopsUrl } = targets;
+  const out: MissTiming[] = [];
+  // Warm-up, not counted: the first misses after a start pay for JIT and the shards' first use.
+  for (let i = 0; i < 8; i++) {
+    await timed(`${popUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
+    await timed(`${bareHopsUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
+  }
+  for (const bytes of sizes) {
+    const direct: { firstByteMs: number; lastByteMs: number }[] = [];
+    const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
+    const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
+    const bareHops: { firstByteMs: number; lastByteMs: number }[] = [];
+    // The origin makes each size once and keeps it: the first answer pays for that, not a round.
+    await timed(`${originUrl}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
+    for (let i = 0; i < rounds; i++) {
+      const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
+      // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
+      // cores the next trip, the direct one too, would share the CPU with it.
+      direct.push(await timed(`${originUrl}${path}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
+      shielded.push(await timed(`${popUrl}${path}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
+      notStored.push(await timed(`${popUrl}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
+      bareHops.push(await timed(`${bareHopsUrl}${path}`, { "accept-encoding": "identity" }));
+      await settle(bytes);
+    }
+    const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
+      firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
+      lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
+    });
+    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops) });
+  }
+  return out;
+}
+
+/** Cold objects through FRA of the Miniflare network and straight from FRA's nearest origin. */
+export async function measureColdMisses(topology: Topology, sizes?: number[], rounds?: number): Promise<MissTiming[]> {
   const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
   const origin = topology.origins.find((o) => o.id === "eu-central") ?? topology.origins[0];
-  const out: MissTiming[] = [];
   const bare = await startBareHops(origin.url, { colo: fra.colo });
   try {
-    // Warm-up, not counted: the first misses after a start pay for JIT and the shards' first use.
-    for (let i = 0; i < 8; i++) {
-      await timed(`${fra.url}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
-      await timed(`${bare.url}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
-    }
-    for (const bytes of sizes) {
-      const direct: { firstByteMs: number; lastByteMs: number }[] = [];
-      const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
-      const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
-      const bareHops: { firstByteMs: number; lastByteMs: number }[] = [];
-      // The origin makes each size once and keeps it: the first answer pays for that, not a round.
-      await timed(`${origin.url}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
-      for (let i = 0; i < rounds; i++) {
-        const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
-        // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
-        // cores the next trip, the direct one too, would share the CPU with it.
-        direct.push(await timed(`${origin.url}${path}`, { "accept-encoding": "identity" }));
-        await settle(bytes);
-        shielded.push(await timed(`${fra.url}${path}`, { "accept-encoding": "identity" }));
-        await settle(bytes);
-        notStored.push(await timed(`${fra.url}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
-        await settle(bytes);
-        bareHops.push(await timed(`${bare.url}${path}`, { "accept-encoding": "identity" }));
-        await settle(bytes);
-      }
-      const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
-        firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
-        lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
-      });
-      out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops) });
-    }
+    return await coldMissRounds({ popUrl: fra.url, originUrl: origin.url, bareHopsUrl: bare.url }, sizes, rounds);
   } finally {
     await bare.stop();
   }
-  return out;
 }
 
 /** A variant's bytes, over its coding's floor, and its CPU (absent under workerd, whose clock stands still while it computes). */

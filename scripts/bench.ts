@@ -11,7 +11,7 @@ import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
-import { loadNetworkConfig } from "./network-config";
+import { loadNetworkConfig, type NetworkConfig } from "./network-config";
 import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
 import { LOAD_GENERATOR, medianRun, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
@@ -19,7 +19,8 @@ import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
 import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
-import { measureCodingHits, measureColdMisses, measureVariantFloor } from "./bench-miss-path";
+import { measureCodingHits, measureColdMisses, measureVariantFloor, type MissTiming } from "./bench-miss-path";
+import { measureRawWorkerdMisses } from "./bench-raw-workerd-miss";
 import { measureRawWorkerdHits, type RawWorkerdHits } from "./bench-raw-workerd";
 import { type PurgeReach, simulateNetwork } from "./bench-scale-network";
 import { measureScale } from "./bench-scale";
@@ -467,16 +468,39 @@ async function rawWorkerdHits(): Promise<RawWorkerdHits> {
   return hits;
 }
 
-/** The miss path and the bytes (bench-miss-path.ts), printed as ratios. */
-async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]) {
-  const r2 = (x: number) => Math.round(x * 100) / 100;
-  const coldMisses = await measureColdMisses(topology);
-  console.log("\ncold miss through POP and shield / straight from the origin (loopback)");
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+function printColdMisses(title: string, coldMisses: MissTiming[]): void {
+  console.log(`\n${title}`);
   for (const m of coldMisses) {
     console.log(
       `  ${String(m.bytes).padStart(9)} B  first byte ${m.throughShield.firstByteMs} / ${m.direct.firstByteMs} ms (+${r2(m.throughShield.firstByteMs - m.direct.firstByteMs)})  last byte ${m.throughShield.lastByteMs} / ${m.direct.lastByteMs} ms (${r2(m.throughShield.lastByteMs / m.direct.lastByteMs)}x); the same hops, nothing stored: first ${m.notStored.firstByteMs}, last ${m.notStored.lastByteMs} ms (stored / not ${r2(m.throughShield.lastByteMs / m.notStored.lastByteMs)}x); bare pass-through workers on the same hops: first ${m.bareHops.firstByteMs}, last ${m.bareHops.lastByteMs} ms (${r2(m.bareHops.lastByteMs / m.direct.lastByteMs)}x direct)`,
     );
   }
+}
+
+/** Cold misses under the workerd binary (bench-raw-workerd-miss.ts), from FRA's nearest origin of the network, with its shield settings. */
+async function rawWorkerdMisses(topology: Topology, shield: NetworkConfig["shield"]): Promise<MissTiming[]> {
+  const origin = topology.origins.find((o) => o.id === "eu-central") ?? topology.origins[0];
+  const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
+  return measureRawWorkerdMisses({
+    bundle: await buildBundle(join(ROOT, ".outpost", "bench-build")),
+    originUrl: origin.url,
+    outpostConfig: {
+      origins: [{ id: origin.id, url: origin.url, region: origin.region, latitude: origin.latitude, longitude: origin.longitude }],
+      sites: [{ id: "bench", hosts: ["127.0.0.1"], origins: [origin.id] }],
+      ...(shield ? { shield } : {}),
+    },
+    cf: { colo: fra.colo, country: fra.country, continent: fra.continent, latitude: String(fra.latitude), longitude: String(fra.longitude) },
+  });
+}
+
+/** The miss path and the bytes (bench-miss-path.ts), printed as ratios. */
+async function measureMissPath(topology: Topology, shield: NetworkConfig["shield"]) {
+  const coldMisses = await measureColdMisses(topology);
+  printColdMisses("cold miss through POP and shield / straight from the origin (loopback, Miniflare)", coldMisses);
+  const rawWorkerdColdMisses = await rawWorkerdMisses(topology, shield);
+  printColdMisses("the same under raw workerd (no Miniflare; the Cache API store: workerd-cache.ts)", rawWorkerdColdMisses);
   const variants = await measureVariantFloor();
   console.log("stored variants / their coding's floor (brotli 11, gzip 9, zstd 19: zstd under workerd, bytes only), swagger-ui-dist; first answer: the quick one meanwhile");
   const cpu = (ms: number | undefined) => (ms === undefined ? "" : `, ${ms} ms`);
@@ -491,7 +515,7 @@ async function measureMissPath(topology: Parameters<typeof measureColdMisses>[0]
   console.log(
     `hits on ${codingHits.bytes} B of text, ms: identity ${codingHits.ms.identity}, br ${codingHits.ms.br} (${r2(codingHits.ms.br / codingHits.ms.identity)}x), gzip ${codingHits.ms.gzip} (${r2(codingHits.ms.gzip / codingHits.ms.identity)}x)`,
   );
-  return { coldMisses, variants, codingHits };
+  return { coldMisses, rawWorkerdColdMisses, variants, codingHits };
 }
 
 function writePartial(name: string, figures: Record<string, unknown>): void {
@@ -609,7 +633,7 @@ async function main(): Promise<void> {
   if (values.only === "miss-path") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
-      const missPath = await measureMissPath(network.topology);
+      const missPath = await measureMissPath(network.topology, config.shield);
       writePartial("miss-path", { missPath });
     } finally {
       await network.stop();
@@ -714,7 +738,7 @@ async function main(): Promise<void> {
     syncLoad = await measureSyncLoad(network.topology);
     if (network.topology.shields.length > 0) tiers.push(await measureTiers(network.topology, true));
     slowClients = await measureSlowClients(network.topology);
-    missPath = await measureMissPath(network.topology);
+    missPath = await measureMissPath(network.topology, config.shield);
     if (values.peers) {
       const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
       peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);

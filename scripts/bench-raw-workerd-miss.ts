@@ -1,0 +1,161 @@
+/**
+ * The miss path under the workerd binary itself: the same tiers as the
+ * Miniflare network (production's front, two isolates of the POP, the
+ * control plane's process with the shield shards as SQLite-backed Durable
+ * Objects on disk, the zone's cache under every origin fetch), each process
+ * a workerd of its own, from configs this script writes; no Miniflare entry
+ * worker, no Miniflare cache. The Cache API store is workerd-cache.ts (each
+ * put carries its bytes to another service; memory, not SQLite, behind it).
+ * Beside it the same hops as bare pass-through workers, so that the floor of
+ * this launcher shows next to the product's figure.
+ */
+import { randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { coldMissRounds, type MissTiming } from "./bench-miss-path";
+import { capnpText, spawnWorkerd, waitForPort, type WorkerdProcess } from "./bench-raw-workerd";
+import { freePort } from "./free-port";
+import { bundledScript, COMPATIBILITY_DATE } from "./network";
+
+const BARE_SHARD = `import { DurableObject } from "cloudflare:workers";
+export class Shard extends DurableObject {
+  fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
+}
+export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`;
+
+const BARE_POP = `export default { fetch(request, env) { return env.NEXT.fetch(request.url, { headers: request.headers }); } };`;
+
+type Binding = [name: string, value: { text: string } | { json: string } | { service: string } | { durableObjectNamespace: string }];
+
+function bindingList(bindings: Binding[]): string {
+  const one = ([name, value]: Binding) => {
+    const [kind, target] = Object.entries(value)[0];
+    return `(name = ${capnpText(name)}, ${kind} = ${capnpText(target)})`;
+  };
+  return `[${bindings.map(one).join(", ")}]`;
+}
+
+/** A worker of ESM modules (files in the config's folder) with its bindings and outbound services. */
+function worker(module: string, bindings: Binding[], extra = ""): string {
+  return `(modules = [(name = ${capnpText(module)}, esModule = embed ${capnpText(module)})], compatibilityDate = "${COMPATIBILITY_DATE}", compatibilityFlags = ["nodejs_compat"], bindings = ${bindingList(bindings)}${extra})`;
+}
+
+/** The services every process has: the network out, the Cache API store, the zone's cache before origins. */
+const COMMON_SERVICES = `(name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "cache", worker = ${worker("cache.js", [])}),
+    (name = "zone-cache", worker = ${worker("zone-cache.js", [], `, globalOutbound = "internet", cacheApiOutbound = "cache"`)}),`;
+
+/** Where a worker's subrequests and cache calls go: through the zone's cache, to this process's store. */
+const OUTBOUND = `, globalOutbound = "zone-cache", cacheApiOutbound = "cache"`;
+
+function controlConfig(ports: { control: number; bareShard: number }, bindings: Binding[], originUrl: string): string {
+  const classes = ["ControlPlane", "Shield", "Relay"];
+  const objects = `, durableObjectNamespaces = [${classes.map((c) => `(className = "${c}", uniqueKey = "outpost-${c}", enableSql = true)`).join(", ")}], durableObjectStorage = (localDisk = "objects")`;
+  const controlBindings: Binding[] = [
+    ...bindings,
+    ["OUTPOST_ROLE", { text: "control" }],
+    ["CONTROL", { service: "outpost" }],
+    ["CONTROL_PLANE", { durableObjectNamespace: "ControlPlane" }],
+    ["SHIELD", { durableObjectNamespace: "Shield" }],
+    ["RELAY", { durableObjectNamespace: "Relay" }],
+  ];
+  const bareObjects = `, durableObjectNamespaces = [(className = "Shard", uniqueKey = "bare-Shard", enableSql = true)], durableObjectStorage = (inMemory = void)`;
+  return `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    ${COMMON_SERVICES}
+    (name = "objects", disk = (path = "objects", writable = true)),
+    (name = "outpost", worker = ${worker("worker.js", controlBindings, OUTBOUND + objects)}),
+    (name = "bare-shard", worker = ${worker(
+      "bare-shard.js",
+      [
+        ["ORIGIN", { text: originUrl }],
+        ["SHARD", { durableObjectNamespace: "Shard" }],
+      ],
+      OUTBOUND + bareObjects,
+    )}),
+  ],
+  sockets = [
+    (name = "control", address = "127.0.0.1:${ports.control}", http = (), service = "outpost"),
+    (name = "bare-shard", address = "127.0.0.1:${ports.bareShard}", http = (), service = "bare-shard"),
+  ],
+);
+`;
+}
+
+function popConfig(ports: { control: number; bareShard: number; pop: number; barePop: number }, bindings: Binding[], cf: Record<string, unknown>): string {
+  const isolates = ["outpost", "outpost-2"];
+  const popBindings: Binding[] = [...bindings, ["OUTPOST_ROLE", { text: "pop" }], ["POP_NAME", { text: String(cf.colo) }], ["CONTROL", { service: "control" }]];
+  const front = (services: string[]) =>
+    worker("front.js", [
+      ["CF_BLOB", { json: JSON.stringify(cf) }],
+      ["ISOLATES", { json: String(services.length) }],
+      ...services.map((s, i): Binding => [`POP_${i}`, { service: s }]),
+    ]);
+  return `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    ${COMMON_SERVICES}
+    (name = "control", external = (address = "127.0.0.1:${ports.control}", http = ())),
+    (name = "bare-shard", external = (address = "127.0.0.1:${ports.bareShard}", http = ())),
+    ${isolates.map((name) => `(name = "${name}", worker = ${worker("worker.js", popBindings, OUTBOUND)}),`).join("\n    ")}
+    (name = "front", worker = ${front(isolates)}),
+    (name = "bare-pop", worker = ${worker("bare-pop.js", [["NEXT", { service: "bare-shard" }]], OUTBOUND)}),
+    (name = "bare-front", worker = ${front(["bare-pop"])}),
+  ],
+  sockets = [
+    (name = "front", address = "127.0.0.1:${ports.pop}", http = (), service = "front"),
+    (name = "bare-front", address = "127.0.0.1:${ports.barePop}", http = (), service = "bare-front"),
+  ],
+);
+`;
+}
+
+/**
+ * Cold misses (bench-miss-path.ts's rounds) through a POP and its shield under raw workerd, against
+ * the origin at `originUrl` and bare hops in the same processes. `bundle` is the POP's worker.js;
+ * `outpostConfig` the Outpost configuration (shields on), `cf` the POP's request.cf.
+ */
+export async function measureRawWorkerdMisses(options: {
+  bundle: string;
+  originUrl: string;
+  outpostConfig: unknown;
+  cf: Record<string, unknown>;
+  sizes?: number[];
+  rounds?: number;
+}): Promise<MissTiming[]> {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-raw-workerd-miss-"));
+  const processes: WorkerdProcess[] = [];
+  try {
+    mkdirSync(join(dir, "objects"));
+    copyFileSync(options.bundle, join(dir, "worker.js"));
+    writeFileSync(join(dir, "cache.js"), bundledScript("workerd-cache.ts"));
+    writeFileSync(join(dir, "zone-cache.js"), bundledScript("cloudflare-zone-cache.ts"));
+    writeFileSync(join(dir, "front.js"), bundledScript("cloudflare-front.ts"));
+    writeFileSync(join(dir, "bare-shard.js"), BARE_SHARD);
+    writeFileSync(join(dir, "bare-pop.js"), BARE_POP);
+    const ports = { control: await freePort(), bareShard: await freePort(), pop: await freePort(), barePop: await freePort() };
+    const bindings: Binding[] = [
+      ["OUTPOST_CONFIG", { text: JSON.stringify(options.outpostConfig) }],
+      ["CONTROL_HOST", { text: "control.internal" }],
+      ["CONTROL_TOKENS", { text: JSON.stringify([{ name: "bench-admin", token: `opk_${randomBytes(24).toString("hex")}`, scopes: ["admin"] }]) }],
+      ["POP_TOKEN", { text: randomBytes(32).toString("hex") }],
+    ];
+    writeFileSync(join(dir, "control.capnp"), controlConfig(ports, bindings, options.originUrl));
+    writeFileSync(join(dir, "pop.capnp"), popConfig(ports, bindings, options.cf));
+    const control = spawnWorkerd(dir, "control.capnp");
+    processes.push(control);
+    await waitForPort(`http://127.0.0.1:${ports.bareShard}/gen/1?ttl=0`, control.child, control.output);
+    const pop = spawnWorkerd(dir, "pop.capnp");
+    processes.push(pop);
+    const popUrl = `http://127.0.0.1:${ports.pop}`;
+    const bareHopsUrl = `http://127.0.0.1:${ports.barePop}`;
+    await waitForPort(`${bareHopsUrl}/gen/1?ttl=0`, pop.child, pop.output);
+    await waitForPort(`${popUrl}/gen/1?ttl=0`, pop.child, pop.output);
+    return await coldMissRounds({ popUrl, originUrl: options.originUrl, bareHopsUrl }, options.sizes, options.rounds);
+  } finally {
+    for (const workerd of processes) workerd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
