@@ -41,6 +41,16 @@ export interface MissTiming {
   bareHops: { firstByteMs: number; lastByteMs: number };
 }
 
+/** The bare shard: a Durable Object (SHARD) that fetches from ORIGIN, behind a worker that routes to it. */
+export const BARE_SHARD_SCRIPT = `import { DurableObject } from "cloudflare:workers";
+export class Shard extends DurableObject {
+  fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
+}
+export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`;
+
+/** The bare POP: passes each request on to NEXT (the shard's instance). */
+export const BARE_POP_SCRIPT = `export default { fetch(request, env) { return env.NEXT.fetch(request.url, { headers: request.headers }); } };`;
+
 /**
  * The POP's and the shard's hops as bare pass-through workers (see MissTiming.bareHops), wired as the
  * network wires Outpost's: clients reach the POP worker through production's front, the POP reaches
@@ -60,11 +70,7 @@ async function startBareHops(originUrl: string, cf: Record<string, unknown>): Pr
         bindings: { ORIGIN: originUrl },
         durableObjects: { SHARD: { className: "Shard", useSQLite: true } },
         outboundService: ZONE_CACHE_WORKER,
-        script: `import { DurableObject } from "cloudflare:workers";
-          export class Shard extends DurableObject {
-            fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
-          }
-          export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`,
+        script: BARE_SHARD_SCRIPT,
       },
       zoneCacheWorker(),
     ],
@@ -78,7 +84,7 @@ async function startBareHops(originUrl: string, cf: Record<string, unknown>): Pr
         name: "bare-pop",
         serviceBindings: { NEXT: { external: { address: `127.0.0.1:${shardUrl.port}`, http: {} } } },
         outboundService: ZONE_CACHE_WORKER,
-        script: `export default { fetch(request, env) { return env.NEXT.fetch(request.url, { headers: request.headers }); } };`,
+        script: BARE_POP_SCRIPT,
       },
       frontWorker(["bare-pop"], cf, 0),
       zoneCacheWorker(),

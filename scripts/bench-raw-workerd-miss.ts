@@ -13,18 +13,10 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { coldMissRounds, type MissTiming } from "./bench-miss-path";
+import { BARE_POP_SCRIPT, BARE_SHARD_SCRIPT, coldMissRounds, type MissTiming } from "./bench-miss-path";
 import { capnpText, spawnWorkerd, waitForPort, type WorkerdProcess } from "./bench-raw-workerd";
 import { freePort } from "./free-port";
 import { bundledScript, COMPATIBILITY_DATE } from "./network";
-
-const BARE_SHARD = `import { DurableObject } from "cloudflare:workers";
-export class Shard extends DurableObject {
-  fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
-}
-export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`;
-
-const BARE_POP = `export default { fetch(request, env) { return env.NEXT.fetch(request.url, { headers: request.headers }); } };`;
 
 type Binding = [name: string, value: { text: string } | { json: string } | { service: string } | { durableObjectNamespace: string }];
 
@@ -133,8 +125,8 @@ export async function measureRawWorkerdMisses(options: {
     writeFileSync(join(dir, "cache.js"), bundledScript("workerd-cache.ts"));
     writeFileSync(join(dir, "zone-cache.js"), bundledScript("cloudflare-zone-cache.ts"));
     writeFileSync(join(dir, "front.js"), bundledScript("cloudflare-front.ts"));
-    writeFileSync(join(dir, "bare-shard.js"), BARE_SHARD);
-    writeFileSync(join(dir, "bare-pop.js"), BARE_POP);
+    writeFileSync(join(dir, "bare-shard.js"), BARE_SHARD_SCRIPT);
+    writeFileSync(join(dir, "bare-pop.js"), BARE_POP_SCRIPT);
     const ports = { control: await freePort(), bareShard: await freePort(), pop: await freePort(), barePop: await freePort() };
     const bindings: Binding[] = [
       ["OUTPOST_CONFIG", { text: JSON.stringify(options.outpostConfig) }],
