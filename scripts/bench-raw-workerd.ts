@@ -88,7 +88,8 @@ export function spawnWorkerd(dir: string, config: string): WorkerdProcess {
   child.stderr!.on("data", (d) => (output += d));
   const stop = () => {
     try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+      // SIGKILL: on SIGTERM workerd drains first, and a control plane holding syncs sat there for minutes.
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
     } catch {
       // already gone
     }
