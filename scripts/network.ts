@@ -479,9 +479,13 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       mkdirSync(dirname(options.topologyPath), { recursive: true });
       writeFileSync(options.topologyPath, `${JSON.stringify(topology, null, 2)}\n`, { mode: 0o600 });
     }
+    /** Disposes one instance and forgets it, so that stop() does not dispose it again. */
+    const retire = async (mf: Miniflare) => {
+      await mf.dispose();
+      miniflares.splice(miniflares.indexOf(mf), 1);
+    };
     const restartControl = async (downMs = 0) => {
-      await control.dispose();
-      miniflares.splice(miniflares.indexOf(control), 1);
+      await retire(control);
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       control = new Miniflare(controlOptions(Number(controlUrl.port)));
       miniflares.push(control);
@@ -489,9 +493,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     };
     const popMiniflares = popInstances.map((p) => p.mf);
     const restartPop = async (index: number, whileDown?: () => Promise<void>) => {
-      const old = popMiniflares[index];
-      await old.dispose();
-      miniflares.splice(miniflares.indexOf(old), 1);
+      await retire(popMiniflares[index]);
       await whileDown?.();
       const started = await startPop(popSpecs[index], index);
       popMiniflares[index] = started.mf;
