@@ -169,6 +169,9 @@ const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(v
  * driven at every POP at once (each POP its own sequence), collapsing across
  * POPs, and what a miss costs with and without a shield in between.
  */
+/** The longest one tier-bench request may take before the run stops and names it. */
+const TIER_REQUEST_TIMEOUT_MS = 30_000;
+
 async function measureTiers(topology: Topology, shield: boolean, requestsPerPop = 4000): Promise<TierResult> {
   const tag = `${shield ? "s" : "d"}${Date.now()}`;
   await originRequestTotal(topology, true);
@@ -183,8 +186,16 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
           sent++;
           const z = next();
           distinct.add(z);
-          const answer = await fetch(`${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`);
-          await answer.arrayBuffer();
+          const url = `${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`;
+          let answer: Response;
+          try {
+            // Bounded well below undici's own 300 s, and named: once, in a full run, one request
+            // here got no headers at all (four runs of this workload alone, 16,000 requests each, had none over 5 s).
+            answer = await fetch(url, { signal: AbortSignal.timeout(TIER_REQUEST_TIMEOUT_MS) });
+            await answer.arrayBuffer();
+          } catch (err) {
+            throw new Error(`tiers (shield ${shield ? "on" : "off"}): ${pop.name} ${url}: ${(err as Error).message}`, { cause: err });
+          }
           const origin = answer.headers.get("x-origin-id");
           if (origin) (filledBy.get(origin) ?? filledBy.set(origin, new Set()).get(origin)!).add(z);
         }
