@@ -164,14 +164,14 @@ interface TierResult {
 
 const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
+/** The longest one tier-bench request may take before the run stops and names it. */
+const TIER_REQUEST_TIMEOUT_MS = 30_000;
+
 /**
  * The upper tier's worth: a Zipf (s = 1.0) workload over 10,000 objects
  * driven at every POP at once (each POP its own sequence), collapsing across
  * POPs, and what a miss costs with and without a shield in between.
  */
-/** The longest one tier-bench request may take before the run stops and names it. */
-const TIER_REQUEST_TIMEOUT_MS = 30_000;
-
 async function measureTiers(topology: Topology, shield: boolean, requestsPerPop = 4000): Promise<TierResult> {
   const tag = `${shield ? "s" : "d"}${Date.now()}`;
   await originRequestTotal(topology, true);
