@@ -138,13 +138,13 @@ export async function measureRawWorkerdMisses(options: {
     writeFileSync(join(dir, "pop.capnp"), popConfig(ports, bindings, options.cf));
     const control = spawnWorkerd(dir, "control.capnp");
     processes.push(control);
-    await waitForPort(`http://127.0.0.1:${ports.bareShard}/gen/1?ttl=0`, control.child, control.output);
+    await waitForPort(`http://127.0.0.1:${ports.bareShard}/gen/1?ttl=0`, control);
     const pop = spawnWorkerd(dir, "pop.capnp");
     processes.push(pop);
     const popUrl = `http://127.0.0.1:${ports.pop}`;
     const bareHopsUrl = `http://127.0.0.1:${ports.barePop}`;
-    await waitForPort(`${bareHopsUrl}/gen/1?ttl=0`, pop.child, pop.output);
-    await waitForPort(`${popUrl}/gen/1?ttl=0`, pop.child, pop.output);
+    await waitForPort(`${bareHopsUrl}/gen/1?ttl=0`, pop);
+    await waitForPort(`${popUrl}/gen/1?ttl=0`, pop);
     return await coldMissRounds({ popUrl, originUrl: options.originUrl, bareHopsUrl }, options.sizes, options.rounds);
   } finally {
     for (const workerd of processes) workerd.stop();

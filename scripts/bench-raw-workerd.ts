@@ -54,9 +54,9 @@ const bare :Workerd.Worker = (
 `;
 }
 
-export async function waitForPort(url: string, child: ChildProcess, output: () => string): Promise<void> {
+export async function waitForPort(url: string, workerd: WorkerdProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}):\n${output()}`);
+    if (workerd.child.exitCode !== null) throw new Error(`workerd exited (${workerd.child.exitCode}):\n${workerd.output()}`);
     try {
       await fetch(url);
       return;
@@ -64,7 +64,7 @@ export async function waitForPort(url: string, child: ChildProcess, output: () =
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  throw new Error(`workerd did not listen on ${url}:\n${output()}`);
+  throw new Error(`workerd did not listen on ${url}:\n${workerd.output()}`);
 }
 
 /** A workerd process, what it has printed (for an error), and a way to end it. */
@@ -122,11 +122,10 @@ export async function measureRawWorkerdHits(options: {
     const config = JSON.stringify(options.outpostConfig(`http://127.0.0.1:${origin.port}`));
     writeFileSync(join(dir, "config.capnp"), workerdConfig(ports, { OUTPOST_CONFIG: config, OUTPOST_ROLE: "pop", POP_NAME: "FRA" }));
     workerd = spawnWorkerd(dir, "config.capnp");
-    const { child, output } = workerd;
     const outpostUrl = `http://127.0.0.1:${ports.outpost}`;
     const bareUrl = `http://127.0.0.1:${ports.bare}`;
-    await waitForPort(`${bareUrl}/1`, child, output);
-    await waitForPort(`${outpostUrl}/gen/1?ttl=86400`, child, output);
+    await waitForPort(`${bareUrl}/1`, workerd);
+    await waitForPort(`${outpostUrl}/gen/1?ttl=86400`, workerd);
     const once = (url: string) => runLoad({ url, connections: options.connections, durationSeconds: options.durationSeconds });
     const sizes: RawWorkerdHits["sizes"] = [];
     for (const bytes of options.sizes ?? [1024, 16384]) {
