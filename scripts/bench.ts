@@ -168,6 +168,24 @@ const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(v
 const TIER_REQUEST_TIMEOUT_MS = 30_000;
 
 /**
+ * After a tier request got no answer in time: the same URL asked again on a connection of its own
+ * (a fresh undici Agent, not global fetch's pool). An answer there points at the client's pool; none
+ * points at the POP, which must answer every request within its deadline.
+ */
+async function whatThePopSays(url: string): Promise<string> {
+  const dispatcher = new Agent({ headersTimeout: 10_000, bodyTimeout: 10_000 });
+  try {
+    const again = await request(url, { dispatcher });
+    await again.body.arrayBuffer();
+    return `asked again on a fresh connection: ${again.statusCode}, cache-status ${again.headers["cache-status"] ?? "none"}`;
+  } catch (err) {
+    return `asked again on a fresh connection: no answer either (${(err as Error).message})`;
+  } finally {
+    await dispatcher.close().catch(() => undefined);
+  }
+}
+
+/**
  * The upper tier's worth: a Zipf (s = 1.0) workload over 10,000 objects
  * driven at every POP at once (each POP its own sequence), collapsing across
  * POPs, and what a miss costs with and without a shield in between.
@@ -189,12 +207,13 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
           const url = `${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`;
           let answer: Response;
           try {
-            // Bounded well below undici's own 300 s, and named: once, in a full run, one request
-            // here got no headers at all (four runs of this workload alone, 16,000 requests each, had none over 5 s).
+            // Bounded well below undici's own 300 s, and named: in three runs of 2026-12 one request here
+            // got no headers at all; ten runs since had none (whatThePopSays tells the next one's side).
             answer = await fetch(url, { signal: AbortSignal.timeout(TIER_REQUEST_TIMEOUT_MS) });
             await answer.arrayBuffer();
           } catch (err) {
-            throw new Error(`tiers (shield ${shield ? "on" : "off"}): ${pop.name} ${url}: ${(err as Error).message}`, { cause: err });
+            const seen = await whatThePopSays(url);
+            throw new Error(`tiers (shield ${shield ? "on" : "off"}): ${pop.name} ${url}: ${(err as Error).message}; ${seen}`, { cause: err });
           }
           const origin = answer.headers.get("x-origin-id");
           if (origin) (filledBy.get(origin) ?? filledBy.set(origin, new Set()).get(origin)!).add(z);
