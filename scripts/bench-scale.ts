@@ -48,7 +48,14 @@ class ColoCache {
   async match(request: Request): Promise<Response | undefined> {
     const bytes = this.entries.get(request.url);
     if (!bytes) return undefined;
-    return new Response(new ReadableStream({ pull: (controller) => (controller.enqueue(new Uint8Array(bytes)), controller.close()) }));
+    return new Response(
+      new ReadableStream({
+        pull: (controller) => {
+          controller.enqueue(new Uint8Array(bytes));
+          controller.close();
+        },
+      }),
+    );
   }
   async put(request: Request, response: Response): Promise<void> {
     this.entries.set(request.url, await response.arrayBuffer());
