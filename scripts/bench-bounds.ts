@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { freePort } from "./free-port";
 import { inspect, startBenchWorker } from "./bench-inprocess";
-import type { Topology } from "./network";
+import { popAt, type Topology } from "./network";
 
 const MiB = 1024 * 1024;
 
@@ -142,7 +142,7 @@ function slowClient(url: string, bytesPerSecond: number, seconds: number): Promi
  * where the POP's process cannot be found (no ss).
  */
 export async function measureSlowClients(topology: Topology, seconds = 20, colo = "FRA"): Promise<SlowClientsResult | undefined> {
-  const pop = topology.pops.find((p) => p.colo === colo) ?? topology.pops[0];
+  const pop = popAt(topology, colo);
   const pid = listenerPid(Number(new URL(pop.url).port));
   if (pid === undefined) {
     console.log("slow clients: skipped (the POP's process cannot be found: ss is missing)");

@@ -19,8 +19,7 @@ import { CompressionSchema } from "../common/cache-config";
 import { backgroundLevels, encode, encodeStream } from "../edge/compress/codecs";
 import type { Coding } from "../edge/http/accept-encoding";
 import { Miniflare } from "miniflare";
-import type { Topology } from "./network";
-import { bundledScript, COMPATIBILITY_DATE, FRONT_WORKER, frontWorker, ROOT, ZONE_CACHE_WORKER, zoneCacheWorker } from "./network";
+import { bundledScript, COMPATIBILITY_DATE, FRONT_WORKER, frontWorker, originNamed, popAt, ROOT, type Topology, ZONE_CACHE_WORKER, zoneCacheWorker } from "./network";
 
 export interface MissTiming {
   bytes: number;
@@ -159,8 +158,8 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
 
 /** Cold objects through FRA of the Miniflare network and straight from FRA's nearest origin. */
 export async function measureColdMisses(topology: Topology, sizes?: number[], rounds?: number): Promise<MissTiming[]> {
-  const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
-  const origin = topology.origins.find((o) => o.id === "eu-central") ?? topology.origins[0];
+  const fra = popAt(topology, "FRA");
+  const origin = originNamed(topology, "eu-central");
   const bare = await startBareHops(origin.url, { colo: fra.colo });
   try {
     return await coldMissRounds({ popUrl: fra.url, originUrl: origin.url, bareHopsUrl: bare.url }, sizes, rounds);
@@ -286,7 +285,7 @@ export interface CodingHits {
 
 /** A 1.7 MB text object at FRA: once its variants are stored (made in the background), each coding's hit time. */
 export async function measureCodingHits(topology: Topology, bytes = 1_700_000, rounds = 15): Promise<CodingHits> {
-  const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
+  const fra = popAt(topology, "FRA");
   const url = `${fra.url}/gen/${bytes}?ttl=86400&codings=${process.pid}`;
   const codings = ["identity", "br", "gzip"] as const;
   // Until each coding comes as itself from every isolate: the variants are made after the first asks.

@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig, type NetworkConfig } from "./network-config";
-import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, ROOT, startNetwork } from "./network";
+import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, originNamed, popAt, ROOT, startNetwork } from "./network";
 import { LOAD_GENERATOR, medianRun, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
@@ -235,7 +235,7 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
   await Promise.all(topology.pops.flatMap((pop) => Array.from({ length: 100 }, async () => (await fetch(`${pop.url}${cold}`)).arrayBuffer())));
   const collapseAllPops = await originRequestTotal(topology, false, "/gen/16385");
 
-  const [first, second] = [topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0], topology.pops.find((p) => p.colo === "SIN") ?? topology.pops[1]];
+  const [first, second] = [popAt(topology, "FRA"), topology.pops.find((p) => p.colo === "SIN") ?? topology.pops[1]];
   const coldMs: number[] = [];
   const warmMs: number[] = [];
   for (let i = 0; i < 40; i++) {
@@ -443,7 +443,7 @@ async function measureSyncLoad(
   topology: Topology,
   seconds = 60,
 ): Promise<{ pop: string; mode: string; syncsPerMinute: number; reportsPerMinute: number; requestsPerMinute: number }> {
-  const pop = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
+  const pop = popAt(topology, "FRA");
   const headers = { authorization: `Bearer ${topology.control.token}` };
   const syncs = async () => {
     const body = (await (await fetch(`${topology.control.url}/v1/pops`, { headers })).json()) as { pops: { name: string; syncs: number; reports: number; mode: string }[] };
@@ -511,8 +511,8 @@ function printColdMisses(title: string, coldMisses: MissTiming[]): void {
 
 /** Cold misses under the workerd binary (bench-raw-workerd-miss.ts), from FRA's nearest origin of the network, with its shield settings. */
 async function rawWorkerdMisses(topology: Topology, shield: NetworkConfig["shield"]): Promise<MissTiming[]> {
-  const origin = topology.origins.find((o) => o.id === "eu-central") ?? topology.origins[0];
-  const fra = topology.pops.find((p) => p.colo === "FRA") ?? topology.pops[0];
+  const origin = originNamed(topology, "eu-central");
+  const fra = popAt(topology, "FRA");
   return measureRawWorkerdMisses({
     bundle: await buildBundle(join(ROOT, ".outpost", "bench-build")),
     originUrl: origin.url,
@@ -574,8 +574,8 @@ async function main(): Promise<void> {
   if (values.only === "peers") {
     const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
-      const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
-      const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
+      const fra = popAt(network.topology, "FRA");
+      const origin = originNamed(network.topology, "eu-central");
       const peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
       writePartial("peers", { loadGenerator: LOAD_GENERATOR, peers });
     } finally {
@@ -683,7 +683,7 @@ async function main(): Promise<void> {
     `bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (${LOAD_GENERATOR}${LOAD_GENERATOR === "autocannon" ? "; install wrk for large or compressed bodies" : ""})`,
   );
   const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
-  const fra = network.topology.pops.find((p) => p.colo === "FRA") ?? network.topology.pops[0];
+  const fra = popAt(network.topology, "FRA");
   // Behind the same front as the POPs (network.ts), so both pay the same launcher.
   const bareCf = { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" };
   const bareIsolates = Array.from({ length: fra.isolates }, (_, n) => (n === 0 ? "bare" : `bare-${n + 1}`));
@@ -770,7 +770,7 @@ async function main(): Promise<void> {
     slowClients = await measureSlowClients(network.topology);
     missPath = await measureMissPath(network.topology, config.shield);
     if (values.peers) {
-      const origin = network.topology.origins.find((o) => o.id === "eu-central") ?? network.topology.origins[0];
+      const origin = originNamed(network.topology, "eu-central");
       peers = await measurePeers(fra.url, origin.url, connections, durationSeconds, rounds);
     }
   } finally {

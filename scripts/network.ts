@@ -69,6 +69,19 @@ export interface Topology {
   startedAt: string;
 }
 
+/**
+ * The POP at `colo`, else the topology's first (a network configured without it): the benches
+ * measure at one named POP (FRA) so that their figures stay comparable from run to run.
+ */
+export function popAt(topology: Topology, colo: string): TopologyPop {
+  return topology.pops.find((p) => p.colo === colo) ?? topology.pops[0];
+}
+
+/** The origin `id`, else the topology's first: as popAt, for the origin nearest that POP. */
+export function originNamed(topology: Topology, id: string): TopologyOrigin {
+  return topology.origins.find((o) => o.id === id) ?? topology.origins[0];
+}
+
 export interface NetworkOptions {
   config: NetworkConfig;
   /** Put one POP in front of this origin instead of starting the configured origins. */
