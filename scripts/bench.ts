@@ -530,7 +530,7 @@ async function measureMissPath(topology: Topology, shield: NetworkConfig["shield
   const coldMisses = await measureColdMisses(topology);
   printColdMisses("cold miss through POP and shield / straight from the origin (loopback, Miniflare)", coldMisses);
   const rawWorkerdColdMisses = await rawWorkerdMisses(topology, shield);
-  printColdMisses("the same under raw workerd (no Miniflare; the Cache API store: workerd-cache.ts)", rawWorkerdColdMisses);
+  printColdMisses("the same under raw workerd (no Miniflare; the Cache API stores: workerd-cache.ts, a process apart)", rawWorkerdColdMisses);
   const variants = await measureVariantFloor();
   console.log("stored variants / their coding's floor (brotli 11, gzip 9, zstd 19: zstd under workerd, bytes only), swagger-ui-dist; first answer: the quick one meanwhile");
   const cpu = (ms: number | undefined) => (ms === undefined ? "" : `, ${ms} ms`);

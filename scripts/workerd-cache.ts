@@ -8,10 +8,11 @@
  * cache. A miss is a 504 with `cf-cache-status: MISS`. This is the protocol
  * Miniflare's cache answers; without such a service, raw workerd keeps nothing.
  *
- * Entries live in this isolate's memory, whole, until
- * their max-age ends: each put still carries every byte across the process,
- * as a put to the colo's cache does on Cloudflare, without Miniflare's
- * SQLite-and-blob store behind it. Bundled apart and never deployed.
+ * Entries live in this isolate's memory, whole, until their max-age ends.
+ * The bench runs it in a workerd process of its own: each put carries every
+ * byte to another process, as a put to the colo's cache does on Cloudflare,
+ * without Miniflare's SQLite-and-blob store behind it. Bundled apart and
+ * never deployed.
  */
 
 interface Entry {
