@@ -162,6 +162,10 @@ interface TierResult {
   warmElsewhereMissP50Ms: number;
 }
 
+/** The POP's bundle, built once a run: every network and raw-workerd launcher in it serves the same one. */
+let benchBundleBuilt: Promise<string> | undefined;
+const benchBundle = () => (benchBundleBuilt ??= buildBundle(join(ROOT, ".outpost", "bench-build")));
+
 const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 /** The longest one tier-bench request may take before the run stops and names it. */
@@ -481,7 +485,7 @@ async function loadPurgeRules(topology: Topology, calls: number): Promise<number
 /** One measurement's figures (--only), beside the full results: .bench/results-<name>.json. */
 /** Hits / bare worker under the workerd binary (bench-raw-workerd.ts), on the bundle the network built. */
 async function rawWorkerdHits(): Promise<RawWorkerdHits> {
-  const bundle = await buildBundle(join(ROOT, ".outpost", "bench-build"));
+  const bundle = await benchBundle();
   const hits = await measureRawWorkerdHits({
     bundle,
     bareScript: BARE_WORKER,
@@ -514,7 +518,7 @@ async function rawWorkerdMisses(topology: Topology, shield: NetworkConfig["shiel
   const origin = originNamed(topology, "eu-central");
   const fra = popAt(topology, "FRA");
   return measureRawWorkerdMisses({
-    bundle: await buildBundle(join(ROOT, ".outpost", "bench-build")),
+    bundle: await benchBundle(),
     originUrl: origin.url,
     outpostConfig: {
       origins: [{ id: origin.id, url: origin.url, region: origin.region, latitude: origin.latitude, longitude: origin.longitude }],
@@ -557,7 +561,7 @@ function writePartial(name: string, figures: Record<string, unknown>): void {
 
 /** `--only purge`: the propagation figures alone, on the network given by --network. */
 async function purgeOnly(config: ReturnType<typeof loadNetworkConfig>): Promise<void> {
-  const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build") });
+  const network = await startNetwork({ config, bundle: await benchBundle() });
   try {
     const applied = await measurePurgeApplied(network.topology);
     const firstNonHit = await measurePurge(network.topology);
@@ -572,7 +576,7 @@ async function main(): Promise<void> {
   config.basePort = 0;
   if (values.only === "purge") return purgeOnly(config);
   if (values.only === "peers") {
-    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
       const fra = popAt(network.topology, "FRA");
       const origin = originNamed(network.topology, "eu-central");
@@ -594,7 +598,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.only === "tiers") {
-    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
       writePartial("tiers", { tiers: [await measureTiers(network.topology, true)] });
     } finally {
@@ -604,7 +608,7 @@ async function main(): Promise<void> {
   }
   if (values.only === "bounds") {
     const urlFlood = await measureUrlFlood();
-    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
       const slowClients = await measureSlowClients(network.topology);
       writePartial("bounds", { urlFlood, slowClients });
@@ -661,7 +665,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.only === "miss-path") {
-    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
       const missPath = await measureMissPath(network.topology, config.shield);
       writePartial("miss-path", { missPath });
@@ -671,7 +675,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.only === "sync-load") {
-    const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+    const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
       await measureSyncLoad(network.topology);
     } finally {
@@ -682,7 +686,7 @@ async function main(): Promise<void> {
   console.log(
     `bench: ${connections} connections, ${durationSeconds} s per run, load from a separate process (${LOAD_GENERATOR}${LOAD_GENERATOR === "autocannon" ? "; install wrk for large or compressed bodies" : ""})`,
   );
-  const network = await startNetwork({ config, buildDir: join(ROOT, ".outpost", "bench-build"), metricsReportMs: BENCH_METRICS_REPORT_MS });
+  const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
   const fra = popAt(network.topology, "FRA");
   // Behind the same front as the POPs (network.ts), so both pay the same launcher.
   const bareCf = { colo: "FRA", country: "DE", continent: "EU", latitude: "50.0379", longitude: "8.5622" };
@@ -778,7 +782,7 @@ async function main(): Promise<void> {
     await network.stop();
   }
   // The same tier workload without the shield, on a network of its own.
-  const direct = await startNetwork({ config: { ...config, shield: { ...config.shield!, enabled: false } }, buildDir: join(ROOT, ".outpost", "bench-build") });
+  const direct = await startNetwork({ config: { ...config, shield: { ...config.shield!, enabled: false } }, bundle: await benchBundle() });
   try {
     tiers.push(await measureTiers(direct.topology, false));
   } finally {
