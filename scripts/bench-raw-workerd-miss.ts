@@ -15,24 +15,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BARE_POP_SCRIPT, BARE_SHARD_SCRIPT, coldMissRounds, type MissTiming } from "./bench-miss-path";
-import { capnpText, spawnWorkerd, waitForPort, type WorkerdProcess } from "./bench-raw-workerd";
+import { type Binding, spawnWorkerd, waitForPort, worker, type WorkerdProcess } from "./bench-raw-workerd";
 import { freePort } from "./free-port";
-import { bundledScript, COMPATIBILITY_DATE } from "./network";
-
-type Binding = [name: string, value: { text: string } | { json: string } | { service: string } | { durableObjectNamespace: string }];
-
-function bindingList(bindings: Binding[]): string {
-  const one = ([name, value]: Binding) => {
-    const [kind, target] = Object.entries(value)[0];
-    return `(name = ${capnpText(name)}, ${kind} = ${capnpText(target)})`;
-  };
-  return `[${bindings.map(one).join(", ")}]`;
-}
-
-/** A worker of ESM modules (files in the config's folder) with its bindings and outbound services. */
-function worker(module: string, bindings: Binding[], extra = ""): string {
-  return `(modules = [(name = ${capnpText(module)}, esModule = embed ${capnpText(module)})], compatibilityDate = "${COMPATIBILITY_DATE}", compatibilityFlags = ["nodejs_compat"], bindings = ${bindingList(bindings)}${extra})`;
-}
+import { bundledScript } from "./network";
 
 /**
  * The services every process has: the network out, its Cache API store (in the cache process, at

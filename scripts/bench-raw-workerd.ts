@@ -14,42 +14,47 @@ import { join } from "node:path";
 import { startOrigin } from "../origin/server";
 import { freePort } from "./free-port";
 import { medianRun, runLoad, type LoadResult } from "./load";
-import { ROOT } from "./network";
+import { COMPATIBILITY_DATE, ROOT } from "./network";
 
 export interface RawWorkerdHits {
   sizes: { bytes: number; hitRps: number; bareRps: number; hitOverBare: number }[];
 }
 
 /** A capnp text literal (workerd's config language escapes as C does). */
-export const capnpText = (value: string) => JSON.stringify(value);
+const capnpText = (value: string) => JSON.stringify(value);
+
+/** A binding in a workerd config: a name and what it holds. */
+export type Binding = [name: string, value: { text: string } | { json: string } | { service: string } | { durableObjectNamespace: string }];
+
+function bindingList(bindings: Binding[]): string {
+  const one = ([name, value]: Binding) => {
+    const [kind, target] = Object.entries(value)[0];
+    return `(name = ${capnpText(name)}, ${kind} = ${capnpText(target)})`;
+  };
+  return `[${bindings.map(one).join(", ")}]`;
+}
+
+/**
+ * A worker of one ESM module (a file in the config's folder) with its bindings; `extra` adds
+ * fields (outbound services, Durable Objects). The compatibility date is the network's, as deployed.
+ */
+export function worker(module: string, bindings: Binding[], extra = ""): string {
+  return `(modules = [(name = ${capnpText(module)}, esModule = embed ${capnpText(module)})], compatibilityDate = "${COMPATIBILITY_DATE}", compatibilityFlags = ["nodejs_compat"], bindings = ${bindingList(bindings)}${extra})`;
+}
 
 function workerdConfig(ports: { outpost: number; bare: number }, bindings: Record<string, string>): string {
-  const bound = Object.entries(bindings)
-    .map(([name, value]) => `(name = ${capnpText(name)}, text = ${capnpText(value)})`)
-    .join(", ");
+  const texts = Object.entries(bindings).map(([name, text]): Binding => [name, { text }]);
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
-    (name = "outpost", worker = .outpost),
-    (name = "bare", worker = .bare),
+    (name = "outpost", worker = ${worker("worker.js", texts, `, globalOutbound = "loopback"`)}),
+    (name = "bare", worker = ${worker("bare.js", [])}),
     (name = "loopback", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
     (name = "outpost", address = "127.0.0.1:${ports.outpost}", http = (), service = "outpost"),
     (name = "bare", address = "127.0.0.1:${ports.bare}", http = (), service = "bare"),
   ],
-);
-const outpost :Workerd.Worker = (
-  modules = [(name = "worker.js", esModule = embed "worker.js")],
-  compatibilityDate = "2026-04-26",
-  compatibilityFlags = ["nodejs_compat"],
-  bindings = [${bound}],
-  globalOutbound = "loopback",
-);
-const bare :Workerd.Worker = (
-  modules = [(name = "bare.js", esModule = embed "bare.js")],
-  compatibilityDate = "2026-04-26",
-  compatibilityFlags = ["nodejs_compat"],
 );
 `;
 }
