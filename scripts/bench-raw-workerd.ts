@@ -91,7 +91,7 @@ export function spawnWorkerd(dir: string, config: string): WorkerdProcess {
   });
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
-  const stop = () => {
+  const kill = () => {
     try {
       // SIGKILL: on SIGTERM workerd drains first, and a control plane holding syncs sat there for minutes.
       if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
@@ -100,7 +100,11 @@ export function spawnWorkerd(dir: string, config: string): WorkerdProcess {
     }
   };
   // A bench that ends by an error or process.exit leaves no workerd behind either.
-  process.once("exit", stop);
+  process.once("exit", kill);
+  const stop = () => {
+    process.off("exit", kill);
+    kill();
+  };
   return { child, output: () => output, stop };
 }
 
