@@ -98,11 +98,19 @@ let counter = 0;
 
 async function timed(url: string, headers: Record<string, string> = {}): Promise<{ firstByteMs: number; lastByteMs: number; bytes: number; encoding: string | undefined }> {
   const started = performance.now();
-  const answer = await request(url, { headers });
-  const firstByteMs = performance.now() - started;
   let bytes = 0;
-  for await (const chunk of answer.body) bytes += (chunk as Buffer).byteLength;
-  return { firstByteMs, lastByteMs: performance.now() - started, bytes, encoding: [answer.headers["content-encoding"]].flat()[0] };
+  let head = "no headers";
+  try {
+    const answer = await request(url, { headers });
+    const firstByteMs = performance.now() - started;
+    head = `${answer.statusCode}, cache-status ${answer.headers["cache-status"] ?? "none"}`;
+    for await (const chunk of answer.body) bytes += (chunk as Buffer).byteLength;
+    return { firstByteMs, lastByteMs: performance.now() - started, bytes, encoding: [answer.headers["content-encoding"]].flat()[0] };
+  } catch (err) {
+    // Named: a trip that fails says where it went, what it was answered and how far its body came.
+    const after = Math.round(performance.now() - started);
+    throw new Error(`${url}: ${(err as Error).message} after ${after} ms (${head}; ${bytes} bytes of body)`, { cause: err });
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
