@@ -211,8 +211,8 @@ async function measureTiers(topology: Topology, shield: boolean, requestsPerPop 
           const url = `${pop.url}/gen/2049?ttl=3600&t=${tag}&z=${z}`;
           let answer: Response;
           try {
-            // Bounded well below undici's own 300 s, and named: in three runs of 2026-12 one request here
-            // got no headers at all; ten runs since had none (whatThePopSays tells the next one's side).
+            // Bounded well below undici's own 300 s, and named: about one run in twenty, one request here
+            // gets no headers at all (a POP's workerd spinning outside JavaScript: README, regional tiers).
             answer = await fetch(url, { signal: AbortSignal.timeout(TIER_REQUEST_TIMEOUT_MS) });
             await answer.arrayBuffer();
           } catch (err) {
