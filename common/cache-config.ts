@@ -52,6 +52,12 @@ export const CacheSchema = z
       .int()
       .min(0)
       .default(512 * 1024 * 1024),
+    /**
+     * Longest a lookup waits for the tier behind memory (the Cache API, a
+     * shard's store) before the request counts as a miss and goes forward:
+     * a store that does not answer must cost a trip, never the client's wait.
+     */
+    lookupTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
     /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
     staleRetentionSeconds: z.number().int().min(0).default(86400),
     /**

@@ -7,6 +7,10 @@ export const POP_COUNTERS = {
   requests: { metric: "outpost_requests_total", help: "Requests a POP has handled." },
   hits: { metric: "outpost_cache_hits_total", help: "Requests answered from the cache (fresh or stale-while-revalidate)." },
   misses: { metric: "outpost_cache_misses_total", help: "Requests that found nothing stored." },
+  lookupTimeouts: {
+    metric: "outpost_cache_lookup_timeouts_total",
+    help: "Lookups the store behind memory did not answer within cache.lookupTimeoutMs: they went forward as misses.",
+  },
   staleServes: { metric: "outpost_stale_serves_total", help: "Stale responses served (stale-while-revalidate and stale-if-error)." },
   collapsed: { metric: "outpost_collapsed_total", help: "Requests that waited for another request's fill or revalidation." },
   originRequests: { metric: "outpost_origin_requests_total", help: "Forward trips to origins (or to a shield)." },

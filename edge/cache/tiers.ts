@@ -80,9 +80,15 @@ export class Tiers {
 
   /** One key from memory, else from the second tier, promoted to memory when small enough. */
   private async read(key: string): Promise<TierRead | undefined> {
-    const inMemory = this.memory.get(key);
-    if (inMemory) return { record: inMemory.record, body: inMemory.body ?? null, tier: "memory", storedAt: inMemory.storedAt };
+    const inMemory = this.fromMemory(key);
+    if (inMemory) return inMemory;
     const stored = await this.store.get(key);
+    // Memory filled while the store answered (a fill, a refresh, another read): that copy is as new or newer.
+    const meanwhile = this.fromMemory(key);
+    if (meanwhile) {
+      await cancelBody(stored?.body ?? null);
+      return meanwhile;
+    }
     if (!stored) return undefined;
     if (stored.record.kind === "entry" && knownSize(stored.record.meta) === undefined) {
       // Written before its size was known and never confirmed whole: not to be trusted.
@@ -98,9 +104,17 @@ export class Tiers {
       await this.store.delete(key);
       return undefined;
     }
+    // Never over a copy that landed while the body was read.
+    const landed = this.fromMemory(key);
+    if (landed) return landed;
     const ttl = stored.record.kind === "entry" ? this.retention(stored.record.meta) : this.config.staleRetentionSeconds;
     this.memory.set(key, { record: stored.record, body: stored.record.kind === "entry" ? bytes : undefined, storedAt: stored.storedAt }, ttl);
     return { record: stored.record, body: bytes, tier: "cache-api", storedAt: stored.storedAt };
+  }
+
+  private fromMemory(key: string): TierRead | undefined {
+    const held = this.memory.get(key);
+    return held && { record: held.record, body: held.body ?? null, tier: "memory", storedAt: held.storedAt };
   }
 
   /**

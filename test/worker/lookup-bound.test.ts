@@ -1,0 +1,107 @@
+/**
+ * A lookup whose store does not answer (a Cache API read held back) inside
+ * workerd: the request goes forward as a miss within cache.lookupTimeoutMs,
+ * and the store's late answer never replaces what the fill brought.
+ */
+import { createExecutionContext, env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CacheApiTier } from "../../edge/cache/cache-api-tier";
+import type { CacheStore, StoredItem } from "../../edge/cache/store";
+import { primaryKey } from "../../common/cache-key";
+import type { Env } from "../../common/env";
+import { handleEdgeRequest } from "../../edge/pipeline";
+import { Pop } from "../../edge/pop";
+
+const LOOKUP_TIMEOUT_MS = 200;
+
+/**
+ * The colo's real Cache API, whose reads can be held back once they have their
+ * answer. The body comes back read whole, so what a read does with its answer
+ * is done the moment the answer is let go.
+ */
+class HeldStore implements CacheStore {
+  private readonly real = new CacheApiTier(caches.default);
+  private hold: Promise<void> = Promise.resolve();
+  private releaseHold = () => {};
+  /** The last read, settled once its answer is let go. */
+  lastRead: Promise<unknown> = Promise.resolve();
+
+  holdReads(): void {
+    this.hold = new Promise((resolve) => (this.releaseHold = resolve));
+  }
+
+  /** Lets the held reads answer; resolves once the last has done with its answer. */
+  async release(): Promise<void> {
+    this.releaseHold();
+    await this.lastRead;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+
+  get(key: string): Promise<StoredItem | undefined> {
+    const read = (async () => {
+      const answer = await this.real.get(key);
+      const body = answer?.body ? new Uint8Array(await new Response(answer.body).arrayBuffer()) : null;
+      await this.hold;
+      return answer && { ...answer, body };
+    })();
+    this.lastRead = read;
+    return read;
+  }
+
+  put: CacheStore["put"] = (...args) => this.real.put(...args);
+  delete: CacheStore["delete"] = (key) => this.real.delete(key);
+}
+
+/** Until the colo's Cache API holds `url` (a fill's put runs behind its response). */
+async function storedInColo(url: string): Promise<void> {
+  const key = primaryKey(new URL(url), { sortQuery: false, ignoreQueryParams: [] });
+  const tier = new CacheApiTier(caches.default);
+  for (let tries = 0; tries < 100; tries++) {
+    const item = await tier.get(key);
+    await item?.body?.cancel();
+    if (item) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${key} was never stored`);
+}
+
+function popWith(store?: CacheStore): Pop {
+  const config = JSON.parse((env as Env).OUTPOST_CONFIG) as Record<string, unknown>;
+  const bounded = { ...(env as Env), OUTPOST_CONFIG: JSON.stringify({ ...config, cache: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS } }) };
+  return new Pop(bounded, "Outpost-TST", store ? { store: () => store } : {});
+}
+
+/** One request through `pop`, without waiting for what it left running (its puts, its syncs). */
+async function through(pop: Pop, url: string): Promise<{ response: Response; body: string; ms: number }> {
+  const started = Date.now();
+  const response = await handleEdgeRequest(new Request(url), pop.env, createExecutionContext(), { pop, cf: {} as IncomingRequestCfProperties });
+  const ms = Date.now() - started;
+  return { response, body: await response.text(), ms };
+}
+
+let unique = 0;
+
+describe("a lookup the store does not answer", () => {
+  it("goes forward as a miss within lookupTimeoutMs, and the late answer never replaces the fill's", async () => {
+    const url = `http://cdn.test/headers?cache-control=public,max-age=60&n=held-${Date.now()}-${++unique}`;
+    const first = await through(popWith(), url);
+    await storedInColo(url);
+
+    const store = new HeldStore();
+    const pop = popWith(store);
+    store.holdReads();
+    const second = await Promise.race([through(pop, url), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the held lookup held the request")), 5000))]);
+    expect(second.response.status).toBe(200);
+    expect(second.response.headers.get("cache-status")).toMatch(/^Outpost-TST;fwd=miss;fwd-status=200;ttl=\d+;stored$/);
+    expect(second.body).not.toBe(first.body); // the origin answered again
+    expect(second.ms).toBeGreaterThanOrEqual(LOOKUP_TIMEOUT_MS - 5);
+    expect(pop.counters.lookupTimeouts).toBe(1);
+    expect(pop.counters.misses).toBe(1);
+
+    // The held read now answers with the first, older copy: memory keeps the fill's.
+    await store.release();
+    const third = await through(pop, url);
+    expect(third.response.headers.get("cache-status")).toMatch(/^Outpost-TST;hit;ttl=\d+$/);
+    expect(third.body).toBe(second.body);
+  });
+});
