@@ -101,7 +101,7 @@ describe("miss, then hit", () => {
     expect(response.headers.get("outpost-cdn-cache-control")).toBeNull();
     expect(response.headers.get("surrogate-control")).toBeNull();
     expect(response.headers.get("cache-tag")).toBeNull();
-    expect(response.headers.get("cache-status")).toContain("ttl=30");
+    expect(response.headers.get("cache-status")).toMatch(/ttl=(29|30)/);
   });
 });
 

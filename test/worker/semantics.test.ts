@@ -41,7 +41,7 @@ describe("validation", () => {
     await (await get(path)).arrayBuffer();
     await sleep(2100);
     const revalidated = await get(path);
-    expect(revalidated.headers.get("cache-status")).toMatch(/fwd=stale;fwd-status=304;ttl=1;stored/);
+    expect(revalidated.headers.get("cache-status")).toMatch(/fwd=stale;fwd-status=304;ttl=(0|1);stored/);
     expect((await revalidated.arrayBuffer()).byteLength).toBe(300);
     const hit = await get(path);
     expect(hit.headers.get("cache-status")).toMatch(/hit/);
@@ -99,7 +99,7 @@ describe("POST answers", () => {
   it("reuses a POST answer with its own Content-Location and explicit freshness for later GETs", async () => {
     const path = fresh("/api/orders");
     const post = await get(path, { method: "POST", body: "{}", headers: { "x-cacheable-post": "1" } });
-    expect(post.headers.get("cache-status")).toMatch(/fwd=method;fwd-status=200;ttl=60;stored/);
+    expect(post.headers.get("cache-status")).toMatch(/fwd=method;fwd-status=200;ttl=(59|60);stored/);
     const body = await post.text();
     const again = await get(path);
     expect(again.headers.get("cache-status")).toContain("hit");
@@ -133,7 +133,7 @@ describe("targeted and malformed cache fields", () => {
   it("lets CDN-Cache-Control govern and leaves Cache-Control for the browser", async () => {
     const path = fresh(`/headers?${cc("no-store")}&cdn-cache-control=max-age%3D120`);
     const first = await get(path);
-    expect(first.headers.get("cache-status")).toContain("ttl=120;stored");
+    expect(first.headers.get("cache-status")).toMatch(/ttl=(119|120);stored/);
     expect(first.headers.get("cache-control")).toBe("no-store");
     await first.text();
     expect((await get(path)).headers.get("cache-status")).toContain("hit");
