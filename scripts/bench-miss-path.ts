@@ -96,7 +96,15 @@ async function startBareHops(originUrl: string, cf: Record<string, unknown>): Pr
 
 let counter = 0;
 
-async function timed(url: string, headers: Record<string, string> = {}): Promise<{ firstByteMs: number; lastByteMs: number; bytes: number; encoding: string | undefined }> {
+/**
+ * One trip, timed to its first and last byte. Anything but a 200 (with `expectedBytes` of body, when
+ * given) is an error, not a figure: a 502 answered in 11 ms once read as a fast miss.
+ */
+async function timed(
+  url: string,
+  headers: Record<string, string> = {},
+  expectedBytes?: number,
+): Promise<{ firstByteMs: number; lastByteMs: number; bytes: number; encoding: string | undefined }> {
   const started = performance.now();
   let bytes = 0;
   let head = "no headers";
@@ -105,6 +113,8 @@ async function timed(url: string, headers: Record<string, string> = {}): Promise
     const firstByteMs = performance.now() - started;
     head = `${answer.statusCode}, cache-status ${answer.headers["cache-status"] ?? "none"}`;
     for await (const chunk of answer.body) bytes += (chunk as Buffer).byteLength;
+    if (answer.statusCode !== 200 || (expectedBytes !== undefined && bytes !== expectedBytes))
+      throw new Error(`not a whole 200${expectedBytes === undefined ? "" : ` of ${expectedBytes} bytes`}`);
     return { firstByteMs, lastByteMs: performance.now() - started, bytes, encoding: [answer.headers["content-encoding"]].flat()[0] };
   } catch (err) {
     // Named: a trip that fails says where it went, what it was answered and how far its body came.
@@ -112,6 +122,8 @@ async function timed(url: string, headers: Record<string, string> = {}): Promise
     throw new Error(`${url}: ${(err as Error).message} after ${after} ms (${head}; ${bytes} bytes of body)`, { cause: err });
   }
 }
+
+const IDENTITY = { "accept-encoding": "identity" };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round1 = (x: number) => Math.round(x * 10) / 10;
@@ -146,13 +158,13 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
       const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
       // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
       // cores the next trip, the direct one too, would share the CPU with it.
-      direct.push(await timed(`${originUrl}${path}`, { "accept-encoding": "identity" }));
+      direct.push(await timed(`${originUrl}${path}`, IDENTITY, bytes));
       await settle(bytes);
-      shielded.push(await timed(`${popUrl}${path}`, { "accept-encoding": "identity" }));
+      shielded.push(await timed(`${popUrl}${path}`, IDENTITY, bytes));
       await settle(bytes);
-      notStored.push(await timed(`${popUrl}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, { "accept-encoding": "identity" }));
+      notStored.push(await timed(`${popUrl}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, IDENTITY, bytes));
       await settle(bytes);
-      bareHops.push(await timed(`${bareHopsUrl}${path}`, { "accept-encoding": "identity" }));
+      bareHops.push(await timed(`${bareHopsUrl}${path}`, IDENTITY, bytes));
       await settle(bytes);
     }
     const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
