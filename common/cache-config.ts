@@ -58,6 +58,13 @@ export const CacheSchema = z
      * a store that does not answer must cost a trip, never the client's wait.
      */
     lookupTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
+    /**
+     * Longest a store writing a body as it streams (too large for memory) may
+     * leave the client waiting for the next chunk: then that copy is given up
+     * and the client goes on alone. A colo cache that stops reading must not
+     * stop the answer it was storing.
+     */
+    storeIdleTimeoutMs: z.number().int().min(10).max(600_000).default(5000),
     /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
     staleRetentionSeconds: z.number().int().min(0).default(86400),
     /**

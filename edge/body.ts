@@ -267,17 +267,14 @@ export async function readUpload(body: ReadableStream<Uint8Array>): Promise<Uint
  * platform's tee() reads as fast as the faster branch and queues the rest for
  * the slower: a store draining a 64 MiB origin body at full speed while its
  * client reads at 50 KB/s held the whole body in memory. A branch cancelled
- * (a client gone) stops counting; the other then reads at its own pace.
+ * (a client gone) stops counting; the other then reads at its own pace. The
+ * second branch is a store's: one that leaves the first waiting for
+ * `storeIdleMs` (a colo cache that stopped reading) is errored, so its copy
+ * is dropped and the client goes on alone, never held by a store.
  */
-export function teeInStep(source: ReadableStream<Uint8Array>): [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] {
+export function teeInStep(source: ReadableStream<Uint8Array>, storeIdleMs = Infinity): [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] {
   const reader = source.getReader();
-  interface Branch {
-    controller?: ReadableStreamDefaultController<Uint8Array>;
-    open: boolean;
-    /** Resolves this branch's pending pull. */
-    waiting?: () => void;
-  }
-  const branches: Branch[] = [{ open: true }, { open: true }];
+  const branches: TeeBranch[] = [{ open: true }, { open: true }];
   let reading = false;
   const settle = () => {
     for (const branch of branches) {
@@ -286,9 +283,12 @@ export function teeInStep(source: ReadableStream<Uint8Array>): [ReadableStream<U
       resume?.();
     }
   };
+  const watch = storeWatch(branches[0], branches[1], storeIdleMs, () => void readWhenAllWait());
   const readWhenAllWait = async () => {
     const open = branches.filter((b) => b.open);
-    if (reading || open.length === 0 || open.some((b) => !b.waiting)) return;
+    if (reading || open.length === 0) return;
+    if (open.some((b) => !b.waiting)) return watch.arm();
+    watch.disarm();
     reading = true;
     try {
       const { done, value } = await reader.read();
@@ -306,7 +306,7 @@ export function teeInStep(source: ReadableStream<Uint8Array>): [ReadableStream<U
       settle();
     }
   };
-  const branchStream = (branch: Branch) =>
+  const branchStream = (branch: TeeBranch) =>
     new ReadableStream<Uint8Array>(
       {
         start: (controller) => void (branch.controller = controller),
@@ -320,11 +320,40 @@ export function teeInStep(source: ReadableStream<Uint8Array>): [ReadableStream<U
           const resume = branch.waiting;
           branch.waiting = undefined;
           resume?.();
-          if (branches.every((b) => !b.open)) await reader.cancel(reason).catch(() => undefined);
-          else void readWhenAllWait();
+          if (branches.every((b) => !b.open)) {
+            watch.disarm();
+            await reader.cancel(reason).catch(() => undefined);
+          } else void readWhenAllWait();
         },
       },
       { highWaterMark: 0 },
     );
   return [branchStream(branches[0]), branchStream(branches[1])];
+}
+
+interface TeeBranch {
+  controller?: ReadableStreamDefaultController<Uint8Array>;
+  open: boolean;
+  /** Resolves this branch's pending pull. */
+  waiting?: () => void;
+}
+
+/** Errors `store` once `first` has waited `ms` on it without its taking a chunk (teeInStep); then `givenUp`. */
+function storeWatch(first: TeeBranch, store: TeeBranch, ms: number, givenUp: () => void): { arm: () => void; disarm: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const disarm = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const arm = () => {
+    if (timer !== undefined || ms === Infinity || !first.waiting || !store.open || store.waiting) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!store.open || store.waiting || !first.waiting) return;
+      store.open = false;
+      store.controller?.error(new Error(`the store took no chunk for ${ms} ms: its copy is given up`));
+      givenUp();
+    }, ms);
+  };
+  return { arm, disarm };
 }

@@ -39,18 +39,19 @@ function notify(state: FillState): void {
   resume?.();
 }
 
-export function splitFill(source: ReadableStream<Uint8Array>, limit: number): SplitFill {
+/** `storeIdleMs`: past the limit, how long the store may leave the client waiting (teeInStep). */
+export function splitFill(source: ReadableStream<Uint8Array>, limit: number, storeIdleMs = Infinity): SplitFill {
   let markDelivered!: () => void;
   const delivered = new Promise<void>((resolve) => (markDelivered = resolve));
   const state: FillState = { chunks: [], ended: false, clientGone: false, delivered: markDelivered };
-  const kept = collect(source.getReader(), limit, state);
+  const kept = collect(source.getReader(), limit, state, storeIdleMs);
   // The client's branch reports a failure itself; the store's caller decides what to keep.
   kept.catch(() => undefined);
   return { toClient: clientBranch(state), kept, delivered };
 }
 
 /** Reads the body at the origin's pace up to `limit`; past it, hands the rest to the client and the store in step. */
-async function collect(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number, state: FillState): Promise<BoundedBody> {
+async function collect(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number, state: FillState, storeIdleMs: number): Promise<BoundedBody> {
   const { chunks } = state;
   let total = 0;
   try {
@@ -71,7 +72,7 @@ async function collect(reader: ReadableStreamDefaultReader<Uint8Array>, limit: n
   } finally {
     notify(state);
   }
-  const [clientRest, storeRest] = teeInStep(replayThen([], reader));
+  const [clientRest, storeRest] = teeInStep(replayThen([], reader), storeIdleMs);
   if (state.clientGone) void clientRest.cancel().catch(() => undefined);
   else state.rest = clientRest.getReader();
   notify(state);

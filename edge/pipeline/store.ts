@@ -132,7 +132,7 @@ function keptAndAnswered(
   if (options.stream) return streamedFill(tx, { key, meta, stream: body.stream, now }, status, rep, options);
   // Large: one branch to the client, one into the second tier, neither held in memory; the
   // slower branch paces both, so a slow client slows the store rather than being buffered for.
-  const [toClient, toStore] = teeInStep(body.stream);
+  const [toClient, toStore] = teeInStep(body.stream, tx.pop.config.cache.storeIdleTimeoutMs);
   tx.ctx.waitUntil(tx.pop.tiers.keepStreamed(key, meta, toStore, now));
   const streamed: Representation = { status: meta.status, headers: meta.headers, body: toClient, size: rep.length };
   return deliverTo(tx, streamed, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
@@ -152,7 +152,7 @@ function streamedFill(
 ): Response {
   const { key, meta, now } = fill;
   const cacheConfig = tx.pop.config.cache;
-  const split = splitFill(fill.stream, cacheConfig.memoryEntryMaxBytes);
+  const split = splitFill(fill.stream, cacheConfig.memoryEntryMaxBytes, cacheConfig.storeIdleTimeoutMs);
   const landed = split.kept.then(
     async (kept) => {
       if (kept.kind === "stream") return tx.pop.tiers.keepStreamed(key, meta, kept.stream, now);

@@ -70,6 +70,27 @@ describe("teeInStep", () => {
     expect(new Uint8Array(left)).toEqual(new Uint8Array(right));
     expect(left.byteLength).toBe(150);
   });
+
+  it("gives up a store branch that leaves the client waiting past storeIdleMs; the client reads on alone", async () => {
+    const source = countingSource(40);
+    const [client, store] = teeInStep(source.stream, 50);
+    const storeReader = store.getReader();
+    const storeFirst = storeReader.read(); // the store takes one chunk, then stops reading
+    const received = await new Response(client).arrayBuffer();
+    expect(received.byteLength).toBe(40 * CHUNK);
+    expect((await storeFirst).value?.byteLength).toBe(CHUNK);
+    await expect(storeReader.read()).rejects.toThrow(/store took no chunk for 50 ms/);
+  });
+
+  it("never gives up the store because its client is the slow one", async () => {
+    const source = countingSource(5);
+    const [client, store] = teeInStep(source.stream, 20);
+    const storeBytes = new Response(store).arrayBuffer();
+    for (let i = 0; i < 20; i++) await tick(); // the store waits on a client that reads nothing
+    const clientBytes = await new Response(client).arrayBuffer();
+    expect((await storeBytes).byteLength).toBe(5 * CHUNK);
+    expect(clientBytes.byteLength).toBe(5 * CHUNK);
+  });
 });
 
 /** A byte stream (as a fetched body is) whose source has `count` chunks of `size` bytes ready at once, as a socket's buffer does. */

@@ -1,7 +1,10 @@
 /**
- * A lookup whose store does not answer (a Cache API read held back) inside
- * workerd: the request goes forward as a miss within cache.lookupTimeoutMs,
- * and the store's late answer never replaces what the fill brought.
+ * A colo cache that goes silent, inside workerd: the real Cache API behind a
+ * store that can hold its reads back or never take a put's body. A lookup it
+ * does not answer goes forward as a miss within cache.lookupTimeoutMs (and
+ * its late answer never replaces what the fill brought); a put it does not
+ * read is given up after cache.storeIdleTimeoutMs, and the client that the
+ * copy was taken from gets its whole answer.
  */
 import { createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -13,6 +16,7 @@ import { handleEdgeRequest } from "../../edge/pipeline";
 import { Pop } from "../../edge/pop";
 
 const LOOKUP_TIMEOUT_MS = 200;
+const STORE_IDLE_TIMEOUT_MS = 200;
 
 /**
  * The colo's real Cache API, whose reads can be held back once they have their
@@ -22,9 +26,15 @@ const LOOKUP_TIMEOUT_MS = 200;
 class HeldStore implements CacheStore {
   private readonly real = new CacheApiTier(caches.default);
   private hold: Promise<void> = Promise.resolve();
+  private putsTaken = true;
   private releaseHold = () => {};
   /** The last read, settled once its answer is let go. */
   lastRead: Promise<unknown> = Promise.resolve();
+
+  /** From now on a put never reads its body and never ends, as a cache that stopped answering. */
+  stopTakingPuts(): void {
+    this.putsTaken = false;
+  }
 
   holdReads(): void {
     this.hold = new Promise((resolve) => (this.releaseHold = resolve));
@@ -48,7 +58,7 @@ class HeldStore implements CacheStore {
     return read;
   }
 
-  put: CacheStore["put"] = (...args) => this.real.put(...args);
+  put: CacheStore["put"] = (...args) => (this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined));
   delete: CacheStore["delete"] = (key) => this.real.delete(key);
 }
 
@@ -67,7 +77,7 @@ async function storedInColo(url: string): Promise<void> {
 
 function popWith(store?: CacheStore): Pop {
   const config = JSON.parse((env as Env).OUTPOST_CONFIG) as Record<string, unknown>;
-  const bounded = { ...(env as Env), OUTPOST_CONFIG: JSON.stringify({ ...config, cache: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS } }) };
+  const bounded = { ...(env as Env), OUTPOST_CONFIG: JSON.stringify({ ...config, cache: { lookupTimeoutMs: LOOKUP_TIMEOUT_MS, storeIdleTimeoutMs: STORE_IDLE_TIMEOUT_MS } }) };
   return new Pop(bounded, "Outpost-TST", store ? { store: () => store } : {});
 }
 
@@ -81,7 +91,7 @@ async function through(pop: Pop, url: string): Promise<{ response: Response; bod
 
 let unique = 0;
 
-describe("a lookup the store does not answer", () => {
+describe("a colo cache that goes silent", () => {
   it("goes forward as a miss within lookupTimeoutMs, and the late answer never replaces the fill's", async () => {
     const url = `http://cdn.test/headers?cache-control=public,max-age=60&n=held-${Date.now()}-${++unique}`;
     const first = await through(popWith(), url);
@@ -103,5 +113,18 @@ describe("a lookup the store does not answer", () => {
     const third = await through(pop, url);
     expect(third.response.headers.get("cache-status")).toMatch(/^Outpost-TST;hit;ttl=\d+$/);
     expect(third.body).toBe(second.body);
+  });
+
+  it("gives up a streamed copy the store stops taking, and the client gets every byte", async () => {
+    const bytes = 3_000_000; // past cache.memoryEntryMaxBytes: stored as it streams, in step with its client
+    const url = `http://cdn.test/gen/${bytes}?ttl=60&n=silent-${Date.now()}-${++unique}`;
+    const store = new HeldStore();
+    store.stopTakingPuts();
+    const answer = await Promise.race([
+      through(popWith(store), url),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the silent store held the client")), 5000)),
+    ]);
+    expect(answer.response.status).toBe(200);
+    expect(answer.body.length).toBe(bytes);
   });
 });
