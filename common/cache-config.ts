@@ -53,9 +53,11 @@ export const CacheSchema = z
       .min(0)
       .default(512 * 1024 * 1024),
     /**
-     * Longest a lookup waits for the tier behind memory (the Cache API, a
-     * shard's store) before the request counts as a miss and goes forward:
-     * a store that does not answer must cost a trip, never the client's wait.
+     * Longest a request waits for the tier behind memory (the Cache API, a
+     * shard's store) to answer: a lookup, after which the request counts as
+     * a miss and goes forward, and the delete an unsafe method's invalidation
+     * makes, after which its answer goes out (the delete goes on behind it).
+     * A store that does not answer must never be the client's wait.
      */
     lookupTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
     /**

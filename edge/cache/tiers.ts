@@ -8,6 +8,7 @@
 import type { CacheConfig } from "../../common/config";
 import { variantKey } from "../../common/cache-key";
 import { countBytes } from "../body";
+import { waitAtMost } from "../wait";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./entry";
 import type { MemoryTier } from "./memory-tier";
 import type { CacheStore, StoreBody } from "./store";
@@ -191,10 +192,15 @@ export class Tiers {
   /**
    * Forgets an object: its entry, or its vary manifest (which orphans its
    * variants). Whether the colo had a copy (here, or in the store it shares).
+   * The store gets cache.lookupTimeoutMs to say: a colo cache gone quiet must
+   * not hold the answer that waits on this. Its delete goes on (`keepAlive`,
+   * a waitUntil), and, not knowing, the colo counts as having had a copy.
    */
-  async invalidate(key: string): Promise<boolean> {
+  async invalidate(key: string, keepAlive: (work: Promise<unknown>) => void): Promise<boolean> {
     const inMemory = this.memory.delete(key);
-    const inStore = await this.store.delete(key);
+    const deleting = this.store.delete(key);
+    keepAlive(deleting);
+    const inStore = await waitAtMost(deleting, this.config.lookupTimeoutMs, true);
     return inMemory || inStore;
   }
 }

@@ -69,7 +69,10 @@ async function invalidateAfterUnsafe(tx: Transaction, headers: Headers): Promise
     }
     if (target.host === tx.url.host) targets.set(primaryKey(target, tx.pop.config.cache.key), target);
   }
-  const [had] = await Promise.all([Promise.all([...targets.keys()].map((key) => tx.pop.tiers.invalidate(key))), invalidateAtShields(tx, [...targets.values()])]);
+  const [had] = await Promise.all([
+    Promise.all([...targets.keys()].map((key) => tx.pop.tiers.invalidate(key, (p) => tx.ctx.waitUntil(p)))),
+    invalidateAtShields(tx, [...targets.values()]),
+  ]);
   // The colo's other isolates may hold a copy in memory: they hear of it through the control plane,
   // which this answer waits for (briefly). Nothing cached in the colo: nothing to tell.
   if (had.some(Boolean) && !tx.pop.isShield) await tx.pop.snapshots.invalidate([...targets.keys()]);

@@ -60,7 +60,7 @@ const REQUEST_SIDE_REASONS = new Set(["authorization", "request-no-store"]);
  * request kept it from being stored (its Authorization), the copy stays.
  */
 async function forgetIfOriginSaysSo(tx: Transaction, found: Found, notStored: string): Promise<void> {
-  if (!REQUEST_SIDE_REASONS.has(notStored)) await tx.pop.tiers.invalidate(found.key);
+  if (!REQUEST_SIDE_REASONS.has(notStored)) await tx.pop.tiers.invalidate(found.key, (p) => tx.ctx.waitUntil(p));
 }
 
 /**

@@ -58,7 +58,7 @@ export class Shield extends DurableObject<Env> {
       } catch {
         return shieldUnavailable("invalidation target is not a URL");
       }
-      await pop.tiers.invalidate(primaryKey(url, pop.config.cache.key));
+      await pop.tiers.invalidate(primaryKey(url, pop.config.cache.key), (p) => this.ctx.waitUntil(p));
       return new Response(null, { status: 204, headers: { [SHIELD_ANSWER]: nonce } });
     }
     if (request.method !== "GET") return shieldUnavailable(`a shard fills GETs only, not ${request.method}`);

@@ -4,7 +4,8 @@
  * does not answer goes forward as a miss within cache.lookupTimeoutMs (and
  * its late answer never replaces what the fill brought); a put it does not
  * read is given up after cache.storeIdleTimeoutMs, and the client that the
- * copy was taken from gets its whole answer.
+ * copy was taken from gets its whole answer; an unsafe method's answer
+ * waits for the store's delete at most cache.lookupTimeoutMs.
  */
 import { createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -27,6 +28,7 @@ class HeldStore implements CacheStore {
   private readonly real = new CacheApiTier(caches.default);
   private hold: Promise<void> = Promise.resolve();
   private putsTaken = true;
+  private deletesAnswered = true;
   private releaseHold = () => {};
   /** The last read, settled once its answer is let go. */
   lastRead: Promise<unknown> = Promise.resolve();
@@ -34,6 +36,11 @@ class HeldStore implements CacheStore {
   /** From now on a put never reads its body and never ends, as a cache that stopped answering. */
   stopTakingPuts(): void {
     this.putsTaken = false;
+  }
+
+  /** From now on a delete never answers. */
+  stopAnsweringDeletes(): void {
+    this.deletesAnswered = false;
   }
 
   holdReads(): void {
@@ -59,7 +66,7 @@ class HeldStore implements CacheStore {
   }
 
   put: CacheStore["put"] = (...args) => (this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined));
-  delete: CacheStore["delete"] = (key) => this.real.delete(key);
+  delete: CacheStore["delete"] = (key) => (this.deletesAnswered ? this.real.delete(key) : new Promise<never>(() => undefined));
 }
 
 /** Until the colo's Cache API holds `url` (a fill's put runs behind its response). */
@@ -82,9 +89,9 @@ function popWith(store?: CacheStore): Pop {
 }
 
 /** One request through `pop`, without waiting for what it left running (its puts, its syncs). */
-async function through(pop: Pop, url: string): Promise<{ response: Response; body: string; ms: number }> {
+async function through(pop: Pop, url: string, init?: RequestInit): Promise<{ response: Response; body: string; ms: number }> {
   const started = Date.now();
-  const response = await handleEdgeRequest(new Request(url), pop.env, createExecutionContext(), { pop, cf: {} as IncomingRequestCfProperties });
+  const response = await handleEdgeRequest(new Request(url, init), pop.env, createExecutionContext(), { pop, cf: {} as IncomingRequestCfProperties });
   const ms = Date.now() - started;
   return { response, body: await response.text(), ms };
 }
@@ -126,5 +133,18 @@ describe("a colo cache that goes silent", () => {
     ]);
     expect(answer.response.status).toBe(200);
     expect(answer.body.length).toBe(bytes);
+  });
+
+  it("answers an unsafe method within lookupTimeoutMs though the store never says whether it deleted", async () => {
+    const store = new HeldStore();
+    store.stopAnsweringDeletes();
+    const url = `http://cdn.test/headers?n=silent-delete-${Date.now()}-${++unique}`;
+    const answer = await Promise.race([
+      through(popWith(store), url, { method: "POST", body: "{}" }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the silent store held the POST's answer")), 5000)),
+    ]);
+    expect(answer.response.status).toBe(200);
+    expect(answer.response.headers.get("cache-status")).toMatch(/fwd=method/);
+    expect(answer.ms).toBeGreaterThanOrEqual(LOOKUP_TIMEOUT_MS - 5);
   });
 });
