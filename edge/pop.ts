@@ -5,6 +5,7 @@
  */
 import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "../common/config";
 import { CacheApiTier } from "./cache/cache-api-tier";
+import { StoreBreaker } from "./cache/store-breaker";
 import type { CacheStore } from "./cache/store";
 import type { ShieldAddress } from "../common/shield/placement";
 import { MemoryTier } from "./cache/memory-tier";
@@ -50,6 +51,8 @@ export class Pop {
   /** Memory in front of the second tier, behind one object. */
   readonly tiers: Tiers;
   private secondTier: CacheStore | undefined;
+  /** Whether the second tier is worth asking: lookups it leaves unanswered open it (see store-breaker.ts). */
+  readonly storeBreaker = new StoreBreaker();
   private readonly sitesByHost = new Map<string, SiteConfig>();
   private readonly originsById = new Map<string, OriginConfig>();
   /** Fills in flight, by primary key: followers take what the leader stored. */
@@ -95,7 +98,12 @@ export class Pop {
     const config = parseConfig(configText(env), heldConfigVersion() > 0 ? "the control plane's configuration" : "OUTPOST_CONFIG");
     this.config = options.shield ? asShield(config) : config;
     this.memory = new MemoryTier(this.config.cache.memoryBytes);
-    this.tiers = new Tiers(this.memory, () => this.store, this.config.cache);
+    this.tiers = new Tiers(
+      this.memory,
+      () => this.store,
+      this.config.cache,
+      () => this.storeBreaker.writable,
+    );
     this.tokens = new TokenStore(env.CONTROL_TOKENS, undefined);
     for (const site of this.config.sites) for (const host of site.hosts) this.sitesByHost.set(host, site);
     for (const origin of this.config.origins) this.originsById.set(origin.id, origin);

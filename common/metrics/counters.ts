@@ -7,6 +7,10 @@ export const POP_COUNTERS = {
   requests: { metric: "outpost_requests_total", help: "Requests a POP has handled." },
   hits: { metric: "outpost_cache_hits_total", help: "Requests answered from the cache (fresh or stale-while-revalidate)." },
   misses: { metric: "outpost_cache_misses_total", help: "Requests that found nothing stored." },
+  lookupsSkipped: {
+    metric: "outpost_cache_lookups_skipped_total",
+    help: "Lookups that did not ask the store behind memory: it had left too many unanswered in a row (its breaker was open).",
+  },
   lookupTimeouts: {
     metric: "outpost_cache_lookup_timeouts_total",
     help: "Lookups the store behind memory did not answer within cache.lookupTimeoutMs: they went forward as misses.",

@@ -41,6 +41,8 @@ export class Tiers {
     readonly memory: MemoryTier,
     private readonly second: () => CacheStore,
     private readonly config: CacheConfig,
+    /** Whether writes go to the second tier now (not while its breaker is open). */
+    private readonly secondTierWritable: () => boolean = () => true,
   ) {}
 
   get store(): CacheStore {
@@ -123,6 +125,11 @@ export class Tiers {
    * never the client's response (the store keeps nothing of it).
    */
   async put(key: string, record: StoredRecord, body: StoreBody, retention: number, now: number): Promise<boolean> {
+    if (!this.secondTierWritable()) {
+      // A store that leaves lookups unanswered gets no writes either: a streamed body's client reads on alone.
+      await cancelBody(body);
+      return false;
+    }
     try {
       await this.store.put(key, record, body, retention, now);
       return true;

@@ -9,7 +9,7 @@ import type { Found } from "../cache/tiers";
 import type { CacheStatusEntry, ForwardReason } from "../http/cache-status";
 import type { Transaction } from "../transaction";
 
-/** "miss": the store did not answer in time, so whether it holds the object is not known. */
+/** "miss": the store did not answer in time (or its breaker kept the lookup from it), so whether it holds the object is not known. */
 export type MissReason = "uri-miss" | "vary-miss" | "miss";
 
 /** An answer of our own: an error, or a refusal, with its Cache-Status. */

@@ -15,6 +15,7 @@ import { primaryKey } from "../../common/cache-key";
 import type { Env } from "../../common/env";
 import { handleEdgeRequest } from "../../edge/pipeline";
 import { Pop } from "../../edge/pop";
+import { STORE_BREAKER } from "../../edge/cache/store-breaker";
 
 const LOOKUP_TIMEOUT_MS = 200;
 const STORE_IDLE_TIMEOUT_MS = 200;
@@ -30,6 +31,9 @@ class HeldStore implements CacheStore {
   private putsTaken = true;
   private deletesAnswered = true;
   private releaseHold = () => {};
+  /** Reads asked of it, and puts that reached it. */
+  reads = 0;
+  puts = 0;
   /** The last read, settled once its answer is let go. */
   lastRead: Promise<unknown> = Promise.resolve();
 
@@ -55,6 +59,7 @@ class HeldStore implements CacheStore {
   }
 
   get(key: string): Promise<StoredItem | undefined> {
+    this.reads++;
     const read = (async () => {
       const answer = await this.real.get(key);
       const body = answer?.body ? new Uint8Array(await new Response(answer.body).arrayBuffer()) : null;
@@ -65,7 +70,7 @@ class HeldStore implements CacheStore {
     return read;
   }
 
-  put: CacheStore["put"] = (...args) => (this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined));
+  put: CacheStore["put"] = (...args) => (++this.puts && this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined));
   delete: CacheStore["delete"] = (key) => (this.deletesAnswered ? this.real.delete(key) : new Promise<never>(() => undefined));
 }
 
@@ -146,5 +151,33 @@ describe("a colo cache that goes silent", () => {
     expect(answer.response.status).toBe(200);
     expect(answer.response.headers.get("cache-status")).toMatch(/fwd=method/);
     expect(answer.ms).toBeGreaterThanOrEqual(LOOKUP_TIMEOUT_MS - 5);
+  });
+
+  it("stops asking, and writing to, a store that leaves lookups unanswered in a row", async () => {
+    const store = new HeldStore();
+    store.holdReads(); // and never lets them go
+    const pop = popWith(store);
+    const fresh = () => `http://cdn.test/headers?cache-control=public,max-age=60&n=breaker-${Date.now()}-${++unique}`;
+    for (let i = 0; i < STORE_BREAKER.threshold; i++) {
+      const waited = await through(pop, fresh());
+      expect(waited.response.headers.get("cache-status")).toMatch(/fwd=miss;/);
+      expect(waited.ms).toBeGreaterThanOrEqual(LOOKUP_TIMEOUT_MS - 5);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const [reads, puts] = [store.reads, store.puts];
+    const url = fresh();
+    const skipped = await through(pop, url);
+    expect(skipped.response.headers.get("cache-status")).toMatch(/^Outpost-TST;fwd=miss;fwd-status=200;ttl=\d+;stored$/);
+    expect(skipped.ms).toBeLessThan(LOOKUP_TIMEOUT_MS);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // its copy would have been put by now
+    expect(store.reads).toBe(reads);
+    expect(store.puts).toBe(puts);
+    expect(pop.counters.lookupTimeouts).toBe(STORE_BREAKER.threshold);
+    expect(pop.counters.lookupsSkipped).toBe(1);
+    // Memory still serves what that fill brought.
+    const again = await through(pop, url);
+    expect(again.response.headers.get("cache-status")).toMatch(/^Outpost-TST;hit;/);
+    expect(again.body).toBe(skipped.body);
+    await store.release();
   });
 });
