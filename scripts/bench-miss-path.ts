@@ -144,8 +144,8 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
   const out: MissTiming[] = [];
   // Warm-up, not counted: the first misses after a start pay for JIT and the shards' first use.
   for (let i = 0; i < 8; i++) {
-    await timed(`${popUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
-    await timed(`${bareHopsUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, { "accept-encoding": "identity" });
+    await timed(`${popUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, IDENTITY);
+    await timed(`${bareHopsUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, IDENTITY);
   }
   for (const bytes of sizes) {
     const direct: { firstByteMs: number; lastByteMs: number }[] = [];
@@ -153,7 +153,7 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
     const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
     const bareHops: { firstByteMs: number; lastByteMs: number }[] = [];
     // The origin makes each size once and keeps it: the first answer pays for that, not a round.
-    await timed(`${originUrl}/gen/${bytes}?ttl=600`, { "accept-encoding": "identity" });
+    await timed(`${originUrl}/gen/${bytes}?ttl=600`, IDENTITY);
     for (let i = 0; i < rounds; i++) {
       const path = `/gen/${bytes}?ttl=600&miss=${process.pid}-${++counter}`;
       // Each trip starts once the last one's work behind its answer (the stores) is done, or on two
