@@ -70,7 +70,10 @@ class HeldStore implements CacheStore {
     return read;
   }
 
-  put: CacheStore["put"] = (...args) => (++this.puts && this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined));
+  put: CacheStore["put"] = (...args) => {
+    this.puts++;
+    return this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined);
+  };
   delete: CacheStore["delete"] = (key) => (this.deletesAnswered ? this.real.delete(key) : new Promise<never>(() => undefined));
 }
 
