@@ -146,58 +146,6 @@ export function largeChunkReader(body: ReadableStream<Uint8Array>): ChunkReader 
 }
 
 /**
- * The origin's body, guarded: no chunk for `idleMs` errors it as stalled, a
- * read that fails (a reset connection) errors it as broken. Without this a
- * body that stops half-way holds the fill, and every request collapsed onto
- * it, for as long as the connection stays open.
- */
-export interface BodyOutcome {
-  /** The body ended whole, or its reader stopped reading: the origin did its part. */
-  onComplete(): void;
-  onFailure(error: OriginBodyError): void;
-  /** Each chunk's size, as it passes. */
-  onBytes?(bytes: number): void;
-}
-
-export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome): ReadableStream<Uint8Array> {
-  const reader = largeChunkReader(body);
-  let settled = false;
-  const settle = (error?: OriginBodyError) => {
-    if (settled) return;
-    settled = true;
-    if (error) outcome?.onFailure(error);
-    else outcome?.onComplete();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const next = await waitAtMost(reader.read(), idleMs, "stalled" as const);
-        if (next === "stalled") {
-          void reader.cancel().catch(() => undefined);
-          const error = new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
-          settle(error);
-          controller.error(error);
-        } else if (next.done) {
-          settle();
-          controller.close();
-        } else {
-          outcome?.onBytes?.(next.value.byteLength);
-          controller.enqueue(next.value);
-        }
-      } catch (err) {
-        const error = new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
-        settle(error);
-        controller.error(error);
-      }
-    },
-    cancel: (reason) => {
-      settle();
-      return reader.cancel(reason);
-    },
-  });
-}
-
-/**
  * Counts the bytes that pass; past `limit` the stream errors (so a store of
  * it fails and nothing partial is kept). `onEnd` gets the total of a body that ended whole.
  */

@@ -9,6 +9,7 @@ import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
 import { HOP_BY_HOP, headersFrom, isInternalField } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
 import { FIELDS_REMOVED_BEFORE_CLIENT } from "./http/targeted";
+import { sendFramed } from "./framed-body";
 
 export type HeaderPairs = [string, string][];
 
@@ -97,11 +98,11 @@ function sliceBody(body: Representation["body"], start: number, end: number): Ui
   return sliceStream(body, start, end);
 }
 
-/** A stream of known size goes out with Content-Length rather than chunked. */
+/** A stream of known size goes out with Content-Length rather than chunked; by the runtime's own framing when it can (sendFramed). */
 function withKnownLength(body: Representation["body"], size: number | undefined): Representation["body"] {
   if (body === null || body instanceof Uint8Array || size === undefined) return body;
   if (typeof FixedLengthStream === "undefined") return body;
-  return body.pipeThrough(new FixedLengthStream(size));
+  return sendFramed(body, size) ?? body.pipeThrough(new FixedLengthStream(size));
 }
 
 /** Reports a body's size: known ones at once, streams of unknown length as they end. */

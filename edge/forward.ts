@@ -8,7 +8,7 @@ import { CLIENT_VALIDATORS, isInternalField, stripHopByHop, withoutInternalField
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, isGatewayFailure, type OriginFetchResult } from "./routing/origin-fetch";
 
-import { guardOriginBody } from "./body";
+import { guardOriginBody } from "./origin-body-guard";
 import { siteUsesShield } from "../common/config";
 import { regionForKey, shieldRegion } from "../common/shield/placement";
 import { fetchFromShield, type ShieldBypass } from "./shield/client";

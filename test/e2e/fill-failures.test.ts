@@ -110,6 +110,27 @@ describe("a miss that streams", () => {
   });
 });
 
+describe("an answer not stored", () => {
+  it("stalled past its first bytes: the client's connection is cut within the idle bound", async () => {
+    await everyOrigin({ mode: "stall", afterBytes: 100_000 });
+    const started = Date.now();
+    const cut = await fetch(`${fra}${unique("/gen/600000?ttl=0")}`, { headers: { "accept-encoding": "identity" } });
+    expect(cut.status).toBe(200);
+    expect(cut.headers.get("content-length")).toBe("600000");
+    await expect(cut.arrayBuffer()).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(BODY_IDLE_MS + 2000);
+  });
+
+  it("arrives whole, every byte as the origin sent it", async () => {
+    const path = unique("/gen/3000000?ttl=0");
+    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
+    const [through, direct] = await Promise.all([timed(path), fetch(`${origin.url}${path}`).then((r) => r.text())]);
+    expect(through.response.headers.get("cache-status")).toMatch(/fwd=uri-miss/);
+    expect(through.body.length).toBe(3_000_000);
+    expect(through.body === direct).toBe(true);
+  });
+});
+
 describe("a body without Content-Length", () => {
   it("is stored with its real size: a Range on a 2 MB chunked object is answered from the cache", async () => {
     const path = unique("/gen/2000000?ttl=600&chunked=1");

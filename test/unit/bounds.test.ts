@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { FIRST_READ_BYTES, guardClientBody, guardOriginBody, READ_CHUNK_BYTES, readBounded, teeInStep } from "../../edge/body";
+import { FIRST_READ_BYTES, guardClientBody, READ_CHUNK_BYTES, readBounded, teeInStep } from "../../edge/body";
+import { guardOriginBody } from "../../edge/origin-body-guard";
 import { DecodeLimitError, decodeStream } from "../../edge/compress/decode";
 import { MemoryTier } from "../../edge/cache/memory-tier";
 import { buildEntryMeta } from "../../edge/cache/record";

@@ -1,0 +1,141 @@
+/**
+ * The origin's body, guarded: no chunk for `idleMs` errors it as stalled, a
+ * read that fails (a reset connection) errors it as broken. Without this a
+ * body that stops half-way holds the fill, and every request collapsed onto
+ * it, for as long as the connection stays open.
+ *
+ * Read in JavaScript, the guard costs what every chunk's fresh buffer costs
+ * (its zeroing and page faults were a fifth of a POP's CPU on a 1 MiB
+ * pass-through). So a body that goes to its client whole, with its length
+ * known (one not stored, or a pass), is sent by the runtime's framing
+ * instead, the guard pumping it through one buffer used again and again
+ * (framed-body.ts); a store, a range or a decode reads the stream.
+ */
+import { largeChunkReader, OriginBodyError, READ_CHUNK_BYTES } from "./body";
+import { offerFramed } from "./framed-body";
+import { waitAtMost } from "./wait";
+
+export interface BodyOutcome {
+  /** The body ended whole, or its reader stopped reading: the origin did its part. */
+  onComplete(): void;
+  onFailure(error: OriginBodyError): void;
+  /** Each chunk's size, as it passes. */
+  onBytes?(bytes: number): void;
+}
+
+export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome): ReadableStream<Uint8Array> {
+  let settled = false;
+  const settle = (error?: OriginBodyError) => {
+    if (settled) return;
+    settled = true;
+    if (error) outcome?.onFailure(error);
+    else outcome?.onComplete();
+  };
+  const stalled = () => new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
+  const broken = (err: unknown) => new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
+  // Nothing is read before a reader asks (no queue), so that the framed path can still take the body.
+  let reader: ReturnType<typeof largeChunkReader> | undefined;
+  const guarded = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        reader ??= largeChunkReader(body);
+        try {
+          const next = await waitAtMost(reader.read(), idleMs, "stalled" as const);
+          if (next === "stalled") {
+            void reader.cancel().catch(() => undefined);
+            const error = stalled();
+            settle(error);
+            controller.error(error);
+          } else if (next.done) {
+            settle();
+            controller.close();
+          } else {
+            outcome?.onBytes?.(next.value.byteLength);
+            controller.enqueue(next.value);
+          }
+        } catch (err) {
+          const error = broken(err);
+          settle(error);
+          controller.error(error);
+        }
+      },
+      cancel: (reason) => {
+        settle();
+        return (reader ?? body).cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  offerFramed(guarded, (length) => framedGuard(body, length, idleMs, { settle, stalled, broken, onBytes: outcome?.onBytes }));
+  return guarded;
+}
+
+interface GuardHooks {
+  settle(error?: OriginBodyError): void;
+  stalled(): OriginBodyError;
+  broken(err: unknown): OriginBodyError;
+  onBytes?(bytes: number): void;
+}
+
+/** The body as a FixedLengthStream the runtime sends, fed by the guard; undefined off workerd or for a body without byte reads. */
+function framedGuard(body: ReadableStream<Uint8Array>, length: number, idleMs: number, hooks: GuardHooks): ReadableStream<Uint8Array> | undefined {
+  if (typeof FixedLengthStream === "undefined") return undefined;
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
+  }
+  const framed = new FixedLengthStream(length);
+  void pumpGuarded(reader, framed.writable.getWriter(), length, idleMs, hooks);
+  return framed.readable;
+}
+
+/**
+ * Reads into one buffer, and reads into it again once the write has taken its bytes (a write
+ * resolves when the runtime has them). The idle timer runs only while the origin is awaited, never
+ * while a slow client is: as in the stream's pull. A body that ends short of `length`, or goes past
+ * it, is broken: the client's connection is cut, never a clean short end.
+ */
+async function pumpGuarded(reader: ReadableStreamBYOBReader, writer: WritableStreamDefaultWriter<Uint8Array>, length: number, idleMs: number, hooks: GuardHooks): Promise<void> {
+  let buffer = new ArrayBuffer(READ_CHUNK_BYTES);
+  let sent = 0;
+  const fail = async (error: OriginBodyError) => {
+    hooks.settle(error);
+    await writer.abort(error).catch(() => undefined);
+  };
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array> | "stalled";
+    try {
+      next = await waitAtMost(reader.read(new Uint8Array(buffer)), idleMs, "stalled" as const);
+    } catch (err) {
+      return fail(hooks.broken(err));
+    }
+    if (next === "stalled") {
+      void reader.cancel().catch(() => undefined);
+      return fail(hooks.stalled());
+    }
+    if (next.done) {
+      if (sent !== length) return fail(hooks.broken(new Error(`the body ended after ${sent} of its ${length} bytes`)));
+      hooks.settle();
+      return writer.close().catch(() => undefined);
+    }
+    sent += next.value.byteLength;
+    if (sent > length) {
+      void reader.cancel().catch(() => undefined);
+      return fail(hooks.broken(new Error(`the body went past its ${length} bytes`)));
+    }
+    buffer = next.value.buffer as ArrayBuffer;
+    hooks.onBytes?.(next.value.byteLength);
+    const taken = await writer.write(next.value).then(
+      () => true,
+      () => false,
+    );
+    if (!taken) {
+      // The client went: the origin did its part.
+      hooks.settle();
+      await reader.cancel().catch(() => undefined);
+      return;
+    }
+  }
+}

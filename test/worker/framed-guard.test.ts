@@ -1,0 +1,111 @@
+/**
+ * The origin body guard's framed path in workerd itself: a body sent on by
+ * the runtime's FixedLengthStream, pumped through one buffer used again and
+ * again. Every byte must arrive as the origin sent it, and a stall, a short
+ * body or a client gone must end as the stream-read guard ends them.
+ */
+import { describe, expect, it } from "vitest";
+import type { OriginBodyError } from "../../edge/body";
+import { sendFramed } from "../../edge/framed-body";
+import { guardOriginBody } from "../../edge/origin-body-guard";
+
+/** A byte stream (as a socket's body is) of `chunks`, each its own pattern; then it ends, stalls or breaks. */
+function origin(chunks: Uint8Array[], then: "end" | "stall" | "break"): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (next < chunks.length) return controller.enqueue(chunks[next++].slice());
+      if (then === "end") return controller.close();
+      if (then === "break") return controller.error(new Error("connection reset"));
+      return new Promise<void>(() => undefined);
+    },
+  });
+}
+
+function patterned(count: number, size: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => new Uint8Array(size).map((_, j) => (i * 7 + j * 13) & 255));
+}
+
+function outcomes() {
+  const seen: { complete: number; failure?: OriginBodyError; bytes: number } = { complete: 0, bytes: 0 };
+  return {
+    seen,
+    outcome: { onComplete: () => void seen.complete++, onFailure: (e: OriginBodyError) => void (seen.failure = e), onBytes: (n: number) => void (seen.bytes += n) },
+  };
+}
+
+const totalOf = (chunks: Uint8Array[]) => chunks.reduce((n, c) => n + c.byteLength, 0);
+
+describe("the origin body guard, framed", () => {
+  it("sends every byte as the origin sent it, through a reused buffer", async () => {
+    // Chunks larger and smaller than the guard's buffer: a reused buffer overwritten too soon would show.
+    const chunks = [...patterned(6, 300_000), ...patterned(40, 5_000)];
+    const { seen, outcome } = outcomes();
+    const guarded = guardOriginBody(origin(chunks, "end"), 1000, outcome);
+    const framed = sendFramed(guarded, totalOf(chunks));
+    expect(framed).toBeDefined();
+    const got = new Uint8Array(await new Response(framed).arrayBuffer());
+    const want = new Uint8Array(totalOf(chunks));
+    let at = 0;
+    for (const c of chunks) {
+      want.set(c, at);
+      at += c.byteLength;
+    }
+    expect(got.byteLength).toBe(want.byteLength);
+    expect(got.every((b, i) => b === want[i])).toBe(true);
+    expect(seen.failure).toBeUndefined();
+    expect(seen).toMatchObject({ complete: 1, bytes: want.byteLength });
+  });
+
+  it("errors the client's body when the origin stalls, and counts it against the origin", async () => {
+    const chunks = patterned(2, 10_000);
+    const { seen, outcome } = outcomes();
+    const framed = sendFramed(guardOriginBody(origin(chunks, "stall"), 200, outcome), 100_000);
+    const started = Date.now();
+    await expect(new Response(framed).arrayBuffer()).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(seen.failure?.kind).toBe("stalled");
+    expect(seen.complete).toBe(0);
+  });
+
+  it("errors the client's body when the origin's breaks off, never a clean short end", async () => {
+    const { seen, outcome } = outcomes();
+    const framed = sendFramed(guardOriginBody(origin(patterned(2, 10_000), "break"), 1000, outcome), 100_000);
+    await expect(new Response(framed).arrayBuffer()).rejects.toThrow();
+    expect(seen.failure?.kind).toBe("broken");
+  });
+
+  it("errors the client's body when it ends short of its length", async () => {
+    const { seen, outcome } = outcomes();
+    const framed = sendFramed(guardOriginBody(origin(patterned(2, 10_000), "end"), 1000, outcome), 100_000);
+    await expect(new Response(framed).arrayBuffer()).rejects.toThrow();
+    expect(seen.failure?.kind).toBe("broken");
+  });
+
+  it("errors the client's body when it goes past its length", async () => {
+    const { seen, outcome } = outcomes();
+    const framed = sendFramed(guardOriginBody(origin(patterned(3, 10_000), "end"), 1000, outcome), 15_000);
+    await expect(new Response(framed).arrayBuffer()).rejects.toThrow();
+    expect(seen.failure?.kind).toBe("broken");
+  });
+
+  it("holds nothing against the origin when the client goes", async () => {
+    const { seen, outcome } = outcomes();
+    const framed = sendFramed(guardOriginBody(origin(patterned(50, 10_000), "stall"), 60_000, outcome), 10_000_000);
+    const reader = framed!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.failure).toBeUndefined();
+    expect(seen.complete).toBe(1);
+  });
+
+  it("is not offered once the guarded stream has been read", async () => {
+    const guarded = guardOriginBody(origin(patterned(2, 1000), "end"), 1000);
+    const reader = guarded.getReader();
+    await reader.read();
+    reader.releaseLock();
+    expect(sendFramed(guarded, 2000)).toBeUndefined();
+  });
+});
