@@ -38,6 +38,11 @@ export interface MissTiming {
    * reached over loopback HTTP as the POP reaches it), no cache code: what any Worker pays here.
    */
   bareHops: { firstByteMs: number; lastByteMs: number };
+  /**
+   * CPU per trip, ms, the mean over the rounds, of every process of the tiers (MissTargets.cpuMs):
+   * the trip and the work behind its answer until the next one starts (its stores).
+   */
+  cpuMs?: { throughShield: number; notStored: number; bareHops: number };
 }
 
 /** The bare shard: a Durable Object (SHARD) that fetches from ORIGIN, behind a worker that routes to it. */
@@ -131,11 +136,31 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 /** A pause after a trip of `bytes`, long enough for its stores to finish behind the answer: 100 ms and 20 ms a MB. */
 const settle = (bytes: number) => new Promise((resolve) => setTimeout(resolve, 100 + Math.ceil(bytes / 50_000)));
 
+/** Each kind of trip's CPU (MissTiming.cpuMs), summed over its rounds: a trip and its settle. */
+function cpuPerTrip(cpuMs: (() => number) | undefined) {
+  const sums = { throughShield: 0, notStored: 0, bareHops: 0 };
+  return {
+    during: async <T>(kind: keyof typeof sums, trip: () => Promise<T>, bytes: number): Promise<T> => {
+      const before = cpuMs?.() ?? Number.NaN;
+      const result = await trip();
+      await settle(bytes);
+      sums[kind] += (cpuMs?.() ?? Number.NaN) - before;
+      return result;
+    },
+    means: (rounds: number): Pick<MissTiming, "cpuMs"> =>
+      Number.isNaN(sums.throughShield)
+        ? {}
+        : { cpuMs: { throughShield: round1(sums.throughShield / rounds), notStored: round1(sums.notStored / rounds), bareHops: round1(sums.bareHops / rounds) } },
+  };
+}
+
 /** Where one launcher's cold misses go: a POP (its shield behind it), the origin itself, and the same hops as bare workers. */
 export interface MissTargets {
   popUrl: string;
   originUrl: string;
   bareHopsUrl: string;
+  /** CPU used so far by every process of the tiers, ms, when the launcher can tell. */
+  cpuMs?: () => number;
 }
 
 /** Cold objects through the POP (and its shield), straight from the origin, and through bare hops, in turn. */
@@ -148,6 +173,7 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
     await timed(`${bareHopsUrl}/gen/16384?ttl=600&warm=${process.pid}-${++counter}`, IDENTITY);
   }
   for (const bytes of sizes) {
+    const cpu = cpuPerTrip(targets.cpuMs);
     const direct: { firstByteMs: number; lastByteMs: number }[] = [];
     const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
     const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
@@ -160,18 +186,15 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
       // cores the next trip, the direct one too, would share the CPU with it.
       direct.push(await timed(`${originUrl}${path}`, IDENTITY, bytes));
       await settle(bytes);
-      shielded.push(await timed(`${popUrl}${path}`, IDENTITY, bytes));
-      await settle(bytes);
-      notStored.push(await timed(`${popUrl}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, IDENTITY, bytes));
-      await settle(bytes);
-      bareHops.push(await timed(`${bareHopsUrl}${path}`, IDENTITY, bytes));
-      await settle(bytes);
+      shielded.push(await cpu.during("throughShield", () => timed(`${popUrl}${path}`, IDENTITY, bytes), bytes));
+      notStored.push(await cpu.during("notStored", () => timed(`${popUrl}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, IDENTITY, bytes), bytes));
+      bareHops.push(await cpu.during("bareHops", () => timed(`${bareHopsUrl}${path}`, IDENTITY, bytes), bytes));
     }
     const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
       firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
       lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
     });
-    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops) });
+    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops), ...cpu.means(rounds) });
   }
   return out;
 }

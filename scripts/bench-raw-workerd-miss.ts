@@ -164,7 +164,9 @@ export async function measureRawWorkerdMisses(options: {
     const bareHopsUrl = `http://127.0.0.1:${ports.barePop}`;
     await waitForPort(`${bareHopsUrl}/gen/1?ttl=0`, pop);
     await waitForPort(`${popUrl}/gen/1?ttl=0`, pop);
-    return await coldMissRounds({ popUrl, originUrl: options.originUrl, bareHopsUrl }, options.sizes, options.rounds);
+    // The tiers' CPU: the POP's process, the control plane's (the shard), the Cache API stores'.
+    const cpuMs = () => processes.reduce((total, workerd) => total + workerd.cpuMs(), 0);
+    return await coldMissRounds({ popUrl, originUrl: options.originUrl, bareHopsUrl, cpuMs }, options.sizes, options.rounds);
   } finally {
     for (const workerd of processes) workerd.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@
  * as most hits do; no control plane (the POP serves with no purge rules).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startOrigin } from "../origin/server";
@@ -77,6 +77,30 @@ export interface WorkerdProcess {
   child: ChildProcess;
   output: () => string;
   stop: () => void;
+  /** CPU the workerd binary has used so far, every thread, ms (Linux's /proc; NaN elsewhere). */
+  cpuMs: () => number;
+}
+
+/** CPU used by `pid`'s threads so far, ms: the first field of each one's schedstat is its time on a CPU, ns. */
+function processCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    return ns / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The binary the launcher `pid` started (its child); undefined when there is none to read. */
+function launchedBinary(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    return children.length > 0 ? Number(children[0]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The workerd binary serving `config` (a file in `dir`). */
@@ -105,7 +129,12 @@ export function spawnWorkerd(dir: string, config: string): WorkerdProcess {
     process.off("exit", kill);
     kill();
   };
-  return { child, output: () => output, stop };
+  let binary: number | undefined;
+  const cpuMs = () => {
+    binary ??= launchedBinary(child.pid);
+    return binary === undefined ? Number.NaN : processCpuMs(binary);
+  };
+  return { child, output: () => output, stop, cpuMs };
 }
 
 /**

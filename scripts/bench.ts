@@ -510,6 +510,12 @@ function printColdMisses(title: string, coldMisses: MissTiming[]): void {
     console.log(
       `  ${String(m.bytes).padStart(9)} B  first byte ${m.throughShield.firstByteMs} / ${m.direct.firstByteMs} ms (+${r2(m.throughShield.firstByteMs - m.direct.firstByteMs)})  last byte ${m.throughShield.lastByteMs} / ${m.direct.lastByteMs} ms (${r2(m.throughShield.lastByteMs / m.direct.lastByteMs)}x); the same hops, nothing stored: first ${m.notStored.firstByteMs}, last ${m.notStored.lastByteMs} ms (stored / not ${r2(m.throughShield.lastByteMs / m.notStored.lastByteMs)}x); bare pass-through workers on the same hops: first ${m.bareHops.firstByteMs}, last ${m.bareHops.lastByteMs} ms (${r2(m.bareHops.lastByteMs / m.direct.lastByteMs)}x direct)`,
     );
+    const cpu = m.cpuMs;
+    if (cpu) {
+      console.log(
+        `             CPU a miss, every process of the tiers: stored ${cpu.throughShield} ms (${r2(cpu.throughShield / cpu.bareHops)}x bare), nothing stored ${cpu.notStored} ms (${r2(cpu.notStored / cpu.bareHops)}x bare), bare ${cpu.bareHops} ms`,
+      );
+    }
   }
 }
 
