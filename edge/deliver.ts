@@ -9,7 +9,7 @@ import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
 import { HOP_BY_HOP, headersFrom, isInternalField } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
 import { FIELDS_REMOVED_BEFORE_CLIENT } from "./http/targeted";
-import { sendFramed } from "./framed-body";
+import { sendByRuntime } from "./framed-body";
 
 export type HeaderPairs = [string, string][];
 
@@ -98,11 +98,11 @@ function sliceBody(body: Representation["body"], start: number, end: number): Ui
   return sliceStream(body, start, end);
 }
 
-/** A stream of known size goes out with Content-Length rather than chunked; by the runtime's own framing when it can (sendFramed). */
+/** A stream of known size goes out with Content-Length rather than chunked; by the runtime's own stream when it can (sendByRuntime). */
 function withKnownLength(body: Representation["body"], size: number | undefined): Representation["body"] {
   if (body === null || body instanceof Uint8Array || size === undefined) return body;
   if (typeof FixedLengthStream === "undefined") return body;
-  return sendFramed(body, size) ?? body.pipeThrough(new FixedLengthStream(size));
+  return sendByRuntime(body, size) ?? body.pipeThrough(new FixedLengthStream(size));
 }
 
 /** Reports a body's size: known ones at once, streams of unknown length as they end. */
@@ -111,6 +111,9 @@ function metered(body: Representation["body"], length: number | undefined, onBod
   else if (body instanceof Uint8Array) onBodyBytes(body.byteLength);
   else if (length !== undefined) onBodyBytes(length);
   else {
+    // Sent chunked by the runtime's own stream, which counts what passes (sendByRuntime).
+    const carried = sendByRuntime(body, undefined, onBodyBytes);
+    if (carried) return carried;
     let total = 0;
     return body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({

@@ -6,13 +6,14 @@
  *
  * Read in JavaScript, the guard costs what every chunk's fresh buffer costs
  * (its zeroing and page faults were a fifth of a POP's CPU on a 1 MiB
- * pass-through). So a body that goes to its client whole, with its length
- * known (one not stored, or a pass), is sent by the runtime's framing
- * instead, the guard pumping it through one buffer used again and again
- * (framed-body.ts); a store, a range or a decode reads the stream.
+ * pass-through). So a body that goes to its client whole (one not stored, or
+ * a pass) is sent by a stream of the runtime's instead, a FixedLengthStream
+ * when its length is known and chunked when not, the guard pumping it through
+ * one buffer used again and again (framed-body.ts); a store, a range or a
+ * decode reads the stream.
  */
 import { largeChunkReader, OriginBodyError, READ_CHUNK_BYTES } from "./body";
-import { offerFramed } from "./framed-body";
+import { offerToRuntime } from "./framed-body";
 import { waitAtMost } from "./wait";
 
 export interface BodyOutcome {
@@ -66,7 +67,7 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
     },
     { highWaterMark: 0 },
   );
-  offerFramed(guarded, (length) => framedGuard(body, length, idleMs, { settle, stalled, broken, onBytes: outcome?.onBytes }));
+  offerToRuntime(guarded, (length, onEnd) => runtimeGuarded(body, length, idleMs, { settle, stalled, broken, onBytes: outcome?.onBytes, onEnd }));
   return guarded;
 }
 
@@ -75,29 +76,41 @@ interface GuardHooks {
   stalled(): OriginBodyError;
   broken(err: unknown): OriginBodyError;
   onBytes?(bytes: number): void;
+  /** The body passed whole: its bytes. */
+  onEnd?(bytes: number): void;
 }
 
-/** The body as a FixedLengthStream the runtime sends, fed by the guard; undefined off workerd or for a body without byte reads. */
-function framedGuard(body: ReadableStream<Uint8Array>, length: number, idleMs: number, hooks: GuardHooks): ReadableStream<Uint8Array> | undefined {
-  if (typeof FixedLengthStream === "undefined") return undefined;
+/**
+ * The body as a stream of the runtime's, fed by the guard: a FixedLengthStream of `length`, or an
+ * IdentityTransformStream (sent chunked) when the length is not known; undefined off workerd or
+ * for a body without byte reads.
+ */
+function runtimeGuarded(body: ReadableStream<Uint8Array>, length: number | undefined, idleMs: number, hooks: GuardHooks): ReadableStream<Uint8Array> | undefined {
+  if (typeof FixedLengthStream === "undefined" || typeof IdentityTransformStream === "undefined") return undefined;
   let reader: ReadableStreamBYOBReader;
   try {
     reader = body.getReader({ mode: "byob" });
   } catch {
     return undefined;
   }
-  const framed = new FixedLengthStream(length);
-  void pumpGuarded(reader, framed.writable.getWriter(), length, idleMs, hooks);
-  return framed.readable;
+  const carrier = length === undefined ? new IdentityTransformStream() : new FixedLengthStream(length);
+  void pumpGuarded(reader, carrier.writable.getWriter(), length, idleMs, hooks);
+  return carrier.readable;
 }
 
 /**
  * Reads into one buffer, and reads into it again once the write has taken its bytes (a write
  * resolves when the runtime has them). The idle timer runs only while the origin is awaited, never
- * while a slow client is: as in the stream's pull. A body that ends short of `length`, or goes past
- * it, is broken: the client's connection is cut, never a clean short end.
+ * while a slow client is: as in the stream's pull. A body that ends short of a known `length`, or goes
+ * past it, is broken: the client's connection is cut, never a clean short end.
  */
-async function pumpGuarded(reader: ReadableStreamBYOBReader, writer: WritableStreamDefaultWriter<Uint8Array>, length: number, idleMs: number, hooks: GuardHooks): Promise<void> {
+async function pumpGuarded(
+  reader: ReadableStreamBYOBReader,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  length: number | undefined,
+  idleMs: number,
+  hooks: GuardHooks,
+): Promise<void> {
   let buffer = new ArrayBuffer(READ_CHUNK_BYTES);
   let sent = 0;
   const fail = async (error: OriginBodyError) => {
@@ -116,12 +129,13 @@ async function pumpGuarded(reader: ReadableStreamBYOBReader, writer: WritableStr
       return fail(hooks.stalled());
     }
     if (next.done) {
-      if (sent !== length) return fail(hooks.broken(new Error(`the body ended after ${sent} of its ${length} bytes`)));
+      if (length !== undefined && sent !== length) return fail(hooks.broken(new Error(`the body ended after ${sent} of its ${length} bytes`)));
       hooks.settle();
+      hooks.onEnd?.(sent);
       return writer.close().catch(() => undefined);
     }
     sent += next.value.byteLength;
-    if (sent > length) {
+    if (length !== undefined && sent > length) {
       void reader.cancel().catch(() => undefined);
       return fail(hooks.broken(new Error(`the body went past its ${length} bytes`)));
     }

@@ -121,8 +121,11 @@ describe("an answer not stored", () => {
     expect(Date.now() - started).toBeLessThan(BODY_IDLE_MS + 2000);
   });
 
-  it("arrives whole, every byte as the origin sent it", async () => {
-    const path = unique("/gen/3000000?ttl=0");
+  it.each([
+    { framing: "with its length", query: "" },
+    { framing: "chunked", query: "&chunked=1" },
+  ])("arrives whole, every byte as the origin sent it ($framing)", async ({ query }) => {
+    const path = unique(`/gen/3000000?ttl=0${query}`);
     const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
     const [through, direct] = await Promise.all([timed(path), fetch(`${origin.url}${path}`).then((r) => r.text())]);
     expect(through.response.headers.get("cache-status")).toMatch(/fwd=uri-miss/);

@@ -1,12 +1,13 @@
 /**
- * The origin body guard's framed path in workerd itself: a body sent on by
- * the runtime's FixedLengthStream, pumped through one buffer used again and
+ * The origin body guard's path through the runtime's own streams, in workerd
+ * itself: a body sent on by a FixedLengthStream (its length known) or an
+ * IdentityTransformStream (chunked), pumped through one buffer used again and
  * again. Every byte must arrive as the origin sent it, and a stall, a short
  * body or a client gone must end as the stream-read guard ends them.
  */
 import { describe, expect, it } from "vitest";
 import type { OriginBodyError } from "../../edge/body";
-import { sendFramed } from "../../edge/framed-body";
+import { sendByRuntime } from "../../edge/framed-body";
 import { guardOriginBody } from "../../edge/origin-body-guard";
 
 /** A byte stream (as a socket's body is) of `chunks`, each its own pattern; then it ends, stalls or breaks. */
@@ -43,7 +44,7 @@ describe("the origin body guard, framed", () => {
     const chunks = [...patterned(6, 300_000), ...patterned(40, 5_000)];
     const { seen, outcome } = outcomes();
     const guarded = guardOriginBody(origin(chunks, "end"), 1000, outcome);
-    const framed = sendFramed(guarded, totalOf(chunks));
+    const framed = sendByRuntime(guarded, totalOf(chunks));
     expect(framed).toBeDefined();
     const got = new Uint8Array(await new Response(framed).arrayBuffer());
     const want = new Uint8Array(totalOf(chunks));
@@ -58,10 +59,34 @@ describe("the origin body guard, framed", () => {
     expect(seen).toMatchObject({ complete: 1, bytes: want.byteLength });
   });
 
+  it("sends a body of unknown length chunked, every byte, and tells its total", async () => {
+    const chunks = [...patterned(3, 300_000), ...patterned(10, 7_000)];
+    const { seen, outcome } = outcomes();
+    let told: number | undefined;
+    const carried = sendByRuntime(guardOriginBody(origin(chunks, "end"), 1000, outcome), undefined, (n) => (told = n));
+    expect(carried).toBeDefined();
+    const got = new Uint8Array(await new Response(carried).arrayBuffer());
+    let at = 0;
+    const same = chunks.every((c) => c.every((b) => b === got[at++]));
+    expect(got.byteLength).toBe(totalOf(chunks));
+    expect(same).toBe(true);
+    expect(told).toBe(totalOf(chunks));
+    expect(seen).toMatchObject({ complete: 1, bytes: totalOf(chunks) });
+  });
+
+  it("errors a chunked body when the origin stalls or breaks off", async () => {
+    for (const then of ["stall", "break"] as const) {
+      const { seen, outcome } = outcomes();
+      const carried = sendByRuntime(guardOriginBody(origin(patterned(2, 10_000), then), 200, outcome), undefined);
+      await expect(new Response(carried).arrayBuffer()).rejects.toThrow();
+      expect(seen.failure?.kind).toBe(then === "stall" ? "stalled" : "broken");
+    }
+  });
+
   it("errors the client's body when the origin stalls, and counts it against the origin", async () => {
     const chunks = patterned(2, 10_000);
     const { seen, outcome } = outcomes();
-    const framed = sendFramed(guardOriginBody(origin(chunks, "stall"), 200, outcome), 100_000);
+    const framed = sendByRuntime(guardOriginBody(origin(chunks, "stall"), 200, outcome), 100_000);
     const started = Date.now();
     await expect(new Response(framed).arrayBuffer()).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(2000);
@@ -76,14 +101,14 @@ describe("the origin body guard, framed", () => {
     { what: "goes past its length", chunks: 3, ending: "end", length: 15_000 },
   ] as const)("errors the client's body when the origin's $what", async ({ chunks, ending, length }) => {
     const { seen, outcome } = outcomes();
-    const framed = sendFramed(guardOriginBody(origin(patterned(chunks, 10_000), ending), 1000, outcome), length);
+    const framed = sendByRuntime(guardOriginBody(origin(patterned(chunks, 10_000), ending), 1000, outcome), length);
     await expect(new Response(framed).arrayBuffer()).rejects.toThrow();
     expect(seen.failure?.kind).toBe("broken");
   });
 
   it("holds nothing against the origin when the client goes", async () => {
     const { seen, outcome } = outcomes();
-    const framed = sendFramed(guardOriginBody(origin(patterned(50, 10_000), "stall"), 60_000, outcome), 10_000_000);
+    const framed = sendByRuntime(guardOriginBody(origin(patterned(50, 10_000), "stall"), 60_000, outcome), 10_000_000);
     const reader = framed!.getReader();
     await reader.read();
     await reader.cancel();
@@ -97,6 +122,6 @@ describe("the origin body guard, framed", () => {
     const reader = guarded.getReader();
     await reader.read();
     reader.releaseLock();
-    expect(sendFramed(guarded, 2000)).toBeUndefined();
+    expect(sendByRuntime(guarded, 2000)).toBeUndefined();
   });
 });
