@@ -99,8 +99,9 @@ function runtimeGuarded(body: ReadableStream<Uint8Array>, length: number | undef
 }
 
 /**
- * Reads into one buffer, and reads into it again once the write has taken its bytes (a write
- * resolves when the runtime has them). The idle timer runs only while the origin is awaited, never
+ * Reads into one buffer, and reads into it again once the write has taken its bytes: workerd
+ * resolves a write to its own streams once their reading side has the bytes, which
+ * test/worker/framed-guard.test.ts checks byte for byte. The idle timer runs only while the origin is awaited, never
  * while a slow client is: as in the stream's pull. A body that ends short of a known `length`, or goes
  * past it, is broken: the client's connection is cut, never a clean short end.
  */
