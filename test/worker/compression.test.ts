@@ -148,3 +148,20 @@ describe("compression", () => {
     expect((await bytes(br)).byteLength).toBe(8192);
   });
 });
+
+describe("compression of an answer not stored", () => {
+  // Not stored, it goes out by the runtime's own stream (the guard's pump): whatever coding the
+  // runtime puts on it, the client must decode every byte, with its length known or chunked.
+  it.each([
+    { framing: "with its length", query: "" },
+    { framing: "chunked", query: "&chunked=1" },
+  ])("decodes to the origin's bytes ($framing)", async ({ query }) => {
+    const path = fresh(`/gen/700000?ttl=0${query}`);
+    const identity = await get(path, { "accept-encoding": "identity" });
+    const wanted = text(await bytes(identity));
+    expect(wanted.length).toBe(700_000);
+    const encoded = await get(path, { "accept-encoding": "gzip, br" });
+    expect(encoded.status).toBe(200);
+    expect(text(await bytes(encoded))).toBe(wanted);
+  });
+});
