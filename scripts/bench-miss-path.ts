@@ -39,7 +39,7 @@ export interface MissTiming {
    */
   bareHops: { firstByteMs: number; lastByteMs: number };
   /**
-   * CPU per trip, ms, the mean over the rounds, of every process of the tiers (MissTargets.cpuMs):
+   * CPU per trip, ms, the mean over the rounds, of the tiers' Worker processes (MissTargets.cpuMs):
    * the trip and the work behind its answer until the next one starts (its stores).
    */
   cpuMs?: { throughShield: number; notStored: number; bareHops: number };
@@ -159,7 +159,7 @@ export interface MissTargets {
   popUrl: string;
   originUrl: string;
   bareHopsUrl: string;
-  /** CPU used so far by every process of the tiers, ms, when the launcher can tell. */
+  /** CPU used so far by the tiers' Worker processes (not the Cache API's store), ms, when the launcher can tell. */
   cpuMs?: () => number;
 }
 

@@ -513,7 +513,7 @@ function printColdMisses(title: string, coldMisses: MissTiming[]): void {
     const cpu = m.cpuMs;
     if (cpu) {
       console.log(
-        `             CPU a miss, every process of the tiers: stored ${cpu.throughShield} ms (${r2(cpu.throughShield / cpu.bareHops)}x bare), nothing stored ${cpu.notStored} ms (${r2(cpu.notStored / cpu.bareHops)}x bare), bare ${cpu.bareHops} ms`,
+        `             CPU a miss, the tiers' Worker processes (POP, control plane; not the Cache API's store): stored ${cpu.throughShield} ms (${r2(cpu.throughShield / cpu.bareHops)}x bare), nothing stored ${cpu.notStored} ms (${r2(cpu.notStored / cpu.bareHops)}x bare), bare ${cpu.bareHops} ms`,
       );
     }
   }
