@@ -32,32 +32,22 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
     if (error) outcome?.onFailure(error);
     else outcome?.onComplete();
   };
-  const stalled = () => new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
-  const broken = (err: unknown) => new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
   // Nothing is read before a reader asks (no queue), so that the framed path can still take the body.
   let reader: ReturnType<typeof largeChunkReader> | undefined;
   const guarded = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        reader ??= largeChunkReader(body);
-        try {
-          const next = await waitAtMost(reader.read(), idleMs, "stalled" as const);
-          if (next === "stalled") {
-            void reader.cancel().catch(() => undefined);
-            const error = stalled();
-            settle(error);
-            controller.error(error);
-          } else if (next.done) {
-            settle();
-            controller.close();
-          } else {
-            outcome?.onBytes?.(next.value.byteLength);
-            controller.enqueue(next.value);
-          }
-        } catch (err) {
-          const error = broken(err);
-          settle(error);
-          controller.error(error);
+        const chunks = (reader ??= largeChunkReader(body));
+        const next = await guardedRead(chunks.read(), chunks, idleMs);
+        if (next instanceof OriginBodyError) {
+          settle(next);
+          controller.error(next);
+        } else if (next.done) {
+          settle();
+          controller.close();
+        } else {
+          outcome?.onBytes?.(next.value.byteLength);
+          controller.enqueue(next.value);
         }
       },
       cancel: (reason) => {
@@ -67,14 +57,35 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
     },
     { highWaterMark: 0 },
   );
-  offerToRuntime(guarded, (length, onEnd) => runtimeGuarded(body, length, idleMs, { settle, stalled, broken, onBytes: outcome?.onBytes, onEnd }));
+  offerToRuntime(guarded, (length, onEnd) => runtimeGuarded(body, length, idleMs, { settle, onBytes: outcome?.onBytes, onEnd }));
   return guarded;
+}
+
+/**
+ * One read of the origin's body within `idleMs`: what it read, or what it came to. A read that
+ * waits longer has stalled (the reader is cancelled), one that fails has broken off.
+ */
+async function guardedRead(
+  read: Promise<ReadableStreamReadResult<Uint8Array>>,
+  reader: { cancel(): Promise<void> },
+  idleMs: number,
+): Promise<ReadableStreamReadResult<Uint8Array> | OriginBodyError> {
+  try {
+    const next = await waitAtMost(read, idleMs, "stalled" as const);
+    if (next !== "stalled") return next;
+    void reader.cancel().catch(() => undefined);
+    return new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
+  } catch (err) {
+    return brokenOff(err);
+  }
+}
+
+function brokenOff(err: unknown): OriginBodyError {
+  return new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
 }
 
 interface GuardHooks {
   settle(error?: OriginBodyError): void;
-  stalled(): OriginBodyError;
-  broken(err: unknown): OriginBodyError;
   onBytes?(bytes: number): void;
   /** The body passed whole: its bytes. */
   onEnd?(bytes: number): void;
@@ -119,18 +130,10 @@ async function pumpGuarded(
     await writer.abort(error).catch(() => undefined);
   };
   for (;;) {
-    let next: ReadableStreamReadResult<Uint8Array> | "stalled";
-    try {
-      next = await waitAtMost(reader.read(new Uint8Array(buffer)), idleMs, "stalled" as const);
-    } catch (err) {
-      return fail(hooks.broken(err));
-    }
-    if (next === "stalled") {
-      void reader.cancel().catch(() => undefined);
-      return fail(hooks.stalled());
-    }
+    const next = await guardedRead(reader.read(new Uint8Array(buffer)), reader, idleMs);
+    if (next instanceof OriginBodyError) return fail(next);
     if (next.done) {
-      if (length !== undefined && sent !== length) return fail(hooks.broken(new Error(`the body ended after ${sent} of its ${length} bytes`)));
+      if (length !== undefined && sent !== length) return fail(brokenOff(new Error(`the body ended after ${sent} of its ${length} bytes`)));
       hooks.settle();
       hooks.onEnd?.(sent);
       return writer.close().catch(() => undefined);
@@ -138,7 +141,7 @@ async function pumpGuarded(
     sent += next.value.byteLength;
     if (length !== undefined && sent > length) {
       void reader.cancel().catch(() => undefined);
-      return fail(hooks.broken(new Error(`the body went past its ${length} bytes`)));
+      return fail(brokenOff(new Error(`the body went past its ${length} bytes`)));
     }
     buffer = next.value.buffer as ArrayBuffer;
     hooks.onBytes?.(next.value.byteLength);
