@@ -3,6 +3,7 @@
  * in-isolate tier and collapsed requests can share them), large ones keep
  * streaming without being held in memory.
  */
+import { bufferStartingWith, largeChunkReader } from "./chunk-reader";
 import { waitAtMost } from "./wait";
 
 export type BoundedBody = { kind: "complete"; bytes: Uint8Array } | { kind: "stream"; stream: ReadableStream<Uint8Array> };
@@ -10,9 +11,20 @@ export type BoundedBody = { kind: "complete"; bytes: Uint8Array } | { kind: "str
 /** What readBounded read: the whole body, or a stream that replays what it read (`read` bytes) and goes on. */
 export type ReadBody = { kind: "complete"; bytes: Uint8Array } | { kind: "stream"; stream: ReadableStream<Uint8Array>; read: number };
 
-/** Chunks as one array of `total` bytes (the one chunk itself when there is one). */
+/** A message's Content-Length, when it gave a valid one. */
+export function declaredLength(headers: Headers): number | undefined {
+  const declared = Number(headers.get("content-length") ?? NaN);
+  return Number.isInteger(declared) && declared >= 0 ? declared : undefined;
+}
+
+/**
+ * Chunks as one array of `total` bytes: the one chunk itself when there is one, and without a
+ * copy the chunks of a body read into one buffer (wholeBodyReader), which lie end to end in it.
+ */
 export function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
+  const joined = joinedInPlace(chunks, total);
+  if (joined) return joined;
   const out = new Uint8Array(total);
   let offset = 0;
   for (const c of chunks) {
@@ -20,6 +32,17 @@ export function concat(chunks: Uint8Array[], total: number): Uint8Array {
     offset += c.byteLength;
   }
   return out;
+}
+
+/** The view of `total` bytes the chunks already are: each starts where the one before it ends, in one buffer. */
+function joinedInPlace(chunks: Uint8Array[], total: number): Uint8Array | undefined {
+  const buffer = bufferStartingWith(chunks[0]) ?? chunks[0];
+  let end = buffer.byteOffset + chunks[0].byteLength;
+  for (let i = 1; i < chunks.length; i++) {
+    if (chunks[i].buffer !== buffer.buffer || chunks[i].byteOffset !== end) return undefined;
+    end += chunks[i].byteLength;
+  }
+  return end - buffer.byteOffset === total ? new Uint8Array(buffer.buffer, buffer.byteOffset, total) : undefined;
 }
 
 /**
@@ -99,50 +122,6 @@ export class OriginBodyError extends Error {
     super(message);
     this.name = "OriginBodyError";
   }
-}
-
-/** The most one read of a body takes at once (see largeChunkReader). */
-export const READ_CHUNK_BYTES = 256 * 1024;
-/** A body's first read: most answers are smaller than this, and a read allocates its whole buffer. */
-export const FIRST_READ_BYTES = 16 * 1024;
-
-/** What largeChunkReader gives: reads, and a way to stop reading. */
-export interface ChunkReader {
-  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
-  cancel(reason?: unknown): Promise<void>;
-}
-
-/**
- * A reader that takes as much of a body as has arrived, up to READ_CHUNK_BYTES,
- * in one read. A socket's body comes in 4 KiB chunks, and every JavaScript
- * layer a chunk passes (the guard, the split, the stores) costs about the same
- * per chunk whatever its size: 30 MB in 4 KiB chunks took 300-400 ms per layer
- * under workerd, in 256 KiB chunks under 10. A read never waits for more than
- * what is there, so a body that trickles (events, long polls) passes as it
- * comes. The buffer starts at FIRST_READ_BYTES and doubles while reads fill it
- * (more is waiting), halving when one fills less than half, so a small answer
- * allocates 16 KiB, not 256; a read that fills less than half its buffer is
- * copied out, so no chunk holds more than twice its bytes. Streams that are
- * not byte streams are read as they chunk themselves.
- */
-export function largeChunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
-  let byob: ReadableStreamBYOBReader;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    return body.getReader();
-  }
-  let size = FIRST_READ_BYTES;
-  const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
-    const asked = size;
-    const { done, value } = await byob.read(new Uint8Array(asked));
-    if (done || !value) return { done: true, value: undefined };
-    if (value.byteLength === 0) return read();
-    const underHalf = value.byteLength * 2 < asked;
-    size = value.byteLength === asked ? Math.min(asked * 2, READ_CHUNK_BYTES) : underHalf ? Math.max(FIRST_READ_BYTES, asked / 2) : asked;
-    return { done: false, value: underHalf ? value.slice() : value };
-  };
-  return { read, cancel: (reason) => byob.cancel(reason) };
 }
 
 /**

@@ -8,7 +8,8 @@ import { CLIENT_VALIDATORS, isInternalField, stripHopByHop, withoutInternalField
 import { SURROGATE_CAPABILITY } from "./http/targeted";
 import { fetchFromOrigins, isGatewayFailure, type OriginFetchResult } from "./routing/origin-fetch";
 
-import { guardOriginBody } from "./origin-body-guard";
+import { declaredLength } from "./body";
+import { type BodyOutcome, guardOriginBody } from "./origin-body-guard";
 import { siteUsesShield } from "../common/config";
 import { regionForKey, shieldRegion } from "../common/shield/placement";
 import { fetchFromShield, type ShieldBypass } from "./shield/client";
@@ -153,7 +154,8 @@ function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult 
   if (result.response.body === null) return headers === result.response.headers ? result : { ...result, response: new Response(null, { status: result.response.status, headers }) };
   const originId = result.originId;
   const gatewayFailure = isGatewayFailure(result.response.status);
-  const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, {
+  const wholeLength = wholeLengthOf(result.response.headers, pop.config.cache.memoryEntryMaxBytes);
+  const outcome: BodyOutcome = {
     onBytes: (bytes) => (pop.counters.originBytes += bytes),
     onComplete: () => {
       if (!gatewayFailure) pop.outliers.onSuccess(originId, Date.now());
@@ -164,6 +166,19 @@ function guarded(tx: Transaction, result: OriginFetchResult): OriginFetchResult 
       pop.outliers.onFailure(originId, error.message, Date.now());
       pop.flushReports((p) => tx.ctx.waitUntil(p));
     },
-  });
+  };
+  const guarded = guardOriginBody(result.response.body, pop.config.originFetch.bodyIdleTimeoutMs, outcome, wholeLength);
   return { ...result, response: new Response(guarded, { status: result.response.status, headers }) };
+}
+
+/**
+ * The length of a body the guard may read into one buffer (largeChunkReader): one the origin
+ * framed by its Content-Length, as it comes (not decoded by the runtime's fetch, which changes its
+ * length), and small enough to be kept whole in memory; a larger one streams past in chunks.
+ */
+function wholeLengthOf(headers: Headers, memoryEntryMaxBytes: number): number | undefined {
+  const encoding = headers.get("content-encoding");
+  if (encoding !== null && encoding.trim().toLowerCase() !== "identity") return undefined;
+  const length = declaredLength(headers);
+  return length !== undefined && length <= memoryEntryMaxBytes ? length : undefined;
 }

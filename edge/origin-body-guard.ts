@@ -12,7 +12,8 @@
  * one buffer used again and again (framed-body.ts); a store, a range or a
  * decode reads the stream.
  */
-import { largeChunkReader, OriginBodyError, READ_CHUNK_BYTES } from "./body";
+import { OriginBodyError } from "./body";
+import { largeChunkReader, READ_CHUNK_BYTES } from "./chunk-reader";
 import { offerToRuntime } from "./framed-body";
 import { waitAtMost } from "./wait";
 
@@ -24,7 +25,8 @@ export interface BodyOutcome {
   onBytes?(bytes: number): void;
 }
 
-export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome): ReadableStream<Uint8Array> {
+/** `wholeLength`: the body's length, when it is to be read into one buffer (largeChunkReader). */
+export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome, wholeLength?: number): ReadableStream<Uint8Array> {
   let settled = false;
   const settle = (error?: OriginBodyError) => {
     if (settled) return;
@@ -37,7 +39,7 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
   const guarded = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const chunks = (reader ??= largeChunkReader(body));
+        const chunks = (reader ??= largeChunkReader(body, wholeLength));
         const next = await guardedRead(chunks.read(), chunks, idleMs);
         if (next instanceof OriginBodyError) {
           settle(next);

@@ -6,7 +6,7 @@
  * stored as they stream, paced by their client.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
-import { type ReadBody, readBounded, teeInStep } from "../body";
+import { declaredLength, type ReadBody, readBounded, teeInStep } from "../body";
 import { UNKNOWN_SIZE, type EntryMeta, type VaryManifest } from "../cache/entry";
 import { compressible, withVaryAcceptEncoding } from "../compress/policy";
 import { variantInRequest } from "../compress/variants";
@@ -212,11 +212,6 @@ interface OriginRepresentation {
   opaque: boolean;
   /** Decoded on its way here (by us or the runtime's fetch), under the decoding limits. */
   decoded: boolean;
-}
-
-function declaredLength(headers: Headers): number | undefined {
-  const declared = Number(headers.get("content-length") ?? NaN);
-  return Number.isInteger(declared) && declared >= 0 ? declared : undefined;
 }
 
 function originRepresentation(tx: Transaction, response: Response): OriginRepresentation {

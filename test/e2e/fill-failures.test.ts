@@ -110,6 +110,24 @@ describe("a miss that streams", () => {
   });
 });
 
+describe("a miss of known length, read into one buffer", () => {
+  it("arrives whole and is kept whole: the miss and the hit after it are the origin's bytes", async () => {
+    // Past the first read and paused half-way, so that the body comes in many reads into its one buffer.
+    const path = unique("/gen/1000000?ttl=600&pauseAfter=400000&pauseMs=100");
+    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
+    const direct = await fetch(`${origin.url}${path}`).then((r) => r.text());
+    const miss = await timed(path);
+    expect(miss.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss/);
+    expect(miss.body === direct).toBe(true);
+    const hit = await waitFor("the hit", async () => {
+      const again = await timed(path);
+      return /Outpost-FRA;hit/.test(again.response.headers.get("cache-status") ?? "") ? again : undefined;
+    });
+    expect(hit.body.length).toBe(1_000_000);
+    expect(hit.body === direct).toBe(true);
+  });
+});
+
 describe("an answer not stored", () => {
   it("stalled past its first bytes: the client's connection is cut within the idle bound", async () => {
     await everyOrigin({ mode: "stall", afterBytes: 100_000 });

@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { FIRST_READ_BYTES, guardClientBody, READ_CHUNK_BYTES, readBounded, teeInStep } from "../../edge/body";
+import { concat, guardClientBody, readBounded, teeInStep } from "../../edge/body";
+import { FIRST_READ_BYTES, READ_CHUNK_BYTES } from "../../edge/chunk-reader";
 import { guardOriginBody } from "../../edge/origin-body-guard";
 import { DecodeLimitError, decodeStream } from "../../edge/compress/decode";
 import { MemoryTier } from "../../edge/cache/memory-tier";
@@ -139,6 +140,28 @@ describe("the body guards' reads", () => {
     const chunks = await chunksOf(guardOriginBody(socketLike(1, 100), 10_000));
     expect(chunks.map((c) => c.byteLength)).toEqual([100]);
     expect(chunks[0].buffer.byteLength).toBe(100);
+  });
+
+  it("reads a body of known length into one buffer of that length, whose chunks join without a copy", async () => {
+    const length = 200 * 4096;
+    const chunks = await chunksOf(guardOriginBody(socketLike(200, 4096), 10_000, undefined, length));
+    // Read sizes grow as the plain reader's do (a large first read would hold the first bytes back).
+    expect(chunks.map((c) => c.byteLength)).toEqual([...[1, 2, 4, 8, 16, 16].map((n) => n * FIRST_READ_BYTES), 48 * 1024]);
+    // The first is a copy (the body's buffer is made once the first bytes are on their way); the rest are views of that buffer.
+    const [first, ...rest] = chunks;
+    expect(first.buffer.byteLength).toBe(FIRST_READ_BYTES);
+    expect(rest.every((c) => c.buffer === rest[0].buffer && c.buffer.byteLength === length)).toBe(true);
+    const whole = concat(chunks, length);
+    expect(whole.buffer).toBe(rest[0].buffer);
+    expect(whole.byteLength).toBe(length);
+    for (let i = 0; i < 200; i++) expect(whole[i * 4096]).toBe(i % 251);
+  });
+
+  it("gives bytes past a known length a buffer of their own, and loses none", async () => {
+    const chunks = await chunksOf(guardOriginBody(socketLike(5, 4096), 10_000, undefined, 3 * 4096));
+    const whole = concat(chunks, 5 * 4096);
+    expect(whole.byteLength).toBe(5 * 4096);
+    for (let i = 0; i < 5; i++) expect(whole[i * 4096]).toBe(i);
   });
 
   it("reads a client's upload the same way", async () => {
