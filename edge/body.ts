@@ -34,11 +34,16 @@ export function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** The view of `total` bytes the chunks already are: each starts where the one before it ends, in one buffer. */
+/**
+ * The view of `total` bytes the chunks already are: each starts where the one before it ends, in
+ * one buffer, after the copies of its start that wholeBodyReader handed out before it made it.
+ */
 function joinedInPlace(chunks: Uint8Array[], total: number): Uint8Array | undefined {
   const buffer = bufferStartingWith(chunks[0]) ?? chunks[0];
-  let end = buffer.byteOffset + chunks[0].byteLength;
-  for (let i = 1; i < chunks.length; i++) {
+  let end = buffer.byteOffset;
+  let i = 0;
+  if (buffer !== chunks[0]) for (; i < chunks.length && chunks[i].buffer !== buffer.buffer; i++) end += chunks[i].byteLength;
+  for (; i < chunks.length; i++) {
     if (chunks[i].buffer !== buffer.buffer || chunks[i].byteOffset !== end) return undefined;
     end += chunks[i].byteLength;
   }

@@ -64,6 +64,8 @@ function nextReadSize(asked: number, got: number): number {
  * back, so the isolate allocates a read buffer only while more reads run at once than are kept.
  */
 const spareReadBuffers: ArrayBuffer[] = [];
+/** How much of a body wholeBodyReader hands out as copies before it makes the body's buffer: its first answer goes out first. */
+const WHOLE_BUFFER_AFTER_BYTES = 64 * 1024;
 const MAX_SPARE_READ_BUFFERS = 8;
 
 function handBack(buffer: ArrayBufferLike): void {
@@ -77,24 +79,33 @@ function handBack(buffer: ArrayBufferLike): void {
  * POP's stored 1 MiB miss spent a quarter of its CPU on them.
  * - Reads go into a spare buffer, never into the body's own: a read transfers its buffer, which
  *   would empty every view handed out before it.
- * - The first chunk is a copy, and the body's buffer is made at the second read, the first
- *   chunk's bytes at its start: made at once, a 1 MiB buffer held a miss's first byte back at each
- *   tier, by about twice the few milliseconds its zeroing and page faults take.
+ * - The chunks of the first WHOLE_BUFFER_AFTER_BYTES are copies, and the body's buffer is made
+ *   after them, their bytes at its start: made at the first read, a 1 MiB buffer's zeroing and
+ *   page faults held a miss's first byte back at each tier (18-21 ms against 9-10 in the bench).
  * - Bytes past the length (a body its framing did not bound) come as copies of their own, and
  *   whoever checks the length sees them.
  */
 function wholeBodyReader(byob: ReadableStreamBYOBReader, length: number): ChunkReader {
-  let first: Uint8Array | undefined;
+  let early: Uint8Array[] = [];
   let whole: Uint8Array | undefined;
   let filled = 0;
   const kept = (value: Uint8Array): Uint8Array => {
     if (filled + value.byteLength > length) return value.slice();
     filled += value.byteLength;
-    if (!first) return (first = value.slice());
+    if (!whole && filled < WHOLE_BUFFER_AFTER_BYTES) {
+      const copy = value.slice();
+      early.push(copy);
+      return copy;
+    }
     if (!whole) {
       whole = new Uint8Array(length);
-      whole.set(first);
-      buffersByFirstChunk.set(first, whole);
+      let at = 0;
+      for (const copy of early) {
+        whole.set(copy, at);
+        at += copy.byteLength;
+      }
+      if (early[0]) buffersByFirstChunk.set(early[0], whole);
+      early = [];
     }
     whole.set(value, filled - value.byteLength);
     return whole.subarray(filled - value.byteLength, filled);
@@ -114,8 +125,8 @@ function wholeBodyReader(byob: ReadableStreamBYOBReader, length: number): ChunkR
 }
 
 /**
- * A body's buffer (wholeBodyReader's), by the first chunk handed out before it existed: that
- * chunk is a copy of the buffer's start.
+ * A body's buffer (wholeBodyReader's), by the first chunk handed out before it existed: the
+ * chunks handed out before it are copies of its start.
  */
 const buffersByFirstChunk = new WeakMap<Uint8Array, Uint8Array>();
 
