@@ -56,13 +56,20 @@ function nextReadSize(asked: number, got: number): number {
 }
 
 /**
- * Read buffers no read holds now, kept for the next: each read copies out of one and hands it
- * back, so the isolate allocates a read buffer only while more reads run at once than are kept.
+ * Read buffers no read holds now, kept for the next: a reader takes one, copies out of it (or
+ * has the runtime take its bytes) and hands it back, so the isolate allocates a read buffer only
+ * while more reads run at once than are kept.
  */
 const spareReadBuffers: ArrayBuffer[] = [];
 const MAX_SPARE_READ_BUFFERS = 8;
 
-function handBack(buffer: ArrayBufferLike): void {
+/** A read buffer of READ_CHUNK_BYTES: a spare one, or a new one when none is spare. */
+export function takeReadBuffer(): ArrayBuffer {
+  return spareReadBuffers.pop() ?? new ArrayBuffer(READ_CHUNK_BYTES);
+}
+
+/** A read buffer no read holds any more (what a BYOB read returned its bytes in), for the next reader. */
+export function handBack(buffer: ArrayBufferLike): void {
   if (spareReadBuffers.length < MAX_SPARE_READ_BUFFERS) spareReadBuffers.push(buffer as ArrayBuffer);
 }
 
@@ -110,7 +117,7 @@ function wholeBodyReader(byob: ReadableStreamBYOBReader, length: number): ChunkR
   let size = FIRST_READ_BYTES;
   const read = async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
     const asked = size;
-    const { done, value } = await byob.read(new Uint8Array(spareReadBuffers.pop() ?? new ArrayBuffer(READ_CHUNK_BYTES), 0, asked));
+    const { done, value } = await byob.read(new Uint8Array(takeReadBuffer(), 0, asked));
     const chunk = !done && value && value.byteLength > 0 ? kept(value) : undefined;
     if (value) handBack(value.buffer);
     if (done || !value) return { done: true, value: undefined };

@@ -13,7 +13,7 @@
  * decode reads the stream.
  */
 import { OriginBodyError } from "./body";
-import { largeChunkReader, READ_CHUNK_BYTES } from "./chunk-reader";
+import { handBack, largeChunkReader, takeReadBuffer } from "./chunk-reader";
 import { offerToRuntime } from "./framed-body";
 import { waitAtMost } from "./wait";
 
@@ -112,7 +112,7 @@ function runtimeGuarded(body: ReadableStream<Uint8Array>, length: number | undef
 }
 
 /**
- * Reads into one buffer, and reads into it again once the write has taken its bytes: workerd
+ * Reads into one buffer (a spare one, handed back at the end), and reads into it again once the write has taken its bytes: workerd
  * resolves a write to its own streams once their reading side has the bytes, which
  * test/worker/framed-guard.test.ts checks byte for byte. The idle timer runs only while the origin is awaited, never
  * while a slow client is: as in the stream's pull. A body that ends short of a known `length`, or goes
@@ -125,7 +125,7 @@ async function pumpGuarded(
   idleMs: number,
   hooks: GuardHooks,
 ): Promise<void> {
-  let buffer = new ArrayBuffer(READ_CHUNK_BYTES);
+  let buffer = takeReadBuffer();
   let sent = 0;
   const fail = async (error: OriginBodyError) => {
     hooks.settle(error);
@@ -135,6 +135,9 @@ async function pumpGuarded(
     const next = await guardedRead(reader.read(new Uint8Array(buffer)), reader, idleMs);
     if (next instanceof OriginBodyError) return fail(next);
     if (next.done) {
+      // Every write before this read had been taken: the buffer (a BYOB read's last, empty view is on it) is free for the next reader.
+      const last = (next as { value?: Uint8Array }).value;
+      if (last) handBack(last.buffer);
       if (length !== undefined && sent !== length) return fail(brokenOff(new Error(`the body ended after ${sent} of its ${length} bytes`)));
       hooks.settle();
       hooks.onEnd?.(sent);
