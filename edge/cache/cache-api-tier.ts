@@ -19,6 +19,12 @@ export interface CacheApiItem {
 
 const STORED_AT_HEADER = "x-outpost-stored-at";
 
+/**
+ * How long a failed put's partial entry may take to land in the store after the put rejected: a
+ * 2 MB miss stalled past its first MiB was found stored, short, after the first delete (e2e).
+ */
+const FAILED_PUT_SETTLE_MS = 500;
+
 export class CacheApiTier implements CacheStore {
   constructor(private readonly cache: Cache) {}
 
@@ -54,7 +60,11 @@ export class CacheApiTier implements CacheStore {
     try {
       await this.cache.put(new Request(key), new Response(withDeclaredLength(body, record), { status: 200, headers }));
     } catch (err) {
-      // A put whose body failed part-way can leave the bytes it got (seen under Miniflare): keep nothing.
+      // A put whose body failed part-way can leave the bytes it got under Miniflare, with the
+      // Content-Length it was given: every hit on it would be cut off. Its store may still be
+      // writing them when the put rejects, so the entry is deleted now and once more after that.
+      await this.delete(key);
+      await new Promise((settled) => setTimeout(settled, FAILED_PUT_SETTLE_MS));
       await this.delete(key);
       throw err;
     }

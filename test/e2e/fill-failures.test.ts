@@ -128,6 +128,24 @@ describe("a miss of known length, read into one buffer", () => {
   });
 });
 
+describe("a miss too large for memory", () => {
+  it("stalled past its first bytes: the client's connection is cut, and nothing partial is kept", async () => {
+    const path = unique("/gen/2000000?ttl=600");
+    await everyOrigin({ mode: "stall", afterBytes: 1_200_000 });
+    const cut = await fetch(`${fra}${path}`, { headers: { "accept-encoding": "identity" } });
+    expect(cut.status).toBe(200);
+    await expect(cut.arrayBuffer()).rejects.toThrow();
+    await everyOrigin({ mode: "ok" });
+    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
+    const direct = await fetch(`${origin.url}${path}`).then((r) => r.text());
+    // Once the failed stores have given up (the Cache API's settle included), the object is a miss again, never a short hit.
+    await new Promise((r) => setTimeout(r, 1000));
+    const again = await timed(path);
+    expect(again.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss/);
+    expect(again.body === direct).toBe(true);
+  });
+});
+
 describe("an answer not stored", () => {
   it("stalled past its first bytes: the client's connection is cut within the idle bound", async () => {
     await everyOrigin({ mode: "stall", afterBytes: 100_000 });
