@@ -9,13 +9,15 @@
  * pass-through). So a body that goes to its client whole (one not stored, or
  * a pass) is sent by a stream of the runtime's instead, a FixedLengthStream
  * when its length is known and chunked when not, the guard pumping it through
- * one buffer used again and again (framed-body.ts); a store, a range or a
- * decode reads the stream.
+ * one buffer used again and again (framed-body.ts). A miss too large to keep
+ * in memory goes to its client and its store the same way, in step
+ * (in-step-pump.ts). A body kept whole, a range or a decode reads the stream.
  */
 import { OriginBodyError } from "./body";
 import { handBack, largeChunkReader, takeReadBuffer } from "./chunk-reader";
 import { offerToRuntime } from "./framed-body";
-import { waitAtMost } from "./wait";
+import { brokenOff, type GuardHooks, guardedRead } from "./guarded-read";
+import { sendAndStoreInStep } from "./in-step-pump";
 
 export interface BodyOutcome {
   /** The body ended whole, or its reader stopped reading: the origin did its part. */
@@ -59,38 +61,12 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
     },
     { highWaterMark: 0 },
   );
-  offerToRuntime(guarded, (length, onEnd) => runtimeGuarded(body, length, idleMs, { settle, onBytes: outcome?.onBytes, onEnd }));
+  offerToRuntime(
+    guarded,
+    (length, onEnd) => runtimeGuarded(body, length, idleMs, { settle, onBytes: outcome?.onBytes, onEnd }),
+    (options) => sendAndStoreInStep(body, idleMs, { settle, onBytes: outcome?.onBytes }, options),
+  );
   return guarded;
-}
-
-/**
- * One read of the origin's body within `idleMs`: what it read, or what it came to. A read that
- * waits longer has stalled (the reader is cancelled), one that fails has broken off.
- */
-async function guardedRead(
-  read: Promise<ReadableStreamReadResult<Uint8Array>>,
-  reader: { cancel(): Promise<void> },
-  idleMs: number,
-): Promise<ReadableStreamReadResult<Uint8Array> | OriginBodyError> {
-  try {
-    const next = await waitAtMost(read, idleMs, "stalled" as const);
-    if (next !== "stalled") return next;
-    void reader.cancel().catch(() => undefined);
-    return new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
-  } catch (err) {
-    return brokenOff(err);
-  }
-}
-
-function brokenOff(err: unknown): OriginBodyError {
-  return new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
-}
-
-interface GuardHooks {
-  settle(error?: OriginBodyError): void;
-  onBytes?(bytes: number): void;
-  /** The body passed whole: its bytes. */
-  onEnd?(bytes: number): void;
 }
 
 /**

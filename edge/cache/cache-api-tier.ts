@@ -8,6 +8,7 @@
  */
 import { decodeRecord, encodeRecord, META_HEADER, type StoredRecord, UNKNOWN_SIZE } from "./entry";
 import type { CacheStore, StoreBody } from "./store";
+import { sendByRuntime } from "../framed-body";
 
 export interface CacheApiItem {
   record: StoredRecord;
@@ -83,9 +84,11 @@ export class CacheApiTier implements CacheStore {
  * A streamed body of a known size, as a stream of that length: the store is
  * told the length up front (under Miniflare a put of 30 MB of unknown length
  * took 300-600 ms, of a declared one 30), and a body that ends short or runs
- * long fails the put instead of being kept as the whole entry.
+ * long fails the put instead of being kept as the whole entry. A stream that
+ * is already the runtime's of that length (a miss sent and stored in step) is
+ * taken as it is.
  */
 function withDeclaredLength(body: StoreBody, record: StoredRecord): StoreBody {
   if (!(body instanceof ReadableStream) || record.kind !== "entry" || record.meta.size === UNKNOWN_SIZE) return body;
-  return body.pipeThrough(new FixedLengthStream(record.meta.size));
+  return sendByRuntime(body, record.meta.size) ?? body.pipeThrough(new FixedLengthStream(record.meta.size));
 }

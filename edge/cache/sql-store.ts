@@ -5,7 +5,7 @@
  * holds a chunk, not a body, a retention after which it reads as absent, and a bound on the
  * bytes held (keys and records too): the entries stored longest ago go first.
  */
-import { decodeRecord, encodeRecord, type StoredRecord } from "./entry";
+import { decodeRecord, encodeRecord, type StoredRecord, UNKNOWN_SIZE } from "./entry";
 import type { CacheStore, StoredItem, StoreBody } from "./store";
 import { concat } from "../body";
 
@@ -98,6 +98,10 @@ export class SqlStore implements CacheStore {
     let size = 0;
     try {
       size = await this.writeChunks(bodyKey, body, this.maxBytes - overhead);
+      // A body that is not the size its record gives (one cut off on its way) is never the entry.
+      if (record.kind === "entry" && record.meta.size !== UNKNOWN_SIZE && size !== record.meta.size) {
+        throw new Error(`a body of ${size} bytes for an entry of ${record.meta.size}`);
+      }
     } catch (err) {
       this.sql.exec("DELETE FROM chunks WHERE key = ?", bodyKey);
       throw err;

@@ -156,14 +156,18 @@ export class Tiers {
    * A body too large for memory, stored as it streams to the client. Past
    * maxObjectBytes the store fails and nothing partial is kept. Without a
    * Content-Length the second tier cannot tell the size later, so once the
-   * whole body has passed the entry is written again with its size.
+   * whole body has passed the entry is written again with its size. A body
+   * of known size (within maxObjectBytes, as store.ts checks) goes to the
+   * store as it is, uncounted: each store takes it as that size or fails,
+   * and a stream of the runtime's is not read chunk by chunk in JavaScript.
    */
   async keepStreamed(key: string, meta: EntryMeta, body: ReadableStream<Uint8Array>, now: number): Promise<void> {
     const retention = this.retention(meta);
+    if (meta.size !== UNKNOWN_SIZE) return void (await this.put(key, { kind: "entry", meta }, body, retention, now));
     let total: number | undefined;
     const counted = countBytes(body, this.config.maxObjectBytes, (n) => (total = n));
     const stored = await this.put(key, { kind: "entry", meta }, counted, retention, now);
-    if (!stored || meta.size !== UNKNOWN_SIZE || total === undefined) return;
+    if (!stored || total === undefined) return;
     const again = await this.store.get(key);
     if (!again || again.storedAt !== now) return void cancelBody(again?.body ?? null);
     await this.put(key, { kind: "entry", meta: { ...meta, size: total } }, again.body, retention, now);

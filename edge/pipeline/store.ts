@@ -11,6 +11,7 @@ import { UNKNOWN_SIZE, type EntryMeta, type VaryManifest } from "../cache/entry"
 import { compressible, withVaryAcceptEncoding } from "../compress/policy";
 import { variantInRequest } from "../compress/variants";
 import type { CacheStatusEntry } from "../http/cache-status";
+import { sendAndStoreByRuntime, type SentAndStored } from "../framed-body";
 import { splitFill } from "../split-fill";
 import { buildEntryMeta } from "../cache/record";
 import { decodable, decodeStream, limitDecoded, originCoding } from "../compress/decode";
@@ -92,7 +93,8 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   // whose body we decode (an origin that ignored our identity) waits for it too, so that a
   // decompression bomb ends in a clean 502, not a cut connection.
   const streams = options.stream === true && !rep.decoded && !variantInRequest(tx, [...originHeaders], response.status, rep.length);
-  const body = await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline, streams ? STREAM_AFTER_BYTES : Infinity);
+  const body =
+    (await sentAndStoredInStep(tx, rep, streams)) ?? (await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline, streams ? STREAM_AFTER_BYTES : Infinity));
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) return passOn(body.bytes, body.bytes.byteLength);
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
@@ -115,15 +117,36 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   return done(withOwnFields(keptAndAnswered(tx, { key, meta, body, now }, status, rep, { ...options, stream: streams }), ownFields));
 }
 
+/** A fill's body: read (whole, or its start and a stream of it all), or its client's and its store's streams at once. */
+type FillBody = ReadBody | ({ kind: "in-step" } & SentAndStored);
+
+/**
+ * A streamed miss known to be too large for memory goes to its client and its store in the
+ * runtime's streams (in-step-pump.ts), never read chunk by chunk in JavaScript; undefined when
+ * it is not one, or its body cannot (then it is read). Throws as readBounded does, before a byte.
+ */
+async function sentAndStoredInStep(tx: Transaction, rep: OriginRepresentation, streams: boolean): Promise<FillBody | undefined> {
+  const cacheConfig = tx.pop.config.cache;
+  if (!streams || !rep.body || rep.length === undefined || rep.length <= cacheConfig.memoryEntryMaxBytes) return undefined;
+  const options = { length: rep.length, firstBytes: STREAM_AFTER_BYTES, deadline: tx.deadline, storeIdleMs: cacheConfig.storeIdleTimeoutMs };
+  const both = sendAndStoreByRuntime(rep.body, options);
+  return both && { kind: "in-step", ...(await both) };
+}
+
 /** What is stored, kept in the tiers (the whole body at once, a stream as it passes) and sent to this client. */
 function keptAndAnswered(
   tx: Transaction,
-  fill: { key: string; meta: EntryMeta; body: ReadBody; now: number },
+  fill: { key: string; meta: EntryMeta; body: FillBody; now: number },
   status: CacheStatusEntry,
   rep: OriginRepresentation,
   options: StoreOptions,
 ): Response | Promise<Response> {
   const { key, meta, body, now } = fill;
+  if (body.kind === "in-step") {
+    tx.ctx.waitUntil(tx.pop.tiers.keepStreamed(key, meta, body.store, now));
+    const sent: Representation = { status: meta.status, headers: streamedHeaders(tx, meta, rep), body: body.client, size: rep.length };
+    return deliverTo(tx, sent, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
+  }
   if (body.kind === "complete") {
     tx.ctx.waitUntil(tx.pop.tiers.keep(key, meta, body.bytes, now));
     options.settle?.({ kind: "shared", variantKey: key, meta, body: body.bytes });
@@ -169,14 +192,18 @@ function streamedFill(
   // one frees them as it passes the bound, and they go forward themselves, as before.
   options.hold?.(split.kept.catch(() => undefined));
   tx.ctx.waitUntil(landed);
-  const compression = tx.pop.config.compression;
-  const varies = compressible(meta.headers, meta.status, rep.length ?? compression.minBytes, compression);
-  const headers = varies ? withVaryAcceptEncoding(meta.headers) : meta.headers;
   return deliverTo(
     tx,
-    { status: meta.status, headers, body: split.toClient, size: rep.length },
+    { status: meta.status, headers: streamedHeaders(tx, meta, rep), body: split.toClient, size: rep.length },
     { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque },
   );
+}
+
+/** A streamed miss's fields: with Vary: Accept-Encoding when its later hits may be sent encoded. */
+function streamedHeaders(tx: Transaction, meta: EntryMeta, rep: OriginRepresentation): [string, string][] {
+  const compression = tx.pop.config.compression;
+  const varies = compressible(meta.headers, meta.status, rep.length ?? compression.minBytes, compression);
+  return varies ? withVaryAcceptEncoding(meta.headers) : meta.headers;
 }
 
 /** The longest a whole body's second-tier write waits for its client to have it (a slow client's answer can take minutes). */

@@ -129,6 +129,22 @@ describe("a miss of known length, read into one buffer", () => {
 });
 
 describe("a miss too large for memory", () => {
+  it("is sent and stored in step: the miss and the hit after it are the origin's bytes", async () => {
+    // Past memoryEntryMaxBytes (1 MiB), paused half-way so that the pumps' buffers are read into again and again.
+    const path = unique("/gen/2000000?ttl=600&pauseAfter=900000&pauseMs=100");
+    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
+    const direct = await fetch(`${origin.url}${path}`).then((r) => r.text());
+    const miss = await timed(path);
+    expect(miss.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss;fwd-status=200;ttl=\d+;stored/);
+    expect(miss.response.headers.get("content-length")).toBe("2000000");
+    expect(miss.body === direct).toBe(true);
+    const hit = await waitFor("the hit", async () => {
+      const again = await timed(path);
+      return /Outpost-FRA;hit/.test(again.response.headers.get("cache-status") ?? "") ? again : undefined;
+    });
+    expect(hit.body === direct).toBe(true);
+  });
+
   it("stalled past its first bytes: the client's connection is cut, and nothing partial is kept", async () => {
     const path = unique("/gen/2000000?ttl=600");
     await everyOrigin({ mode: "stall", afterBytes: 1_200_000 });
