@@ -150,6 +150,7 @@ export class SqlStore implements CacheStore {
       flush(false);
     };
     if (body instanceof Uint8Array) add(body);
+    else if (isByteStream(body)) return this.writeRows(key, body.getReader({ mode: "byob" }), maxBytes);
     else {
       const reader = body.getReader();
       for (;;) {
@@ -160,6 +161,34 @@ export class SqlStore implements CacheStore {
     }
     flush(true);
     return size;
+  }
+
+  /**
+   * A byte stream (the runtime's, as a streamed miss's store side is) read straight into one row's
+   * buffer, used again for each row: SQLite copies a row's bytes as it is inserted. Its size.
+   */
+  private async writeRows(key: string, reader: ReadableStreamBYOBReader, maxBytes: number): Promise<number> {
+    let buffer = new ArrayBuffer(CHUNK_BYTES);
+    let filled = 0;
+    let n = 0;
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(buffer, filled));
+      if (value) buffer = value.buffer as ArrayBuffer;
+      if (!done && value) {
+        filled += value.byteLength;
+        size += value.byteLength;
+        if (size > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          throw new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
+        }
+      }
+      if (filled === CHUNK_BYTES || (done && filled > 0)) {
+        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, new Uint8Array(buffer, 0, filled));
+        filled = 0;
+      }
+      if (done) return size;
+    }
   }
 
   async delete(key: string): Promise<boolean> {
@@ -190,5 +219,15 @@ export class SqlStore implements CacheStore {
       if (!oldest) break;
       this.remove(oldest.key, oldest.held);
     }
+  }
+}
+
+/** Whether a stream can be read into buffers of our own (a byte stream: the runtime's, a socket's). */
+function isByteStream(body: ReadableStream<Uint8Array>): boolean {
+  try {
+    body.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
   }
 }

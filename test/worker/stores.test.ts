@@ -191,6 +191,41 @@ describe("shield SQLite store, streaming", () => {
     }),
   );
 
+  it("reads a byte stream (the runtime's) straight into its rows, every byte", () =>
+    inShard(async (store) => {
+      const k = key();
+      const big = bytes(3 * 1024 * 1024 + 77, 19);
+      const carrier = new FixedLengthStream(big.byteLength);
+      const writer = carrier.writable.getWriter();
+      // Pieces that straddle rows, written as the store reads: a row buffer reused too soon would show.
+      const writing = (async () => {
+        for (let at = 0; at < big.byteLength; at += 333_333) await writer.write(big.slice(at, at + 333_333));
+        await writer.close();
+      })();
+      await store.put(k, entry(big.byteLength), carrier.readable, 60, 1);
+      await writing;
+      expect(same(await bodyOf((await store.get(k))!.body), big)).toBe(true);
+    }));
+
+  it("refuses a byte stream past its bound, and keeps nothing of it", () =>
+    runInDurableObject(
+      (env as { SHIELD: DurableObjectNamespace }).SHIELD.get((env as { SHIELD: DurableObjectNamespace }).SHIELD.idFromName(`bound-${++unique}`)),
+      async (_instance, state) => {
+        const store = new SqlStore(state.storage.sql, 2 * 1024 * 1024);
+        const k = key();
+        const big = bytes(3 * 1024 * 1024, 5);
+        const stream = new ReadableStream({
+          type: "bytes",
+          start(controller) {
+            for (let at = 0; at < big.byteLength; at += 500_000) controller.enqueue(big.slice(at, at + 500_000));
+            controller.close();
+          },
+        });
+        await expect(store.put(k, entry(big.byteLength), stream, 60, 1)).rejects.toThrow(/exceeds the store's/);
+        expect(await store.get(k)).toBeUndefined();
+      },
+    ));
+
   it("keeps the old entry when a body replacing it fails on its way in", () =>
     inShard(async (store) => {
       const k = key();
