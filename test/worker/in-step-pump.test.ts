@@ -7,27 +7,9 @@
  * rejection its caller can retry.
  */
 import { describe, expect, it } from "vitest";
-import type { OriginBodyError } from "../../edge/body";
 import { type InStepOptions, sendAndStoreByRuntime } from "../../edge/framed-body";
 import { guardOriginBody } from "../../edge/origin-body-guard";
-
-/** A byte stream (as a socket's body is) of `chunks`, each its own pattern; then it ends, stalls or breaks. */
-function origin(chunks: Uint8Array[], then: "end" | "stall" | "break"): ReadableStream<Uint8Array> {
-  let next = 0;
-  return new ReadableStream({
-    type: "bytes",
-    pull(controller) {
-      if (next < chunks.length) return controller.enqueue(chunks[next++].slice());
-      if (then === "end") return controller.close();
-      if (then === "break") return controller.error(new Error("connection reset"));
-      return new Promise<void>(() => undefined);
-    },
-  });
-}
-
-function patterned(count: number, size: number): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) => new Uint8Array(size).map((_, j) => (i * 7 + j * 13) & 255));
-}
+import { origin, outcomes, patterned } from "./origin-bodies";
 
 function joined(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
@@ -37,14 +19,6 @@ function joined(chunks: Uint8Array[]): Uint8Array {
     at += c.byteLength;
   }
   return out;
-}
-
-function outcomes() {
-  const seen: { complete: number; failure?: OriginBodyError; bytes: number } = { complete: 0, bytes: 0 };
-  return {
-    seen,
-    outcome: { onComplete: () => void seen.complete++, onFailure: (e: OriginBodyError) => void (seen.failure = e), onBytes: (n: number) => void (seen.bytes += n) },
-  };
 }
 
 const options = (length: number, more: Partial<InStepOptions> = {}): InStepOptions => ({ length, firstBytes: 16 * 1024, deadline: Infinity, storeIdleMs: 5000, ...more });
