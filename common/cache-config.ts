@@ -57,6 +57,8 @@ export const CacheSchema = z
      * shard's store) to answer: a lookup, after which the request counts as
      * a miss and goes forward, and the delete an unsafe method's invalidation
      * makes, after which its answer goes out (the delete goes on behind it).
+     * Each chunk of a stored body too large for memory, as it streams to the
+     * client, gets it too: past it the client's connection is cut.
      * A store that does not answer must never be the client's wait.
      */
     lookupTimeoutMs: z.number().int().min(10).max(60_000).default(2000),

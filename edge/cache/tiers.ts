@@ -8,6 +8,7 @@
 import type { CacheConfig } from "../../common/config";
 import { variantKey } from "../../common/cache-key";
 import { countBytes } from "../body";
+import { guardOriginBody } from "../origin-body-guard";
 import { waitAtMost } from "../wait";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./entry";
 import type { MemoryTier } from "./memory-tier";
@@ -100,7 +101,11 @@ export class Tiers {
     }
     // Promoted by its real size: an entry whose size is not known yet stays where it is.
     const size = stored.record.kind === "entry" ? knownSize(stored.record.meta) : 0;
-    if (size === undefined || size > this.config.memoryEntryMaxBytes) return { record: stored.record, body: stored.body, tier: "cache-api", storedAt: stored.storedAt };
+    if (size === undefined || size > this.config.memoryEntryMaxBytes) {
+      // Streamed to the client as it is read: each chunk gets the lookup's bound, as the lookup did.
+      const body = stored.body instanceof ReadableStream ? guardOriginBody(stored.body, this.config.lookupTimeoutMs) : stored.body;
+      return { record: stored.record, body, tier: "cache-api", storedAt: stored.storedAt };
+    }
     const bytes = stored.body instanceof Uint8Array ? stored.body : stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
     if (stored.record.kind === "entry" && bytes.byteLength !== size) {
       // A body shorter (or longer) than its record says was cut off on its way in.

@@ -5,7 +5,8 @@
  * its late answer never replaces what the fill brought); a put it does not
  * read is given up after cache.storeIdleTimeoutMs, and the client that the
  * copy was taken from gets its whole answer; an unsafe method's answer
- * waits for the store's delete at most cache.lookupTimeoutMs.
+ * waits for the store's delete at most cache.lookupTimeoutMs, and a hit
+ * whose stored body stalls is cut within it.
  */
 import { createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -42,6 +43,12 @@ class HeldStore implements CacheStore {
     this.putsTaken = false;
   }
 
+  /** From now on a read's body gives its first `bytes` and then never another (a cache that stalls mid-body). */
+  stallBodiesAfter(bytes: number): void {
+    this.stallAfter = bytes;
+  }
+  private stallAfter: number | undefined;
+
   /** From now on a delete never answers. */
   stopAnsweringDeletes(): void {
     this.deletesAnswered = false;
@@ -64,6 +71,7 @@ class HeldStore implements CacheStore {
       const answer = await this.real.get(key);
       const body = answer?.body ? new Uint8Array(await new Response(answer.body).arrayBuffer()) : null;
       await this.hold;
+      if (body && this.stallAfter !== undefined) return answer && { ...answer, body: stalledAfter(body.subarray(0, this.stallAfter)) };
       return answer && { ...answer, body };
     })();
     this.lastRead = read;
@@ -75,6 +83,19 @@ class HeldStore implements CacheStore {
     return this.putsTaken ? this.real.put(...args) : new Promise<never>(() => undefined);
   };
   delete: CacheStore["delete"] = (key) => (this.deletesAnswered ? this.real.delete(key) : new Promise<never>(() => undefined));
+}
+
+/** A byte stream of `start`, which then never ends. */
+function stalledAfter(start: Uint8Array): ReadableStream<Uint8Array> {
+  let sent = false;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (sent) return new Promise<void>(() => undefined);
+      sent = true;
+      controller.enqueue(start.slice());
+    },
+  });
 }
 
 /** Until the colo's Cache API holds `url` (a fill's put runs behind its response). */
@@ -141,6 +162,26 @@ describe("a colo cache that goes silent", () => {
     ]);
     expect(answer.response.status).toBe(200);
     expect(answer.body.length).toBe(bytes);
+  });
+
+  it("cuts a hit whose stored body stalls within lookupTimeoutMs, never a wait without end", async () => {
+    const bytes = 3_000_000; // past cache.memoryEntryMaxBytes: a hit streams it from the colo's cache
+    const url = `http://cdn.test/gen/${bytes}?ttl=60&n=stalled-body-${Date.now()}-${++unique}`;
+    await through(popWith(), url);
+    await storedInColo(url);
+    const store = new HeldStore();
+    store.stallBodiesAfter(500_000);
+    const started = Date.now();
+    const response = await handleEdgeRequest(new Request(url), env as Env, createExecutionContext(), { pop: popWith(store), cf: {} as IncomingRequestCfProperties });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("cache-status")).toMatch(/^Outpost-TST;hit;/);
+    const read = response.arrayBuffer().then(
+      () => "whole",
+      () => "cut",
+    );
+    const outcome = await Promise.race([read, new Promise<string>((resolve) => setTimeout(() => resolve("still waiting"), 5000))]);
+    expect(outcome).toBe("cut");
+    expect(Date.now() - started).toBeLessThan(LOOKUP_TIMEOUT_MS + 2000);
   });
 
   it("answers an unsafe method within lookupTimeoutMs though the store never says whether it deleted", async () => {
