@@ -62,8 +62,9 @@ describe("a miss sent and stored in step", () => {
     const both = await sendAndStoreByRuntime(guardOriginBody(origin(chunks, "end"), 1000), options(1_320_000));
     const slowly = async (stream: ReadableStream<Uint8Array>) => {
       const parts: Uint8Array[] = [];
-      for (const reader = stream.getReader(); ; ) {
-        await new Promise((r) => setTimeout(r, 15));
+      // A default read of the runtime's stream takes about 4 KiB: a pause every 16th keeps the store well behind the client.
+      for (let reads = 0, reader = stream.getReader(); ; reads++) {
+        if (reads % 16 === 0) await new Promise((r) => setTimeout(r, 15));
         const { done, value } = await reader.read();
         if (done) return joined(parts);
         parts.push(value.slice());
