@@ -130,6 +130,17 @@ describe("Cache API store, streaming", () => {
     expect(await store.get(k)).toBeUndefined();
   });
 
+  it("keeps a large whole body, and leaves the bytes it was given as they were", async () => {
+    // The memory tier holds the same bytes: a put that took their buffer would empty its copy.
+    const store = new CacheApiTier(caches.default);
+    const k = key();
+    const big = bytes(1024 * 1024 + 3, 23);
+    const given = big.slice();
+    await store.put(k, entry(big.byteLength), given, 60, 1);
+    expect(same(given, big)).toBe(true);
+    expect(same(await bodyOf((await store.get(k))!.body), big)).toBe(true);
+  });
+
   it("keeps a streamed body of the declared size whole", async () => {
     const store = new CacheApiTier(caches.default);
     const k = key();
