@@ -42,6 +42,20 @@ async function timed(path: string, init: RequestInit = {}): Promise<{ response: 
   return { response, body, ms: Date.now() - started };
 }
 
+/** What FRA's nearest origin itself answers for `path`: the bytes a miss and its hits must be. */
+async function fromOrigin(path: string): Promise<string> {
+  const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
+  return fetch(`${origin.url}${path}`).then((r) => r.text());
+}
+
+/** FRA's answer for `path` once it is a hit at FRA itself (its fill's store runs behind the miss). */
+function hitAtFra(path: string): Promise<{ response: Response; body: string; ms: number }> {
+  return waitFor("the hit", async () => {
+    const again = await timed(path);
+    return /Outpost-FRA;hit/.test(again.response.headers.get("cache-status") ?? "") ? again : undefined;
+  });
+}
+
 describe("a body that stalls", () => {
   it("ends a miss in a clear 504 within the idle bound, and releases the requests collapsed onto it", async () => {
     await everyOrigin({ mode: "stall", afterBytes: 100 });
@@ -114,15 +128,11 @@ describe("a miss of known length, read into one buffer", () => {
   it("arrives whole and is kept whole: the miss and the hit after it are the origin's bytes", async () => {
     // Past the first read and paused half-way, so that the body comes in many reads into its one buffer.
     const path = unique("/gen/1000000?ttl=600&pauseAfter=400000&pauseMs=100");
-    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
-    const direct = await fetch(`${origin.url}${path}`).then((r) => r.text());
+    const direct = await fromOrigin(path);
     const miss = await timed(path);
     expect(miss.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss/);
     expect(miss.body === direct).toBe(true);
-    const hit = await waitFor("the hit", async () => {
-      const again = await timed(path);
-      return /Outpost-FRA;hit/.test(again.response.headers.get("cache-status") ?? "") ? again : undefined;
-    });
+    const hit = await hitAtFra(path);
     expect(hit.body.length).toBe(1_000_000);
     expect(hit.body === direct).toBe(true);
   });
@@ -132,16 +142,12 @@ describe("a miss too large for memory", () => {
   it("is sent and stored in step: the miss and the hit after it are the origin's bytes", async () => {
     // Past memoryEntryMaxBytes (1 MiB), paused half-way so that the pumps' buffers are read into again and again.
     const path = unique("/gen/2000000?ttl=600&pauseAfter=900000&pauseMs=100");
-    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
-    const direct = await fetch(`${origin.url}${path}`).then((r) => r.text());
+    const direct = await fromOrigin(path);
     const miss = await timed(path);
     expect(miss.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss;fwd-status=200;ttl=\d+;stored/);
     expect(miss.response.headers.get("content-length")).toBe("2000000");
     expect(miss.body === direct).toBe(true);
-    const hit = await waitFor("the hit", async () => {
-      const again = await timed(path);
-      return /Outpost-FRA;hit/.test(again.response.headers.get("cache-status") ?? "") ? again : undefined;
-    });
+    const hit = await hitAtFra(path);
     expect(hit.body === direct).toBe(true);
   });
 
@@ -152,8 +158,7 @@ describe("a miss too large for memory", () => {
     expect(cut.status).toBe(200);
     await expect(cut.arrayBuffer()).rejects.toThrow();
     await everyOrigin({ mode: "ok" });
-    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
-    const direct = await fetch(`${origin.url}${path}`).then((r) => r.text());
+    const direct = await fromOrigin(path);
     // Once the failed stores have given up (the Cache API's settle included), the object is a miss again, never a short hit.
     await new Promise((r) => setTimeout(r, 1000));
     const again = await timed(path);
@@ -178,8 +183,7 @@ describe("an answer not stored", () => {
     { framing: "chunked", query: "&chunked=1" },
   ])("arrives whole, every byte as the origin sent it ($framing)", async ({ query }) => {
     const path = unique(`/gen/3000000?ttl=0${query}`);
-    const origin = origins.find((o) => o.region === "eu-central") ?? origins[0];
-    const [through, direct] = await Promise.all([timed(path), fetch(`${origin.url}${path}`).then((r) => r.text())]);
+    const [through, direct] = await Promise.all([timed(path), fromOrigin(path)]);
     expect(through.response.headers.get("cache-status")).toMatch(/fwd=uri-miss/);
     expect(through.body.length).toBe(3_000_000);
     expect(through.body === direct).toBe(true);
