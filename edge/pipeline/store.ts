@@ -144,8 +144,7 @@ function keptAndAnswered(
   const { key, meta, body, now } = fill;
   if (body.kind === "in-step") {
     tx.ctx.waitUntil(tx.pop.tiers.keepStreamed(key, meta, body.store, now));
-    const sent: Representation = { status: meta.status, headers: streamedHeaders(tx, meta, rep), body: body.client, size: rep.length };
-    return deliverTo(tx, sent, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
+    return sentAsItComes(tx, meta, rep, status, body.client);
   }
   if (body.kind === "complete") {
     tx.ctx.waitUntil(tx.pop.tiers.keep(key, meta, body.bytes, now));
@@ -192,18 +191,18 @@ function streamedFill(
   // one frees them as it passes the bound, and they go forward themselves, as before.
   options.hold?.(split.kept.catch(() => undefined));
   tx.ctx.waitUntil(landed);
-  return deliverTo(
-    tx,
-    { status: meta.status, headers: streamedHeaders(tx, meta, rep), body: split.toClient, size: rep.length },
-    { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque },
-  );
+  return sentAsItComes(tx, meta, rep, status, split.toClient);
 }
 
-/** A streamed miss's fields: with Vary: Accept-Encoding when its later hits may be sent encoded. */
-function streamedHeaders(tx: Transaction, meta: EntryMeta, rep: OriginRepresentation): [string, string][] {
+/**
+ * A streamed miss's answer, its body as it comes: with Vary: Accept-Encoding when its later
+ * hits may be sent encoded.
+ */
+function sentAsItComes(tx: Transaction, meta: EntryMeta, rep: OriginRepresentation, status: CacheStatusEntry, body: ReadableStream<Uint8Array>): Response {
   const compression = tx.pop.config.compression;
   const varies = compressible(meta.headers, meta.status, rep.length ?? compression.minBytes, compression);
-  return varies ? withVaryAcceptEncoding(meta.headers) : meta.headers;
+  const headers = varies ? withVaryAcceptEncoding(meta.headers) : meta.headers;
+  return deliverTo(tx, { status: meta.status, headers, body, size: rep.length }, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
 }
 
 /** The longest a whole body's second-tier write waits for its client to have it (a slow client's answer can take minutes). */
