@@ -1,8 +1,9 @@
 /**
  * A miss's body for its client and its store at once, in the runtime's own
- * streams: the guard reads the origin's body through one buffer, used again
- * and again, and writes each chunk to two FixedLengthStreams, the client's
- * body and the store's. Read into a fresh buffer a chunk in JavaScript
+ * streams: once its first bytes have come, the guard's pump (guarded-pump.ts)
+ * reads the origin's body through one buffer, used again and again, and
+ * writes each chunk to two FixedLengthStreams, the client's body and the
+ * store's. Read into a fresh buffer a chunk in JavaScript
  * (teeInStep), a stored 30 MB miss faulted in a new page for every 4 KiB it
  * passed at each tier (npm run bench; most of its Workers' CPU).
  *
@@ -13,17 +14,9 @@
  * length, or runs past it, is broken: both streams error.
  */
 import { OriginBodyError } from "./body";
-import { handBack, takeReadBuffer } from "./chunk-reader";
+import { takeReadBuffer } from "./chunk-reader";
 import { type InStepOptions, offerToRuntime, type SentAndStored } from "./framed-body";
-import { brokenOff, type GuardHooks, guardedRead } from "./guarded-read";
-import { waitAtMost } from "./wait";
-
-/** The first bytes, read before the streams are made: where they lie, and whether the body ended with them. */
-interface FirstBytes {
-  buffer: ArrayBuffer;
-  filled: number;
-  ended: boolean;
-}
+import { brokenOff, type GuardHooks, guardedRead, pump, type ReadAlready } from "./guarded-pump";
 
 /** Both streams, once the first bytes have come; undefined off workerd or for a body without byte reads. */
 export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: number, hooks: GuardHooks, options: InStepOptions): Promise<SentAndStored> | undefined {
@@ -37,7 +30,8 @@ export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: num
   return readFirstBytes(reader, idleMs, hooks, options).then((first) => {
     const client = new FixedLengthStream(options.length);
     const store = new FixedLengthStream(options.length);
-    void pumpInStep(reader, { client: client.writable.getWriter(), store: store.writable.getWriter() }, first, { idleMs, hooks, options });
+    const sinks = { client: client.writable.getWriter(), store: store.writable.getWriter() };
+    void pump(reader, sinks, hooks, { idleMs, length: options.length, storeIdleMs: options.storeIdleMs }, first);
     // Each is already the runtime's stream of the body's length: deliver and the Cache API's put take
     // it as it is. Piped through another FixedLengthStream, the put took no chunk until its store
     // was given up (storeIdleMs later) under workerd.
@@ -50,7 +44,7 @@ export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: num
  * Reads until `firstBytes` have come (into one buffer, each read after the last), within the
  * idle timeout and the request's deadline. A failure before then throws, for the caller to retry.
  */
-async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, hooks: GuardHooks, options: InStepOptions): Promise<FirstBytes> {
+async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, hooks: GuardHooks, options: InStepOptions): Promise<ReadAlready> {
   let buffer = takeReadBuffer();
   let filled = 0;
   const wanted = Math.min(options.firstBytes, options.length, buffer.byteLength);
@@ -66,7 +60,7 @@ async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, 
       // The read's last, empty view is on the buffer the earlier reads filled.
       const last = (next as { value?: Uint8Array }).value;
       if (!last) return fail(brokenOff(new Error("the body's last read kept its buffer")));
-      return { buffer: last.buffer as ArrayBuffer, filled, ended: true };
+      return { chunk: new Uint8Array(last.buffer, 0, filled), ended: true };
     }
     buffer = next.value.buffer as ArrayBuffer;
     filled += next.value.byteLength;
@@ -76,92 +70,5 @@ async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, 
     void reader.cancel().catch(() => undefined);
     return fail(brokenOff(new Error(`the body went past its ${options.length} bytes`)));
   }
-  return { buffer, filled, ended: false };
+  return { chunk: new Uint8Array(buffer, 0, filled), ended: false };
 }
-
-interface Sinks {
-  client: WritableStreamDefaultWriter<Uint8Array>;
-  store: WritableStreamDefaultWriter<Uint8Array>;
-}
-
-/** Which sinks still take chunks. */
-interface Open {
-  client: boolean;
-  store: boolean;
-}
-
-/**
- * Writes each chunk to both sinks and reads the next into the same buffer once both have taken
- * it: workerd resolves a write to its own streams once their reading side has the bytes
- * (test/worker/framed-guard.test.ts). A buffer a sink may still hold (its write never came back)
- * is left to it, and the next read takes another.
- */
-async function pumpInStep(reader: ReadableStreamBYOBReader, sinks: Sinks, first: FirstBytes, how: { idleMs: number; hooks: GuardHooks; options: InStepOptions }): Promise<void> {
-  const { idleMs, hooks, options } = how;
-  const open: Open = { client: true, store: true };
-  const fail = async (error: OriginBodyError) => {
-    hooks.settle(error);
-    await Promise.all([open.client && sinks.client.abort(error), open.store && sinks.store.abort(error)]).catch(() => undefined);
-  };
-  let chunk: Uint8Array = new Uint8Array(first.buffer, 0, first.filled);
-  let sent = first.filled;
-  let ended = first.ended;
-  for (;;) {
-    const reusable = chunk.byteLength === 0 || (await writeInStep(chunk, sinks, open, options.storeIdleMs));
-    if (!open.client && !open.store) {
-      // Both went (the client, and the store given up or failing): the origin did its part.
-      hooks.settle();
-      await reader.cancel().catch(() => undefined);
-      return;
-    }
-    if (ended) break;
-    const next = await guardedRead(reader.read(new Uint8Array(reusable ? (chunk.buffer as ArrayBuffer) : takeReadBuffer())), reader, idleMs);
-    if (next instanceof OriginBodyError) return fail(next);
-    if (next.done) {
-      // Every write before this read had been taken: the buffer (the read's last, empty view is on it) is free.
-      const last = (next as { value?: Uint8Array }).value;
-      if (last) handBack(last.buffer);
-      chunk = new Uint8Array(0);
-      ended = true;
-      continue;
-    }
-    sent += next.value.byteLength;
-    if (sent > options.length) {
-      void reader.cancel().catch(() => undefined);
-      return fail(brokenOff(new Error(`the body went past its ${options.length} bytes`)));
-    }
-    hooks.onBytes?.(next.value.byteLength);
-    chunk = next.value;
-  }
-  if (sent !== options.length) return fail(brokenOff(new Error(`the body ended after ${sent} of its ${options.length} bytes`)));
-  hooks.settle();
-  hooks.onEnd?.(sent);
-  await Promise.all([open.client && sinks.client.close(), open.store && sinks.store.close()]).catch(() => undefined);
-}
-
-/**
- * One chunk to every open sink; whether its buffer is free again (every write came back taken).
- * The store is given up when the client has taken the chunk and the store has not within
- * `storeIdleMs`; a sink whose write fails (its reader went) is closed to further chunks.
- */
-async function writeInStep(chunk: Uint8Array, sinks: Sinks, open: Open, storeIdleMs: number): Promise<boolean> {
-  const toClient = open.client ? sinks.client.write(chunk).then(taken, notTaken) : undefined;
-  const toStore = open.store ? sinks.store.write(chunk).then(taken, notTaken) : undefined;
-  let free = true;
-  if (toClient) {
-    open.client = await toClient;
-    free &&= open.client;
-  }
-  if (toStore) {
-    const stored = await waitAtMost(toStore, open.client ? storeIdleMs : Infinity, "idle" as const);
-    if (stored === "idle") {
-      void sinks.store.abort(new Error(`the store took no chunk for ${storeIdleMs} ms: its copy is given up`)).catch(() => undefined);
-    }
-    open.store = stored === true;
-    free &&= open.store;
-  }
-  return free;
-}
-
-const taken = () => true;
-const notTaken = () => false;
