@@ -118,7 +118,11 @@ export function replayThen(
   });
 }
 
-/** An origin body that stalled or broke off: the fill failed, whatever the status line said. */
+/**
+ * An origin body that stalled or broke off: the fill failed, whatever the status line said. A
+ * stored body streamed to a client is guarded the same way, and errors its client's stream with
+ * one of these, its message naming the stored body.
+ */
 export class OriginBodyError extends Error {
   constructor(
     readonly kind: "stalled" | "broken",

@@ -1,5 +1,6 @@
 /**
- * The guard's pump: it reads an origin's body through one buffer, used again
+ * The guard's pump: it reads a body (an origin's, or a stored one on its way
+ * to a client) through one buffer, used again
  * and again, and writes each chunk to the runtime's own streams: the client's
  * body, and, for a miss stored as it streams, the store's (in-step-pump.ts).
  * Each read is under the guard's idle timeout, so a body that stops half-way
@@ -10,6 +11,9 @@
 import { OriginBodyError } from "./body";
 import { handBack, takeReadBuffer } from "./chunk-reader";
 import { waitAtMost } from "./wait";
+
+/** Whose body is read, for what its errors say: an origin's, or a stored one streamed to a client. */
+export type BodySource = "origin body" | "stored body";
 
 /** What a pump tells the guard. */
 export interface GuardHooks {
@@ -26,8 +30,9 @@ export interface PumpSinks {
 }
 
 export interface PumpRules {
-  /** How long one read of the origin's body may wait. */
+  /** How long one read of the body may wait. */
   idleMs: number;
+  source: BodySource;
   /** The body's length, when known: one that ends short of it, or runs past it, is broken. */
   length?: number;
   /** How long the store may leave the client waiting for a chunk before its copy is given up (teeInStep's rule). */
@@ -72,7 +77,7 @@ export async function pump(reader: ReadableStreamBYOBReader, sinks: PumpSinks, h
       return;
     }
     if (ended) break;
-    const next = await guardedRead(reader.read(new Uint8Array(reusable ? (chunk.buffer as ArrayBuffer) : takeReadBuffer())), reader, rules.idleMs);
+    const next = await guardedRead(reader.read(new Uint8Array(reusable ? (chunk.buffer as ArrayBuffer) : takeReadBuffer())), reader, rules.idleMs, rules.source);
     if (next instanceof OriginBodyError) return fail(next);
     if (next.done) {
       // Every write before this read had been taken: the buffer (a BYOB read's last, empty view is on it) is free for the next reader.
@@ -85,12 +90,12 @@ export async function pump(reader: ReadableStreamBYOBReader, sinks: PumpSinks, h
     sent += next.value.byteLength;
     if (rules.length !== undefined && sent > rules.length) {
       void reader.cancel().catch(() => undefined);
-      return fail(brokenOff(new Error(`the body went past its ${rules.length} bytes`)));
+      return fail(brokenOff(new Error(`the body went past its ${rules.length} bytes`), rules.source));
     }
     hooks.onBytes?.(next.value.byteLength);
     chunk = next.value;
   }
-  if (rules.length !== undefined && sent !== rules.length) return fail(brokenOff(new Error(`the body ended after ${sent} of its ${rules.length} bytes`)));
+  if (rules.length !== undefined && sent !== rules.length) return fail(brokenOff(new Error(`the body ended after ${sent} of its ${rules.length} bytes`), rules.source));
   hooks.settle();
   hooks.onEnd?.(sent);
   await Promise.all([open.client && sinks.client.close(), open.store && sinks.store?.close()]).catch(() => undefined);
@@ -124,24 +129,25 @@ const taken = () => true;
 const notTaken = () => false;
 
 /**
- * One read of the origin's body within `idleMs`: what it read, or what it came to. A read that
- * waits longer has stalled (the reader is cancelled), one that fails has broken off.
+ * One read of a body within `idleMs`: what it read, or what it came to. A read that waits longer
+ * has stalled (the reader is cancelled), one that fails has broken off.
  */
 export async function guardedRead(
   read: Promise<ReadableStreamReadResult<Uint8Array>>,
   reader: { cancel(): Promise<void> },
   idleMs: number,
+  source: BodySource,
 ): Promise<ReadableStreamReadResult<Uint8Array> | OriginBodyError> {
   try {
     const next = await waitAtMost(read, idleMs, "stalled" as const);
     if (next !== "stalled") return next;
     void reader.cancel().catch(() => undefined);
-    return new OriginBodyError("stalled", `origin body stalled: no bytes for ${idleMs} ms`);
+    return new OriginBodyError("stalled", `${source} stalled: no bytes for ${idleMs} ms`);
   } catch (err) {
-    return brokenOff(err);
+    return brokenOff(err, source);
   }
 }
 
-export function brokenOff(err: unknown): OriginBodyError {
-  return new OriginBodyError("broken", `origin body broke off: ${(err as Error).message}`);
+export function brokenOff(err: unknown, source: BodySource): OriginBodyError {
+  return new OriginBodyError("broken", `${source} broke off: ${(err as Error).message}`);
 }

@@ -31,7 +31,7 @@ export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: num
     const client = new FixedLengthStream(options.length);
     const store = new FixedLengthStream(options.length);
     const sinks = { client: client.writable.getWriter(), store: store.writable.getWriter() };
-    void pump(reader, sinks, hooks, { idleMs, length: options.length, storeIdleMs: options.storeIdleMs }, first);
+    void pump(reader, sinks, hooks, { idleMs, source: "origin body", length: options.length, storeIdleMs: options.storeIdleMs }, first);
     // Each is already the runtime's stream of the body's length: deliver and the Cache API's put take
     // it as it is. Piped through another FixedLengthStream, the put took no chunk until its store
     // was given up (storeIdleMs later) under workerd.
@@ -53,13 +53,13 @@ async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, 
     return Promise.reject(error);
   };
   while (filled < wanted) {
-    const next = await guardedRead(reader.read(new Uint8Array(buffer, filled)), reader, Math.min(idleMs, Math.max(0, options.deadline - Date.now())));
+    const next = await guardedRead(reader.read(new Uint8Array(buffer, filled)), reader, Math.min(idleMs, Math.max(0, options.deadline - Date.now())), "origin body");
     if (next instanceof OriginBodyError) return fail(next);
     if (next.done) {
-      if (filled !== options.length) return fail(brokenOff(new Error(`the body ended after ${filled} of its ${options.length} bytes`)));
+      if (filled !== options.length) return fail(brokenOff(new Error(`the body ended after ${filled} of its ${options.length} bytes`), "origin body"));
       // The read's last, empty view is on the buffer the earlier reads filled.
       const last = (next as { value?: Uint8Array }).value;
-      if (!last) return fail(brokenOff(new Error("the body's last read kept its buffer")));
+      if (!last) return fail(brokenOff(new Error("the body's last read kept its buffer"), "origin body"));
       return { chunk: new Uint8Array(last.buffer, 0, filled), ended: true };
     }
     buffer = next.value.buffer as ArrayBuffer;
@@ -68,7 +68,7 @@ async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, 
   }
   if (filled > options.length) {
     void reader.cancel().catch(() => undefined);
-    return fail(brokenOff(new Error(`the body went past its ${options.length} bytes`)));
+    return fail(brokenOff(new Error(`the body went past its ${options.length} bytes`), "origin body"));
   }
   return { chunk: new Uint8Array(buffer, 0, filled), ended: false };
 }

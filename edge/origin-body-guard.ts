@@ -12,11 +12,14 @@
  * one buffer used again and again (guarded-pump.ts). A miss too large to keep
  * in memory goes to its client and its store the same way, in step
  * (in-step-pump.ts). A body kept whole, a range or a decode reads the stream.
+ *
+ * A hit too large for memory, streamed from the colo's cache, gets the same
+ * guard (guardStoredBody): a cache that stalls mid-body is no different.
  */
 import { OriginBodyError } from "./body";
 import { largeChunkReader } from "./chunk-reader";
 import { offerToRuntime } from "./framed-body";
-import { type GuardHooks, guardedRead, pump } from "./guarded-pump";
+import { type BodySource, type GuardHooks, guardedRead, type PumpRules, pump } from "./guarded-pump";
 import { sendAndStoreInStep } from "./in-step-pump";
 
 export interface BodyOutcome {
@@ -29,6 +32,29 @@ export interface BodyOutcome {
 
 /** `wholeLength`: the body's length, when it is to be read into one buffer (largeChunkReader). */
 export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number, outcome?: BodyOutcome, wholeLength?: number): ReadableStream<Uint8Array> {
+  return guardBody(body, idleMs, { source: "origin body", outcome, wholeLength, storedInStep: true });
+}
+
+/**
+ * A stored body streamed to its client (a hit too large for memory, from the colo's cache) under
+ * the same bound on each chunk: a cache that stalls mid-body must not hold the client's
+ * connection for as long as it stays open. Sent by the runtime's stream as an origin's is; never
+ * stored again from here.
+ */
+export function guardStoredBody(body: ReadableStream<Uint8Array>, idleMs: number): ReadableStream<Uint8Array> {
+  return guardBody(body, idleMs, { source: "stored body", storedInStep: false });
+}
+
+interface GuardOptions {
+  source: BodySource;
+  outcome?: BodyOutcome;
+  wholeLength?: number;
+  /** Whether the body may go to its client and a store at once (in-step-pump.ts): a miss's may. */
+  storedInStep: boolean;
+}
+
+function guardBody(body: ReadableStream<Uint8Array>, idleMs: number, how: GuardOptions): ReadableStream<Uint8Array> {
+  const { source, outcome } = how;
   let settled = false;
   const settle = (error?: OriginBodyError) => {
     if (settled) return;
@@ -41,8 +67,8 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
   const guarded = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const chunks = (reader ??= largeChunkReader(body, wholeLength));
-        const next = await guardedRead(chunks.read(), chunks, idleMs);
+        const chunks = (reader ??= largeChunkReader(body, how.wholeLength));
+        const next = await guardedRead(chunks.read(), chunks, idleMs, source);
         if (next instanceof OriginBodyError) {
           settle(next);
           controller.error(next);
@@ -61,20 +87,21 @@ export function guardOriginBody(body: ReadableStream<Uint8Array>, idleMs: number
     },
     { highWaterMark: 0 },
   );
+  const hooks = { settle, onBytes: outcome?.onBytes };
   offerToRuntime(
     guarded,
-    (length, onEnd) => runtimeGuarded(body, length, idleMs, { settle, onBytes: outcome?.onBytes, onEnd }),
-    (options) => sendAndStoreInStep(body, idleMs, { settle, onBytes: outcome?.onBytes }, options),
+    (length, onEnd) => runtimeGuarded(body, { idleMs, source, length }, { ...hooks, onEnd }),
+    how.storedInStep ? (options) => sendAndStoreInStep(body, idleMs, hooks, options) : undefined,
   );
   return guarded;
 }
 
 /**
- * The body as a stream of the runtime's, fed by the guard: a FixedLengthStream of `length`, or an
+ * The body as a stream of the runtime's, fed by the guard: a FixedLengthStream of its length, or an
  * IdentityTransformStream (sent chunked) when the length is not known; undefined off workerd or
  * for a body without byte reads.
  */
-function runtimeGuarded(body: ReadableStream<Uint8Array>, length: number | undefined, idleMs: number, hooks: GuardHooks): ReadableStream<Uint8Array> | undefined {
+function runtimeGuarded(body: ReadableStream<Uint8Array>, rules: PumpRules, hooks: GuardHooks): ReadableStream<Uint8Array> | undefined {
   if (typeof FixedLengthStream === "undefined" || typeof IdentityTransformStream === "undefined") return undefined;
   let reader: ReadableStreamBYOBReader;
   try {
@@ -82,7 +109,7 @@ function runtimeGuarded(body: ReadableStream<Uint8Array>, length: number | undef
   } catch {
     return undefined;
   }
-  const carrier = length === undefined ? new IdentityTransformStream() : new FixedLengthStream(length);
-  void pump(reader, { client: carrier.writable.getWriter() }, hooks, { idleMs, length });
+  const carrier = rules.length === undefined ? new IdentityTransformStream() : new FixedLengthStream(rules.length);
+  void pump(reader, { client: carrier.writable.getWriter() }, hooks, rules);
   return carrier.readable;
 }

@@ -8,7 +8,7 @@
 import type { CacheConfig } from "../../common/config";
 import { variantKey } from "../../common/cache-key";
 import { countBytes } from "../body";
-import { guardOriginBody } from "../origin-body-guard";
+import { guardStoredBody } from "../origin-body-guard";
 import { waitAtMost } from "../wait";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./entry";
 import type { MemoryTier } from "./memory-tier";
@@ -103,7 +103,7 @@ export class Tiers {
     const size = stored.record.kind === "entry" ? knownSize(stored.record.meta) : 0;
     if (size === undefined || size > this.config.memoryEntryMaxBytes) {
       // Streamed to the client as it is read: each chunk gets the lookup's bound, as the lookup did.
-      const body = stored.body instanceof ReadableStream ? guardOriginBody(stored.body, this.config.lookupTimeoutMs) : stored.body;
+      const body = stored.body instanceof ReadableStream ? guardStoredBody(stored.body, this.config.lookupTimeoutMs) : stored.body;
       return { record: stored.record, body, tier: "cache-api", storedAt: stored.storedAt };
     }
     const bytes = stored.body instanceof Uint8Array ? stored.body : stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);

@@ -6,8 +6,8 @@
  * body or a client gone must end as the stream-read guard ends them.
  */
 import { describe, expect, it } from "vitest";
-import { sendByRuntime } from "../../edge/framed-body";
-import { guardOriginBody } from "../../edge/origin-body-guard";
+import { sendAndStoreByRuntime, sendByRuntime } from "../../edge/framed-body";
+import { guardOriginBody, guardStoredBody } from "../../edge/origin-body-guard";
 import { origin, outcomes, patterned } from "./origin-bodies";
 
 const totalOf = (chunks: Uint8Array[]) => chunks.reduce((n, c) => n + c.byteLength, 0);
@@ -97,5 +97,18 @@ describe("the origin body guard, framed", () => {
     await reader.read();
     reader.releaseLock();
     expect(sendByRuntime(guarded, 2000)).toBeUndefined();
+  });
+
+  it("guards a stored body as an origin's: sent by the runtime, its stall named as the store's, never stored again", async () => {
+    const chunks = patterned(4, 100_000);
+    const framed = sendByRuntime(guardStoredBody(origin(chunks, "end"), 1000), totalOf(chunks));
+    expect(new Uint8Array(await new Response(framed).arrayBuffer()).byteLength).toBe(totalOf(chunks));
+    const options = { length: 400_000, firstBytes: 16_384, deadline: Date.now() + 1000, storeIdleMs: 1000 };
+    expect(sendAndStoreByRuntime(guardStoredBody(origin(chunks, "end"), 1000), options)).toBeUndefined();
+    const stalled = guardStoredBody(origin(patterned(2, 1000), "stall"), 100).getReader();
+    const readToEnd = async () => {
+      while (!(await stalled.read()).done);
+    };
+    await expect(readToEnd()).rejects.toThrow("stored body stalled: no bytes for 100 ms");
   });
 });
