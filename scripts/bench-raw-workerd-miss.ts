@@ -126,6 +126,8 @@ export async function measureRawWorkerdMisses(options: {
   cf: Record<string, unknown>;
   sizes?: number[];
   rounds?: number;
+  /** Told each listener's port once all are up (bench-miss-hops.ts names the hops by them). */
+  onListening?: (ports: Record<string, number>) => void;
 }): Promise<MissTiming[]> {
   const dir = mkdtempSync(join(tmpdir(), "outpost-raw-workerd-miss-"));
   const processes: WorkerdProcess[] = [];
@@ -164,6 +166,7 @@ export async function measureRawWorkerdMisses(options: {
     const bareHopsUrl = `http://127.0.0.1:${ports.barePop}`;
     await waitForPort(`${bareHopsUrl}/gen/1?ttl=0`, pop);
     await waitForPort(`${popUrl}/gen/1?ttl=0`, pop);
+    options.onListening?.(ports);
     // The Workers' CPU: the POP's process and the control plane's (the shard), each with the front and
     // the zone's cache that bare hops pass too. Not the Cache API stores': on Cloudflare that work is
     // the colo cache's, not a Worker's.

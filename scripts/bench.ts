@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 import { loadNetworkConfig, type NetworkConfig } from "./network-config";
-import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, originNamed, popAt, ROOT, startNetwork } from "./network";
+import { buildBundle, FRONT_WORKER, frontWorker, MINIFLARE_LOG_REQUESTS, originNamed, popAt, ROOT, spawnOrigin, startNetwork } from "./network";
 import { LOAD_GENERATOR, medianRun, runLoad, type LoadResult } from "./load";
 import { zipfSampler } from "./zipf";
 import { measurePurgeScale, type PurgeScaleResult } from "./bench-purge-scale";
@@ -21,6 +21,8 @@ import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 import { measureCodingHits, measureColdMisses, measureVariantFloor, type MissTiming } from "./bench-miss-path";
 import { measureRawWorkerdMisses } from "./bench-raw-workerd-miss";
+import { measureMissHops, printMissHops } from "./bench-miss-hops";
+import { freePort } from "./free-port";
 import { measureRawWorkerdHits, type RawWorkerdHits } from "./bench-raw-workerd";
 import { type PurgeReach, simulateNetwork } from "./bench-scale-network";
 import { measureScale } from "./bench-scale";
@@ -37,7 +39,7 @@ const { values } = parseArgs({
     out: { type: "string", default: join(ROOT, ".bench", "results.json") },
     /** Also nginx proxy_cache and Varnish before the same origin, when installed. */
     peers: { type: "boolean", default: false },
-    /** One measurement alone: "hits" (1 and 16 KiB hits against the bare worker), "raw-workerd" (the same under the workerd binary), "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
+    /** One measurement alone: "hits" (1 and 16 KiB hits against the bare worker), "raw-workerd" (the same under the workerd binary), "miss-hops" (a cold miss's hops off the wire), "purge" (propagation; fast, for trying networks of other sizes), "sync-load", "in-process", "profile" or "peers". */
     only: { type: "string" },
     /** The network file (default outpost.config.json), e.g. scripts/networks/sixteen-pops.json. */
     network: { type: "string" },
@@ -565,6 +567,32 @@ function writePartial(name: string, figures: Record<string, unknown>): void {
   console.log(`\nwritten to ${out}`);
 }
 
+/** `--only miss-hops`: where a cold miss's time goes, hop by hop, off the wire (bench-miss-hops.ts), before the network's first origin. */
+async function missHopsOnly(): Promise<void> {
+  const origin = await spawnOrigin({ id: "eu-central", region: "eu-central" }, await freePort(), await freePort());
+  const originUrl = `http://127.0.0.1:${origin.port}`;
+  try {
+    const hops = await measureMissHops({
+      bundle: await benchBundle(),
+      originUrl,
+      outpostConfig: {
+        origins: [{ id: "eu-central", url: originUrl, region: "eu-central", latitude: 50.1, longitude: 8.7 }],
+        sites: [{ id: "bench", hosts: ["127.0.0.1"], origins: ["eu-central"] }],
+        shield: { enabled: true },
+      },
+      cf: { colo: "FRA", country: "DE", continent: "EU", latitude: "50.1", longitude: "8.7" },
+      sizes: [64 * 1024, 1024 * 1024, 30_000_000],
+      rounds: 9,
+      dumpFile: join(ROOT, ".bench", "miss-hops.tcpdump.txt"),
+    });
+    if ("unavailable" in hops) return console.log(`miss-hops skipped: ${hops.unavailable}`);
+    printMissHops(hops);
+    writePartial("miss-hops", { missHops: hops });
+  } finally {
+    origin.child.kill();
+  }
+}
+
 /** `--only purge`: the propagation figures alone, on the network given by --network. */
 async function purgeOnly(config: ReturnType<typeof loadNetworkConfig>): Promise<void> {
   const network = await startNetwork({ config, bundle: await benchBundle() });
@@ -680,6 +708,7 @@ async function main(): Promise<void> {
     }
     return;
   }
+  if (values.only === "miss-hops") return missHopsOnly();
   if (values.only === "sync-load") {
     const network = await startNetwork({ config, bundle: await benchBundle(), metricsReportMs: BENCH_METRICS_REPORT_MS });
     try {
