@@ -69,6 +69,15 @@ export const CacheSchema = z
      * stop the answer it was storing.
      */
     storeIdleTimeoutMs: z.number().int().min(10).max(600_000).default(5000),
+    /**
+     * A streamed miss answers once its first 16 KiB have come (or all of it), so that a body that
+     * stalls or breaks off before then is retried at another origin, or ends in a clean 5xx: the
+     * client never sees the failure. Set, the answer starts at most this long after the first
+     * bytes, however few, so a page that flushes its head and then works on its body (streamed
+     * HTML) gets the head to the browser at once; a body that fails after it cuts the client's
+     * connection. A response with X-Accel-Buffering: no (nginx's field) starts at its first bytes.
+     */
+    streamAfterMs: z.number().int().min(0).max(60_000).optional(),
     /** How long an entry stays in the Cache API past its freshness, so it can be revalidated or served stale. */
     staleRetentionSeconds: z.number().int().min(0).default(86400),
     /**

@@ -58,14 +58,26 @@ function joinedInPlace(chunks: Uint8Array[], total: number): Uint8Array | undefi
  */
 const PROGRESS_AT_DEADLINE_MS = 1000;
 
+/** When a streamed answer starts: once this many bytes of its body have come, or this long after its first did. */
+export interface StreamAfter {
+  bytes: number;
+  ms: number;
+}
+
 /**
- * Reads at most `limit` bytes (or, with `streamAfter`, that many); past it,
- * returns a stream that replays what was read and goes on. By `deadline` (ms
- * since the epoch) the answer must start: a body still arriving then goes on
- * as a stream; one that has gone quiet fails as stalled (OriginBodyError), so
- * the client gets its 504 (or stale) in time.
+ * Reads at most `limit` bytes (or, with `streamAfter`, that many, or what has
+ * come `streamAfter.ms` after the first bytes); past it, returns a stream that
+ * replays what was read and goes on. By `deadline` (ms since the epoch) the
+ * answer must start: a body still arriving then goes on as a stream; one that
+ * has gone quiet fails as stalled (OriginBodyError), so the client gets its
+ * 504 (or stale) in time.
  */
-export async function readBounded(body: ReadableStream<Uint8Array> | null, limit: number, deadline = Infinity, streamAfter = limit): Promise<ReadBody> {
+export async function readBounded(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  deadline = Infinity,
+  streamAfter: StreamAfter = { bytes: Infinity, ms: Infinity },
+): Promise<ReadBody> {
   if (body === null) return { kind: "complete", bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -76,7 +88,10 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
   let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
   for (;;) {
     pending = reader.read();
-    const next = await waitAtMost(pending, deadline - Date.now(), "deadline" as const);
+    // Once bytes have come the answer starts within streamAfter.ms, though fewer than streamAfter.bytes have.
+    const startBy = Math.min(deadline, firstBytesAt + streamAfter.ms);
+    const next = await waitAtMost(pending, startBy - Date.now(), "deadline" as const);
+    if (next === "deadline" && startBy < deadline) break;
     if (next === "deadline") {
       const now = Date.now();
       if (now - lastBytesAt > PROGRESS_AT_DEADLINE_MS || now - firstBytesAt < PROGRESS_AT_DEADLINE_MS) {
@@ -91,7 +106,7 @@ export async function readBounded(body: ReadableStream<Uint8Array> | null, limit
     total += next.value.byteLength;
     lastBytesAt = Date.now();
     firstBytesAt = Math.min(firstBytesAt, lastBytesAt);
-    if (total > limit || total >= streamAfter) break;
+    if (total > limit || total >= streamAfter.bytes) break;
   }
   return { kind: "stream", stream: replayThen(chunks, reader, pending), read: total };
 }

@@ -21,6 +21,8 @@ export interface InStepOptions {
   length: number;
   /** The streams are made once this many bytes have come (or the whole body): a failure before then is the caller's to retry. */
   firstBytes: number;
+  /** ...or this long after the body's first bytes came, however few (cache.streamAfterMs). */
+  firstBytesMs: number;
   /** When the first bytes must have come by (the request's deadline). */
   deadline: number;
   /** How long the store may leave the client waiting for a chunk before its copy is given up (teeInStep's rule). */

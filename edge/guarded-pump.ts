@@ -44,6 +44,8 @@ export interface ReadAlready {
   chunk: Uint8Array;
   /** Whether the body ended with them. */
   ended: boolean;
+  /** A read already in flight (not into the chunk's buffer), under the guard's timeout: the pump's next. */
+  pending?: Promise<ReadableStreamReadResult<Uint8Array> | OriginBodyError>;
 }
 
 /** Which sinks still take chunks. */
@@ -68,6 +70,7 @@ export async function pump(reader: ReadableStreamBYOBReader, sinks: PumpSinks, h
   };
   let chunk = already?.chunk ?? new Uint8Array(takeReadBuffer(), 0, 0);
   let ended = already?.ended ?? false;
+  let pending = already?.pending;
   let sent = chunk.byteLength;
   for (;;) {
     const reusable = chunk.byteLength === 0 || (await writeToOpenSinks(chunk, sinks, open, rules.storeIdleMs ?? Infinity));
@@ -77,7 +80,10 @@ export async function pump(reader: ReadableStreamBYOBReader, sinks: PumpSinks, h
       return;
     }
     if (ended) break;
-    const next = await guardedRead(reader.read(new Uint8Array(reusable ? (chunk.buffer as ArrayBuffer) : takeReadBuffer())), reader, rules.idleMs, rules.source);
+    const next = await (pending ?? guardedRead(reader.read(new Uint8Array(reusable ? (chunk.buffer as ArrayBuffer) : takeReadBuffer())), reader, rules.idleMs, rules.source));
+    // The read already in flight had a buffer of its own: the chunk's, once taken, is free.
+    if (pending && reusable) handBack(chunk.buffer);
+    pending = undefined;
     if (next instanceof OriginBodyError) return fail(next);
     if (next.done) {
       // Every write before this read had been taken: the buffer (a BYOB read's last, empty view is on it) is free for the next reader.

@@ -14,9 +14,10 @@
  * length, or runs past it, is broken: both streams error.
  */
 import { OriginBodyError } from "./body";
-import { takeReadBuffer } from "./chunk-reader";
+import { handBack, takeReadBuffer } from "./chunk-reader";
 import { type InStepOptions, offerToRuntime, type SentAndStored } from "./framed-body";
 import { brokenOff, type GuardHooks, guardedRead, pump, type ReadAlready } from "./guarded-pump";
+import { waitAtMost } from "./wait";
 
 /** Both streams, once the first bytes have come; undefined off workerd or for a body without byte reads. */
 export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: number, hooks: GuardHooks, options: InStepOptions): Promise<SentAndStored> | undefined {
@@ -41,31 +42,48 @@ export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: num
 }
 
 /**
- * Reads until `firstBytes` have come (into one buffer, each read after the last), within the
- * idle timeout and the request's deadline. A failure before then throws, for the caller to retry.
+ * Reads until `firstBytes` have come, or `firstBytesMs` after the first did (the body's first read
+ * in one buffer, each later one in a second, copied after it, so that the streams can start with a
+ * read still in flight), within the idle timeout and the request's deadline. A failure before
+ * then throws, for the caller to retry.
  */
 async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, hooks: GuardHooks, options: InStepOptions): Promise<ReadAlready> {
   let buffer = takeReadBuffer();
+  /** The second buffer, while no read holds it. */
+  let spare: ArrayBuffer | undefined;
   let filled = 0;
+  let startBy = options.deadline;
   const wanted = Math.min(options.firstBytes, options.length, buffer.byteLength);
   const fail = (error: OriginBodyError) => {
     hooks.settle(error);
     return Promise.reject(error);
   };
   while (filled < wanted) {
-    const next = await guardedRead(reader.read(new Uint8Array(buffer, filled)), reader, Math.min(idleMs, Math.max(0, options.deadline - Date.now())), "origin body");
+    const into = filled === 0 ? new Uint8Array(buffer) : new Uint8Array(spare ?? takeReadBuffer(), 0, buffer.byteLength - filled);
+    spare = undefined;
+    const read = guardedRead(reader.read(into), reader, Math.min(idleMs, Math.max(0, options.deadline - Date.now())), "origin body");
+    const next = filled === 0 ? await read : await waitAtMost(read, startBy - Date.now(), "answer" as const);
+    // The first bytes have waited long enough: the streams start, the read in flight goes on in the pump.
+    if (next === "answer") return { chunk: new Uint8Array(buffer, 0, filled), ended: false, pending: read };
     if (next instanceof OriginBodyError) return fail(next);
     if (next.done) {
       if (filled !== options.length) return fail(brokenOff(new Error(`the body ended after ${filled} of its ${options.length} bytes`), "origin body"));
-      // The read's last, empty view is on the buffer the earlier reads filled.
       const last = (next as { value?: Uint8Array }).value;
-      if (!last) return fail(brokenOff(new Error("the body's last read kept its buffer"), "origin body"));
-      return { chunk: new Uint8Array(last.buffer, 0, filled), ended: true };
+      if (last) handBack(last.buffer);
+      return { chunk: new Uint8Array(buffer, 0, filled), ended: true };
     }
-    buffer = next.value.buffer as ArrayBuffer;
+    if (filled === 0) {
+      // A read hands its bytes back in a buffer of its own (the one it was given, moved).
+      buffer = next.value.buffer as ArrayBuffer;
+      startBy = Math.min(options.deadline, Date.now() + options.firstBytesMs);
+    } else {
+      spare = next.value.buffer as ArrayBuffer;
+      new Uint8Array(buffer).set(next.value, filled);
+    }
     filled += next.value.byteLength;
     hooks.onBytes?.(next.value.byteLength);
   }
+  if (spare) handBack(spare);
   if (filled > options.length) {
     void reader.cancel().catch(() => undefined);
     return fail(brokenOff(new Error(`the body went past its ${options.length} bytes`), "origin body"));

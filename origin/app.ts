@@ -142,7 +142,7 @@ function registerGenerated(app: Hono, counters: AnswerCounters): void {
   /**
    * /gen/16384?ttl=60&tag=t: a text object of that many bytes (&chunked=1 without a length, &stamp=1
    * with x-origin-stamp, &pauseAfter=65536&pauseMs=1500 a pause after that many bytes of the body, as
-   * an origin that renders as it sends). /gen/16384.css: the same under a file extension (one Cloudflare's zone caches).
+   * an origin that renders as it sends, &unbuffered=1 with X-Accel-Buffering: no). /gen/16384.css: the same under a file extension (one Cloudflare's zone caches).
    */
   app.get("/gen/:size", (c) => {
     const size = Number(c.req.param("size").replace(/\.[a-z0-9]{1,8}$/i, ""));
@@ -153,6 +153,8 @@ function registerGenerated(app: Hono, counters: AnswerCounters): void {
     const response = sendObject(c, generated(size, Number.isFinite(ttl) ? Math.max(0, Math.floor(ttl)) : 60, c.req.query("tag")));
     // ?stamp=1: every answer, 304s included, carries a field that changes (a cache must take it from a 304).
     if (c.req.query("stamp") === "1") response.headers.set("x-origin-stamp", String(++counters.stamp));
+    // ?unbuffered=1: asks the caches in front to send the body as it comes (nginx's field), as a streamed page does.
+    if (c.req.query("unbuffered") === "1") response.headers.set("x-accel-buffering", "no");
     const pauseAfter = Number(c.req.query("pauseAfter") ?? NaN);
     const pauseMs = Math.min(Number(c.req.query("pauseMs") ?? 0) || 0, 30_000);
     const pauses = Number.isInteger(pauseAfter) && pauseAfter >= 0 && pauseMs > 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { secondTierWriteAfter } from "./store";
+import { secondTierWriteAfter, streamAfterMsOf } from "./store";
 
 /** Whether `work` has settled after `ms` (real timers, small margins). */
 async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -23,5 +23,15 @@ describe("a whole body's second-tier write", () => {
   it("does not wait on a client that takes longer than its bound", async () => {
     const never = new Promise<void>(() => undefined);
     expect(await settledWithin(secondTierWriteAfter(never, 30, 10), 150)).toBe(true);
+  });
+});
+
+describe("how long a streamed miss's first bytes wait for the rest of its first 16 KiB", () => {
+  it("as long as it takes by default, cache.streamAfterMs when set, not at all when the origin asked for no buffering", () => {
+    expect(streamAfterMsOf(new Headers(), undefined)).toBe(Infinity);
+    expect(streamAfterMsOf(new Headers(), 50)).toBe(50);
+    expect(streamAfterMsOf(new Headers({ "x-accel-buffering": "no" }), undefined)).toBe(0);
+    expect(streamAfterMsOf(new Headers({ "x-accel-buffering": " No " }), 50)).toBe(0);
+    expect(streamAfterMsOf(new Headers({ "x-accel-buffering": "yes" }), undefined)).toBe(Infinity);
   });
 });

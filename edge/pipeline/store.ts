@@ -55,7 +55,8 @@ export interface StoreOptions {
 }
 
 /**
- * A streamed miss answers once this much of the body has come (or all of it, if less). A body
+ * A streamed miss answers once this much of the body has come (or all of it, if less), or
+ * sooner by streamAfterMsOf. A body
  * that stalls or breaks off before then is retried elsewhere or answered with a clean 5xx, as
  * any failure before the first byte; one that fails later cuts the client's connection off
  * (its length or chunked framing tells it the body is incomplete) and nothing is stored, as in
@@ -64,6 +65,16 @@ export interface StoreOptions {
  * 64 KiB a cold miss through both tiers waited 1-3 ms longer for its first byte (npm run bench).
  */
 export const STREAM_AFTER_BYTES = 16 * 1024;
+
+/**
+ * How long a streamed miss's first bytes wait for the rest of STREAM_AFTER_BYTES: no longer than
+ * `cache.streamAfterMs` when it is set, not at all when the origin asked for its answer to go out
+ * unbuffered (X-Accel-Buffering: no, as nginx honours it: event streams, streamed pages).
+ */
+export function streamAfterMsOf(headers: Headers, configured: number | undefined): number {
+  if (headers.get("x-accel-buffering")?.trim().toLowerCase() === "no") return 0;
+  return configured ?? Infinity;
+}
 
 /**
  * Stores an origin's (or the shield's) answer if it may be, and answers this
@@ -94,7 +105,13 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   // decompression bomb ends in a clean 502, not a cut connection.
   const streams = options.stream === true && !rep.decoded && !variantInRequest(tx, [...originHeaders], response.status, rep.length);
   const body =
-    (await sentAndStoredInStep(tx, rep, streams)) ?? (await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline, streams ? STREAM_AFTER_BYTES : Infinity));
+    (await sentAndStoredInStep(tx, rep, streams)) ??
+    (await readBounded(
+      rep.body,
+      cacheConfig.memoryEntryMaxBytes,
+      tx.deadline,
+      streams ? { bytes: STREAM_AFTER_BYTES, ms: streamAfterMsOf(originHeaders, cacheConfig.streamAfterMs) } : undefined,
+    ));
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) return passOn(body.bytes, body.bytes.byteLength);
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
@@ -128,7 +145,13 @@ type FillBody = ReadBody | ({ kind: "in-step" } & SentAndStored);
 async function sentAndStoredInStep(tx: Transaction, rep: OriginRepresentation, streams: boolean): Promise<FillBody | undefined> {
   const cacheConfig = tx.pop.config.cache;
   if (!streams || !rep.body || rep.length === undefined || rep.length <= cacheConfig.memoryEntryMaxBytes) return undefined;
-  const options = { length: rep.length, firstBytes: STREAM_AFTER_BYTES, deadline: tx.deadline, storeIdleMs: cacheConfig.storeIdleTimeoutMs };
+  const options = {
+    length: rep.length,
+    firstBytes: STREAM_AFTER_BYTES,
+    firstBytesMs: streamAfterMsOf(rep.headers, cacheConfig.streamAfterMs),
+    deadline: tx.deadline,
+    storeIdleMs: cacheConfig.storeIdleTimeoutMs,
+  };
   const both = sendAndStoreByRuntime(rep.body, options);
   return both && { kind: "in-step", ...(await both) };
 }

@@ -1,8 +1,11 @@
 /**
  * The fill path under the failures real origins produce: a body that stalls,
  * a body cut off mid-way, a body without Content-Length, a slow upload. Every
- * one ends in a stale copy or a clear 5xx with Cache-Status and Retry-After,
- * within a bound, and none of them poisons the cache or an origin's health.
+ * one ends within a bound: in a stale copy or a clear 5xx with Cache-Status
+ * and Retry-After, or, once a miss has started its answer (past its first
+ * 16 KiB, or at once when its origin asked for no buffering), in the client's
+ * connection cut (never a clean short body); none of them poisons the cache
+ * or an origin's health.
  */
 import { request as httpRequest } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -68,6 +71,33 @@ describe("a body that stalls", () => {
       // Bounded: two attempts of one idle timeout each, plus a collapsed wait at most; never the 30 s seen before.
       expect(ms).toBeLessThan(3000 + 2 * BODY_IDLE_MS + 1500);
     }
+  });
+
+  it("after a head sent unbuffered (X-Accel-Buffering: no): the head goes out, the connection is cut within the idle bound, nothing is stored", async () => {
+    await everyOrigin({ mode: "stall", afterBytes: 100 });
+    const path = unique("/gen/50000?ttl=60&unbuffered=1");
+    const tries = [0, 1, 2].map(async () => {
+      const started = Date.now();
+      const response = await fetch(`${fra}${path}`, { headers: { "accept-encoding": "identity" } });
+      const read = await response.arrayBuffer().then(
+        () => "whole",
+        () => "cut",
+      );
+      return { response, read, ms: Date.now() - started };
+    });
+    const outcomes = await Promise.all(tries);
+    // The fill's leader answered with the head (buffered, it is a clean 504 after the stall: the test above).
+    expect(outcomes.some(({ response }) => response.status === 200)).toBe(true);
+    for (const { response, read, ms } of outcomes) {
+      // Collapsed requests are released when the fill fails, and go forward themselves, to the same stall.
+      if (response.status === 200) expect(read).toBe("cut");
+      else expect([502, 504]).toContain(response.status);
+      expect(ms).toBeLessThan(3000 + 2 * BODY_IDLE_MS + 1500);
+    }
+    await everyOrigin({ mode: "ok" });
+    const whole = await timed(path);
+    expect(whole.response.headers.get("cache-status")).toMatch(/Outpost-FRA;fwd=uri-miss/);
+    expect(whole.body).toBe(await fromOrigin(path));
   });
 
   it("serves the stale copy when the revalidation's body stalls", async () => {

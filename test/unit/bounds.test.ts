@@ -251,6 +251,37 @@ describe("readBounded at the request's deadline", () => {
   });
 });
 
+describe("readBounded before a streamed answer starts", () => {
+  /** 2 KiB, a pause of `pauseMs`, then 2 KiB more and the end: a page's head flushed before its body. */
+  const flushedHead = (pauseMs: number) => {
+    let step = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (step === 1) await new Promise((r) => setTimeout(r, pauseMs));
+        if (step === 2) return c.close();
+        c.enqueue(new Uint8Array(2048).fill(step + 1));
+        step++;
+      },
+    });
+  };
+
+  it("starts once the first bytes have waited streamAfter.ms, though fewer than streamAfter.bytes came, and loses none", async () => {
+    const started = Date.now();
+    const result = await readBounded(flushedHead(1500), 1024 * 1024, Infinity, { bytes: 16 * 1024, ms: 20 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(result).toMatchObject({ kind: "stream", read: 2048 });
+    const all = new Uint8Array(await new Response(result.kind === "stream" ? result.stream : null).arrayBuffer());
+    expect(all.byteLength).toBe(4096);
+    expect(all[0]).toBe(1);
+    expect(all[4095]).toBe(2);
+  });
+
+  it("reads a body that comes whole within the wait as a whole", async () => {
+    const result = await readBounded(flushedHead(0), 1024 * 1024, Infinity, { bytes: 16 * 1024, ms: 200 });
+    expect(result.kind).toBe("complete");
+  });
+});
+
 describe("the memory tier's bound", () => {
   it("counts keys and fields, so a flood of long distinct URLs stays within it", () => {
     const bound = 16 * 1024 * 1024;

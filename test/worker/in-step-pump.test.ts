@@ -21,7 +21,14 @@ function joined(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
-const options = (length: number, more: Partial<InStepOptions> = {}): InStepOptions => ({ length, firstBytes: 16 * 1024, deadline: Infinity, storeIdleMs: 5000, ...more });
+const options = (length: number, more: Partial<InStepOptions> = {}): InStepOptions => ({
+  length,
+  firstBytes: 16 * 1024,
+  firstBytesMs: Infinity,
+  deadline: Infinity,
+  storeIdleMs: 5000,
+  ...more,
+});
 
 const bytesOf = async (stream: ReadableStream<Uint8Array>) => new Uint8Array(await new Response(stream).arrayBuffer());
 
@@ -120,6 +127,44 @@ describe("a miss sent and stored in step", () => {
     const both = sendAndStoreByRuntime(guardOriginBody(origin(patterned(1, 4_000), ending), 200, outcome), options(1_000_000));
     await expect(both).rejects.toMatchObject({ kind });
     expect(seen.failure?.kind).toBe(kind);
+  });
+
+  /** A byte stream of `head`, then, `pauseMs` later, `rest` and its end (or nothing more: a stall). */
+  const flushedHead = (head: Uint8Array, pauseMs: number, rest?: Uint8Array[]) => {
+    let step = 0;
+    return new ReadableStream({
+      type: "bytes",
+      async pull(controller) {
+        if (step++ === 0) return controller.enqueue(head.slice());
+        await new Promise((r) => setTimeout(r, pauseMs));
+        if (!rest) return new Promise<void>(() => undefined);
+        for (const chunk of rest) controller.enqueue(chunk.slice());
+        controller.close();
+      },
+    });
+  };
+
+  it("starts both streams firstBytesMs after a flushed head, with a read in flight, and gives every byte", async () => {
+    const [head, ...rest] = [...patterned(1, 2_000), ...patterned(4, 300_000)];
+    const want = joined([head, ...rest]);
+    const { seen, outcome } = outcomes();
+    const started = Date.now();
+    const both = await sendAndStoreByRuntime(guardOriginBody(flushedHead(head, 400, rest), 2000, outcome), options(want.byteLength, { firstBytesMs: 20 }));
+    // The origin pauses 400 ms after its head: the streams did not wait for it.
+    expect(Date.now() - started).toBeLessThan(300);
+    const [client, store] = await Promise.all([bytesOf(both!.client), bytesOf(both!.store)]);
+    expect(sameBytes(client, want)).toBe(true);
+    expect(sameBytes(store, want)).toBe(true);
+    expect(seen).toMatchObject({ complete: 1, bytes: want.byteLength });
+  });
+
+  it("errors both streams when the origin stalls after the head they started with", async () => {
+    const { seen, outcome } = outcomes();
+    const both = await sendAndStoreByRuntime(guardOriginBody(flushedHead(patterned(1, 2_000)[0], 0), 200, outcome), options(1_000_000, { firstBytesMs: 20 }));
+    const [client, store] = await Promise.allSettled([bytesOf(both!.client), bytesOf(both!.store)]);
+    expect(client.status).toBe("rejected");
+    expect(store.status).toBe("rejected");
+    expect(seen.failure?.kind).toBe("stalled");
   });
 
   it("is not offered once the guarded stream has been read", async () => {

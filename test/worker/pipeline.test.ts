@@ -105,6 +105,25 @@ describe("miss, then hit", () => {
   });
 });
 
+describe("a streamed miss", () => {
+  it("sends the head of a page its origin sends unbuffered at once, though the rest comes later, and stores it whole", async () => {
+    const path = fresh("/gen/65536?ttl=600&pauseAfter=2048&pauseMs=1500&unbuffered=1");
+    const started = Date.now();
+    const first = await get(path);
+    expect(first.headers.get("cache-status")).toMatch(/fwd=uri-miss;fwd-status=200;ttl=\d+;stored$/);
+    const reader = first.body!.getReader();
+    const head = await reader.read();
+    // The origin's pause is 1.5 s: the head came before it ended.
+    expect(Date.now() - started).toBeLessThan(1000);
+    let total = head.value?.byteLength ?? 0;
+    for (let next = await reader.read(); !next.done; next = await reader.read()) total += next.value.byteLength;
+    expect(total).toBe(65536);
+    const again = await get(path);
+    expect(again.headers.get("cache-status")).toMatch(/^Outpost-TST;hit/);
+    expect((await again.arrayBuffer()).byteLength).toBe(65536);
+  });
+});
+
 describe("answered from the cache", () => {
   it("answers If-None-Match with 304 and Range with 206", async () => {
     const path = "/styles/site.css";
