@@ -8,6 +8,7 @@
  * Any other use (a range, a decode, a body kept whole) reads the stream as it
  * is, and no sender is taken.
  */
+import type { StreamAfter } from "./body";
 
 /**
  * Makes the runtime's body: `length` bytes, or as many as come (`onEnd` told how many once it has
@@ -19,10 +20,8 @@ type RuntimeSender = (length: number | undefined, onEnd?: (bytes: number) => voi
 export interface InStepOptions {
   /** The body's length: both streams are of it, and a body that ends short or runs past it is broken. */
   length: number;
-  /** The streams are made once this many bytes have come (or the whole body): a failure before then is the caller's to retry. */
-  firstBytes: number;
-  /** ...or this long after the body's first bytes came, however few (cache.streamAfterMs). */
-  firstBytesMs: number;
+  /** The streams are made once this many bytes have come (or the whole body), or this long after the first did: a failure before then is the caller's to retry. */
+  firstBytes: StreamAfter;
   /** When the first bytes must have come by (the request's deadline). */
   deadline: number;
   /** How long the store may leave the client waiting for a chunk before its copy is given up (teeInStep's rule). */

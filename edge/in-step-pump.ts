@@ -42,7 +42,7 @@ export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: num
 }
 
 /**
- * Reads until `firstBytes` have come, or `firstBytesMs` after the first did (the body's first read
+ * Reads until `firstBytes.bytes` have come, or `firstBytes.ms` after the first did (the body's first read
  * in one buffer, each later one in a second, copied after it, so that the streams can start with a
  * read still in flight), within the idle timeout and the request's deadline. A failure before
  * then throws, for the caller to retry.
@@ -53,7 +53,7 @@ async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, 
   let spare: ArrayBuffer | undefined;
   let filled = 0;
   let startBy = options.deadline;
-  const wanted = Math.min(options.firstBytes, options.length, buffer.byteLength);
+  const wanted = Math.min(options.firstBytes.bytes, options.length, buffer.byteLength);
   const fail = (error: OriginBodyError) => {
     hooks.settle(error);
     return Promise.reject(error);
@@ -75,7 +75,7 @@ async function readFirstBytes(reader: ReadableStreamBYOBReader, idleMs: number, 
     if (filled === 0) {
       // A read hands its bytes back in a buffer of its own (the one it was given, moved).
       buffer = next.value.buffer as ArrayBuffer;
-      startBy = Math.min(options.deadline, Date.now() + options.firstBytesMs);
+      startBy = Math.min(options.deadline, Date.now() + options.firstBytes.ms);
     } else {
       spare = next.value.buffer as ArrayBuffer;
       new Uint8Array(buffer).set(next.value, filled);

@@ -6,7 +6,7 @@
  * stored as they stream, paced by their client.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
-import { declaredLength, type ReadBody, readBounded, teeInStep } from "../body";
+import { declaredLength, type ReadBody, readBounded, type StreamAfter, teeInStep } from "../body";
 import { UNKNOWN_SIZE, type EntryMeta, type VaryManifest } from "../cache/entry";
 import { compressible, withVaryAcceptEncoding } from "../compress/policy";
 import { variantInRequest } from "../compress/variants";
@@ -56,11 +56,10 @@ export interface StoreOptions {
 
 /**
  * A streamed miss answers once this much of the body has come (or all of it, if less), or
- * sooner by streamAfterMsOf. A body
- * that stalls or breaks off before then is retried elsewhere or answered with a clean 5xx, as
- * any failure before the first byte; one that fails later cuts the client's connection off
- * (its length or chunked framing tells it the body is incomplete) and nothing is stored, as in
- * Varnish's and Fastly's streaming misses. Origins that die mid-answer mostly do so at once.
+ * sooner by streamAfterMsOf. A body that stalls or breaks off before then is retried elsewhere
+ * or answered with a clean 5xx, as any failure before the first byte; one that fails later cuts
+ * the client's connection off (its length or chunked framing tells it the body is incomplete)
+ * and nothing is stored, as in Varnish's and Fastly's streaming misses. Origins that die mid-answer mostly do so at once.
  * 16 KiB (one socket read of most origins; nginx answers after its first 4-8 KiB buffer): at
  * 64 KiB a cold miss through both tiers waited 1-3 ms longer for its first byte (npm run bench).
  */
@@ -104,14 +103,8 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   // whose body we decode (an origin that ignored our identity) waits for it too, so that a
   // decompression bomb ends in a clean 502, not a cut connection.
   const streams = options.stream === true && !rep.decoded && !variantInRequest(tx, [...originHeaders], response.status, rep.length);
-  const body =
-    (await sentAndStoredInStep(tx, rep, streams)) ??
-    (await readBounded(
-      rep.body,
-      cacheConfig.memoryEntryMaxBytes,
-      tx.deadline,
-      streams ? { bytes: STREAM_AFTER_BYTES, ms: streamAfterMsOf(originHeaders, cacheConfig.streamAfterMs) } : undefined,
-    ));
+  const startAfter = streams ? { bytes: STREAM_AFTER_BYTES, ms: streamAfterMsOf(originHeaders, cacheConfig.streamAfterMs) } : undefined;
+  const body = (await sentAndStoredInStep(tx, rep, startAfter)) ?? (await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline, startAfter));
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) return passOn(body.bytes, body.bytes.byteLength);
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
@@ -142,16 +135,10 @@ type FillBody = ReadBody | ({ kind: "in-step" } & SentAndStored);
  * runtime's streams (in-step-pump.ts), never read chunk by chunk in JavaScript; undefined when
  * it is not one, or its body cannot (then it is read). Throws as readBounded does, before a byte.
  */
-async function sentAndStoredInStep(tx: Transaction, rep: OriginRepresentation, streams: boolean): Promise<FillBody | undefined> {
+async function sentAndStoredInStep(tx: Transaction, rep: OriginRepresentation, startAfter: StreamAfter | undefined): Promise<FillBody | undefined> {
   const cacheConfig = tx.pop.config.cache;
-  if (!streams || !rep.body || rep.length === undefined || rep.length <= cacheConfig.memoryEntryMaxBytes) return undefined;
-  const options = {
-    length: rep.length,
-    firstBytes: STREAM_AFTER_BYTES,
-    firstBytesMs: streamAfterMsOf(rep.headers, cacheConfig.streamAfterMs),
-    deadline: tx.deadline,
-    storeIdleMs: cacheConfig.storeIdleTimeoutMs,
-  };
+  if (!startAfter || !rep.body || rep.length === undefined || rep.length <= cacheConfig.memoryEntryMaxBytes) return undefined;
+  const options = { length: rep.length, firstBytes: startAfter, deadline: tx.deadline, storeIdleMs: cacheConfig.storeIdleTimeoutMs };
   const both = sendAndStoreByRuntime(rep.body, options);
   return both && { kind: "in-step", ...(await both) };
 }

@@ -103,7 +103,7 @@ describe("the origin body guard, framed", () => {
     const chunks = patterned(4, 100_000);
     const framed = sendByRuntime(guardStoredBody(origin(chunks, "end"), 1000), totalOf(chunks));
     expect(new Uint8Array(await new Response(framed).arrayBuffer()).byteLength).toBe(totalOf(chunks));
-    const options = { length: 400_000, firstBytes: 16_384, firstBytesMs: 50, deadline: Date.now() + 1000, storeIdleMs: 1000 };
+    const options = { length: 400_000, firstBytes: { bytes: 16_384, ms: 50 }, deadline: Date.now() + 1000, storeIdleMs: 1000 };
     expect(sendAndStoreByRuntime(guardStoredBody(origin(chunks, "end"), 1000), options)).toBeUndefined();
     const stalled = guardStoredBody(origin(patterned(2, 1000), "stall"), 100).getReader();
     const readToEnd = async () => {

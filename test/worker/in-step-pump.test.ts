@@ -23,8 +23,7 @@ function joined(chunks: Uint8Array[]): Uint8Array {
 
 const options = (length: number, more: Partial<InStepOptions> = {}): InStepOptions => ({
   length,
-  firstBytes: 16 * 1024,
-  firstBytesMs: Infinity,
+  firstBytes: { bytes: 16 * 1024, ms: Infinity },
   deadline: Infinity,
   storeIdleMs: 5000,
   ...more,
@@ -144,12 +143,12 @@ describe("a miss sent and stored in step", () => {
     });
   };
 
-  it("starts both streams firstBytesMs after a flushed head, with a read in flight, and gives every byte", async () => {
+  it("starts both streams firstBytes.ms after a flushed head, with a read in flight, and gives every byte", async () => {
     const [head, ...rest] = [...patterned(1, 2_000), ...patterned(4, 300_000)];
     const want = joined([head, ...rest]);
     const { seen, outcome } = outcomes();
     const started = Date.now();
-    const both = await sendAndStoreByRuntime(guardOriginBody(flushedHead(head, 400, rest), 2000, outcome), options(want.byteLength, { firstBytesMs: 20 }));
+    const both = await sendAndStoreByRuntime(guardOriginBody(flushedHead(head, 400, rest), 2000, outcome), options(want.byteLength, { firstBytes: { bytes: 16 * 1024, ms: 20 } }));
     // The origin pauses 400 ms after its head: the streams did not wait for it.
     expect(Date.now() - started).toBeLessThan(300);
     const [client, store] = await Promise.all([bytesOf(both!.client), bytesOf(both!.store)]);
@@ -160,7 +159,10 @@ describe("a miss sent and stored in step", () => {
 
   it("errors both streams when the origin stalls after the head they started with", async () => {
     const { seen, outcome } = outcomes();
-    const both = await sendAndStoreByRuntime(guardOriginBody(flushedHead(patterned(1, 2_000)[0], 0), 200, outcome), options(1_000_000, { firstBytesMs: 20 }));
+    const both = await sendAndStoreByRuntime(
+      guardOriginBody(flushedHead(patterned(1, 2_000)[0], 0), 200, outcome),
+      options(1_000_000, { firstBytes: { bytes: 16 * 1024, ms: 20 } }),
+    );
     const [client, store] = await Promise.allSettled([bytesOf(both!.client), bytesOf(both!.store)]);
     expect(client.status).toBe("rejected");
     expect(store.status).toBe("rejected");
