@@ -48,6 +48,19 @@ export interface ReadAlready {
   pending?: Promise<ReadableStreamReadResult<Uint8Array> | OriginBodyError>;
 }
 
+/**
+ * The pump's reader of `body`: a BYOB one, when the runtime has streams of its own to pump into
+ * (workerd) and the body has byte reads; undefined when not (then the body is read as a stream).
+ */
+export function pumpReaderOf(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  if (typeof FixedLengthStream === "undefined" || typeof IdentityTransformStream === "undefined") return undefined;
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which sinks still take chunks. */
 interface Open {
   client: boolean;

@@ -16,18 +16,13 @@
 import { OriginBodyError } from "./body";
 import { handBack, takeReadBuffer } from "./chunk-reader";
 import { type InStepOptions, offerToRuntime, type SentAndStored } from "./framed-body";
-import { brokenOff, type GuardHooks, guardedRead, pump, type ReadAlready } from "./guarded-pump";
+import { brokenOff, type GuardHooks, guardedRead, pump, pumpReaderOf, type ReadAlready } from "./guarded-pump";
 import { waitAtMost } from "./wait";
 
 /** Both streams, once the first bytes have come; undefined off workerd or for a body without byte reads. */
 export function sendAndStoreInStep(body: ReadableStream<Uint8Array>, idleMs: number, hooks: GuardHooks, options: InStepOptions): Promise<SentAndStored> | undefined {
-  if (typeof FixedLengthStream === "undefined") return undefined;
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = body.getReader({ mode: "byob" });
-  } catch {
-    return undefined;
-  }
+  const reader = pumpReaderOf(body);
+  if (!reader) return undefined;
   return readFirstBytes(reader, idleMs, hooks, options).then((first) => {
     const client = new FixedLengthStream(options.length);
     const store = new FixedLengthStream(options.length);

@@ -19,7 +19,7 @@
 import { OriginBodyError } from "./body";
 import { largeChunkReader } from "./chunk-reader";
 import { offerToRuntime } from "./framed-body";
-import { type BodySource, type GuardHooks, guardedRead, type PumpRules, pump } from "./guarded-pump";
+import { type BodySource, type GuardHooks, guardedRead, type PumpRules, pump, pumpReaderOf } from "./guarded-pump";
 import { sendAndStoreInStep } from "./in-step-pump";
 
 export interface BodyOutcome {
@@ -102,13 +102,8 @@ function guardBody(body: ReadableStream<Uint8Array>, idleMs: number, how: GuardO
  * for a body without byte reads.
  */
 function runtimeGuarded(body: ReadableStream<Uint8Array>, rules: PumpRules, hooks: GuardHooks): ReadableStream<Uint8Array> | undefined {
-  if (typeof FixedLengthStream === "undefined" || typeof IdentityTransformStream === "undefined") return undefined;
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = body.getReader({ mode: "byob" });
-  } catch {
-    return undefined;
-  }
+  const reader = pumpReaderOf(body);
+  if (!reader) return undefined;
   const carrier = rules.length === undefined ? new IdentityTransformStream() : new FixedLengthStream(rules.length);
   void pump(reader, { client: carrier.writable.getWriter() }, hooks, rules);
   return carrier.readable;
