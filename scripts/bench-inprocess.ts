@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
 import { buildBundle, MINIFLARE_LOG_REQUESTS, ROOT } from "./network";
 import { freePort } from "./free-port";
+import { median } from "./median";
 
 export interface InProcessResult {
   /** Microseconds per request, median over rounds. */
@@ -72,11 +73,6 @@ export async function startBenchWorker(inspectorPort?: number): Promise<Miniflar
     ...(inspectorPort !== undefined ? { inspectorPort } : {}),
     bindings: { OUTPOST_CONFIG: JSON.stringify(BENCH_CONFIG) },
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 export async function measureInProcess(rounds = 5, only?: string[]): Promise<InProcessResult> {

@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { measureRawWorkerdMisses } from "./bench-raw-workerd-miss";
+import { median } from "./median";
 
 /** One hop of a trip: its request's time, and its answer's first and last bytes (ms after the trip began). */
 export interface Hop {
@@ -99,13 +100,13 @@ export function tripsOf(packets: Packet[], listeners: Map<number, string>, entry
 /** Each hop's median request, first and last bytes over `trips`, by listener, in the order of their medians' requests. */
 export function medianHops(trips: Trip[]): [string, Hop][] {
   const names = new Set(trips.flatMap((t) => Object.keys(t)));
-  const median = (xs: (number | undefined)[]) => {
-    const sorted = xs.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
-    return sorted.length === 0 ? undefined : Math.round(sorted[Math.floor(sorted.length / 2)] * 100) / 100;
+  const medianOf = (xs: (number | undefined)[]) => {
+    const known = xs.filter((x): x is number => x !== undefined);
+    return known.length === 0 ? undefined : Math.round(median(known) * 100) / 100;
   };
   const hops: [string, Hop][] = [...names].map((name) => {
     const each = trips.map((t) => t[name]).filter((h): h is Hop => h !== undefined);
-    return [name, { sentMs: median(each.map((h) => h.sentMs)) ?? 0, firstMs: median(each.map((h) => h.firstMs)), lastMs: median(each.map((h) => h.lastMs)) }];
+    return [name, { sentMs: medianOf(each.map((h) => h.sentMs)) ?? 0, firstMs: medianOf(each.map((h) => h.firstMs)), lastMs: medianOf(each.map((h) => h.lastMs)) }];
   });
   return hops.sort((a, b) => a[1].sentMs - b[1].sentMs);
 }

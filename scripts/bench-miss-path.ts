@@ -20,6 +20,7 @@ import { backgroundLevels, encode, encodeStream } from "../edge/compress/codecs"
 import type { Coding } from "../edge/http/accept-encoding";
 import { Miniflare } from "miniflare";
 import { bundledScript, COMPATIBILITY_DATE, FRONT_WORKER, frontWorker, originNamed, popAt, ROOT, type Topology, ZONE_CACHE_WORKER, zoneCacheWorker } from "./network";
+import { median } from "./median";
 
 export interface MissTiming {
   bytes: number;
@@ -130,7 +131,6 @@ async function timed(
 
 const IDENTITY = { "accept-encoding": "identity" };
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** A pause after a trip of `bytes`, long enough for its stores to finish behind the answer: 100 ms and 20 ms a MB. */
