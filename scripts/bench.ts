@@ -528,13 +528,18 @@ async function rawWorkerdMisses(topology: Topology, shield: NetworkConfig["shiel
   return measureRawWorkerdMisses({
     bundle: await benchBundle(),
     originUrl: origin.url,
-    outpostConfig: {
-      origins: [{ id: origin.id, url: origin.url, region: origin.region, latitude: origin.latitude, longitude: origin.longitude }],
-      sites: [{ id: "bench", hosts: ["127.0.0.1"], origins: [origin.id] }],
-      ...(shield ? { shield } : {}),
-    },
+    outpostConfig: oneOriginConfig(origin, shield),
     cf: { colo: fra.colo, country: fra.country, continent: fra.continent, latitude: String(fra.latitude), longitude: String(fra.longitude) },
   });
+}
+
+/** What the raw-workerd miss benches run: one site, before one origin, with these shield settings. */
+function oneOriginConfig(origin: { id: string; url: string; region: string; latitude: number; longitude: number }, shield: object | undefined): unknown {
+  return {
+    origins: [{ id: origin.id, url: origin.url, region: origin.region, latitude: origin.latitude, longitude: origin.longitude }],
+    sites: [{ id: "bench", hosts: ["127.0.0.1"], origins: [origin.id] }],
+    ...(shield ? { shield } : {}),
+  };
 }
 
 /** The miss path and the bytes (bench-miss-path.ts), printed as ratios. */
@@ -575,11 +580,7 @@ async function missHopsOnly(): Promise<void> {
     const hops = await measureMissHops({
       bundle: await benchBundle(),
       originUrl,
-      outpostConfig: {
-        origins: [{ id: "eu-central", url: originUrl, region: "eu-central", latitude: 50.1, longitude: 8.7 }],
-        sites: [{ id: "bench", hosts: ["127.0.0.1"], origins: ["eu-central"] }],
-        shield: { enabled: true },
-      },
+      outpostConfig: oneOriginConfig({ id: "eu-central", url: originUrl, region: "eu-central", latitude: 50.1, longitude: 8.7 }, { enabled: true }),
       cf: { colo: "FRA", country: "DE", continent: "EU", latitude: "50.1", longitude: "8.7" },
       sizes: [64 * 1024, 1024 * 1024, 30_000_000],
       rounds: 9,
