@@ -61,11 +61,13 @@ function serverTiming(status: CacheStatusEntry, originMs: number | undefined, to
 }
 
 /**
- * Fields for the CDN alone: tags and keys purges need, and the cache-control
- * fields that target Outpost. A lower tier needs them as much as the shield
- * did (its freshness must come from the same field); a client never gets them.
+ * Fields for the CDN alone: tags and keys purges need, the cache-control
+ * fields that target Outpost, and X-Accel-Buffering (the origin's ask to
+ * stream at once, which the POP must see as the shield did; nginx hides it
+ * from clients too). A lower tier needs them as much as the shield did (its
+ * freshness must come from the same field); a client never gets them.
  */
-const INTERNAL_FIELDS = new Set<string>(["cache-tag", "surrogate-key", ...FIELDS_REMOVED_BEFORE_CLIENT]);
+const INTERNAL_FIELDS = new Set<string>(["cache-tag", "surrogate-key", "x-accel-buffering", ...FIELDS_REMOVED_BEFORE_CLIENT]);
 /** What debug lets a client see of them: the tags and keys, not the targeted directives. */
 const SHOWN_WITH_DEBUG = new Set(["cache-tag", "surrogate-key"]);
 
