@@ -40,16 +40,40 @@ export interface MissTiming {
    */
   bareHops: { firstByteMs: number; lastByteMs: number };
   /**
+   * The bare shard inserting a body of this size into its SQLite, 1 MiB a row, and nothing else
+   * (BARE_SHARD_SCRIPT's /sqlite/), less an empty trip's time, ms: what storing it costs the
+   * shield's thread, where the Durable Object's storage is on disk as Outpost's is (raw workerd only).
+   */
+  sqliteInsertMs?: number;
+  /**
    * CPU per trip, ms, the mean over the rounds, of the tiers' Worker processes (MissTargets.cpuMs):
    * the trip and the work behind its answer until the next one starts (its stores).
    */
   cpuMs?: { throughShield: number; notStored: number; bareHops: number };
 }
 
-/** The bare shard: a Durable Object (SHARD) that fetches from ORIGIN, behind a worker that routes to it. */
+/**
+ * The bare shard: a Durable Object (SHARD) that fetches from ORIGIN, behind a worker that routes to it.
+ * Asked for /sqlite/<bytes>, it fetches nothing: it inserts that many bytes into its SQLite, 1 MiB a
+ * row from one buffer (as SqlStore writes a body), and answers 204: the storage's own time for a
+ * body of that size, which a shield storing it pays on the thread that passes it on
+ * (MissTiming.sqliteInsertMs).
+ */
 export const BARE_SHARD_SCRIPT = `import { DurableObject } from "cloudflare:workers";
+const ROW_BYTES = 1 << 20;
+const row = new Uint8Array(ROW_BYTES).fill(120);
+let inserts = 0;
 export class Shard extends DurableObject {
-  fetch(request) { const url = new URL(request.url); return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers }); }
+  fetch(request) {
+    const url = new URL(request.url);
+    const sqlite = /^\\/sqlite\\/(\\d+)$/.exec(url.pathname);
+    if (!sqlite) return fetch(this.env.ORIGIN + url.pathname + url.search, { headers: request.headers });
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS chunks (key TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, n))");
+    const key = String(++inserts);
+    for (let at = 0, n = 0; at < Number(sqlite[1]); at += ROW_BYTES) sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, row.subarray(0, Math.min(ROW_BYTES, Number(sqlite[1]) - at)));
+    return new Response(null, { status: 204 });
+  }
 }
 export default { fetch(request, env) { return env.SHARD.get(env.SHARD.idFromName("shard")).fetch(request); } };`;
 
@@ -161,6 +185,23 @@ export interface MissTargets {
   bareHopsUrl: string;
   /** CPU used so far by the tiers' Worker processes (not the Cache API's store), ms, when the launcher can tell. */
   cpuMs?: () => number;
+  /** Whether the bare shard's storage is on disk as Outpost's is, so that its SQLite's time (MissTiming.sqliteInsertMs) is the shield's. */
+  bareShardStores?: boolean;
+}
+
+/** The bare shard's SQLite inserting `bytes` (MissTiming.sqliteInsertMs): the trip, less an empty one's. */
+async function sqliteInsertMs(bareHopsUrl: string, bytes: number): Promise<number> {
+  const trip = async (size: number) => {
+    const started = performance.now();
+    const answer = await request(`${bareHopsUrl}/sqlite/${size}`);
+    await answer.body.dump();
+    if (answer.statusCode !== 204) throw new Error(`${bareHopsUrl}/sqlite/${size}: ${answer.statusCode}, not 204`);
+    return performance.now() - started;
+  };
+  const empty = await trip(0);
+  const inserted = await trip(bytes);
+  await settle(bytes);
+  return Math.max(0, inserted - empty);
 }
 
 /** Cold objects through the POP (and its shield), straight from the origin, and through bare hops, in turn. */
@@ -178,6 +219,7 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
     const shielded: { firstByteMs: number; lastByteMs: number }[] = [];
     const notStored: { firstByteMs: number; lastByteMs: number }[] = [];
     const bareHops: { firstByteMs: number; lastByteMs: number }[] = [];
+    const sqliteInserts: number[] = [];
     // The origin makes each size once and keeps it: the first answer pays for that, not a round.
     await timed(`${originUrl}/gen/${bytes}?ttl=600`, IDENTITY);
     for (let i = 0; i < rounds; i++) {
@@ -189,12 +231,14 @@ export async function coldMissRounds(targets: MissTargets, sizes = [64 * 1024, 1
       shielded.push(await cpu.during("throughShield", () => timed(`${popUrl}${path}`, IDENTITY, bytes), bytes));
       notStored.push(await cpu.during("notStored", () => timed(`${popUrl}/gen/${bytes}?ttl=0&pass=${process.pid}-${++counter}`, IDENTITY, bytes), bytes));
       bareHops.push(await cpu.during("bareHops", () => timed(`${bareHopsUrl}${path}`, IDENTITY, bytes), bytes));
+      if (targets.bareShardStores) sqliteInserts.push(await sqliteInsertMs(bareHopsUrl, bytes));
     }
     const medians = (runs: { firstByteMs: number; lastByteMs: number }[]) => ({
       firstByteMs: round1(median(runs.map((d) => d.firstByteMs))),
       lastByteMs: round1(median(runs.map((d) => d.lastByteMs))),
     });
-    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops), ...cpu.means(rounds) });
+    const storing = sqliteInserts.length > 0 ? { sqliteInsertMs: round1(median(sqliteInserts)) } : {};
+    out.push({ bytes, direct: medians(direct), throughShield: medians(shielded), notStored: medians(notStored), bareHops: medians(bareHops), ...storing, ...cpu.means(rounds) });
   }
   return out;
 }

@@ -8,7 +8,8 @@
  * a third process (each put carries its bytes to another process, as to the
  * colo's cache; memory, not SQLite, behind it).
  * Beside it the same hops as bare pass-through workers, so that the floor of
- * this launcher shows next to the product's figure.
+ * this launcher shows next to the product's figure, and the bare shard's
+ * SQLite inserting a body of each size: the storage's own share.
  */
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -62,7 +63,8 @@ function controlConfig(ports: { control: number; bareShard: number; controlCache
     ["SHIELD", { durableObjectNamespace: "Shield" }],
     ["RELAY", { durableObjectNamespace: "Relay" }],
   ];
-  const bareObjects = `, durableObjectNamespaces = [(className = "Shard", uniqueKey = "bare-Shard", enableSql = true)], durableObjectStorage = (inMemory = void)`;
+  // On disk as Outpost's shards are, so that the bare shard's storing trips are their floor.
+  const bareObjects = `, durableObjectNamespaces = [(className = "Shard", uniqueKey = "bare-Shard", enableSql = true)], durableObjectStorage = (localDisk = "objects")`;
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -171,7 +173,7 @@ export async function measureRawWorkerdMisses(options: {
     // the zone's cache that bare hops pass too. Not the Cache API stores': on Cloudflare that work is
     // the colo cache's, not a Worker's.
     const cpuMs = () => pop.cpuMs() + control.cpuMs();
-    return await coldMissRounds({ popUrl, originUrl: options.originUrl, bareHopsUrl, cpuMs }, options.sizes, options.rounds);
+    return await coldMissRounds({ popUrl, originUrl: options.originUrl, bareHopsUrl, cpuMs, bareShardStores: true }, options.sizes, options.rounds);
   } finally {
     for (const workerd of processes) workerd.stop();
     rmSync(dir, { recursive: true, force: true });
