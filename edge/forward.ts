@@ -124,6 +124,11 @@ export async function forward(tx: Transaction, method: string, headers: Headers,
         pop.outliers.onFailure(id, reason, Date.now());
       },
     },
+    slotFor: (origin) => {
+      const release = pop.originSlots.take(origin.id, origin.maxRequests ?? pop.config.loadBalancing.maxRequestsPerOrigin);
+      if (!release) pop.counters.originOverflows++;
+      return release;
+    },
     mayRetry: () => {
       const allowed = pop.retryBudget.tryRetry(Date.now());
       if (allowed) pop.counters.retries++;

@@ -20,6 +20,7 @@ import type { Env } from "../common/env";
 import { candidatesFor, type Candidates } from "./routing/balancer";
 import { coloPoint, popPlace } from "../common/geo/colo";
 import { OutlierDetector, type OutlierEvent } from "./routing/outlier";
+import { OriginSlots } from "./routing/origin-slots";
 import { RetryBudget } from "./routing/retry-budget";
 import { SnapshotClient } from "./snapshot-client";
 import { IsolateIdentity } from "./isolate-identity";
@@ -74,6 +75,8 @@ export class Pop {
   /** Forward trips and failures per origin, for the control plane's metrics. */
   readonly originStats: Record<string, { requests: number; errors: number }> = {};
   readonly retryBudget: RetryBudget;
+  /** Requests waiting on each origin's answer (circuit breaking, routing/origin-slots.ts). */
+  readonly originSlots = new OriginSlots();
   /** The control plane's purge epoch our sequence belongs to. */
   purgeEpoch: string | undefined;
   /** The last sync answer was one a relay out of touch could not vouch for: the next sync says so. */

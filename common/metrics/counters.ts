@@ -22,6 +22,10 @@ export const POP_COUNTERS = {
   stored: { metric: "outpost_stored_total", help: "Responses stored." },
   retries: { metric: "outpost_retries_total", help: "Retries on another origin." },
   retriesDeniedByBudget: { metric: "outpost_retries_denied_total", help: "Retries refused by the retry budget." },
+  originOverflows: {
+    metric: "outpost_origin_overflows_total",
+    help: "Origins passed over for a request because they had as many requests waiting as the isolate may send them (loadBalancing.maxRequestsPerOrigin, or the origin's maxRequests).",
+  },
   panicRoutes: { metric: "outpost_panic_routes_total", help: "Misses routed in panic (too few healthy origins: all of them tried)." },
   compressions: { metric: "outpost_compressions_total", help: "Encoded variants made (once per object and coding)." },
   shieldRequests: { metric: "outpost_shield_requests_total", help: "Misses a POP sent to a shield shard." },

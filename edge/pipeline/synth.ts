@@ -7,7 +7,7 @@ import { OriginBodyError } from "../body";
 import { DecodeLimitError } from "../compress/decode";
 import { errorResponse } from "../errors";
 import type { ForwardReason } from "../http/cache-status";
-import type { OriginFailure, OriginFetchResult } from "../routing/origin-fetch";
+import type { OriginFetchResult, TripFailure } from "../routing/origin-fetch";
 import type { Transaction } from "../transaction";
 import { deliverTo } from "./deliver-stored";
 import { cacheStatusOf, done, type Step, type StepTo, type Synth } from "./steps";
@@ -27,10 +27,10 @@ export function synthesize(tx: Transaction, answer: Synth): Response {
 
 const synth = (answer: Synth): Step => ({ to: "synth", answer });
 
-export function failureStatus(failure: OriginFailure | "no-origin"): number {
+export function failureStatus(failure: TripFailure): number {
   if (failure === "client") return 400;
   if (failure === "client-timeout") return 408;
-  return failure === "timeout" ? 504 : failure === "no-origin" ? 503 : 502;
+  return failure === "timeout" ? 504 : failure === "no-origin" || failure === "overflow" ? 503 : 502;
 }
 
 /** No origin answered: a short, clear error the client can retry. */
@@ -50,7 +50,9 @@ export function unreachable(tx: Transaction, result: Extract<OriginFetchResult, 
       ? "origin timed out"
       : result.failure === "invalid"
         ? "origin sent an invalid response"
-        : "origin unreachable";
+        : result.failure === "overflow"
+          ? "every origin has as many requests waiting as this CDN sends it"
+          : "origin unreachable";
   // Which origins were tried is internal: the client learns it only with debug on.
   const extra = tx.pop.config.debug ? { attempts: result.attempts.map((a) => ({ origin: a.originId, outcome: a.outcome, ms: a.ms })) } : {};
   return synth({ status, message, extra, retryAfter: 5, cacheStatus: cacheStatusOf(tx, { fwd: reason, fwdStatus: status, detail: result.failure }) });

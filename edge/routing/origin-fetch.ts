@@ -24,9 +24,15 @@ export interface OriginAttempt {
   ms: number;
 }
 
+/**
+ * Why a trip got no answer: an attempt's failure; no origin to try; or every origin it could try
+ * had as many requests waiting on it as it may (overflow: circuit breaking, origin-slots.ts).
+ */
+export type TripFailure = OriginFailure | "no-origin" | "overflow";
+
 export type OriginFetchResult =
   | { ok: true; response: Response; originId: string; requestTime: number; responseTime: number; attempts: OriginAttempt[] }
-  | { ok: false; failure: OriginFailure | "no-origin"; attempts: OriginAttempt[] };
+  | { ok: false; failure: TripFailure; attempts: OriginAttempt[] };
 
 export interface OriginFetchOptions {
   method: string;
@@ -45,6 +51,12 @@ export interface OriginFetchOptions {
   observer?: AttemptObserver;
   /** Asked before each retry: false when the retry budget is spent. */
   mayRetry?: () => boolean;
+  /**
+   * A slot for a request to this origin, as its release (called once its status line has come or
+   * it has failed); undefined when the origin has as many requests waiting as it may: it is passed
+   * over, untried, and no retry is spent on it (circuit breaking).
+   */
+  slotFor?: (origin: RankedOrigin["origin"]) => (() => void) | undefined;
 }
 
 export interface AttemptObserver {
@@ -211,22 +223,36 @@ export async function fetchFromOrigins(candidates: readonly RankedOrigin[], opti
   // A streamed body can be sent once only; a buffered one (bytes) can be sent again.
   const replayable = options.body === null || options.body instanceof Uint8Array;
   const maxAttempts = IDEMPOTENT_METHODS.has(options.method) && replayable ? 1 + options.retries : 1;
-  let lastFailure: OriginFailure | "no-origin" = "no-origin";
-  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+  let lastFailure: TripFailure = "no-origin";
+  let lastTried: RankedOrigin | undefined;
+  let next = 0;
+  for (let attempt = 0; attempt < maxAttempts; ) {
     // With no next origin, a safe request whose connection failed (often a
     // pooled one the origin had just closed) is tried once more on the same
     // origin. Not a request with a body: the origin may have acted on it
     // already. Not after a timeout: the client has waited long enough.
-    const sameAgain = lastFailure === "connect" && attempt === candidates.length && SAFE_METHODS.has(options.method);
-    const candidate = candidates[attempt] ?? (sameAgain ? candidates[attempt - 1] : undefined);
+    const sameAgain: boolean = lastFailure === "connect" && next === candidates.length && SAFE_METHODS.has(options.method);
+    const candidate: RankedOrigin | undefined = candidates[next] ?? (sameAgain ? lastTried : undefined);
+    next++;
     if (!candidate) break;
     const left = (options.deadline ?? Infinity) - now();
     if (left <= 0) {
       lastFailure = "timeout";
       break;
     }
-    if (attempt > 0 && options.mayRetry && !options.mayRetry()) break;
-    const outcome = await attemptOrigin(candidate, options, left, attempts);
+    const release = options.slotFor ? options.slotFor(candidate.origin) : () => undefined;
+    if (!release) {
+      // Full: the next origin, untried; the trip fails as overflow only if no attempt failed otherwise.
+      if (lastFailure === "no-origin") lastFailure = "overflow";
+      continue;
+    }
+    if (attempt > 0 && options.mayRetry && !options.mayRetry()) {
+      release();
+      break;
+    }
+    attempt++;
+    lastTried = candidate;
+    const outcome: AttemptOutcome = await attemptOrigin(candidate, options, left, attempts).finally(release);
     if ("done" in outcome) return outcome.done;
     lastFailure = outcome.failed;
   }

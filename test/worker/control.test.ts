@@ -83,7 +83,7 @@ describe("control API", () => {
     const unauthenticated = await control("/client/v4/zones");
     expect(unauthenticated.status).toBe(401);
     expect((await unauthenticated.json()) as Envelope).toMatchObject({ success: false, errors: [{ code: 10000 }], result: null });
-    const zones = (await (await control("/client/v4/zones?per_page=5", { headers: bearer(READ_TOKEN) })).json()) as Envelope & {
+    const zones = (await (await control("/client/v4/zones?per_page=50", { headers: bearer(READ_TOKEN) })).json()) as Envelope & {
       result: { id: string }[];
       result_info: { total_count: number };
     };

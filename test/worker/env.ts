@@ -14,6 +14,8 @@ export function testBindings(originUrl: string): Record<string, string> {
         // The same origin under another id, for tests that eject it.
         { id: "flaky", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
         { id: "unreachable", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7 },
+        // The same origin again, taking one request at a time from an isolate (circuit breaking).
+        { id: "narrow", url: originUrl, region: "local", latitude: 50.1, longitude: 8.7, maxRequests: 1 },
       ],
       sites: [
         { id: "demo", hosts: ["cdn.test"], origins: ["local"] },
@@ -21,6 +23,8 @@ export function testBindings(originUrl: string): Record<string, string> {
         { id: "honor", hosts: ["honor.test"], origins: ["local"], honorRequestDirectives: true },
         { id: "flaky", hosts: ["flaky.test"], origins: ["flaky"] },
         { id: "unreachable", hosts: ["unreachable.test"], origins: ["unreachable"] },
+        { id: "narrow", hosts: ["narrow.test"], origins: ["narrow"] },
+        { id: "spill", hosts: ["spill.test"], origins: ["narrow", "local"], steering: "failover" },
       ],
       originFetch: { timeoutMs: 2000, retries: 1, uploadIdleTimeoutMs: 1000 },
       outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 },

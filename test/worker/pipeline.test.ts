@@ -4,6 +4,7 @@
  */
 import { SELF } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
+import { READ_TOKEN } from "./env";
 
 const admin = inject("originAdminUrl");
 let unique = 0;
@@ -227,6 +228,69 @@ describe("bad input", () => {
       expect(response.headers.get("cache-status")).toContain("fwd-status=504");
     } finally {
       await fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify({ mode: "ok" }) });
+    }
+  });
+});
+
+describe("an origin with as many requests waiting as it may (circuit breaking)", () => {
+  // narrow.test's one origin takes one request at a time from an isolate (maxRequests: 1); spill.test
+  // has it first and the unlimited origin after it. The origin's fault switch holds its headers back.
+  const slow = (delayMs: number) => fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify({ mode: "slow", delayMs }) });
+  const ok = () => fetch(`${admin}/fault`, { method: "POST", body: JSON.stringify({ mode: "ok" }) });
+  const sent = () => new Promise((resolve) => setTimeout(resolve, 150));
+
+  it("refuses the next request at once with 503, Retry-After and detail=overflow, while the first is answered", async () => {
+    await slow(1000);
+    try {
+      const first = get(fresh("/headers?cache-control=max-age%3D60"), {}, "narrow.test");
+      await sent();
+      const started = Date.now();
+      const second = await get(fresh("/headers?cache-control=max-age%3D60"), {}, "narrow.test");
+      expect(Date.now() - started).toBeLessThan(900);
+      expect(second.status).toBe(503);
+      expect(second.headers.get("retry-after")).toBe("5");
+      expect(second.headers.get("cache-status")).toMatch(/fwd=uri-miss;fwd-status=503;detail="overflow"/);
+      expect(await second.json()).toMatchObject({ error: "every origin has as many requests waiting as this CDN sends it" });
+      expect((await first).status).toBe(200);
+    } finally {
+      await ok();
+    }
+  });
+
+  it("sends the next request on to the site's next origin instead", async () => {
+    const overflows = async () =>
+      ((await (await get("/__outpost/status", { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as { counters: { originOverflows: number } }).counters
+        .originOverflows;
+    const before = await overflows();
+    await slow(1000);
+    try {
+      const first = get(fresh("/headers?cache-control=max-age%3D60"), {}, "spill.test");
+      await sent();
+      const second = await get(fresh("/headers?cache-control=max-age%3D60"), {}, "spill.test");
+      expect(second.status).toBe(200);
+      expect(second.headers.get("cache-status")).toMatch(/fwd=uri-miss;fwd-status=200/);
+      // It passed the full origin over: the answer is the next one's.
+      expect(await overflows()).toBe(before + 1);
+      expect((await first).status).toBe(200);
+    } finally {
+      await ok();
+    }
+  });
+
+  it("serves a stale copy in place of the 503 when there is one", async () => {
+    const path = fresh("/headers?cache-control=max-age%3D1");
+    expect((await get(path, {}, "narrow.test")).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await slow(1000);
+    try {
+      const first = get(fresh("/headers?cache-control=max-age%3D60"), {}, "narrow.test");
+      await sent();
+      const stale = await get(path, {}, "narrow.test");
+      expect(stale.status).toBe(200);
+      expect(stale.headers.get("cache-status")).toMatch(/fwd=stale;fwd-status=503/);
+      expect((await first).status).toBe(200);
+    } finally {
+      await ok();
     }
   });
 });
