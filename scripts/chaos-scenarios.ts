@@ -91,13 +91,13 @@ function errors(samples: LoadSample[], kind: LoadSample["kind"]): number {
   return samples.filter((s) => s.kind === kind && (s.status === 0 || s.status >= 500)).length;
 }
 
-function percentile(values: number[], p: number): number {
+export function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-const CACHED_PATHS = ["/index.html", "/styles/site.css", "/scripts/app.js", "/images/logo.svg"];
+export const CACHED_PATHS = ["/index.html", "/styles/site.css", "/scripts/app.js", "/images/logo.svg"];
 
 async function warm(pop: TopologyPop, paths: string[]): Promise<void> {
   for (const p of paths) await (await fetch(`${pop.url}${p}`)).arrayBuffer();
@@ -540,23 +540,29 @@ export interface ErrorPageOriginResult {
  * that arrives complete): the POP must count each as a gateway failure and
  * eject it after outlierDetection.consecutiveFailures, as for a refusal.
  */
+/** The origin that answered one new miss at the POP. */
+async function missOrigin(pop: TopologyPop): Promise<string | null> {
+  const r = await request(`${pop.url}/gen/512?ttl=60&chaos-miss=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
+  await r.body.arrayBuffer();
+  return [r.headers["x-origin-id"]].flat()[0] ?? null;
+}
+
+/** Waits (up to 20 s) until the POP sends its misses to the origin again: an earlier scenario may have left it down. */
+export async function untilPopSendsTo(pop: TopologyPop, originId: string): Promise<void> {
+  await timeUntil(async () => (await missOrigin(pop)) === originId, 20_000);
+}
+
 export async function errorPageOrigin(topology: Topology, consecutiveFailures: number, colo = "FRA", originId = "eu-central", maxMisses = 30): Promise<ErrorPageOriginResult> {
   const pop = topology.pops.find((p) => p.colo === colo)!;
   const origin = topology.origins.find((o) => o.id === originId)!;
-  // From a POP that sends its misses to the origin again (an earlier scenario may have left it down).
-  const missOrigin = async () => {
-    const r = await request(`${pop.url}/gen/512?ttl=60&chaos-503=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
-    await r.body.arrayBuffer();
-    return [r.headers["x-origin-id"]].flat()[0] ?? null;
-  };
-  await timeUntil(async () => (await missOrigin()) === originId, 20_000);
+  await untilPopSendsTo(pop, originId);
   const before = await totalEjections(topology, pop, originId);
   await setFault(origin, { mode: "error", status: 503 });
   let missesUntilEjected: number | null = null;
   let nextMissServedBy: string | null = null;
   try {
     for (let n = 1; n <= maxMisses; n++) {
-      await missOrigin();
+      await missOrigin(pop);
       if ((await totalEjections(topology, pop, originId)) > before) {
         missesUntilEjected = n;
         break;
@@ -569,7 +575,7 @@ export async function errorPageOrigin(topology: Topology, consecutiveFailures: n
       };
       await timeUntil(allKnow, 5000);
       const served = new Set<string | null>();
-      for (let i = 0; i < pop.isolates; i++) served.add(await missOrigin());
+      for (let i = 0; i < pop.isolates; i++) served.add(await missOrigin(pop));
       nextMissServedBy = served.size === 1 ? [...served][0] : [...served].join(" and ");
     }
   } finally {

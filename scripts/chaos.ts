@@ -17,6 +17,7 @@ import {
   shieldShardsDown,
   slowOrigin,
 } from "./chaos-scenarios";
+import { slowOriginAtItsLimit } from "./chaos-overflow";
 
 const TIMEOUT_MS = 1000;
 const DEADLINE_MS = 2 * TIMEOUT_MS;
@@ -95,6 +96,13 @@ async function main(): Promise<void> {
     console.log(
       `   answered ${JSON.stringify(stalling.statuses)}, the slowest after ${stalling.maxMs} ms (idle timeout ${TIMEOUT_MS} ms, deadline ${DEADLINE_MS} ms); unanswered ${stalling.unanswered}`,
     );
+
+    console.log("9. FRA's nearest origin (eu-central) answers in 800 ms, within its timeout, with maxRequests 1 (set through the control API)");
+    const overflow = await slowOriginAtItsLimit(t);
+    report.overflow = overflow;
+    console.log(
+      `   ${overflow.misses} misses, ${overflow.missErrors} errors; latency p50 ${overflow.p50Ms} ms, max ${overflow.maxMs} ms; served by ${JSON.stringify(overflow.servedBy)}`,
+    );
   } finally {
     await network.stop();
   }
@@ -107,13 +115,13 @@ async function main(): Promise<void> {
   });
   console.log(`dashboard of the shielded network: ${tiered.topology.control.url}/dashboard#token=${tiered.topology.control.token}`);
   try {
-    console.log("9. every shield shard switched down under load at FRA, then back");
+    console.log("10. every shield shard switched down under load at FRA, then back");
     const down = await shieldShardsDown(tiered.topology);
     report.shieldDown = down;
     console.log(`   ${down.requests} requests; errors: cached ${down.cachedErrors}, misses ${down.missErrors}; ${down.missesDirect} misses went straight to the origin`);
     console.log(`   misses through a shield again ${down.backThroughShieldMs} ms after the shards came back`);
 
-    console.log("10. every origin down: objects GRU never had, asked at GRU");
+    console.log("11. every origin down: objects GRU never had, asked at GRU");
     const stale = await originsDownStaleFromShield(tiered.topology);
     report.staleFromShield = stale;
     console.log(`   ${stale.servedStale}/${stale.objects} served stale by the shield`);

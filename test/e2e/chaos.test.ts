@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadNetworkConfig } from "../../scripts/network-config";
 import { ROOT, startNetwork, type Network } from "../../scripts/network";
 import { allOriginsDown, allOriginsStalling, brokenBodies, errorPageOrigin, flappingOrigin, killNearestOrigin, slowOrigin } from "../../scripts/chaos-scenarios";
+import { slowOriginAtItsLimit } from "../../scripts/chaos-overflow";
 
 const TIMEOUT_MS = 1000;
 const DEADLINE_MS = 2 * TIMEOUT_MS;
@@ -56,6 +57,16 @@ describe("chaos", () => {
     expect(r.missErrors).toBe(0);
     expect(r.maxMs).toBeLessThan(TIMEOUT_MS * 2 + 1000);
     expect(r.servedBy["ap-southeast"]).toBeUndefined();
+  }, 120_000);
+
+  it("an origin slow within its timeout, at its request limit: the rest go on to the next origin at once", async () => {
+    const r = await slowOriginAtItsLimit(network.topology, { colo: "FRA", originId: "eu-central", delayMs: 800, maxRequests: 1, loadMs: 3000 });
+    expect(r.misses).toBeGreaterThan(10);
+    expect(r.missErrors).toBe(0);
+    // Each isolate kept one miss at a time waiting on eu-central; the others went on to us-east.
+    expect(r.servedBy["eu-central"]).toBeGreaterThan(0);
+    expect(r.servedBy["us-east"]).toBeGreaterThan(r.servedBy["eu-central"]);
+    expect(r.p50Ms).toBeLessThan(800);
   }, 120_000);
 
   for (const mode of ["stall", "truncate"] as const) {
