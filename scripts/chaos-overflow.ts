@@ -5,7 +5,7 @@
  * sends the slow origin that many misses at a time; the rest go on to the
  * next origin at once instead of queueing behind it.
  */
-import { CACHED_PATHS, type LoadSample, percentile, runMixedLoad, setFault, untilPopSendsTo } from "./chaos-scenarios";
+import { CACHED_PATHS, type LoadSample, missFigures, runMixedLoad, setFault, untilPopSendsTo } from "./chaos-scenarios";
 import type { Topology } from "./network";
 
 export interface OverflowResult {
@@ -16,6 +16,7 @@ export interface OverflowResult {
   misses: number;
   missErrors: number;
   p50Ms: number;
+  p99Ms: number;
   maxMs: number;
   servedBy: Record<string, number>;
 }
@@ -55,18 +56,5 @@ export async function slowOriginAtItsLimit(
   } finally {
     await held.put(held.config);
   }
-  const servedBy: Record<string, number> = {};
-  for (const s of samples) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
-  const ms = samples.map((s) => s.ms);
-  return {
-    pop: pop.name,
-    slowOrigin: originId,
-    delayMs,
-    maxRequests,
-    misses: samples.length,
-    missErrors: samples.filter((s) => s.status === 0 || s.status >= 500).length,
-    p50Ms: percentile(ms, 50),
-    maxMs: Math.max(0, ...ms),
-    servedBy,
-  };
+  return { pop: pop.name, slowOrigin: originId, delayMs, maxRequests, ...missFigures(samples) };
 }

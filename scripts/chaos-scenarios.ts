@@ -91,10 +91,25 @@ function errors(samples: LoadSample[], kind: LoadSample["kind"]): number {
   return samples.filter((s) => s.kind === kind && (s.status === 0 || s.status >= 500)).length;
 }
 
-export function percentile(values: number[], p: number): number {
+function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** What the misses of a load came to: how many, how many failed, their latency, which origins answered. */
+export function missFigures(misses: LoadSample[]): { misses: number; missErrors: number; p50Ms: number; p99Ms: number; maxMs: number; servedBy: Record<string, number> } {
+  const servedBy: Record<string, number> = {};
+  for (const s of misses) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
+  const ms = misses.map((s) => s.ms);
+  return {
+    misses: misses.length,
+    missErrors: errors(misses, "miss"),
+    p50Ms: percentile(ms, 50),
+    p99Ms: percentile(ms, 99),
+    maxMs: Math.max(0, ...ms),
+    servedBy,
+  };
 }
 
 export const CACHED_PATHS = ["/index.html", "/styles/site.css", "/scripts/app.js", "/images/logo.svg"];
@@ -247,21 +262,7 @@ export async function slowOrigin(topology: Topology, timeoutMs: number, colo = "
   } finally {
     await setFault(origin, { mode: "ok" });
   }
-  const servedBy: Record<string, number> = {};
-  for (const s of samples) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
-  const ms = samples.map((s) => s.ms);
-  return {
-    pop: pop.name,
-    slowOrigin: originId,
-    delayMs,
-    timeoutMs,
-    misses: samples.length,
-    missErrors: samples.filter((s) => s.status === 0 || s.status >= 500).length,
-    p50Ms: percentile(ms, 50),
-    p99Ms: percentile(ms, 99),
-    maxMs: Math.max(0, ...ms),
-    servedBy,
-  };
+  return { pop: pop.name, slowOrigin: originId, delayMs, timeoutMs, ...missFigures(samples) };
 }
 
 export interface BrokenBodyResult {
@@ -308,23 +309,7 @@ export async function brokenBodies(
     await setFault(origin, { mode: "ok" });
   }
   const misses = samples.filter((s) => s.kind === "miss");
-  const servedBy: Record<string, number> = {};
-  for (const s of misses) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
-  const ms = misses.map((s) => s.ms);
-  return {
-    pop: pop.name,
-    origin: originId,
-    mode,
-    bodyIdleTimeoutMs,
-    misses: misses.length,
-    missErrors: errors(samples, "miss"),
-    cachedErrors: errors(samples, "cached"),
-    p50Ms: percentile(ms, 50),
-    p99Ms: percentile(ms, 99),
-    maxMs: Math.max(0, ...ms),
-    servedBy,
-    ejectedByPopMs,
-  };
+  return { pop: pop.name, origin: originId, mode, bodyIdleTimeoutMs, ...missFigures(misses), cachedErrors: errors(samples, "cached"), ejectedByPopMs };
 }
 
 export interface ShieldDownResult {
