@@ -49,6 +49,9 @@ export const MonitorSchema = z
 /** Per-origin monitor overrides: unset fields come from the global monitor. */
 export const MonitorOverrideSchema = z.object(monitorFields).partial().strict();
 
+/** Requests an isolate may have waiting on one origin's answer (circuit breaking, edge/routing/origin-slots.ts). */
+export const MaxRequestsSchema = z.number().int().min(1).max(1_000_000);
+
 export const OriginSchema = z
   .object({
     id: z
@@ -76,13 +79,7 @@ export const OriginSchema = z
     draining: z.boolean().default(false).describe("A draining origin gets no new requests; those under way finish. The control API can change it at run time."),
     monitor: MonitorOverrideSchema.optional().describe("Overrides of the global monitor for this origin."),
     timeoutMs: z.number().int().min(50).max(120000).optional().describe("Time to this origin's response headers; originFetch.timeoutMs when unset."),
-    maxRequests: z
-      .number()
-      .int()
-      .min(1)
-      .max(1_000_000)
-      .optional()
-      .describe("Requests an isolate may have waiting on this origin's answer at once; loadBalancing.maxRequestsPerOrigin when unset."),
+    maxRequests: MaxRequestsSchema.optional().describe("Requests an isolate may have waiting on this origin's answer at once; loadBalancing.maxRequestsPerOrigin when unset."),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -197,15 +194,9 @@ export const LoadBalancingSchema = z
       .describe("Below this share of healthy origins a site spreads over all its origins instead of refusing (Envoy's panic threshold). With 0, only when none is healthy."),
     retryBudgetRatio: z.number().min(0).max(1).default(0.2).describe("Retries allowed as a share of requests, so that retries cannot double the load."),
     retryBudgetMinPerSecond: z.number().int().min(0).max(10_000).default(5).describe("Retries always allowed per second, however few the requests."),
-    maxRequestsPerOrigin: z
-      .number()
-      .int()
-      .min(1)
-      .max(1_000_000)
-      .default(1024)
-      .describe(
-        "Circuit breaking (Envoy's max_requests, and its default): requests an isolate may have waiting on one origin's answer (sent, no status line yet) at once. Past it a request goes to the next origin, untried and with no retry spent, or, when none is left, ends stale or in a 503 (Cache-Status detail=overflow). Per isolate, as each Envoy counts its own: set it from the origin's capacity over the isolates that reach it.",
-      ),
+    maxRequestsPerOrigin: MaxRequestsSchema.default(1024).describe(
+      "Circuit breaking (Envoy's max_requests, and its default): requests an isolate may have waiting on one origin's answer (sent, no status line yet) at once. Past it a request goes to the next origin, untried and with no retry spent, or, when none is left, ends stale or in a 503 (Cache-Status detail=overflow). Per isolate, as each Envoy counts its own: set it from the origin's capacity over the isolates that reach it.",
+    ),
   })
   .strict();
 

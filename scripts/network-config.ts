@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CacheSchema, ConfigError, LoadBalancingSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema } from "../common/config";
+import { CacheSchema, ConfigError, LoadBalancingSchema, MaxRequestsSchema, MonitorSchema, OriginFetchSchema, OutlierDetectionSchema, ShieldSchema } from "../common/config";
 import { problemLines } from "../common/zod-issues";
 
 export const PopSpecSchema = z
@@ -26,6 +26,8 @@ export const OriginSpecSchema = z
     latitude: z.number().min(-90).max(90),
     longitude: z.number().min(-180).max(180),
     weight: z.number().int().min(0).max(1000).default(100),
+    /** The origin's own request limit (circuit breaking); loadBalancing.maxRequestsPerOrigin when unset. */
+    maxRequests: MaxRequestsSchema.optional(),
   })
   .strict();
 

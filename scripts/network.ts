@@ -318,7 +318,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       }));
     }
 
-    const weights = new Map(config.origins.map((o) => [o.id, o.weight]));
+    const specs = new Map(config.origins.map((o) => [o.id, o]));
     const externalMonitor = options.externalOrigin
       ? { path: options.externalMonitor?.path ?? "/", ...(options.externalMonitor?.expectedCodes ? { expectedCodes: options.externalMonitor.expectedCodes } : {}) }
       : undefined;
@@ -329,7 +329,8 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
         region: o.region,
         latitude: o.latitude,
         longitude: o.longitude,
-        weight: weights.get(o.id) ?? 100,
+        weight: specs.get(o.id)?.weight ?? 100,
+        ...(specs.get(o.id)?.maxRequests ? { maxRequests: specs.get(o.id)?.maxRequests } : {}),
         ...(externalMonitor && !o.managed ? { monitor: externalMonitor } : {}),
       })),
       sites: [{ id: "demo", hosts: config.hosts, origins: origins.map((o) => o.id) }],

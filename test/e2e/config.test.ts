@@ -3,14 +3,20 @@
  * plane (PUT /v1/config), validated, held as rows, and run by every POP
  * isolate from its next sync; OUTPOST_CONFIG only bootstraps.
  */
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
-import type { Network } from "../../scripts/network";
+import { loadNetworkConfig } from "../../scripts/network-config";
+import { ROOT, type Network } from "../../scripts/network";
 import { startTestNetwork, unique, waitFor } from "./helpers";
 
 let network: Network;
 beforeAll(async () => {
-  network = await startTestNetwork({ configOverrides: { shield: { enabled: false } } });
+  // The network file's own fields for an origin reach the configuration the POPs run.
+  const file = loadNetworkConfig(join(ROOT, "outpost.config.json"));
+  file.basePort = 0;
+  file.origins = file.origins.map((o) => (o.id === "us-east" ? { ...o, maxRequests: 7 } : o));
+  network = await startTestNetwork({ config: file, configOverrides: { shield: { enabled: false } } });
 });
 afterAll(async () => {
   await network?.stop();
@@ -26,6 +32,14 @@ async function atFra(host: string, path: string): Promise<{ status: number; orig
   await answer.body.arrayBuffer();
   return { status: answer.statusCode, origin: [answer.headers["x-origin-id"]].flat()[0] };
 }
+
+describe("the network file", () => {
+  it("gives an origin its own request limit", async () => {
+    const running = (await (await control("/v1/config")).json()) as { config: { origins: { id: string; maxRequests?: number }[] } };
+    expect(running.config.origins.find((o) => o.id === "us-east")?.maxRequests).toBe(7);
+    expect(running.config.origins.find((o) => o.id === "eu-central")?.maxRequests).toBeUndefined();
+  });
+});
 
 describe("a configuration held by the control plane", () => {
   it("runs at every POP once put, past the 5 KB a variable holds", async () => {
