@@ -26,31 +26,32 @@ export const OriginSpecSchema = z
     latitude: z.number().min(-90).max(90),
     longitude: z.number().min(-180).max(180),
     weight: z.number().int().min(0).max(1000).default(100),
-    /** The origin's own request limit (circuit breaking); loadBalancing.maxRequestsPerOrigin when unset. */
-    maxRequests: MaxRequestsSchema.optional(),
+    maxRequests: MaxRequestsSchema.optional().describe("The origin's own request limit (circuit breaking); loadBalancing.maxRequestsPerOrigin when unset."),
   })
   .strict();
 
 export const NetworkConfigSchema = z
   .object({
-    /** First port: control plane; POPs follow; origins after them. 0 picks free ports. */
-    basePort: z.number().int().min(0).max(65000).default(8700),
+    $schema: z.string().optional().describe("The JSON Schema editors check this file against: ./outpost.config.schema.json (npm run build:config-docs makes it)."),
+    basePort: z.number().int().min(0).max(65000).default(8700).describe("First port: control plane; POPs follow; origins after them. 0 picks free ports."),
     pops: z.array(PopSpecSchema).min(1).max(64),
     origins: z.array(OriginSpecSchema).min(1).max(32),
     hosts: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1"]),
-    /**
-     * Isolates behind each POP name, as a Cloudflare colo runs several (one per server): each its
-     * own memory, purge position and figures, sharing the colo's Cache API. The front spreads
-     * requests over them in turn.
-     */
-    isolatesPerPop: z.number().int().min(1).max(8).default(2),
+    isolatesPerPop: z
+      .number()
+      .int()
+      .min(1)
+      .max(8)
+      .default(2)
+      .describe(
+        "Isolates behind each POP name, as a Cloudflare colo runs several (one per server): each its own memory, purge position and figures, sharing the colo's Cache API. The front spreads requests over them in turn.",
+      ),
     cache: CacheSchema.optional(),
     originFetch: OriginFetchSchema.optional(),
     monitor: MonitorSchema.optional(),
     outlierDetection: OutlierDetectionSchema.optional(),
     loadBalancing: LoadBalancingSchema.optional(),
-    /** Tiered caching: shields run in the control plane's Miniflare instance. */
-    shield: ShieldSchema.optional(),
+    shield: ShieldSchema.optional().describe("Tiered caching: shields run in the control plane's Miniflare instance."),
     debug: z.boolean().default(false),
   })
   .strict()

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { describe, expect, it } from "vitest";
-import { configDocsSection, README, rowsOf, withConfigDocs } from "../../scripts/build-config-docs";
+import { configDocsSection, NETWORK_SCHEMA, networkSchemaText, README, rowsOf, withConfigDocs } from "../../scripts/build-config-docs";
+import { loadNetworkConfig } from "../../scripts/network-config";
 
 describe("README's configuration tables", () => {
   it("are what the zod schemas make (run npm run build:config-docs after changing a setting)", () => {
@@ -15,6 +16,18 @@ describe("README's configuration tables", () => {
       .filter((line) => line.startsWith("| `"))
       .filter((line) => line.trimEnd().endsWith("|  |"));
     expect(undocumented).toEqual([]);
+  });
+});
+
+describe("the network file's JSON Schema", () => {
+  it("is what the zod schema makes (run npm run build:config-docs after changing it)", () => {
+    expect(readFileSync(NETWORK_SCHEMA, "utf8")).toBe(networkSchemaText());
+  });
+
+  it("is the one outpost.config.json names, and the file still parses with it named", () => {
+    const file = JSON.parse(readFileSync(README.replace(/README\.md$/, "outpost.config.json"), "utf8")) as { $schema?: string };
+    expect(file.$schema).toBe("./outpost.config.schema.json");
+    expect(loadNetworkConfig(README.replace(/README\.md$/, "outpost.config.json")).pops.length).toBeGreaterThan(0);
   });
 });
 
