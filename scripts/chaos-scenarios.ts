@@ -532,9 +532,18 @@ async function missOrigin(pop: TopologyPop): Promise<string | null> {
   return [r.headers["x-origin-id"]].flat()[0] ?? null;
 }
 
-/** Waits (up to 20 s) until the POP sends its misses to the origin again: an earlier scenario may have left it down. */
+/**
+ * Waits (up to 20 s) until every isolate of the POP sends its misses to the origin again: as many
+ * misses in a row as it has isolates, answered by the origin (the front takes them in turn). An
+ * earlier scenario may have left the origin ejected at one isolate, and that isolate's half-open
+ * trial would fail at the next fault, an ejection after one miss.
+ */
 export async function untilPopSendsTo(pop: TopologyPop, originId: string): Promise<void> {
-  await timeUntil(async () => (await missOrigin(pop)) === originId, 20_000);
+  let inARow = 0;
+  await timeUntil(async () => {
+    inARow = (await missOrigin(pop)) === originId ? inARow + 1 : 0;
+    return inARow >= pop.isolates;
+  }, 20_000);
 }
 
 export async function errorPageOrigin(topology: Topology, consecutiveFailures: number, colo = "FRA", originId = "eu-central", maxMisses = 30): Promise<ErrorPageOriginResult> {
