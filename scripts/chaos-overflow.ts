@@ -5,20 +5,14 @@
  * sends the slow origin that many misses at a time; the rest go on to the
  * next origin at once instead of queueing behind it.
  */
-import { CACHED_PATHS, type LoadSample, missFigures, runMixedLoad, setFault, untilPopSendsTo } from "./chaos-scenarios";
+import { CACHED_PATHS, type LoadSample, type MissFigures, missFigures, runMixedLoad, setFault, untilPopSendsTo } from "./chaos-scenarios";
 import type { Topology } from "./network";
 
-export interface OverflowResult {
+export interface OverflowResult extends MissFigures {
   pop: string;
   slowOrigin: string;
   delayMs: number;
   maxRequests: number;
-  misses: number;
-  missErrors: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  servedBy: Record<string, number>;
 }
 
 /** The control plane's configuration as it runs, and a way to hold another (PUT /v1/config). */

@@ -98,7 +98,16 @@ function percentile(values: number[], p: number): number {
 }
 
 /** What the misses of a load came to: how many, how many failed, their latency, which origins answered. */
-export function missFigures(misses: LoadSample[]): { misses: number; missErrors: number; p50Ms: number; p99Ms: number; maxMs: number; servedBy: Record<string, number> } {
+export interface MissFigures {
+  misses: number;
+  missErrors: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  servedBy: Record<string, number>;
+}
+
+export function missFigures(misses: LoadSample[]): MissFigures {
   const servedBy: Record<string, number> = {};
   for (const s of misses) if (s.originId) servedBy[s.originId] = (servedBy[s.originId] ?? 0) + 1;
   const ms = misses.map((s) => s.ms);
@@ -237,17 +246,11 @@ export async function allOriginsDown(topology: Topology, colo = "IAD"): Promise<
   return { pop: pop.name, cachedRequests: paths.length * 8, cachedServed, staleServed, uncachedStatus, uncachedMaxMs: Math.max(...uncachedMs), recoveredMs, allHealthyMs };
 }
 
-export interface SlowOriginResult {
+export interface SlowOriginResult extends MissFigures {
   pop: string;
   slowOrigin: string;
   delayMs: number;
   timeoutMs: number;
-  misses: number;
-  missErrors: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  servedBy: Record<string, number>;
 }
 
 /** The nearest origin answers slower than the POP's timeout. */
@@ -265,18 +268,12 @@ export async function slowOrigin(topology: Topology, timeoutMs: number, colo = "
   return { pop: pop.name, slowOrigin: originId, delayMs, timeoutMs, ...missFigures(samples) };
 }
 
-export interface BrokenBodyResult {
+export interface BrokenBodyResult extends MissFigures {
   pop: string;
   origin: string;
   mode: "stall" | "truncate";
   bodyIdleTimeoutMs: number;
-  misses: number;
-  missErrors: number;
   cachedErrors: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  servedBy: Record<string, number>;
   /** Fault on → the POP ejected the origin (null: never). */
   ejectedByPopMs: number | null;
 }
