@@ -36,6 +36,7 @@ interface SchemaNode {
 }
 
 export interface ConfigRow {
+  /** The field's path: a.b in nested objects, a[].b inside lists. */
   field: string;
   defaultText: string;
   allowed: string;
@@ -74,21 +75,21 @@ function allowedOf(node: SchemaNode): string {
 }
 
 /** Flattens a JSON Schema object into one row a field, `a.b` for nested objects and `a[].b` inside lists. */
-export function rowsOf(node: SchemaNode, prefix = "", required: readonly string[] = []): ConfigRow[] {
+export function rowsOf(node: SchemaNode, prefix = ""): ConfigRow[] {
   const rows: ConfigRow[] = [];
-  const requiredHere = new Set((node as { required?: string[] }).required ?? required);
+  const requiredHere = new Set((node as { required?: string[] }).required ?? []);
   for (const [name, child] of Object.entries(node.properties ?? {})) {
     const field = `${prefix}${name}`;
     const meaning = (child.description ?? "").replace(/\|/g, "\\|");
     if (child.properties) {
-      rows.push({ field: `\`${field}\``, defaultText: "", allowed: "", meaning });
+      rows.push({ field, defaultText: "", allowed: "", meaning });
       rows.push(...rowsOf(child, `${field}.`));
     } else if (child.type === "array" && child.items?.properties) {
       const count = child.minItems ? `at least ${child.minItems}` : "";
-      rows.push({ field: `\`${field}[]\``, defaultText: requiredHere.has(name) ? "required" : "", allowed: count, meaning });
+      rows.push({ field: `${field}[]`, defaultText: requiredHere.has(name) ? "required" : "", allowed: count, meaning });
       rows.push(...rowsOf(child.items, `${field}[].`));
     } else {
-      rows.push({ field: `\`${field}\``, defaultText: defaultTextOf(name, child.default, requiredHere.has(name)), allowed: allowedOf(child), meaning });
+      rows.push({ field, defaultText: defaultTextOf(name, child.default, requiredHere.has(name)), allowed: allowedOf(child), meaning });
     }
   }
   return rows;
@@ -96,7 +97,7 @@ export function rowsOf(node: SchemaNode, prefix = "", required: readonly string[
 
 function table(rows: ConfigRow[]): string {
   const lines = ["| field | default | allowed | meaning |", "|---|---|---|---|"];
-  for (const row of rows) lines.push(`| ${row.field} | ${row.defaultText} | ${row.allowed} | ${row.meaning} |`);
+  for (const row of rows) lines.push(`| \`${row.field}\` | ${row.defaultText} | ${row.allowed} | ${row.meaning} |`);
   return lines.join("\n");
 }
 
@@ -104,7 +105,7 @@ function table(rows: ConfigRow[]): string {
 function settingsRows(): ConfigRow[] {
   const schema = z.toJSONSchema(SettingsSchema, { io: "input", unrepresentable: "any" }) as SchemaNode;
   const defaults = SettingsSchema.parse({}) as Record<string, unknown>;
-  return rowsOf(schema).map((row) => ({ ...row, defaultText: defaultTextOf("", defaults[row.field.replace(/`/g, "")], false) }));
+  return rowsOf(schema).map((row) => ({ ...row, defaultText: defaultTextOf("", defaults[row.field], false) }));
 }
 
 /** README's generated section, from the schemas as they are now. */

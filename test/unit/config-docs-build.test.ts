@@ -53,14 +53,14 @@ describe("rowsOf", () => {
   const rows = rowsOf(z.toJSONSchema(schema, { io: "input" }) as Parameters<typeof rowsOf>[0]);
 
   it("names nested fields by their path, list items with []", () => {
-    expect(rows.map((r) => r.field)).toEqual(["`sites[]`", "`sites[].id`", "`cache`", "`cache.memoryBytes`", "`cache.mode`"]);
+    expect(rows.map((r) => r.field)).toEqual(["sites[]", "sites[].id", "cache", "cache.memoryBytes", "cache.mode"]);
   });
 
   it("says what is required, what is unset, sizes in MiB, bounds and choices", () => {
     const by = Object.fromEntries(rows.map((r) => [r.field, r]));
-    expect(by["`sites[]`"]).toMatchObject({ defaultText: "required", allowed: "at least 1", meaning: "the sites" });
-    expect(by["`sites[].id`"]).toMatchObject({ defaultText: "required", allowed: "string" });
-    expect(by["`cache.memoryBytes`"]).toMatchObject({ defaultText: "`33554432` (32 MiB)", allowed: "≥ 0", meaning: "held \\| in memory" });
-    expect(by["`cache.mode`"]).toMatchObject({ defaultText: "(unset)", allowed: "`a`, `b`" });
+    expect(by["sites[]"]).toMatchObject({ defaultText: "required", allowed: "at least 1", meaning: "the sites" });
+    expect(by["sites[].id"]).toMatchObject({ defaultText: "required", allowed: "string" });
+    expect(by["cache.memoryBytes"]).toMatchObject({ defaultText: "`33554432` (32 MiB)", allowed: "≥ 0", meaning: "held \\| in memory" });
+    expect(by["cache.mode"]).toMatchObject({ defaultText: "(unset)", allowed: "`a`, `b`" });
   });
 });
