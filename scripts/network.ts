@@ -323,16 +323,19 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
       ? { path: options.externalMonitor?.path ?? "/", ...(options.externalMonitor?.expectedCodes ? { expectedCodes: options.externalMonitor.expectedCodes } : {}) }
       : undefined;
     const outpostConfig: OutpostConfigInput = {
-      origins: origins.map((o) => ({
-        id: o.id,
-        url: o.url,
-        region: o.region,
-        latitude: o.latitude,
-        longitude: o.longitude,
-        weight: specs.get(o.id)?.weight ?? 100,
-        ...(specs.get(o.id)?.maxRequests ? { maxRequests: specs.get(o.id)?.maxRequests } : {}),
-        ...(externalMonitor && !o.managed ? { monitor: externalMonitor } : {}),
-      })),
+      origins: origins.map((o) => {
+        const spec = specs.get(o.id);
+        return {
+          id: o.id,
+          url: o.url,
+          region: o.region,
+          latitude: o.latitude,
+          longitude: o.longitude,
+          weight: spec?.weight ?? 100,
+          ...(spec?.maxRequests ? { maxRequests: spec.maxRequests } : {}),
+          ...(externalMonitor && !o.managed ? { monitor: externalMonitor } : {}),
+        };
+      }),
       sites: [{ id: "demo", hosts: config.hosts, origins: origins.map((o) => o.id) }],
       ...(config.cache ? { cache: config.cache } : {}),
       ...(config.originFetch ? { originFetch: config.originFetch } : {}),
