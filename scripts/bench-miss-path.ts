@@ -71,7 +71,8 @@ export class Shard extends DurableObject {
     const sql = this.ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS chunks (key TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, n))");
     const key = String(++inserts);
-    for (let at = 0, n = 0; at < Number(sqlite[1]); at += ROW_BYTES) sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, row.subarray(0, Math.min(ROW_BYTES, Number(sqlite[1]) - at)));
+    const bytes = Number(sqlite[1]);
+    for (let at = 0, n = 0; at < bytes; at += ROW_BYTES) sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, row.subarray(0, Math.min(ROW_BYTES, bytes - at)));
     return new Response(null, { status: 204 });
   }
 }
