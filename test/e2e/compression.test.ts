@@ -70,6 +70,21 @@ describe("compression on the wire", () => {
     const big = await rawGet(`${fra}${unique("/gen/1500000?ttl=600")}`, { "accept-encoding": "gzip, deflate, br, zstd" });
     expect(big.headers["content-encoding"]).toBe("br");
     expect(brotliDecompressSync(big.body).byteLength).toBe(1_500_000);
+    // Not the bytes the origin's strong validator names: the front weakens it, as Cloudflare's does.
+    expect(big.headers.etag).toMatch(/^W\/"/);
+  });
+
+  it("text below compression.minBytes is compressed by the front alone, its strong ETag made weak", async () => {
+    const fra = network.topology.pops[1].url;
+    const path = unique("/gen/600?ttl=600");
+    const plain = await rawGet(`${fra}${path}`, {});
+    expect(plain.headers.etag).toMatch(/^"/);
+    const small = await rawGet(`${fra}${path}`, { "accept-encoding": "gzip, br" });
+    expect(small.headers["content-encoding"]).toBe("br");
+    expect(small.headers.etag).toBe(`W/${plain.headers.etag}`);
+    // A browser revalidates with what it got: weak comparison matches it (RFC 9110 §13.1.2).
+    const again = await rawGet(`${fra}${path}`, { "accept-encoding": "gzip, br", "if-none-match": String(small.headers.etag) });
+    expect(again.status).toBe(304);
   });
 
   it("uses zstd where the runtime has it and the client prefers it", async () => {
