@@ -8,6 +8,7 @@ import { cacheResultOf } from "./metrics/cache-result";
 import { evaluatePreconditions, NOT_MODIFIED_FIELDS } from "./http/conditional";
 import { HOP_BY_HOP, headersFrom, isInternalField } from "./http/headers";
 import { ifRangeAllowsPartial, resolveRange } from "./http/range";
+import { rangeOf } from "./ranged-body";
 import { FIELDS_REMOVED_BEFORE_CLIENT } from "./http/targeted";
 import { sendByRuntime } from "./framed-body";
 
@@ -97,7 +98,7 @@ function sliceStream(stream: ReadableStream<Uint8Array>, start: number, end: num
 function sliceBody(body: Representation["body"], start: number, end: number): Uint8Array | ReadableStream<Uint8Array> | null {
   if (body === null) return null;
   if (body instanceof Uint8Array) return body.subarray(start, end + 1);
-  return sliceStream(body, start, end);
+  return rangeOf(body, start, end, sliceStream);
 }
 
 /** A stream of known size goes out with Content-Length rather than chunked; by the runtime's own stream when it can (sendByRuntime). */

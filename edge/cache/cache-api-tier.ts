@@ -50,6 +50,28 @@ export class CacheApiTier implements CacheStore {
     };
   }
 
+  /**
+   * The Cache API answers a Range itself, with only those bytes (PLATFORM.md). Its 206 must be of
+   * the same entry (put at the same time, of the same size: another put may have replaced it since
+   * the lookup) and of exactly the range asked, or the client's Content-Length would be wrong.
+   */
+  async getRange(key: string, start: number, end: number, stored: { storedAt: number; size: number }): Promise<ReadableStream<Uint8Array> | undefined> {
+    let response: Response | undefined;
+    try {
+      response = await this.cache.match(new Request(key, { headers: { range: `bytes=${start}-${end}` } }));
+    } catch {
+      return undefined;
+    }
+    if (!response) return undefined;
+    const sameEntry = Number(response.headers.get(STORED_AT_HEADER) ?? 0) === stored.storedAt;
+    const exactRange = response.headers.get("content-range") === `bytes ${start}-${end}/${stored.size}`;
+    if (response.status !== 206 || !sameEntry || !exactRange || !response.body) {
+      await response.body?.cancel().catch(() => undefined);
+      return undefined;
+    }
+    return response.body;
+  }
+
   async put(key: string, record: StoredRecord, body: StoreBody, retentionSeconds: number, storedAt: number): Promise<void> {
     const headers = new Headers({
       "cache-control": `public, max-age=${Math.max(1, Math.ceil(retentionSeconds))}`,

@@ -21,4 +21,10 @@ export interface CacheStore {
   /** Resolves once the whole body is stored; rejects (and keeps nothing) when the body fails. */
   put(key: string, record: StoredRecord, body: StoreBody, retentionSeconds: number, storedAt: number): Promise<void>;
   delete(key: string): Promise<boolean>;
+  /**
+   * Bytes `start`..`end` (inclusive) of the body stored at `key`, read by the store itself, when
+   * it can and the entry is still the one `stored` describes (put at that time, of that size);
+   * undefined otherwise. Optional: a store without it has its bodies read from their start.
+   */
+  getRange?(key: string, start: number, end: number, stored: { storedAt: number; size: number }): Promise<ReadableStream<Uint8Array> | undefined>;
 }

@@ -9,6 +9,7 @@ import type { CacheConfig } from "../../common/config";
 import { variantKey } from "../../common/cache-key";
 import { countBytes } from "../body";
 import { guardStoredBody } from "../origin-body-guard";
+import { offerRanges } from "../ranged-body";
 import { waitAtMost } from "../wait";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./entry";
 import type { MemoryTier } from "./memory-tier";
@@ -104,6 +105,7 @@ export class Tiers {
     if (size === undefined || size > this.config.memoryEntryMaxBytes) {
       // Streamed to the client as it is read: each chunk gets the lookup's bound, as the lookup did.
       const body = stored.body instanceof ReadableStream ? guardStoredBody(stored.body, this.config.lookupTimeoutMs) : stored.body;
+      if (body instanceof ReadableStream && size !== undefined) this.offerStoredRanges(key, body, { storedAt: stored.storedAt, size });
       return { record: stored.record, body, tier: "cache-api", storedAt: stored.storedAt };
     }
     const bytes = stored.body instanceof Uint8Array ? stored.body : stored.body ? new Uint8Array(await new Response(stored.body).arrayBuffer()) : new Uint8Array(0);
@@ -118,6 +120,16 @@ export class Tiers {
     const ttl = stored.record.kind === "entry" ? this.retention(stored.record.meta) : this.config.staleRetentionSeconds;
     this.memory.set(key, { record: stored.record, body: stored.record.kind === "entry" ? bytes : undefined, storedAt: stored.storedAt }, ttl);
     return { record: stored.record, body: bytes, tier: "cache-api", storedAt: stored.storedAt };
+  }
+
+  /** A range of a large body read by its store (ranged-body.ts), under the same bound as the body. */
+  private offerStoredRanges(key: string, body: ReadableStream<Uint8Array>, stored: { storedAt: number; size: number }): void {
+    const store = this.store;
+    if (!store.getRange) return;
+    offerRanges(body, async (start, end) => {
+      const ranged = await store.getRange?.(key, start, end, stored);
+      return ranged && guardStoredBody(ranged, this.config.lookupTimeoutMs);
+    });
   }
 
   private fromMemory(key: string): TierRead | undefined {

@@ -141,6 +141,22 @@ describe("Cache API store, streaming", () => {
     expect(same(await bodyOf((await store.get(k))!.body), big)).toBe(true);
   });
 
+  it("reads a range itself, and only of the entry the lookup found", async () => {
+    const store = new CacheApiTier(caches.default);
+    const k = key();
+    const big = bytes(3 * 1024 * 1024 + 11, 29);
+    await store.put(k, entry(big.byteLength), big, 60, 5);
+    const stored = { storedAt: 5, size: big.byteLength };
+    const tail = await store.getRange(k, big.byteLength - 100, big.byteLength - 1, stored);
+    expect(same(await bodyOf(tail ?? null), big.subarray(big.byteLength - 100))).toBe(true);
+    const middle = await store.getRange(k, 2_000_000, 2_000_999, stored);
+    expect(same(await bodyOf(middle ?? null), big.subarray(2_000_000, 2_001_000))).toBe(true);
+    // Replaced since the lookup (another put), or not the size the lookup read: not this entry's bytes.
+    expect(await store.getRange(k, 0, 9, { storedAt: 4, size: big.byteLength })).toBeUndefined();
+    expect(await store.getRange(k, 0, 9, { storedAt: 5, size: big.byteLength + 1 })).toBeUndefined();
+    expect(await store.getRange(`${k}-absent`, 0, 9, stored)).toBeUndefined();
+  });
+
   it("keeps a streamed body of the declared size whole", async () => {
     const store = new CacheApiTier(caches.default);
     const k = key();
