@@ -23,6 +23,7 @@
  *
  * It is bundled apart (esbuild, by network.ts) and never deployed.
  */
+import { frontCompressesStatus, frontCompressesType } from "../common/http/front-compression";
 import { parseQualityList, type QualityMember } from "../common/http/qvalues";
 
 interface Service {
@@ -36,10 +37,6 @@ interface FrontEnv {
   /** The POP's request.cf: colo, city, coordinates (without the client's fields). */
   CF_BLOB: Record<string, unknown>;
 }
-
-/** What Cloudflare compresses by default (its documented list, the common part). */
-const COMPRESSIBLE =
-  /^(text\/|application\/(javascript|x-javascript|json|xml|rss\+xml|atom\+xml|manifest\+json|ld\+json|wasm|vnd\.api\+json|xhtml\+xml)|image\/svg\+xml|font\/(ttf|otf))/;
 
 /** The q the client gives a coding: its own member's, else `*`'s, else 0. */
 function qualityOf(codings: QualityMember[], coding: string): number {
@@ -58,8 +55,8 @@ function throughTheFront(response: Response, clientAcceptEncoding: string): Resp
     decoded.headers.delete("content-encoding");
     return decoded;
   }
-  const type = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  if (response.status !== 200 || !COMPRESSIBLE.test(type) || /no-transform/i.test(response.headers.get("cache-control") ?? "")) return response;
+  const compresses = frontCompressesStatus(response.status) && frontCompressesType(response.headers.get("content-type"));
+  if (!compresses || /no-transform/i.test(response.headers.get("cache-control") ?? "")) return response;
   // The runtime compresses a plain body it is told to send encoded. Brotli to a client that takes
   // it as readily as gzip, as Cloudflare serves it (Miniflare took the client's first-listed).
   const br = qualityOf(codings, "br");

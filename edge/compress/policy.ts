@@ -2,6 +2,7 @@
  * What may be compressed, and the fields an encoded variant carries. Pure.
  */
 import type { CompressionConfig } from "../../common/config";
+import { frontCompressesStatus, frontCompressesType } from "../../common/http/front-compression";
 import { parseCacheControl } from "../http/cache-control";
 import type { Coding } from "../http/accept-encoding";
 
@@ -30,6 +31,17 @@ export function compressible(pairs: Pairs, status: number, size: number, config:
   if (!type || !typeMatches(type, config.types)) return false;
   if (parseCacheControl(field(pairs, "cache-control")).noTransform) return false;
   return true;
+}
+
+/**
+ * Whether Cloudflare's front compresses this answer itself when it goes out identity to a client
+ * that takes a coding (its types and statuses, any size: common/http/front-compression.ts).
+ */
+export function frontMayEncode(pairs: Pairs, status: number): boolean {
+  const encoding = field(pairs, "content-encoding");
+  if (encoding && encoding.toLowerCase() !== "identity") return false;
+  if (!frontCompressesStatus(status) || !frontCompressesType(field(pairs, "content-type"))) return false;
+  return !parseCacheControl(field(pairs, "cache-control")).noTransform;
 }
 
 /** Adds Accept-Encoding to Vary (the representation now depends on it). */

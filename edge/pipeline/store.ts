@@ -8,7 +8,6 @@
 import { variantKey, varyFields } from "../../common/cache-key";
 import { declaredLength, type ReadBody, readBounded, type StreamAfter, teeInStep } from "../body";
 import { UNKNOWN_SIZE, type EntryMeta, type VaryManifest } from "../cache/entry";
-import { compressible, withVaryAcceptEncoding } from "../compress/policy";
 import { variantInRequest } from "../compress/variants";
 import type { CacheStatusEntry } from "../http/cache-status";
 import { sendAndStoreByRuntime, type SentAndStored } from "../framed-body";
@@ -204,15 +203,13 @@ function streamedFill(
   return sentAsItComes(tx, meta, rep, status, split.toClient);
 }
 
-/**
- * A streamed miss's answer, its body as it comes: with Vary: Accept-Encoding when its later
- * hits may be sent encoded.
- */
+/** A streamed miss's answer, its body as it comes. */
 function sentAsItComes(tx: Transaction, meta: EntryMeta, rep: OriginRepresentation, status: CacheStatusEntry, body: ReadableStream<Uint8Array>): Response {
-  const compression = tx.pop.config.compression;
-  const varies = compressible(meta.headers, meta.status, rep.length ?? compression.minBytes, compression);
-  const headers = varies ? withVaryAcceptEncoding(meta.headers) : meta.headers;
-  return deliverTo(tx, { status: meta.status, headers, body, size: rep.length }, { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque });
+  return deliverTo(
+    tx,
+    { status: meta.status, headers: meta.headers, body, size: rep.length },
+    { cacheStatus: status, age: meta.initialAge, evaluateRequest: true, encoded: rep.opaque },
+  );
 }
 
 /** The longest a whole body's second-tier write waits for its client to have it (a slow client's answer can take minutes). */

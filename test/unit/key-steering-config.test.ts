@@ -91,7 +91,7 @@ describe("Cache-Status", () => {
 });
 
 import { negotiateEncoding } from "../../edge/http/accept-encoding";
-import { compressible, encodedEtag, encodedHeaders } from "../../edge/compress/policy";
+import { compressible, encodedEtag, encodedHeaders, frontMayEncode } from "../../edge/compress/policy";
 
 describe("Accept-Encoding negotiation", () => {
   const all = ["br", "zstd", "gzip"] as const;
@@ -131,6 +131,15 @@ describe("compression policy", () => {
     expect(compressible([...text, ["content-encoding", "gzip"]], 200, 5000, cfg)).toBe(false);
     expect(compressible([...text, ["cache-control", "public, no-transform"]], 200, 5000, cfg)).toBe(false);
     expect(compressible([["content-type", "image/svg+xml"]], 200, 5000, cfg)).toBe(true);
+  });
+  it("knows what the front compresses by itself: its text types, any size, 200, 403 and 404, never no-transform or encoded", () => {
+    expect(frontMayEncode(text, 200)).toBe(true);
+    expect(frontMayEncode([["content-type", "application/json"]], 404)).toBe(true);
+    expect(frontMayEncode(text, 503)).toBe(false);
+    expect(frontMayEncode([["content-type", "image/png"]], 200)).toBe(false);
+    expect(frontMayEncode([["content-type", "application/x-custom"]], 200)).toBe(false);
+    expect(frontMayEncode([...text, ["content-encoding", "zstd"]], 200)).toBe(false);
+    expect(frontMayEncode([...text, ["cache-control", "public, no-transform"]], 200)).toBe(false);
   });
   it("gives an encoded variant its own ETag and Vary", () => {
     expect(encodedEtag('"abc"', "br")).toBe('"abc-br"');

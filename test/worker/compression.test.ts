@@ -19,6 +19,22 @@ async function compressions(): Promise<number> {
 }
 
 describe("compression", () => {
+  it("says text below compression.minBytes varies on Accept-Encoding to a client the front compresses it for", async () => {
+    const path = fresh("/gen/600?ttl=600");
+    // The POP sends it identity; Cloudflare's front brotli-encodes it for this client.
+    const forBrotli = await get(path, { "accept-encoding": "br, gzip" });
+    expect(forBrotli.headers.get("content-encoding")).toBeNull();
+    expect(forBrotli.headers.get("vary")).toMatch(/Accept-Encoding/);
+    await forBrotli.arrayBuffer();
+    // Identity to a client that takes no coding: safe for any cache to give anyone, as the origin sent it.
+    const plain = await get(path, { "accept-encoding": "identity" });
+    expect(plain.headers.get("vary")).toBeNull();
+    await plain.arrayBuffer();
+    const image = await get("/images/photo.png", { "accept-encoding": "br, gzip" });
+    expect(image.headers.get("vary") ?? "").not.toMatch(/Accept-Encoding/);
+    await image.arrayBuffer();
+  });
+
   it("sends br to a client that accepts it, compressing once and serving the stored variant after", async () => {
     // At most 16 KiB: a variant that is not made again behind the answer (see the next test).
     const path = fresh("/gen/12000?ttl=600");

@@ -1,0 +1,118 @@
+/**
+ * A cache we did not write, downstream of a POP: nginx's proxy_cache, as a
+ * company's proxy or a second CDN layer would sit there. It keeps answers by
+ * their Vary, so each client must still get bytes it can read: text the
+ * front compressed for one client (Cloudflare's front compresses identity
+ * text of any size itself) must not reach the next one, which asked for none.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { brotliDecompressSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CompressionSchema } from "../../common/cache-config";
+import type { Network } from "../../scripts/network";
+import { freePort } from "../../scripts/free-port";
+import { findBinary, startTestNetwork, unique, waitFor } from "./helpers";
+
+const nginx = findBinary(["/usr/sbin/nginx"], ["nginx"]);
+if (!nginx) console.warn("downstream cache test skipped: no nginx (apt-get install nginx)");
+
+/** compression.minBytes, its default: from there we make variants, and every answer says Vary. */
+const MIN_BYTES = CompressionSchema.parse({}).minBytes;
+
+let dir: string;
+let port: number;
+let server: ChildProcess | undefined;
+let network: Network | undefined;
+
+/** nginx caching what the POP lets it, as its defaults do (Cache-Control, Vary). */
+function nginxConfig(popUrl: string): string {
+  return `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  access_log off;
+  proxy_cache_path ${dir}/cache keys_zone=downstream:1m;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass ${popUrl};
+      proxy_http_version 1.1;
+      proxy_cache downstream;
+      add_header X-Downstream $upstream_cache_status;
+    }
+  }
+}
+`;
+}
+
+/** A raw GET: no client-side decoding. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  if (!nginx) return;
+  network = await startTestNetwork();
+  dir = mkdtempSync(join(tmpdir(), "outpost-downstream-"));
+  // nginx's workers may run as another user than its master: they write the cache here.
+  chmodSync(dir, 0o777);
+  port = await freePort();
+  writeFileSync(join(dir, "nginx.conf"), nginxConfig(network.topology.pops[1].url));
+  server = spawn(nginx, ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  await waitFor("nginx", async () => ((await fetch(`http://127.0.0.1:${port}/index.html`).catch(() => undefined))?.ok ? true : undefined), 10_000);
+}, 120_000);
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server!.once("exit", resolve));
+    server.kill("SIGQUIT");
+    await exited;
+  }
+  await network?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!nginx)("nginx's proxy_cache downstream of a POP", () => {
+  // Below compression.minBytes (the front compresses it, not the POP), a stored variant's size, and past compression.maxBytes.
+  it.each([600, 16_000, 1_500_000])("gives a client that asked for no coding identity text, after one that took brotli (%i bytes)", async (size) => {
+    const path = unique(`/gen/${size}?ttl=600`);
+    const br = await rawGet(`http://127.0.0.1:${port}${path}`, { "accept-encoding": "br" });
+    expect(br.headers["content-encoding"]).toBe("br");
+    expect(br.headers.vary).toMatch(/Accept-Encoding/i);
+    const identity = await rawGet(`http://127.0.0.1:${port}${path}`, {});
+    expect(identity.headers["content-encoding"]).toBeUndefined();
+    expect(identity.body.byteLength).toBe(size);
+    expect(Buffer.compare(brotliDecompressSync(br.body), identity.body)).toBe(0);
+    // Each answer says the same Vary when we make variants of it, so nginx keeps both codings. Below
+    // compression.minBytes only the front compresses, and only for a client that takes a coding: an
+    // identity answer to one that takes none says nothing, and nginx may keep that for everyone,
+    // which any client can read (RFC 9110 §12.5.5 asks no more; the suite's Vary tests want the
+    // origin's Vary untouched there).
+    const again = await rawGet(`http://127.0.0.1:${port}${path}`, { "accept-encoding": "br" });
+    if (size >= MIN_BYTES) {
+      expect(again.headers["x-downstream"]).toBe("HIT");
+      expect(again.headers["content-encoding"]).toBe("br");
+    }
+    const readable = again.headers["content-encoding"] === "br" ? brotliDecompressSync(again.body) : again.body;
+    expect(Buffer.compare(readable, identity.body)).toBe(0);
+  });
+});
