@@ -3,6 +3,7 @@
  * configuration, the two cache tiers, requests in flight (for collapsing),
  * the control plane's snapshot, and counters. Built once per configuration.
  */
+import { TooLargeObjects } from "./cache/too-large";
 import { parseConfig, type OriginConfig, type OutpostConfig, type SiteConfig } from "../common/config";
 import { CacheApiTier } from "./cache/cache-api-tier";
 import { StoreBreaker } from "./cache/store-breaker";
@@ -58,6 +59,8 @@ export class Pop {
   private readonly originsById = new Map<string, OriginConfig>();
   /** Fills in flight, by primary key: followers take what the leader stored. */
   readonly fills = new Collapsing<FillOutcome>();
+  /** Objects too large to store here, whose ranges go to the origin alone for a while (pipeline/range-pass.ts). */
+  readonly tooLarge = new TooLargeObjects();
   /** Revalidations in flight by entry key, ended when the memory tier holds what they brought. */
   readonly revalidations = new Collapsing<void>();
   /** Background revalidations (stale-while-revalidate) by entry key: one at a time each. */

@@ -17,6 +17,8 @@ export interface OriginIdentity {
 export interface OriginStats {
   requests: number;
   byPath: Record<string, number>;
+  /** Of those, the ones that asked for a Range, by path. */
+  rangesByPath: Record<string, number>;
 }
 
 /** Counts one request, by its path, for the admin port's /stats. */
@@ -253,6 +255,7 @@ export function createOriginApp(identity: OriginIdentity, stats: OriginStats): H
 
   app.use("*", async (c, next) => {
     countRequest(stats, c.req.path);
+    if (c.req.header("range") !== undefined) stats.rangesByPath[c.req.path] = (stats.rangesByPath[c.req.path] ?? 0) + 1;
     await next();
     c.res.headers.set("x-origin-id", identity.id);
     c.res.headers.set("x-origin-region", identity.region);

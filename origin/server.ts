@@ -155,6 +155,7 @@ function createAdminApp(id: string, stats: OriginStats, state: FaultState, apply
   admin.post("/stats/reset", (c) => {
     stats.requests = 0;
     stats.byPath = {};
+    stats.rangesByPath = {};
     return c.json({ id, ...stats });
   });
   return admin;
@@ -162,7 +163,7 @@ function createAdminApp(id: string, stats: OriginStats, state: FaultState, apply
 
 export async function startOrigin(options: OriginOptions): Promise<RunningOrigin> {
   const host = options.host ?? "127.0.0.1";
-  const stats: OriginStats = { requests: 0, byPath: {} };
+  const stats: OriginStats = { requests: 0, byPath: {}, rangesByPath: {} };
   const state: FaultState = { fault: NO_FAULT, since: Date.now() };
   const listener = faultedListener(createOriginApp(options, stats), state, options.id);
   const content = createServer((incoming: IncomingMessage, outgoing: ServerResponse) => {

@@ -4,6 +4,7 @@
  *   recv ─▶ lookup ─▶ hitOrStale ─▶ deliver
  *      │                  ├▶ revalidate (fetch ▸ store) ─▶ deliver | done
  *      │                  └▶ miss (collapsed; fetch ▸ store) ─▶ deliver | done
+ *      │                       └▶ rangePass (a range of an object too large to store) ─▶ done
  *      └▶ pass (fetch ▸ invalidate) ─▶ done
  *   any state ─▶ synth (an answer of our own) ─▶ done
  *
@@ -23,6 +24,7 @@ import { hitOrStale } from "./hit";
 import { lookupState } from "./lookup";
 import { missState } from "./miss";
 import { passState } from "./pass";
+import { rangePassState } from "./range-pass";
 import { recv, reservedPath, unknownHost } from "./recv";
 import { revalidateState } from "./revalidate";
 import { cacheStatusOf, NEXT, type State, type Step, type StepTo } from "./steps";
@@ -43,6 +45,7 @@ const STATES: { [S in Exclude<State, "done">]: StateFunction<S> } = {
   hitOrStale,
   revalidate: revalidateState,
   miss: missState,
+  rangePass: rangePassState,
   pass: passState,
   deliver: deliverState,
   synth: synthState,

@@ -6,12 +6,15 @@
  * fails before its client has a byte goes forward once more, elsewhere if it can.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
+import { declaredLength } from "../body";
 import type { Found } from "../cache/tiers";
 import { forward, forwardHeaders } from "../forward";
 import type { ForwardReason } from "../http/cache-status";
 import { currentAge } from "../http/freshness";
 import { headersFrom } from "../http/headers";
+import { resolveRange } from "../http/range";
 import type { FillOutcome } from "../pop";
+import { SLICE_WITHIN_BYTES } from "../ranged-body";
 import { budgetLeft, type Transaction } from "../transaction";
 import { waitAtMost } from "../wait";
 import { cacheStatusOf, type Step, type StepTo } from "./steps";
@@ -21,6 +24,8 @@ import { bodyFailed, onlyIfCachedMiss, unreachable } from "./synth";
 export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<Step> {
   const { reason, manifest } = step;
   if (tx.requestDirectives.onlyIfCached) return onlyIfCachedMiss(tx, reason, "nothing stored");
+  // Known too large to store: a range of it is the origin's to answer, alone, and nothing to wait for.
+  if (asksForRange(tx) && tx.pop.tooLarge.has(tx.primaryKey)) return { to: "rangePass", reason };
   const leader = tx.pop.fills.leaderOf(tx.primaryKey);
   if (leader) {
     const outcome = await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), { kind: "not-shared" as const });
@@ -46,6 +51,12 @@ function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "sha
 async function fill(tx: Transaction, reason: ForwardReason, options: StoreOptions): Promise<Step> {
   const result = await forward(tx, "GET", forwardHeaders(tx, true), null);
   if (!result.ok) return unreachable(tx, result, reason);
+  if (tooLargeForItsRange(tx, result.response)) {
+    // Read through to be sliced, a range near the end of a large video would cost the whole video.
+    tx.pop.tooLarge.remember(tx.primaryKey);
+    void result.response.body?.cancel().catch(() => undefined);
+    return { to: "rangePass", reason };
+  }
   try {
     return await store(tx, result, reason, options);
   } catch {
@@ -61,4 +72,20 @@ async function fill(tx: Transaction, reason: ForwardReason, options: StoreOption
       return bodyFailed(tx, second, reason);
     }
   }
+}
+
+/**
+ * A fill's answer too large to store, for a client that asked for a range of it past what slicing
+ * the body itself costs little (ranged-body.ts's SLICE_WITHIN_BYTES): that range is the origin's.
+ */
+function tooLargeForItsRange(tx: Transaction, response: Response): boolean {
+  const length = declaredLength(response.headers);
+  if (!asksForRange(tx) || length === undefined || length <= tx.pop.config.cache.maxObjectBytes) return false;
+  const range = resolveRange(tx.request.headers.get("range"), length);
+  return range.kind === "partial" && range.start >= SLICE_WITHIN_BYTES;
+}
+
+/** A GET with a Range (a HEAD's Range means nothing: RFC 9110 §14.2). */
+function asksForRange(tx: Transaction): boolean {
+  return tx.request.method === "GET" && tx.request.headers.has("range");
 }

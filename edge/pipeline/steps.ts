@@ -32,6 +32,8 @@ export type Step =
   | { to: "miss"; reason: MissReason; manifest?: VaryManifest }
   /** A stored entry that must be validated first (stale, no-cache, soft-purged). */
   | { to: "revalidate"; found: Found; reason: ForwardReason; manifest?: VaryManifest }
+  /** A range of an object too large to store: the range alone, from the origin, stored nowhere. */
+  | { to: "rangePass"; reason: ForwardReason }
   /** A method the cache does not answer: to the origin, then invalidate after unsafe ones. */
   | { to: "pass" }
   /** A stored entry to the client. `heldFields`: fields no-cache="f" keeps from a reused answer. */
@@ -49,7 +51,8 @@ export const NEXT: { readonly [S in State]: readonly State[] } = {
   lookup: ["hitOrStale", "miss"],
   hitOrStale: ["deliver", "miss", "revalidate", "synth"],
   revalidate: ["deliver", "synth", "done"],
-  miss: ["deliver", "synth", "done"],
+  miss: ["deliver", "rangePass", "synth", "done"],
+  rangePass: ["synth", "done"],
   pass: ["synth", "done"],
   deliver: ["done"],
   synth: ["done"],

@@ -90,6 +90,8 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   const tooLarge = rep.length !== undefined && rep.length > cacheConfig.maxObjectBytes;
   const passOn = (body: Representation["body"], size: number | undefined) =>
     done(deliverTo(tx, { status: response.status, headers: originHeaders, body, size }, { cacheStatus: status, evaluateRequest: true, encoded: rep.opaque }));
+  // Remembered, so that a range of it is passed to the origin alone from now on (range-pass.ts).
+  if (tooLarge) tx.pop.tooLarge.remember(tx.primaryKey);
   if (!decision.store || tooLarge) {
     if (tx.pop.config.debug) status.detail = tooLarge ? "too-large" : decision.store ? result.shieldBypass : `not-stored:${decision.reason}`;
     return passOn(rep.body, rep.length);
