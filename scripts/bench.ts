@@ -20,6 +20,7 @@ import { measureSlowClients, measureUrlFlood } from "./bench-bounds";
 import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 import { measureCodingHits, measureColdMisses, measureVariantFloor, type MissTiming } from "./bench-miss-path";
+import { measureSeeks } from "./bench-seeks";
 import { measureRawWorkerdMisses } from "./bench-raw-workerd-miss";
 import { measureMissHops, printMissHops } from "./bench-miss-hops";
 import { freePort } from "./free-port";
@@ -569,7 +570,9 @@ async function measureMissPath(topology: Topology, shield: NetworkConfig["shield
   console.log(
     `hits on ${codingHits.bytes} B of text, ms: identity ${codingHits.ms.identity}, br ${codingHits.ms.br} (${r2(codingHits.ms.br / codingHits.ms.identity)}x), gzip ${codingHits.ms.gzip} (${r2(codingHits.ms.gzip / codingHits.ms.identity)}x)`,
   );
-  return { coldMisses, rawWorkerdColdMisses, variants, codingHits };
+  const seeks = await measureSeeks(topology);
+  console.log(`seeks in ${seeks.bytes} B held by the Cache API, 100 bytes, ms: at its start ${seeks.startMs}, at its end ${seeks.endMs} (end / start ${seeks.endOverStart}x)`);
+  return { coldMisses, rawWorkerdColdMisses, variants, codingHits, seeks };
 }
 
 function writePartial(name: string, figures: Record<string, unknown>): void {
