@@ -7,7 +7,7 @@
  * assets are all hits, the origin sees only revalidations, and JavaScript and
  * CSS come br or zstd.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,13 +15,13 @@ import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
 import { freePort } from "../../scripts/free-port";
-import { findBinary, findChromium, startTestNetwork, waitFor } from "./helpers";
+import { findChromium, startTestNetwork } from "./helpers";
+import { NGINX, nginxConfig, startNginx, stopNginx } from "./nginx";
 
 const SITE = join(import.meta.dirname, "..", "..", "node_modules", "swagger-ui-dist");
 
 const chromium = findChromium();
-const nginx = findBinary(["/usr/sbin/nginx"], ["nginx"]);
-const missing = [!chromium && "chromium", !nginx && "nginx"].filter(Boolean);
+const missing = [!chromium && "chromium", !NGINX && "nginx"].filter(Boolean);
 if (missing.length) console.warn(`browser site test skipped: no ${missing.join(" or ")} (apt-get install ${missing.join(" ")})`);
 
 let dir: string;
@@ -30,20 +30,11 @@ let network: Network | undefined;
 let browser: Browser | undefined;
 
 /** nginx as a site owner would set it up: HTML revalidated on every use, assets fresh for an hour. */
-function nginxConfig(port: number): string {
-  return `
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log stderr warn;
-events { worker_connections 256; }
-http {
+function siteConfig(port: number): string {
+  return nginxConfig(
+    dir,
+    `
   include /etc/nginx/mime.types;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
   log_format seen '$request_uri $status inm=$http_if_none_match ims=$http_if_modified_since ua=$http_user_agent';
   access_log ${dir}/access.log seen;
   server {
@@ -52,9 +43,8 @@ http {
     index index.html;
     location ~ \\.html$ { add_header Cache-Control "no-cache"; }
     location / { add_header Cache-Control "public, max-age=3600"; }
-  }
-}
-`;
+  }`,
+  );
 }
 
 /** The origin's access log lines since `from` (a line count), the health probes' apart. */
@@ -75,20 +65,15 @@ describe.skipIf(missing.length > 0)("Swagger UI from nginx, through a POP, in he
     dir = mkdtempSync(join(tmpdir(), "outpost-site-"));
     mkdirSync(join(dir, "body"));
     const port = await freePort();
-    writeFileSync(join(dir, "nginx.conf"), nginxConfig(port));
-    server = spawn(nginx!, ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
-    await waitFor("nginx", async () => ((await fetch(`http://127.0.0.1:${port}/index.html`).catch(() => undefined))?.ok ? true : undefined), 10_000);
+    writeFileSync(join(dir, "nginx.conf"), siteConfig(port));
+    server = await startNginx(dir, "nginx.conf", `http://127.0.0.1:${port}/index.html`);
     network = await startTestNetwork({ externalOrigin: `http://127.0.0.1:${port}` });
     browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
     await network?.stop();
-    if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server!.once("exit", resolve));
-      server.kill("SIGQUIT");
-      await exited;
-    }
+    await stopNginx(server);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

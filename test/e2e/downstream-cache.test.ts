@@ -5,7 +5,7 @@
  * front compressed for one client (Cloudflare's front compresses identity
  * text of any size itself) must not reach the next one, which asked for none.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CompressionSchema } from "../../common/cache-config";
 import type { Network } from "../../scripts/network";
 import { freePort } from "../../scripts/free-port";
-import { findBinary, startTestNetwork, unique, waitFor } from "./helpers";
+import { startTestNetwork, unique } from "./helpers";
+import { NGINX, nginxConfig, startNginx, stopNginx } from "./nginx";
 
-const nginx = findBinary(["/usr/sbin/nginx"], ["nginx"]);
-if (!nginx) console.warn("downstream cache test skipped: no nginx (apt-get install nginx)");
+if (!NGINX) console.warn("downstream cache test skipped: no nginx (apt-get install nginx)");
 
 /** compression.minBytes, its default: from there we make variants, and every answer says Vary. */
 const MIN_BYTES = CompressionSchema.parse({}).minBytes;
@@ -29,19 +29,10 @@ let server: ChildProcess | undefined;
 let network: Network | undefined;
 
 /** nginx caching what the POP lets it, as its defaults do (Cache-Control, Vary). */
-function nginxConfig(popUrl: string): string {
-  return `
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+function downstreamConfig(popUrl: string): string {
+  return nginxConfig(
+    dir,
+    `
   access_log off;
   proxy_cache_path ${dir}/cache keys_zone=downstream:1m;
   server {
@@ -52,9 +43,8 @@ http {
       proxy_cache downstream;
       add_header X-Downstream $upstream_cache_status;
     }
-  }
-}
-`;
+  }`,
+  );
 }
 
 /** A raw GET: no client-side decoding. */
@@ -71,27 +61,22 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ headers
 }
 
 beforeAll(async () => {
-  if (!nginx) return;
+  if (!NGINX) return;
   network = await startTestNetwork();
   dir = mkdtempSync(join(tmpdir(), "outpost-downstream-"));
   // nginx's workers may run as another user than its master: they write the cache here.
   chmodSync(dir, 0o777);
   port = await freePort();
-  writeFileSync(join(dir, "nginx.conf"), nginxConfig(network.topology.pops[1].url));
-  server = spawn(nginx, ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
-  await waitFor("nginx", async () => ((await fetch(`http://127.0.0.1:${port}/index.html`).catch(() => undefined))?.ok ? true : undefined), 10_000);
+  writeFileSync(join(dir, "nginx.conf"), downstreamConfig(network.topology.pops[1].url));
+  server = await startNginx(dir, "nginx.conf", `http://127.0.0.1:${port}/index.html`);
 }, 120_000);
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.once("exit", resolve));
-    server.kill("SIGQUIT");
-    await exited;
-  }
+  await stopNginx(server);
   await network?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!nginx)("nginx's proxy_cache downstream of a POP", () => {
+describe.skipIf(!NGINX)("nginx's proxy_cache downstream of a POP", () => {
   // Below compression.minBytes (the front compresses it, not the POP), a stored variant's size, and past compression.maxBytes.
   it.each([600, 16_000, 1_500_000])("gives a client that asked for no coding identity text, after one that took brotli (%i bytes)", async (size) => {
     const path = unique(`/gen/${size}?ttl=600`);
