@@ -9,6 +9,7 @@
  * store failed). A registry beside the stream, as framed-body.ts's senders:
  * deliver slices any body the same way and never needs to know its store.
  */
+import { READ_CHUNK_BYTES } from "./chunk-reader";
 
 /** The bytes `start`..`end` (inclusive) of the body from its store; undefined when the store cannot answer them. */
 export type RangeReader = (start: number, end: number) => Promise<ReadableStream<Uint8Array> | undefined>;
@@ -21,10 +22,10 @@ export function offerRanges(stream: ReadableStream<Uint8Array>, read: RangeReade
 }
 
 /**
- * How far into a body a range may start and still be sliced from the body itself: within its
- * first read (chunk-reader.ts's READ_CHUNK_BYTES), asking the store again costs more than it saves.
+ * How far into a body a range may start and still be sliced from the body itself: within one read
+ * of it (chunk-reader.ts), asking the store again costs more than it saves.
  */
-export const SLICE_WITHIN_BYTES = 256 * 1024;
+export const SLICE_WITHIN_BYTES = READ_CHUNK_BYTES;
 
 /**
  * The bytes `start`..`end` of `stream`: from its store when it has range reads and the range

@@ -10,7 +10,7 @@ import { LRUCache } from "lru-cache";
 
 /** How long a key is remembered: Varnish's builtin hit-for-miss lifetime. An object that shrank meanwhile is only passed, never served wrong. */
 export const TOO_LARGE_MEMORY_MS = 120_000;
-/** At most this many keys per isolate (a few hundred KB). */
+/** At most this many keys per isolate (a few MB of URLs at most). */
 const MAX_KEYS = 10_000;
 
 export class TooLargeObjects {
