@@ -14,8 +14,13 @@ export const TOO_LARGE_MEMORY_MS = 120_000;
 const MAX_KEYS = 10_000;
 
 export class TooLargeObjects {
-  // workerd does not advance the lru-cache clock between requests unless resolution is 0.
-  private readonly keys = new LRUCache<string, true>({ max: MAX_KEYS, ttl: TOO_LARGE_MEMORY_MS, ttlResolution: 0, ttlAutopurge: false });
+  private readonly keys: LRUCache<string, true>;
+
+  /** `clock`: what the lifetime is measured by (a test's own). */
+  constructor(clock: { now(): number } = performance) {
+    // workerd does not advance the lru-cache clock between requests unless resolution is 0.
+    this.keys = new LRUCache<string, true>({ max: MAX_KEYS, ttl: TOO_LARGE_MEMORY_MS, ttlResolution: 0, ttlAutopurge: false, perf: clock });
+  }
 
   remember(key: string): void {
     this.keys.set(key, true);
