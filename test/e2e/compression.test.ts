@@ -1,9 +1,8 @@
 /** Compression on the wire, through a POP over real HTTP: the bytes a client gets. */
-import { request } from "node:http";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { startTestNetwork, unique } from "./helpers";
+import { rawGet, startTestNetwork, unique } from "./helpers";
 
 let network: Network;
 beforeAll(async () => {
@@ -12,19 +11,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await network?.stop();
 });
-
-/** A raw GET: no client-side decoding. */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 describe("compression on the wire", () => {
   it("sends stored br and gzip variants byte for byte, and identity to a client that asks for none", async () => {

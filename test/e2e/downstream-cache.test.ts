@@ -7,7 +7,6 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { brotliDecompressSync } from "node:zlib";
@@ -15,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CompressionSchema } from "../../common/cache-config";
 import type { Network } from "../../scripts/network";
 import { freePort } from "../../scripts/free-port";
-import { startTestNetwork, unique } from "./helpers";
+import { rawGet, startTestNetwork, unique } from "./helpers";
 import { NGINX, nginxConfig, startNginx, stopNginx } from "./nginx";
 
 if (!NGINX) console.warn("downstream cache test skipped: no nginx (apt-get install nginx)");
@@ -45,19 +44,6 @@ function downstreamConfig(popUrl: string): string {
     }
   }`,
   );
-}
-
-/** A raw GET: no client-side decoding. */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 /** Shared by the end-to-end tests: the default network on free ports. */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { loadNetworkConfig } from "../../scripts/network-config";
 import { ROOT, startNetwork, type Network, type NetworkOptions, type Topology } from "../../scripts/network";
@@ -54,4 +55,17 @@ export function findBinary(candidates: (string | undefined)[], commands: string[
 /** Debian's Chromium (or CHROMIUM_PATH), for the browser tests; undefined when there is none. */
 export function findChromium(): string | undefined {
   return findBinary([process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"], ["chromium", "chromium-browser"]);
+}
+
+/** A raw GET: no client-side decoding. */
+export function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
