@@ -34,12 +34,15 @@ export function coldObject(bytes: number, ttl: number): { path: string; counted:
   return { path: unique(`/gen/${bytes}?ttl=${ttl}`), counted: `/gen/${bytes}` };
 }
 
-/** Requests every origin of the network has had for one path (health probes and other paths left out). */
-export async function originRequests(topology: Topology, path: string): Promise<number> {
+/**
+ * Requests every origin of the network has had for one path (health probes and other paths left
+ * out); with "rangesByPath", only those that asked for a Range.
+ */
+export async function originRequests(topology: Topology, path: string, counted: "byPath" | "rangesByPath" = "byPath"): Promise<number> {
   let total = 0;
   for (const origin of topology.origins) {
-    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as { byPath: Record<string, number> };
-    total += stats.byPath[path] ?? 0;
+    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as Record<typeof counted, Record<string, number>>;
+    total += stats[counted][path] ?? 0;
   }
   return total;
 }

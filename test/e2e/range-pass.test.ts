@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Network } from "../../scripts/network";
-import { startTestNetwork, unique } from "./helpers";
+import { originRequests, startTestNetwork, unique } from "./helpers";
 
 /** Past the shield's 32 MiB and the POP's limit below: stored nowhere. */
 const SIZE = 40_000_000;
@@ -21,15 +21,9 @@ afterAll(async () => {
   await network?.stop();
 });
 
+/** The origins' requests for the object: all of them, and those that asked for a range. */
 async function originStats(): Promise<{ all: number; ranges: number }> {
-  let all = 0;
-  let ranges = 0;
-  for (const origin of network.topology.origins) {
-    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as { byPath: Record<string, number>; rangesByPath: Record<string, number> };
-    all += stats.byPath[PATH] ?? 0;
-    ranges += stats.rangesByPath[PATH] ?? 0;
-  }
-  return { all, ranges };
+  return { all: await originRequests(network.topology, PATH), ranges: await originRequests(network.topology, PATH, "rangesByPath") };
 }
 
 describe("ranges of an object too large to store", () => {
