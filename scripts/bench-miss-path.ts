@@ -154,9 +154,9 @@ async function timed(
   }
 }
 
-const IDENTITY = { "accept-encoding": "identity" };
+export const IDENTITY = { "accept-encoding": "identity" };
 
-const round1 = (x: number) => Math.round(x * 10) / 10;
+export const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** A pause after a trip of `bytes`, long enough for its stores to finish behind the answer: 100 ms and 20 ms a MB. */
 const settle = (bytes: number) => new Promise((resolve) => setTimeout(resolve, 100 + Math.ceil(bytes / 50_000)));

@@ -7,6 +7,7 @@
  * proportion to its offset (by hand: 117 ms at the end of 30 MB, 5 at the start).
  */
 import { request } from "undici";
+import { IDENTITY, round1 } from "./bench-miss-path";
 import { median } from "./median";
 import { popAt, type Topology } from "./network";
 
@@ -18,8 +19,6 @@ export interface SeekTiming {
   /** endMs / startMs: 1 when a seek costs the same wherever it lands. */
   endOverStart: number;
 }
-
-const IDENTITY = { "accept-encoding": "identity" };
 
 /** One ranged GET's time to its last byte; anything but a hit's 206 of `length` bytes is an error, not a figure. */
 async function rangeMs(url: string, range: string, length: number): Promise<number> {
@@ -55,7 +54,7 @@ export async function measureSeeks(topology: Topology, bytes = 30_000_000, round
     starts.push(await rangeMs(url, "bytes=0-99", 100));
     ends.push(await rangeMs(url, "bytes=-100", 100));
   }
-  const startMs = Math.round(median(starts) * 10) / 10;
-  const endMs = Math.round(median(ends) * 10) / 10;
+  const startMs = round1(median(starts));
+  const endMs = round1(median(ends));
   return { bytes, startMs, endMs, endOverStart: Math.round((endMs / startMs) * 100) / 100 };
 }
