@@ -23,7 +23,7 @@
  *
  * It is bundled apart (esbuild, by network.ts) and never deployed.
  */
-import { frontCompressesStatus, frontCompressesType } from "../common/http/front-compression";
+import { frontMayEncode } from "../edge/compress/policy";
 import { parseQualityList, type QualityMember } from "../common/http/qvalues";
 
 interface Service {
@@ -55,8 +55,8 @@ function throughTheFront(response: Response, clientAcceptEncoding: string): Resp
     decoded.headers.delete("content-encoding");
     return decoded;
   }
-  const compresses = frontCompressesStatus(response.status) && frontCompressesType(response.headers.get("content-type"));
-  if (!compresses || /no-transform/i.test(response.headers.get("cache-control") ?? "")) return response;
+  // The same decision a POP makes when it says Vary for the front (edge/compress/policy.ts).
+  if (!frontMayEncode([...response.headers], response.status)) return response;
   // The runtime compresses a plain body it is told to send encoded. Brotli to a client that takes
   // it as readily as gzip, as Cloudflare serves it (Miniflare took the client's first-listed).
   const br = qualityOf(codings, "br");
