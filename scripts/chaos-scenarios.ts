@@ -517,11 +517,6 @@ export interface ErrorPageOriginResult {
   nextMissServedBy: string | null;
 }
 
-/**
- * FRA's nearest origin answers every request with a whole 503 page (a body
- * that arrives complete): the POP must count each as a gateway failure and
- * eject it after outlierDetection.consecutiveFailures, as for a refusal.
- */
 /** The origin that answered one new miss at the POP. */
 async function missOrigin(pop: TopologyPop): Promise<string | null> {
   const r = await request(`${pop.url}/gen/512?ttl=60&chaos-miss=${process.pid}-${++uniqueCounter}`, { dispatcher: LOAD_AGENT });
@@ -543,6 +538,11 @@ export async function untilPopSendsTo(pop: TopologyPop, originId: string): Promi
   }, 20_000);
 }
 
+/**
+ * FRA's nearest origin answers every request with a whole 503 page (a body
+ * that arrives complete): the POP must count each as a gateway failure and
+ * eject it after outlierDetection.consecutiveFailures, as for a refusal.
+ */
 export async function errorPageOrigin(topology: Topology, consecutiveFailures: number, colo = "FRA", originId = "eu-central", maxMisses = 30): Promise<ErrorPageOriginResult> {
   const pop = topology.pops.find((p) => p.colo === colo)!;
   const origin = topology.origins.find((o) => o.id === originId)!;
