@@ -1,15 +1,40 @@
 /**
  * The shield's store: Durable Object SQLite storage. A row per entry
- * (record, times, size), its body in chunks of 1 MiB (a row must stay under
+ * (record, times, size), its body in chunks of up to 1 MiB (a row must stay under
  * about 2 MB), written as it arrives and read as the reader pulls, so memory
  * holds a chunk, not a body, a retention after which it reads as absent, and a bound on the
  * bytes held (keys and records too): the entries stored longest ago go first.
+ * A body of known size being written can be read as its rows land (follow).
  */
 import { decodeRecord, encodeRecord, type StoredRecord, UNKNOWN_SIZE } from "./entry";
-import type { CacheStore, StoredItem, StoreBody } from "./store";
+import { GrowingBody } from "./growing-body";
+import type { CacheStore, FollowedBody, StoredItem, StoreBody } from "./store";
 import { concat } from "../body";
+import { offerToRuntime } from "../framed-body";
+import { waitAtMost } from "../wait";
 
 const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A streamed body's rows start small and double up to CHUNK_BYTES, and a row is written once
+ * ROW_AFTER_MS have passed since the last even when short: its readers (follow) get the first
+ * bytes as soon as a streamed miss answers (STREAM_AFTER_BYTES), and a trickling origin's bytes as
+ * they come rather than once a whole MiB has. Past the first few rows, rows are 1 MiB.
+ */
+const FIRST_ROW_BYTES = 16 * 1024;
+const ROW_AFTER_MS = 50;
+
+/**
+ * The longest a followed body's writer waits for its fastest reader to take a row (GrowingBody)
+ * before it writes on at its source's pace, its readers reading back from storage: a client that
+ * reads slowly, or not at all, never holds the origin's connection for long, or the fill.
+ */
+const FASTEST_READER_WAIT_MS = 5_000;
+
+/** The bytes row `n` of a stream holds when full. */
+function rowBytes(n: number): number {
+  return Math.min(CHUNK_BYTES, FIRST_ROW_BYTES * 2 ** n);
+}
 
 /**
  * What a row costs beyond its key, record and body: SQLite's page and index
@@ -23,6 +48,8 @@ const HELD_BYTES = `size + length(key) + length(record) + ${ROW_OVERHEAD_BYTES}`
 
 export class SqlStore implements CacheStore {
   private bytesHeld: number;
+  /** Bodies being written, by entry key, that readers may follow (the latest put per key). */
+  private readonly growing = new Map<string, { body: GrowingBody; record: StoredRecord; storedAt: number }>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -59,8 +86,10 @@ export class SqlStore implements CacheStore {
     // A body of one chunk is read at once; a larger one streams a chunk at a time (memory holds one).
     const bodyKey = row.body_key ?? key;
     if (row.size > CHUNK_BYTES) return { record, body: this.chunkStream(bodyKey, row.size), storedAt: row.stored_at };
-    const chunk = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = 0", bodyKey)][0];
-    const body = chunk ? new Uint8Array(chunk.data) : new Uint8Array(0);
+    // A streamed body's first rows are short (rowsOf): a small one may span a few.
+    const rows = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? ORDER BY n", bodyKey)].map((r) => new Uint8Array(r.data));
+    const bytes = rows.reduce((sum, r) => sum + r.byteLength, 0);
+    const body = rows.length === 1 ? (rows[0] as Uint8Array) : concat(rows, bytes);
     if (body.byteLength !== row.size) {
       // Cut off on its way in: never served.
       this.remove(key, row.held);
@@ -89,23 +118,47 @@ export class SqlStore implements CacheStore {
     });
   }
 
+  /**
+   * The body being put at `key` now, read as its rows are written; undefined when none is. Only a
+   * streamed body of known size is followed (its size is the entry's from the start). Registered
+   * by put before it first awaits, so a caller that has just called put can follow at once.
+   */
+  follow(key: string): FollowedBody | undefined {
+    const growing = this.growing.get(key);
+    if (!growing) return undefined;
+    const size = growing.record.kind === "entry" ? growing.record.meta.size : 0;
+    return { record: growing.record, storedAt: growing.storedAt, body: runtimeReader(growing.body, size) ?? growing.body.reader(), started: growing.body.started };
+  }
+
   async put(key: string, record: StoredRecord, body: StoreBody, retentionSeconds: number, storedAt: number): Promise<void> {
     const encoded = encodeRecord(record);
     const overhead = key.length + encoded.length + ROW_OVERHEAD_BYTES;
     // The body's chunks are written under a name of their own as they arrive (memory holds one
     // chunk), and become the entry's only once it is whole: a body that fails leaves the old entry.
     const bodyKey = `${key}\u0000${crypto.randomUUID()}`;
-    let size = 0;
+    const followable = body instanceof ReadableStream && record.kind === "entry" && record.meta.size !== UNKNOWN_SIZE;
+    const growing = followable ? { body: this.growingBody(bodyKey), record, storedAt } : undefined;
+    if (growing) this.growing.set(key, growing);
     try {
-      size = await this.writeChunks(bodyKey, body, this.maxBytes - overhead);
+      const size = await this.writeChunks(bodyKey, body, this.maxBytes - overhead, growing?.body);
       // A body that is not the size its record gives (one cut off on its way) is never the entry.
       if (record.kind === "entry" && record.meta.size !== UNKNOWN_SIZE && size !== record.meta.size) {
         throw new Error(`a body of ${size} bytes for an entry of ${record.meta.size}`);
       }
+      this.insertEntry(key, encoded, storedAt, retentionSeconds, size, overhead, bodyKey);
+      // Its readers read on from the entry's rows, which stay until it is replaced or removed.
+      growing?.body.ended();
     } catch (err) {
       this.sql.exec("DELETE FROM chunks WHERE key = ?", bodyKey);
+      growing?.body.ended(err instanceof Error ? err : new Error(String(err)));
       throw err;
+    } finally {
+      if (growing && this.growing.get(key) === growing) this.growing.delete(key);
     }
+  }
+
+  /** Makes a written body the entry at `key`, in place of any before it, within the bound. */
+  private insertEntry(key: string, encoded: string, storedAt: number, retentionSeconds: number, size: number, overhead: number, bodyKey: string): void {
     // The same count as HELD_BYTES (SQLite's length() counts characters; ours are ASCII once encoded).
     const held = size + overhead;
     const previous = [...this.sql.exec<{ held: number }>(`SELECT ${HELD_BYTES} AS held FROM entries WHERE key = ?`, key)][0];
@@ -124,53 +177,61 @@ export class SqlStore implements CacheStore {
     this.bytesHeld += held;
   }
 
-  /** Writes a body as rows of CHUNK_BYTES under `key`; its size. More than `maxBytes`: an error. */
-  private async writeChunks(key: string, body: StoreBody, maxBytes: number): Promise<number> {
-    if (body === null) return 0;
-    let n = 0;
-    let size = 0;
-    let buffered: Uint8Array[] = [];
-    let bufferedBytes = 0;
-    /** Writes whole rows of what is buffered (and the rest too, when `final`), keeping the remainder. */
-    const flush = (final: boolean) => {
-      if (bufferedBytes < CHUNK_BYTES && !(final && bufferedBytes > 0)) return;
-      const all = concat(buffered, bufferedBytes);
-      let at = 0;
-      for (; all.byteLength - at >= CHUNK_BYTES || (final && at < all.byteLength); at += CHUNK_BYTES) {
-        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, all.subarray(at, at + CHUNK_BYTES));
-      }
-      buffered = at < all.byteLength ? [all.subarray(at)] : [];
-      bufferedBytes = all.byteLength - at;
-    };
-    const add = (bytes: Uint8Array) => {
-      size += bytes.byteLength;
-      if (size > maxBytes) throw new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
-      buffered.push(bytes);
-      bufferedBytes += bytes.byteLength;
-      flush(false);
-    };
-    if (body instanceof Uint8Array) add(body);
-    else if (isByteStream(body)) return this.writeRows(key, body.getReader({ mode: "byob" }), maxBytes);
-    else {
-      const reader = body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        add(value);
-      }
-    }
-    flush(true);
-    return size;
+  /** A body written under `bodyKey`, its rows read back one at a time. */
+  private growingBody(bodyKey: string): GrowingBody {
+    return new GrowingBody((n) => {
+      const row = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = ?", bodyKey, n)][0];
+      return row && new Uint8Array(row.data);
+    });
   }
 
   /**
-   * A byte stream (the runtime's, as a streamed miss's store side is) read straight into one row's
-   * buffer, used again for each row: SQLite copies a row's bytes as it is inserted. Its size.
+   * Writes a body as rows under `key` (a whole body in rows of CHUNK_BYTES, a stream's as rowsOf
+   * says), telling `growing`'s readers of each; its size. More than `maxBytes`: an error.
    */
-  private async writeRows(key: string, reader: ReadableStreamBYOBReader, maxBytes: number): Promise<number> {
-    let buffer = new ArrayBuffer(CHUNK_BYTES);
+  private async writeChunks(key: string, body: StoreBody, maxBytes: number, growing?: GrowingBody): Promise<number> {
+    if (body === null) return 0;
+    const rows = this.rowsOf(key, growing);
+    const tooLarge = () => new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
+    if (body instanceof Uint8Array) {
+      if (body.byteLength > maxBytes) throw tooLarge();
+      for (let at = 0; at < body.byteLength; at += CHUNK_BYTES) rows.write(body.subarray(at, at + CHUNK_BYTES));
+      return body.byteLength;
+    }
+    if (isByteStream(body)) return this.writeRows(body.getReader({ mode: "byob" }), maxBytes, rows);
+    const reader = body.getReader();
+    let size = 0;
+    let buffered: Uint8Array[] = [];
+    let bufferedBytes = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (value && !done) {
+        size += value.byteLength;
+        if (size > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          throw tooLarge();
+        }
+        buffered.push(value);
+        bufferedBytes += value.byteLength;
+      }
+      if ((done && bufferedBytes > 0) || rows.due(bufferedBytes)) {
+        const all = concat(buffered, bufferedBytes);
+        for (let at = 0; at < all.byteLength; at += CHUNK_BYTES) rows.write(all.subarray(at, at + CHUNK_BYTES));
+        buffered = [];
+        bufferedBytes = 0;
+        await rows.room();
+      }
+      if (done) return size;
+    }
+  }
+
+  /**
+   * A byte stream (the runtime's, as a streamed miss's store side is) read straight into each row's
+   * buffer, one of its own per row (its readers may still hold the last, GrowingBody). Its size.
+   */
+  private async writeRows(reader: ReadableStreamBYOBReader, maxBytes: number, rows: RowWriter): Promise<number> {
+    let buffer = rows.nextBuffer();
     let filled = 0;
-    let n = 0;
     let size = 0;
     for (;;) {
       const { done, value } = await reader.read(new Uint8Array(buffer, filled));
@@ -183,12 +244,41 @@ export class SqlStore implements CacheStore {
           throw new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
         }
       }
-      if (filled === CHUNK_BYTES || (done && filled > 0)) {
-        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, new Uint8Array(buffer, 0, filled));
+      if ((done && filled > 0) || filled === buffer.byteLength || rows.due(filled)) {
+        rows.write(new Uint8Array(buffer, 0, filled));
         filled = 0;
+        if (!done) buffer = rows.nextBuffer();
+        await rows.room();
       }
       if (done) return size;
     }
+  }
+
+  /** The rows of one body, numbered from 0 as they are written; each told to the body's readers. */
+  private rowsOf(key: string, growing: GrowingBody | undefined): RowWriter {
+    let n = 0;
+    let lastRowAt = this.now();
+    /** Whether the writer still keeps within reach of its fastest reader (GrowingBody). */
+    let paced = growing !== undefined;
+    return {
+      room: async () => {
+        const wait = paced ? growing?.room() : undefined;
+        if (wait)
+          paced = await waitAtMost(
+            wait.then(() => true),
+            FASTEST_READER_WAIT_MS,
+            false,
+          );
+      },
+      due: (filled) => filled >= rowBytes(n) || (filled > 0 && this.now() - lastRowAt >= ROW_AFTER_MS),
+      // A fresh 1 MiB buffer a row faulted in 30 MB of new pages for a 30 MB body, the larger part of a shard's CPU for it.
+      nextBuffer: () => growing?.spareBuffer(rowBytes(n)) ?? new ArrayBuffer(rowBytes(n)),
+      write: (bytes) => {
+        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, bytes);
+        lastRowAt = this.now();
+        growing?.rowWritten(bytes);
+      },
+    };
   }
 
   async delete(key: string): Promise<boolean> {
@@ -220,6 +310,47 @@ export class SqlStore implements CacheStore {
       this.remove(oldest.key, oldest.held);
     }
   }
+}
+
+/**
+ * A reader of a growing body as the runtime's stream of its length: each row is written to it and
+ * released once the write has resolved, when the runtime has taken its bytes (guarded-pump.ts
+ * relies on the same), so that its buffer can be filled again. Undefined off workerd.
+ */
+function runtimeReader(growing: GrowingBody, size: number): ReadableStream<Uint8Array> | undefined {
+  if (typeof FixedLengthStream === "undefined" || size < 0) return undefined;
+  const carrier = new FixedLengthStream(size);
+  const writer = carrier.writable.getWriter();
+  const position = growing.join();
+  void (async () => {
+    try {
+      for (let next = await growing.take(position); next !== "end"; next = await growing.take(position)) {
+        await writer.write(next.bytes);
+        // Only a write that resolved frees the buffer: a failed one's bytes are never known to be out.
+        next.release();
+      }
+      await writer.close();
+    } catch (err) {
+      // The write failed, or its client went: the stream errors (a body that ends short is never whole).
+      await writer.abort(err).catch(() => undefined);
+    } finally {
+      growing.leave(position);
+    }
+  })();
+  // Already the runtime's stream of its length: deliver sends it as it is. Piped through another
+  // FixedLengthStream it took no chunk at all under workerd (in-step-pump.ts saw the same).
+  offerToRuntime(carrier.readable, (length) => (length === size ? carrier.readable : undefined));
+  return carrier.readable;
+}
+
+interface RowWriter {
+  /** Whether a row of `filled` bytes is due now: full for its place, or waited for long enough. */
+  due(filled: number): boolean;
+  /** A buffer for the next row, of what it holds when full: a spare one of the body's readers' when there is one. */
+  nextBuffer(): ArrayBuffer;
+  /** Settles when the next row may be written: within reach of the fastest reader, or once it stopped moving. */
+  room(): Promise<void>;
+  write(bytes: Uint8Array): void;
 }
 
 /** Whether a stream can be read into buffers of our own (a byte stream: the runtime's, a socket's). */

@@ -16,6 +16,16 @@ export interface StoredItem {
 
 export type StoreBody = ReadableStream<Uint8Array> | Uint8Array | null;
 
+/** A body being put, read as it is written (CacheStore.follow). */
+export interface FollowedBody {
+  record: StoredRecord;
+  storedAt: number;
+  /** The body from its start, each part once it is stored; it errors if the put fails. */
+  body: ReadableStream<Uint8Array>;
+  /** Resolves once its first bytes are stored (or it ended empty); rejects when the put failed before. */
+  started: Promise<void>;
+}
+
 export interface CacheStore {
   get(key: string): Promise<StoredItem | undefined>;
   /** Resolves once the whole body is stored; rejects (and keeps nothing) when the body fails. */
@@ -27,4 +37,12 @@ export interface CacheStore {
    * undefined otherwise. Optional: a store without it has its bodies read from their start.
    */
   getRange?(key: string, start: number, end: number, stored: { storedAt: number; size: number }): Promise<ReadableStream<Uint8Array> | undefined>;
+  /**
+   * The streamed body of known size being put at `key` now, read as it is written, so that
+   * any number of clients share one fill, each at its own pace; undefined when no such put is
+   * under way. A put must be followable as soon as `put` has been called (before it awaits).
+   * Optional: a store without it (the Cache API, whose puts cannot be read until whole) has
+   * each client of a large object fill on its own.
+   */
+  follow?(key: string): FollowedBody | undefined;
 }
