@@ -37,6 +37,8 @@ import { RateLimiter } from "../common/rate-limit";
 /** What a collapsed request receives from the request that went forward for it. */
 export type FillOutcome =
   | { kind: "shared"; variantKey: string; meta: EntryMeta; body: Uint8Array }
+  /** Too large to share from memory, stored where it can be read as it is written: followers read it there (Tiers.follow). */
+  | { kind: "following"; variantKey: string; meta: EntryMeta }
   /** Not storable, or too big to share: followers go forward themselves. */
   | { kind: "not-shared" };
 

@@ -13,7 +13,7 @@ import { offerRanges } from "../ranged-body";
 import { waitAtMost } from "../wait";
 import { knownSize, retentionSeconds, UNKNOWN_SIZE, type EntryMeta, type StoredRecord, type VaryManifest } from "./entry";
 import type { MemoryTier } from "./memory-tier";
-import type { CacheStore, StoreBody } from "./store";
+import type { CacheStore, FollowedBody, StoreBody } from "./store";
 
 /** A stored entry found by a lookup. */
 export interface Found {
@@ -188,6 +188,26 @@ export class Tiers {
     const again = await this.store.get(key);
     if (!again || again.storedAt !== now) return void cancelBody(again?.body ?? null);
     await this.put(key, { kind: "entry", meta: { ...meta, size: total } }, again.body, retention, now);
+  }
+
+  /**
+   * A large body of known size kept at its origin's pace and read back as it is written, by its
+   * own client and by any collapsed onto its fill (CacheStore.follow). Undefined, `body` never
+   * called, where the second tier cannot be followed or takes no writes now.
+   */
+  keepFollowed(key: string, meta: EntryMeta, body: () => ReadableStream<Uint8Array>, now: number): { kept: Promise<boolean>; read: FollowedBody } | undefined {
+    const store = this.store;
+    if (!store.follow || meta.size === UNKNOWN_SIZE || !this.secondTierWritable()) return undefined;
+    const kept = this.put(key, { kind: "entry", meta }, body(), this.retention(meta), now);
+    const read = store.follow(key);
+    // The store's contract (store.ts): a put is followable once called. Broken, it is our bug.
+    if (!read) throw new Error("a followable store had no put under way to follow");
+    return { kept, read };
+  }
+
+  /** The body being kept at `key` now, read as it is written: for a request collapsed onto its fill. */
+  follow(key: string): FollowedBody | undefined {
+    return this.store.follow?.(key);
   }
 
   /** Re-stores an entry freshened by a 304, in both tiers. */

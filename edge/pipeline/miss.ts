@@ -7,13 +7,13 @@
  */
 import { variantKey, varyFields } from "../../common/cache-key";
 import { declaredLength } from "../body";
+import type { EntryMeta } from "../cache/entry";
 import type { Found } from "../cache/tiers";
 import { forward, forwardHeaders } from "../forward";
 import type { ForwardReason } from "../http/cache-status";
 import { currentAge } from "../http/freshness";
 import { headersFrom } from "../http/headers";
 import { resolveRange } from "../http/range";
-import type { FillOutcome } from "../pop";
 import { SLICE_WITHIN_BYTES } from "../ranged-body";
 import { budgetLeft, type Transaction } from "../transaction";
 import { waitAtMost } from "../wait";
@@ -29,12 +29,10 @@ export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<
   const leader = tx.pop.fills.leaderOf(tx.primaryKey);
   if (leader) {
     const outcome = await waitAtMost(leader, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs), { kind: "not-shared" as const });
-    if (outcome.kind === "shared" && sameVariant(tx, outcome)) {
-      tx.pop.counters.collapsed++;
-      const found: Found = { key: outcome.variantKey, meta: outcome.meta, body: outcome.body, tier: "memory" };
-      const age = currentAge(outcome.meta.initialAge, outcome.meta.responseTime, Date.now());
-      const cacheStatus = cacheStatusOf(tx, { fwd: reason, fwdStatus: outcome.meta.status, ttl: outcome.meta.freshness - age, collapsed: true });
-      return { to: "deliver", found, cacheStatus, age, heldFields: outcome.meta.noCacheFields };
+    if (outcome.kind === "shared" && sameVariant(tx, outcome)) return collapsedOnto(tx, reason, { key: outcome.variantKey, meta: outcome.meta, body: outcome.body });
+    if (outcome.kind === "following" && sameVariant(tx, outcome)) {
+      const body = await followed(tx, outcome.variantKey);
+      if (body) return collapsedOnto(tx, reason, { key: outcome.variantKey, meta: outcome.meta, body });
     }
     // Not shareable: go forward on our own.
     return fill(tx, reason, { manifest, stream: true });
@@ -42,7 +40,36 @@ export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<
   return tx.pop.fills.lead(tx.primaryKey, { kind: "not-shared" }, (settle, hold) => fill(tx, reason, { manifest, settle, hold, stream: true }));
 }
 
-function sameVariant(tx: Transaction, outcome: Extract<FillOutcome, { kind: "shared" }>): boolean {
+/** A request answered from the fill it collapsed onto: its body whole, or as it is stored. */
+function collapsedOnto(tx: Transaction, reason: ForwardReason, fill: { key: string; meta: EntryMeta; body: Uint8Array | ReadableStream<Uint8Array> }): Step {
+  tx.pop.counters.collapsed++;
+  const found: Found = { key: fill.key, meta: fill.meta, body: fill.body, tier: fill.body instanceof Uint8Array ? "memory" : "cache-api" };
+  const age = currentAge(fill.meta.initialAge, fill.meta.responseTime, Date.now());
+  const cacheStatus = cacheStatusOf(tx, { fwd: reason, fwdStatus: fill.meta.status, ttl: fill.meta.freshness - age, collapsed: true });
+  return { to: "deliver", found, cacheStatus, age, heldFields: fill.meta.noCacheFields };
+}
+
+/**
+ * The leader's body as its store writes it, once its first bytes are stored (within the wait a
+ * collapsed request has); undefined when that put is over or failed: then this request fills itself.
+ */
+async function followed(tx: Transaction, key: string): Promise<ReadableStream<Uint8Array> | undefined> {
+  const read = tx.pop.tiers.follow(key);
+  if (!read) return undefined;
+  const started = await waitAtMost(
+    read.started.then(
+      () => true,
+      () => false,
+    ),
+    budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs),
+    false,
+  );
+  if (started) return read.body;
+  void read.body.cancel().catch(() => undefined);
+  return undefined;
+}
+
+function sameVariant(tx: Transaction, outcome: { variantKey: string; meta: EntryMeta }): boolean {
   const fields = varyFields(headersFrom(outcome.meta.headers).get("vary")).filter((f) => f !== "accept-encoding");
   if (fields.length === 0) return true;
   return variantKey(tx.primaryKey, fields, tx.request.headers, tx.pop.config.cache.vary) === outcome.variantKey;

@@ -6,13 +6,14 @@
  * stored as they stream, paced by their client.
  */
 import { variantKey, varyFields } from "../../common/cache-key";
-import { declaredLength, type ReadBody, readBounded, type StreamAfter, teeInStep } from "../body";
+import { declaredLength, OriginBodyError, type ReadBody, readBounded, type StreamAfter, teeInStep } from "../body";
 import { UNKNOWN_SIZE, type EntryMeta, type VaryManifest } from "../cache/entry";
 import { variantInRequest } from "../compress/variants";
 import type { CacheStatusEntry } from "../http/cache-status";
-import { sendAndStoreByRuntime, type SentAndStored } from "../framed-body";
+import { sendAndStoreByRuntime, sendByRuntime, type SentAndStored } from "../framed-body";
 import { splitFill } from "../split-fill";
 import { buildEntryMeta } from "../cache/record";
+import type { FollowedBody } from "../cache/store";
 import { decodable, decodeStream, limitDecoded, originCoding } from "../compress/decode";
 import type { Representation } from "../deliver";
 import type { ForwardResult } from "../forward";
@@ -21,7 +22,7 @@ import { storeDecision, type StoreDecision } from "../http/storable";
 import { governingDirectives } from "../http/targeted";
 import type { CacheDirectives } from "../http/cache-control";
 import type { FillOutcome } from "../pop";
-import type { Transaction } from "../transaction";
+import { budgetLeft, type Transaction } from "../transaction";
 import { deliverStored, deliverTo } from "./deliver-stored";
 import { waitAtMost } from "../wait";
 import { cacheStatusOf, done, type Step } from "./steps";
@@ -105,27 +106,74 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   // decompression bomb ends in a clean 502, not a cut connection.
   const streams = options.stream === true && !rep.decoded && !variantInRequest(tx, [...originHeaders], response.status, rep.length);
   const startAfter = streams ? { bytes: STREAM_AFTER_BYTES, ms: streamAfterMsOf(originHeaders, cacheConfig.streamAfterMs) } : undefined;
+  // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
+  const ownFields = privateFieldsOf(originHeaders, directives);
+  const { body: originBody, length } = rep;
+  if (startAfter?.ms === Infinity && originBody && length !== undefined && length > cacheConfig.memoryEntryMaxBytes) {
+    const now = Date.now();
+    const meta = entryMetaOf(tx, result, originHeaders, length);
+    // The runtime's own stream of the body when it has one: read in JavaScript, 4 KiB at a time,
+    // 30 MB cost the shard twice the CPU (npm run bench).
+    const kept = tx.pop.tiers.keepFollowed(key, meta, () => sendByRuntime(originBody, length) ?? originBody, now);
+    if (kept) {
+      noteStored(tx, { meta, keyFields, manifest: options.manifest, now }, status);
+      return done(withOwnFields(await followedFill(tx, { key, meta, ...kept }, status, rep, options), ownFields));
+    }
+  }
   const body = (await sentAndStoredInStep(tx, rep, startAfter)) ?? (await readBounded(rep.body, cacheConfig.memoryEntryMaxBytes, tx.deadline, startAfter));
   if (body.kind === "complete" && body.bytes.byteLength > cacheConfig.maxObjectBytes) return passOn(body.bytes, body.bytes.byteLength);
   const now = Date.now();
   // A streamed body without Content-Length has its size recorded once it has passed whole (keepStreamed).
-  const size = body.kind === "complete" ? body.bytes.byteLength : (rep.length ?? UNKNOWN_SIZE);
-  const meta = buildEntryMeta({
-    key: tx.primaryKey,
-    status: response.status,
-    headers: originHeaders,
-    requestTime: result.requestTime,
-    responseTime: result.responseTime,
-    size,
-    originId: result.originId,
-  });
-  status.stored = true;
-  status.ttl = meta.freshness - Math.floor(meta.initialAge);
-  tx.pop.counters.stored++;
-  if (keyFields.length > 0) tx.pop.tiers.recordVary(tx.primaryKey, keyFields, options.manifest, now, (p) => tx.ctx.waitUntil(p));
-  // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
-  const ownFields = privateFieldsOf(originHeaders, directives);
+  const meta = entryMetaOf(tx, result, originHeaders, body.kind === "complete" ? body.bytes.byteLength : (rep.length ?? UNKNOWN_SIZE));
+  noteStored(tx, { meta, keyFields, manifest: options.manifest, now }, status);
   return done(withOwnFields(keptAndAnswered(tx, { key, meta, body, now }, status, rep, { ...options, stream: streams }), ownFields));
+}
+
+/** The entry a fill stores: its answer's fields and times, and its body's size. */
+function entryMetaOf(tx: Transaction, result: Extract<ForwardResult, { ok: true }>, headers: Headers, size: number): EntryMeta {
+  const { response, requestTime, responseTime, originId } = result;
+  return buildEntryMeta({ key: tx.primaryKey, status: response.status, headers, requestTime, responseTime, size, originId });
+}
+
+/** A fill that is stored: told to Cache-Status and the counters, and its vary manifest recorded. */
+function noteStored(tx: Transaction, fill: { meta: EntryMeta; keyFields: string[]; manifest?: VaryManifest; now: number }, status: CacheStatusEntry): void {
+  status.stored = true;
+  status.ttl = fill.meta.freshness - Math.floor(fill.meta.initialAge);
+  tx.pop.counters.stored++;
+  if (fill.keyFields.length > 0) tx.pop.tiers.recordVary(tx.primaryKey, fill.keyFields, fill.manifest, fill.now, (p) => tx.ctx.waitUntil(p));
+}
+
+/**
+ * A large miss where the store can be read as it is written (a shard's SQLite rows): the body is
+ * stored at its origin's pace, and this client and every request collapsed onto the fill read it
+ * back as it lands, as Varnish streams a busy object: one origin fetch however many ask, none
+ * paced by another's connection, a row per reader in memory. The client is answered once the
+ * first bytes are stored, so a body that fails before then is retried, as before any first byte.
+ */
+async function followedFill(
+  tx: Transaction,
+  fill: { key: string; meta: EntryMeta; kept: Promise<boolean>; read: FollowedBody },
+  status: CacheStatusEntry,
+  rep: OriginRepresentation,
+  options: StoreOptions,
+): Promise<Response> {
+  const { key, meta, kept, read } = fill;
+  tx.ctx.waitUntil(kept);
+  options.hold?.(kept);
+  options.settle?.({ kind: "following", variantKey: key, meta });
+  const started = await waitAtMost(
+    read.started.then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    ),
+    budgetLeft(tx),
+    new OriginBodyError("stalled", "origin body stalled: the request's deadline came first"),
+  );
+  if (started) {
+    void read.body.cancel().catch(() => undefined);
+    throw started;
+  }
+  return sentAsItComes(tx, meta, rep, status, read.body);
 }
 
 /** A fill's body: read (whole, or its start and a stream of it all), or its client's and its store's streams at once. */
