@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { GrowingBody, RECENT_ROWS } from "./growing-body";
+import { GrowingBody, RECENT_ROWS, RowMemory } from "./growing-body";
 
 /** A growing body over rows kept in an array (the store's part), counting the rows read back from it. */
-function growing() {
+function growing(memory?: RowMemory) {
   const stored: Uint8Array[] = [];
   const readBack: number[] = [];
   const body = new GrowingBody((n) => {
     readBack.push(n);
     return stored[n];
-  });
+  }, memory);
   const write = (...values: number[]) => {
     const row = Uint8Array.from(values);
     stored.push(row);
@@ -144,5 +144,24 @@ describe("GrowingBody, its writer", () => {
     if (held !== "end") held.release();
     expect(body.spareBuffer(8)).toBe(buffers[0]);
     expect(body.spareBuffer(8)).toBeUndefined();
+  });
+});
+
+describe("GrowingBody, its memory", () => {
+  it("keeps rows in memory within the store's bound for all its bodies, and gives it all back when whole", async () => {
+    const memory = new RowMemory(5);
+    const { body: first, write: writeFirst, readBack } = growing(memory);
+    const { write: writeSecond } = growing(memory);
+    writeSecond(1, 2, 3); // another fill's row: 3 of the 5 bytes
+    const reader = first.reader().getReader();
+    writeFirst(4, 5);
+    expect((await reader.read()).value).toEqual(Uint8Array.from([4, 5]));
+    writeFirst(6, 7);
+    // Past the bound: read back from the store, though the reader keeps up.
+    expect((await reader.read()).value).toEqual(Uint8Array.from([6, 7]));
+    expect(readBack).toEqual([1]);
+    expect(memory.bytes).toBe(5);
+    first.ended();
+    expect(memory.bytes).toBe(3);
   });
 });

@@ -22,6 +22,27 @@
 /** How many rows the writer may be ahead of the fastest reader; kept in memory. */
 export const RECENT_ROWS = 4;
 
+/**
+ * The bytes a store's growing bodies keep in memory (recent rows, spare buffers), within one
+ * bound for them all: past it a row is read back from the store instead, so a shard filling many
+ * large objects at once holds no more than this of them.
+ */
+export class RowMemory {
+  private held = 0;
+  constructor(readonly limit: number) {}
+  take(bytes: number): boolean {
+    if (this.held + bytes > this.limit) return false;
+    this.held += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.held = Math.max(0, this.held - bytes);
+  }
+  get bytes(): number {
+    return this.held;
+  }
+}
+
 /** A reader's place: how many rows it has taken. */
 export interface ReaderPosition {
   taken: number;
@@ -62,7 +83,10 @@ export class GrowingBody {
    */
   readonly started: Promise<void>;
 
-  constructor(private readonly readRow: (n: number) => Uint8Array | undefined) {
+  constructor(
+    private readonly readRow: (n: number) => Uint8Array | undefined,
+    private readonly memory = new RowMemory(Number.POSITIVE_INFINITY),
+  ) {
     this.started = new Promise<void>((resolve, reject) => {
       this.markStarted = resolve;
       this.failStart = reject;
@@ -73,8 +97,8 @@ export class GrowingBody {
 
   /** The writer wrote one more row, `bytes`, which it leaves as they are until their buffer is spare again. */
   rowWritten(bytes: Uint8Array): void {
-    this.recent.set(this.rows, { bytes, holders: 0, evicted: false });
     this.evict(this.rows - RECENT_ROWS);
+    if (this.memory.take(bytes.byteLength)) this.recent.set(this.rows, { bytes, holders: 0, evicted: false });
     this.rows++;
     this.markStarted();
     this.wake();
@@ -86,7 +110,7 @@ export class GrowingBody {
     this.state = error ? { kind: "failed", error } : { kind: "whole" };
     // Readers still behind read on from the store, which holds every row; nothing is written again.
     for (const n of [...this.recent.keys()]) this.evict(n);
-    this.spare.length = 0;
+    for (const buffer of this.spare.splice(0)) this.memory.give(buffer.byteLength);
     if (error) this.failStart(error);
     else this.markStarted();
     this.wake();
@@ -104,7 +128,9 @@ export class GrowingBody {
   /** A buffer of `bytes` no reader holds any more, for the writer's next row; undefined when none. */
   spareBuffer(bytes: number): ArrayBuffer | undefined {
     const at = this.spare.findIndex((buffer) => buffer.byteLength === bytes);
-    return at < 0 ? undefined : this.spare.splice(at, 1)[0];
+    if (at < 0) return undefined;
+    this.memory.give(bytes);
+    return this.spare.splice(at, 1)[0];
   }
 
   /** Readers waiting for a row now (for tests and the store's bookkeeping). */
@@ -188,6 +214,7 @@ export class GrowingBody {
     const row = this.recent.get(n);
     if (!row) return;
     this.recent.delete(n);
+    this.memory.give(row.bytes.byteLength);
     row.evicted = true;
     if (row.holders === 0) this.spareOf(row);
   }
@@ -200,7 +227,8 @@ export class GrowingBody {
     const { buffer, byteOffset, byteLength } = row.bytes;
     if (this.state.kind !== "writing" || byteOffset !== 0 || !(buffer instanceof ArrayBuffer) || buffer.byteLength !== byteLength) return;
     const larger = this.spare.filter((kept) => kept.byteLength >= byteLength);
-    if (larger.length >= 2) return;
+    if (larger.length >= 2 || !this.memory.take(byteLength)) return;
+    for (const smaller of this.spare.filter((kept) => kept.byteLength < byteLength)) this.memory.give(smaller.byteLength);
     this.spare.splice(0, this.spare.length, ...larger, buffer);
   }
 

@@ -7,7 +7,7 @@
  * A body of known size being written can be read as its rows land (follow).
  */
 import { decodeRecord, encodeRecord, type StoredRecord, UNKNOWN_SIZE } from "./entry";
-import { GrowingBody } from "./growing-body";
+import { GrowingBody, RowMemory } from "./growing-body";
 import type { CacheStore, FollowedBody, StoredItem, StoreBody } from "./store";
 import { concat } from "../body";
 import { offerToRuntime } from "../framed-body";
@@ -31,6 +31,12 @@ const ROW_AFTER_MS = 50;
  */
 const FASTEST_READER_WAIT_MS = 5_000;
 
+/**
+ * What a shard's followed bodies keep in memory at most, all together (RowMemory): 8 fills of 4 MiB
+ * at once. A Durable Object has 128 MB; past this, rows are read back from storage.
+ */
+const FOLLOWED_MEMORY_BYTES = 32 * 1024 * 1024;
+
 /** The bytes row `n` of a stream holds when full. */
 function rowBytes(n: number): number {
   return Math.min(CHUNK_BYTES, FIRST_ROW_BYTES * 2 ** n);
@@ -50,6 +56,7 @@ export class SqlStore implements CacheStore {
   private bytesHeld: number;
   /** Bodies being written, by entry key, that readers may follow (the latest put per key). */
   private readonly growing = new Map<string, { body: GrowingBody; record: StoredRecord; storedAt: number }>();
+  private readonly rowMemory = new RowMemory(FOLLOWED_MEMORY_BYTES);
 
   constructor(
     private readonly sql: SqlStorage,
@@ -179,10 +186,11 @@ export class SqlStore implements CacheStore {
 
   /** A body written under `bodyKey`, its rows read back one at a time. */
   private growingBody(bodyKey: string): GrowingBody {
-    return new GrowingBody((n) => {
+    const readRow = (n: number) => {
       const row = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = ?", bodyKey, n)][0];
       return row && new Uint8Array(row.data);
-    });
+    };
+    return new GrowingBody(readRow, this.rowMemory);
   }
 
   /**
