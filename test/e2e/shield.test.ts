@@ -38,6 +38,20 @@ const originRequests = (path: string) => originRequestsOf(network.topology, path
  */
 const hitAtFra = (path: string) => waitFor(`a hit at FRA for ${path}`, async () => ((await get("FRA", path)).cacheStatus.includes("Outpost-FRA;hit") ? true : undefined));
 
+/** A cold object of `bytes`: its path, its bytes as the origin sends them, and the origin's fetches of it since. */
+async function coldLarge(bytes: number): Promise<{ path: string; whole: Buffer; originFetches: () => Promise<number> }> {
+  const path = unique(`/gen/${bytes}?ttl=60`);
+  const origin = network.topology.origins.find((o) => o.id === "eu-central")!;
+  const whole = Buffer.from(await (await fetch(`${origin.url}${path}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
+  const before = await originRequests(`/gen/${bytes}`);
+  return { path, whole, originFetches: async () => (await originRequests(`/gen/${bytes}`)) - before };
+}
+
+/** A body as a POP's client gets it. */
+async function bodyAt(colo: string, path: string): Promise<Buffer> {
+  return Buffer.from(await (await fetch(`${popUrl(colo)}${path}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
+}
+
 /** Each test its own generated size, so origin counts by path are its own. */
 let size = 7000;
 const fresh = (ttl: number) => coldObject(size++, ttl);
@@ -120,41 +134,30 @@ describe("the shield tier", () => {
 
   it("a cold object too large for memory costs the origin one request however many ask at once, each client getting it whole", async () => {
     // Before, each client of a body past memory's bound fetched it again: seven clients, seven origin fetches.
-    const bytes = 12_000_000 + size++;
-    const path = unique(`/gen/${bytes}?ttl=60`);
-    const origin = network.topology.origins.find((o) => o.id === "eu-central")!;
-    const whole = Buffer.from(await (await fetch(`${origin.url}${path}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
-    const before = await originRequests(`/gen/${bytes}`);
+    const large = await coldLarge(12_000_000 + size++);
     const colos = ["FRA", "FRA", "FRA", "FRA", "IAD", "SIN", "GRU"];
-    const bodies = await Promise.all(
-      colos.map(async (colo) => Buffer.from(await (await fetch(`${popUrl(colo)}${path}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer())),
-    );
-    for (const body of bodies) expect(body.equals(whole)).toBe(true);
-    expect((await originRequests(`/gen/${bytes}`)) - before).toBe(1);
+    const bodies = await Promise.all(colos.map((colo) => bodyAt(colo, large.path)));
+    for (const body of bodies) expect(body.equals(large.whole)).toBe(true);
+    expect(await large.originFetches()).toBe(1);
   });
 
   it("a client that stops reading a large cold object holds neither the others who share its fill nor the origin", async () => {
     // Past what the sockets and runtimes between it and the shard hold (tens of MB on loopback), so the client's stall reaches the shard.
-    const bytes = 30_000_000 + size++;
-    const path = unique(`/gen/${bytes}?ttl=60`);
-    const origin = network.topology.origins.find((o) => o.id === "eu-central")!;
-    const whole = Buffer.from(await (await fetch(`${origin.url}${path}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
-    const before = await originRequests(`/gen/${bytes}`);
-    const stalled = await fetch(`${popUrl("FRA")}${path}`, { headers: { "accept-encoding": "identity" } });
+    const large = await coldLarge(30_000_000 + size++);
+    const stalled = await fetch(`${popUrl("FRA")}${large.path}`, { headers: { "accept-encoding": "identity" } });
     const reader = stalled.body!.getReader();
     const first = await reader.read();
     // FRA's client reads no more for now; IAD's, collapsed onto the same fill at the shield, reads it all.
     const askedAt = Date.now();
-    const other = Buffer.from(await (await fetch(`${popUrl("IAD")}${path}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
-    expect(other.equals(whole)).toBe(true);
+    expect((await bodyAt("IAD", large.path)).equals(large.whole)).toBe(true);
     // Paced by the stalled client, IAD's copy would wait out the shard writer's 5 s (FASTEST_READER_WAIT_MS).
     expect(Date.now() - askedAt).toBeLessThan(4000);
-    expect((await originRequests(`/gen/${bytes}`)) - before).toBe(1);
+    expect(await large.originFetches()).toBe(1);
     // The stalled client reads on, from the shield's storage, every byte.
     const chunks = [Buffer.from(first.value!)];
     for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(Buffer.from(next.value));
-    expect(Buffer.concat(chunks).equals(whole)).toBe(true);
-    expect((await originRequests(`/gen/${bytes}`)) - before).toBe(1);
+    expect(Buffer.concat(chunks).equals(large.whole)).toBe(true);
+    expect(await large.originFetches()).toBe(1);
   });
 
   it("a POP revalidates against the shield, which answers 304 from a copy another POP's revalidation freshened", async () => {

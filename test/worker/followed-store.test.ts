@@ -5,54 +5,18 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type EntryMeta, type StoredRecord, UNKNOWN_SIZE } from "../../edge/cache/entry";
+import { UNKNOWN_SIZE } from "../../edge/cache/entry";
 import { SqlStore } from "../../edge/cache/sql-store";
+import { bodyOf, bytes, entry, same } from "./store-fixtures";
 
 let unique = 0;
 const key = () => `https://cdn.test/followed/${Date.now()}-${++unique}`;
-
-function entry(size: number): StoredRecord {
-  const meta: EntryMeta = {
-    v: 1,
-    key: "https://cdn.test/x",
-    status: 200,
-    headers: [["content-type", "video/mp4"]],
-    requestTime: 1,
-    responseTime: 2,
-    initialAge: 0,
-    freshness: 60,
-    staleWhileRevalidate: 0,
-    staleIfError: 0,
-    mustRevalidate: false,
-    noCache: false,
-    tags: [],
-    size,
-    originId: "o",
-  };
-  return { kind: "entry", meta };
-}
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * seed) % 251;
-  return out;
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** A body the test feeds piece by piece, as an origin sends it. */
 function fed() {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const stream = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
   return { stream, send: (piece: Uint8Array) => controller.enqueue(piece), end: () => controller.close(), fail: (e: Error) => controller.error(e) };
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** Lets the store's writer take what it was sent. */
@@ -87,7 +51,7 @@ describe("shield SQLite store, followed as it is written", () => {
       const firstRest = (async () => {
         for (let next = await early.read(); !next.done; next = await early.read()) chunks.push(next.value);
       })();
-      const secondWhole = readAll(second!.body);
+      const secondWhole = bodyOf(second!.body);
       for (let at = 100_000; at < body.byteLength; at += 250_000) {
         origin.send(body.slice(at, at + 250_000));
         await turn();
@@ -95,11 +59,11 @@ describe("shield SQLite store, followed as it is written", () => {
       origin.end();
       await putting;
       await firstRest;
-      expect(same(await readAll(new Blob(chunks).stream()), body)).toBe(true);
+      expect(same(await bodyOf(new Blob(chunks).stream()), body)).toBe(true);
       expect(same(await secondWhole, body)).toBe(true);
       // Whole, it is the entry, and no put is under way to follow.
       expect(store.follow(k)).toBeUndefined();
-      expect(same(await readAll((await store.get(k))!.body as ReadableStream<Uint8Array>), body)).toBe(true);
+      expect(same(await bodyOf((await store.get(k))!.body as ReadableStream<Uint8Array>), body)).toBe(true);
     }));
 
   it("errors its readers, and keeps nothing, when the body fails on its way in", () =>
@@ -112,7 +76,7 @@ describe("shield SQLite store, followed as it is written", () => {
       await reader.started;
       origin.fail(new Error("origin went away"));
       await expect(putting).rejects.toThrow("origin went away");
-      await expect(readAll(reader.body)).rejects.toThrow("origin went away");
+      await expect(bodyOf(reader.body)).rejects.toThrow("origin went away");
       expect(await store.get(k)).toBeUndefined();
     }));
 

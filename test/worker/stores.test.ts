@@ -6,54 +6,16 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CacheApiTier } from "../../edge/cache/cache-api-tier";
-import type { EntryMeta, StoredRecord } from "../../edge/cache/entry";
+import type { StoredRecord } from "../../edge/cache/entry";
 import { MemoryTier, memoryStore } from "../../edge/cache/memory-tier";
 import { SqlStore } from "../../edge/cache/sql-store";
 import type { CacheStore } from "../../edge/cache/store";
+import { bodyOf, bytes, entry, same } from "./store-fixtures";
 
 type Runner = (test: (store: CacheStore) => Promise<void>) => Promise<void>;
 
 let unique = 0;
 const key = () => `https://cdn.test/contract/${Date.now()}-${++unique}`;
-
-function entry(size: number): StoredRecord {
-  const meta: EntryMeta = {
-    v: 1,
-    key: "https://cdn.test/x",
-    status: 200,
-    headers: [["content-type", "text/plain"]],
-    requestTime: 1,
-    responseTime: 2,
-    initialAge: 0,
-    freshness: 60,
-    staleWhileRevalidate: 0,
-    staleIfError: 0,
-    mustRevalidate: false,
-    noCache: false,
-    tags: ["t"],
-    size,
-    originId: "o",
-  };
-  return { kind: "entry", meta };
-}
-
-function bytes(n: number, seed = 7): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * seed) % 251;
-  return out;
-}
-
-/** Byte equality without a deep-equal walk over millions of elements. */
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-async function bodyOf(body: ReadableStream<Uint8Array> | Uint8Array | null): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0);
-  return body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
-}
 
 function contract(name: string, run: Runner, options: { largeBody: boolean }) {
   describe(`${name} store`, () => {
