@@ -39,7 +39,7 @@ export type FillOutcome =
   | { kind: "shared"; variantKey: string; meta: EntryMeta; body: Uint8Array }
   /** Too large to share from memory, stored where it can be read as it is written: followers read it there (Tiers.follow). */
   | { kind: "following"; variantKey: string; meta: EntryMeta }
-  /** Not storable, or too big to share: followers go forward themselves. */
+  /** Not storable, or too big to share from memory where the store cannot be followed (a POP's Cache API): followers go forward themselves. */
   | { kind: "not-shared" };
 
 export interface PopOptions {

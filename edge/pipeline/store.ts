@@ -3,7 +3,9 @@
  * who asked. The one storability decision (RFC 9111 §3) for fills,
  * revalidations and 304 updates alike; bodies read within the request's
  * deadline; a miss answered as its body arrives (streamedFill); large bodies
- * stored as they stream, paced by their client.
+ * stored as they stream, paced by their client, or, where the store can be read
+ * as it is written (a shard's), stored at the origin's pace and read back by
+ * every client of the fill (followedFill).
  */
 import { variantKey, varyFields } from "../../common/cache-key";
 import { declaredLength, OriginBodyError, type ReadBody, readBounded, type StreamAfter, teeInStep } from "../body";
@@ -109,11 +111,13 @@ export async function store(tx: Transaction, result: Extract<ForwardResult, { ok
   // Fields a qualified private="f" keeps from the store are still this client's: the origin answered it.
   const ownFields = privateFieldsOf(originHeaders, directives);
   const { body: originBody, length } = rep;
+  // Not for a body to be sent at its very first bytes (streamAfterMsOf): a store's row waits for
+  // 16 KiB, or 50 ms. Such a body goes to its client and its store in step, below.
   if (startAfter?.ms === Infinity && originBody && length !== undefined && length > cacheConfig.memoryEntryMaxBytes) {
     const now = Date.now();
     const meta = entryMetaOf(tx, result, originHeaders, length);
-    // The runtime's own stream of the body when it has one: read in JavaScript, 4 KiB at a time,
-    // 30 MB cost the shard twice the CPU (npm run bench).
+    // The runtime's own stream of the body when it has one, which the store reads straight into
+    // its rows; the guarded stream would hand it over in JavaScript, a chunk at a time.
     const kept = tx.pop.tiers.keepFollowed(key, meta, () => sendByRuntime(originBody, length) ?? originBody, now);
     if (kept) {
       noteStored(tx, { meta, keyFields, manifest: options.manifest, now }, status);
@@ -247,7 +251,8 @@ function streamedFill(
     () => undefined,
   );
   // Followers wait for a body they can share (one that ends within the memory bound); a larger
-  // one frees them as it passes the bound, and they go forward themselves, as before.
+  // one frees them as it passes the bound, and they go forward themselves (a store that can be
+  // followed has taken a large body of known length before this: followedFill).
   options.hold?.(split.kept.catch(() => undefined));
   tx.ctx.waitUntil(landed);
   return sentAsItComes(tx, meta, rep, status, split.toClient);
