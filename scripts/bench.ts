@@ -24,6 +24,7 @@ import { measureSeeks } from "./bench-seeks";
 import { measureRawWorkerdMisses } from "./bench-raw-workerd-miss";
 import { measureMissHops, printMissHops } from "./bench-miss-hops";
 import { freePort } from "./free-port";
+import { originRequests, resetOriginStats } from "./origin-stats";
 import { measureRawWorkerdHits, type RawWorkerdHits } from "./bench-raw-workerd";
 import { type PurgeReach, simulateNetwork } from "./bench-scale-network";
 import { measureScale } from "./bench-scale";
@@ -95,14 +96,13 @@ interface ZipfResult {
 
 type Topology = Awaited<ReturnType<typeof startNetwork>>["topology"];
 
-/** Origin requests for one path across all origins (health probes and other paths left out). */
+/** Origin requests for one path across all origins; with `reset`, every count set back to zero first (and 0). */
 async function originRequestTotal(topology: Topology, reset: boolean, path = ""): Promise<number> {
-  let total = 0;
-  for (const o of topology.origins) {
-    const r = await fetch(`${o.admin}/stats${reset ? "/reset" : ""}`, { method: reset ? "POST" : "GET" });
-    total += ((await r.json()) as { byPath: Record<string, number> }).byPath[path] ?? 0;
+  if (reset) {
+    await resetOriginStats(topology);
+    return 0;
   }
-  return total;
+  return originRequests(topology, path);
 }
 
 /** 100 concurrent requests for one cold key at each POP: how many reach an origin? */

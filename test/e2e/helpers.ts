@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { loadNetworkConfig } from "../../scripts/network-config";
-import { ROOT, startNetwork, type Network, type NetworkOptions, type Topology } from "../../scripts/network";
+import { ROOT, startNetwork, type Network, type NetworkOptions } from "../../scripts/network";
 
 export async function startTestNetwork(overrides: Partial<NetworkOptions> = {}): Promise<Network> {
   const config = loadNetworkConfig(join(ROOT, "outpost.config.json"));
@@ -34,18 +34,8 @@ export function coldObject(bytes: number, ttl: number): { path: string; counted:
   return { path: unique(`/gen/${bytes}?ttl=${ttl}`), counted: `/gen/${bytes}` };
 }
 
-/**
- * Requests every origin of the network has had for one path (health probes and other paths left
- * out); with "rangesByPath", only those that asked for a Range.
- */
-export async function originRequests(topology: Topology, path: string, counted: "byPath" | "rangesByPath" = "byPath"): Promise<number> {
-  let total = 0;
-  for (const origin of topology.origins) {
-    const stats = (await (await fetch(`${origin.admin}/stats`)).json()) as Record<typeof counted, Record<string, number>>;
-    total += stats[counted][path] ?? 0;
-  }
-  return total;
-}
+/** Requests every origin of the network has had for one path (origin-stats.ts). */
+export { originRequests } from "../../scripts/origin-stats";
 
 /** A program on this machine: the first candidate path that exists, else what `command -v` finds. */
 export function findBinary(candidates: (string | undefined)[], commands: string[]): string | undefined {
