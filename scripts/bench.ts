@@ -21,6 +21,7 @@ import { measureInProcess, profileInProcess } from "./bench-inprocess";
 import { measurePeers } from "./bench-peers";
 import { measureCodingHits, measureColdMisses, measureVariantFloor, type MissTiming } from "./bench-miss-path";
 import { measureSeeks } from "./bench-seeks";
+import { fetchesText, measureLargeCollapse } from "./bench-large-collapse";
 import { measureRawWorkerdMisses } from "./bench-raw-workerd-miss";
 import { measureMissHops, printMissHops } from "./bench-miss-hops";
 import { freePort } from "./free-port";
@@ -572,7 +573,11 @@ async function measureMissPath(topology: Topology, shield: NetworkConfig["shield
   );
   const seeks = await measureSeeks(topology);
   console.log(`seeks in ${seeks.bytes} B held by the Cache API, 100 bytes, ms: at its start ${seeks.startMs}, at its end ${seeks.endMs} (end / start ${seeks.endOverStart}x)`);
-  return { coldMisses, rawWorkerdColdMisses, variants, codingHits, seeks };
+  const largeCollapse = await measureLargeCollapse(topology);
+  console.log(
+    `a cold ${largeCollapse.bytes} B object, origin fetches: ${largeCollapse.onePop.clients} clients at once at FRA: ${fetchesText(largeCollapse.onePop.originFetches)}; one client at each of ${largeCollapse.everyPop.clients} POPs at once: ${fetchesText(largeCollapse.everyPop.originFetches)}`,
+  );
+  return { coldMisses, rawWorkerdColdMisses, variants, codingHits, seeks, largeCollapse };
 }
 
 function writePartial(name: string, figures: Record<string, unknown>): void {
