@@ -164,4 +164,14 @@ describe("GrowingBody, its memory", () => {
     first.ended();
     expect(memory.bytes).toBe(3);
   });
+
+  it("keeps a row its store has not written yet in memory whatever the bound, uncounted", async () => {
+    const memory = new RowMemory(0);
+    const { body, readBack } = growing(memory);
+    const reader = body.reader().getReader();
+    body.rowWritten(Uint8Array.from([9]), { inMemoryOnly: true });
+    expect((await reader.read()).value).toEqual(Uint8Array.from([9]));
+    expect(readBack).toEqual([]);
+    expect(memory.bytes).toBe(0);
+  });
 });

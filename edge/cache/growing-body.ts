@@ -52,6 +52,8 @@ export interface ReaderPosition {
 interface RecentRow {
   bytes: Uint8Array;
   holders: number;
+  /** Whether the store's memory bound counts it (a row that must stay in memory may go past it). */
+  counted: boolean;
   /** Out of the window: its buffer is spare once no reader holds it. */
   evicted: boolean;
 }
@@ -96,9 +98,10 @@ export class GrowingBody {
   }
 
   /** The writer wrote one more row, `bytes`, which it leaves as they are until their buffer is spare again. */
-  rowWritten(bytes: Uint8Array): void {
+  rowWritten(bytes: Uint8Array, options: { inMemoryOnly?: boolean } = {}): void {
     this.evict(this.rows - RECENT_ROWS);
-    if (this.memory.take(bytes.byteLength)) this.recent.set(this.rows, { bytes, holders: 0, evicted: false });
+    const counted = this.memory.take(bytes.byteLength);
+    if (counted || options.inMemoryOnly) this.recent.set(this.rows, { bytes, holders: 0, evicted: false, counted });
     this.rows++;
     this.markStarted();
     this.wake();
@@ -214,7 +217,7 @@ export class GrowingBody {
     const row = this.recent.get(n);
     if (!row) return;
     this.recent.delete(n);
-    this.memory.give(row.bytes.byteLength);
+    if (row.counted) this.memory.give(row.bytes.byteLength);
     row.evicted = true;
     if (row.holders === 0) this.spareOf(row);
   }

@@ -229,7 +229,10 @@ export class SqlStore implements CacheStore {
         bufferedBytes = 0;
         await rows.room();
       }
-      if (done) return size;
+      if (done) {
+        rows.finish();
+        return size;
+      }
     }
   }
 
@@ -258,7 +261,10 @@ export class SqlStore implements CacheStore {
         if (!done) buffer = rows.nextBuffer();
         await rows.room();
       }
-      if (done) return size;
+      if (done) {
+        rows.finish();
+        return size;
+      }
     }
   }
 
@@ -268,6 +274,17 @@ export class SqlStore implements CacheStore {
     let lastRowAt = this.now();
     /** Whether the writer still keeps within reach of its fastest reader (GrowingBody). */
     let paced = growing !== undefined;
+    /**
+     * A followed body's first row goes to its readers at once and is written with the second (or
+     * at the end): a Durable Object's output waits for its writes, so written first, it held the
+     * answer's first bytes back. Under raw workerd, 30 MB: +11.7..+12.9 ms to the first byte
+     * over direct, against +11.9..+17.3 written at once (three runs each, the same hour).
+     */
+    let firstRow: Uint8Array | undefined;
+    const insertFirst = () => {
+      if (firstRow) this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, 0, firstRow);
+      firstRow = undefined;
+    };
     return {
       room: async () => {
         const wait = paced ? growing?.room() : undefined;
@@ -282,10 +299,18 @@ export class SqlStore implements CacheStore {
       // A fresh 1 MiB buffer a row faulted in 30 MB of new pages for a 30 MB body, the larger part of a shard's CPU for it.
       nextBuffer: () => growing?.spareBuffer(rowBytes(n)) ?? new ArrayBuffer(rowBytes(n)),
       write: (bytes) => {
-        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, n++, bytes);
+        const at = n++;
         lastRowAt = this.now();
+        if (at === 0 && growing) {
+          growing.rowWritten(bytes, { inMemoryOnly: true });
+          firstRow = bytes;
+          return;
+        }
+        insertFirst();
+        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, at, bytes);
         growing?.rowWritten(bytes);
       },
+      finish: insertFirst,
     };
   }
 
@@ -359,6 +384,8 @@ interface RowWriter {
   /** Settles when the next row may be written: within reach of the fastest reader, or once it stopped moving. */
   room(): Promise<void>;
   write(bytes: Uint8Array): void;
+  /** Writes what is still held back; called once the body has come whole. */
+  finish(): void;
 }
 
 /** Whether a stream can be read into buffers of our own (a byte stream: the runtime's, a socket's). */
