@@ -8,9 +8,9 @@
  */
 import { decodeRecord, encodeRecord, type StoredRecord, UNKNOWN_SIZE } from "./entry";
 import { GrowingBody, RowMemory } from "./growing-body";
+import { runtimeReader } from "./growing-body-stream";
 import type { CacheStore, FollowedBody, StoredItem, StoreBody } from "./store";
 import { concat } from "../body";
-import { offerToRuntime } from "../framed-body";
 import { waitAtMost } from "../wait";
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -115,9 +115,8 @@ export class SqlStore implements CacheStore {
     let sent = 0;
     return new ReadableStream<Uint8Array>({
       pull: (controller) => {
-        const chunk = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = ?", bodyKey, n++)][0];
-        if (!chunk) return controller.error(new Error("a stored body changed while it was read"));
-        const bytes = new Uint8Array(chunk.data);
+        const bytes = this.row(bodyKey, n++);
+        if (!bytes) return controller.error(new Error("a stored body changed while it was read"));
         sent += bytes.byteLength;
         controller.enqueue(bytes);
         if (sent >= size) controller.close();
@@ -184,13 +183,20 @@ export class SqlStore implements CacheStore {
     this.bytesHeld += held;
   }
 
+  /** Row `n` of the body written under `bodyKey`; undefined when there is none (any more). */
+  private row(bodyKey: string, n: number): Uint8Array | undefined {
+    const found = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = ?", bodyKey, n)][0];
+    return found && new Uint8Array(found.data);
+  }
+
   /** A body written under `bodyKey`, its rows read back one at a time. */
   private growingBody(bodyKey: string): GrowingBody {
-    const readRow = (n: number) => {
-      const row = [...this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE key = ? AND n = ?", bodyKey, n)][0];
-      return row && new Uint8Array(row.data);
-    };
-    return new GrowingBody(readRow, this.rowMemory);
+    return new GrowingBody((n) => this.row(bodyKey, n), this.rowMemory);
+  }
+
+  /** What a body past the bytes it may have (`maxBytes`, the bound less its entry's own) fails with. */
+  private tooLarge(maxBytes: number): Error {
+    return new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
   }
 
   /**
@@ -200,9 +206,8 @@ export class SqlStore implements CacheStore {
   private async writeChunks(key: string, body: StoreBody, maxBytes: number, growing?: GrowingBody): Promise<number> {
     if (body === null) return 0;
     const rows = this.rowsOf(key, growing);
-    const tooLarge = () => new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
     if (body instanceof Uint8Array) {
-      if (body.byteLength > maxBytes) throw tooLarge();
+      if (body.byteLength > maxBytes) throw this.tooLarge(maxBytes);
       for (let at = 0; at < body.byteLength; at += CHUNK_BYTES) rows.write(body.subarray(at, at + CHUNK_BYTES));
       return body.byteLength;
     }
@@ -217,7 +222,7 @@ export class SqlStore implements CacheStore {
         size += value.byteLength;
         if (size > maxBytes) {
           await reader.cancel().catch(() => undefined);
-          throw tooLarge();
+          throw this.tooLarge(maxBytes);
         }
         buffered.push(value);
         bufferedBytes += value.byteLength;
@@ -238,7 +243,8 @@ export class SqlStore implements CacheStore {
 
   /**
    * A byte stream (the runtime's, as a streamed miss's store side is) read straight into each row's
-   * buffer, one of its own per row (its readers may still hold the last, GrowingBody). Its size.
+   * buffer: a spare one once the body's readers have passed it on (GrowingBody), else a fresh one.
+   * Its size.
    */
   private async writeRows(reader: ReadableStreamBYOBReader, maxBytes: number, rows: RowWriter): Promise<number> {
     let buffer = rows.nextBuffer();
@@ -252,7 +258,7 @@ export class SqlStore implements CacheStore {
         size += value.byteLength;
         if (size > maxBytes) {
           await reader.cancel().catch(() => undefined);
-          throw new Error(`entry of more than ${maxBytes} body bytes exceeds the store's ${this.maxBytes}`);
+          throw this.tooLarge(maxBytes);
         }
       }
       if ((done && filled > 0) || filled === buffer.byteLength || rows.due(filled)) {
@@ -281,8 +287,9 @@ export class SqlStore implements CacheStore {
      * over direct, against +11.9..+17.3 written at once (three runs each, the same hour).
      */
     let firstRow: Uint8Array | undefined;
+    const insert = (at: number, bytes: Uint8Array) => this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, at, bytes);
     const insertFirst = () => {
-      if (firstRow) this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, 0, firstRow);
+      if (firstRow) insert(0, firstRow);
       firstRow = undefined;
     };
     return {
@@ -307,7 +314,7 @@ export class SqlStore implements CacheStore {
           return;
         }
         insertFirst();
-        this.sql.exec("INSERT INTO chunks (key, n, data) VALUES (?, ?, ?)", key, at, bytes);
+        insert(at, bytes);
         growing?.rowWritten(bytes);
       },
       finish: insertFirst,
@@ -343,37 +350,6 @@ export class SqlStore implements CacheStore {
       this.remove(oldest.key, oldest.held);
     }
   }
-}
-
-/**
- * A reader of a growing body as the runtime's stream of its length: each row is written to it and
- * released once the write has resolved, when the runtime has taken its bytes (guarded-pump.ts
- * relies on the same), so that its buffer can be filled again. Undefined off workerd.
- */
-function runtimeReader(growing: GrowingBody, size: number): ReadableStream<Uint8Array> | undefined {
-  if (typeof FixedLengthStream === "undefined" || size < 0) return undefined;
-  const carrier = new FixedLengthStream(size);
-  const writer = carrier.writable.getWriter();
-  const position = growing.join();
-  void (async () => {
-    try {
-      for (let next = await growing.take(position); next !== "end"; next = await growing.take(position)) {
-        await writer.write(next.bytes);
-        // Only a write that resolved frees the buffer: a failed one's bytes are never known to be out.
-        next.release();
-      }
-      await writer.close();
-    } catch (err) {
-      // The write failed, or its client went: the stream errors (a body that ends short is never whole).
-      await writer.abort(err).catch(() => undefined);
-    } finally {
-      growing.leave(position);
-    }
-  })();
-  // Already the runtime's stream of its length: deliver sends it as it is. Piped through another
-  // FixedLengthStream it took no chunk at all under workerd (in-step-pump.ts saw the same).
-  offerToRuntime(carrier.readable, (length) => (length === size ? carrier.readable : undefined));
-  return carrier.readable;
 }
 
 interface RowWriter {
