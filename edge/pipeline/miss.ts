@@ -18,7 +18,7 @@ import { SLICE_WITHIN_BYTES } from "../ranged-body";
 import { budgetLeft, type Transaction } from "../transaction";
 import { waitAtMost } from "../wait";
 import { cacheStatusOf, type Step, type StepTo } from "./steps";
-import { store, type StoreOptions } from "./store";
+import { store, type StoreOptions, untilStarted } from "./store";
 import { bodyFailed, onlyIfCachedMiss, unreachable } from "./synth";
 
 export async function missState(tx: Transaction, step: StepTo<"miss">): Promise<Step> {
@@ -56,17 +56,7 @@ function collapsedOnto(tx: Transaction, reason: ForwardReason, fill: { key: stri
 async function followed(tx: Transaction, key: string): Promise<ReadableStream<Uint8Array> | undefined> {
   const read = tx.pop.tiers.follow(key);
   if (!read) return undefined;
-  const started = await waitAtMost(
-    read.started.then(
-      () => true,
-      () => false,
-    ),
-    budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs),
-    false,
-  );
-  if (started) return read.body;
-  void read.body.cancel().catch(() => undefined);
-  return undefined;
+  return (await untilStarted(read, budgetLeft(tx, tx.pop.config.originFetch.collapsedWaitMs))) ? undefined : read.body;
 }
 
 function sameVariant(tx: Transaction, outcome: { variantKey: string; meta: EntryMeta }): boolean {

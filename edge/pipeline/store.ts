@@ -165,19 +165,27 @@ async function followedFill(
   tx.ctx.waitUntil(kept);
   options.hold?.(kept);
   options.settle?.({ kind: "following", variantKey: key, meta });
-  const started = await waitAtMost(
+  const failed = await untilStarted(read, budgetLeft(tx));
+  if (failed) throw failed;
+  return sentAsItComes(tx, meta, rep, status, read.body);
+}
+
+/**
+ * Waits, at most `waitMs`, for a followed body's first bytes to be stored: undefined once they
+ * are; else why not (the put failed, or the wait ran out), its body let go. The fill's own client
+ * and the requests collapsed onto it are answered only after this.
+ */
+export async function untilStarted(read: FollowedBody, waitMs: number): Promise<Error | undefined> {
+  const failed = await waitAtMost(
     read.started.then(
       () => undefined,
       (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
     ),
-    budgetLeft(tx),
+    waitMs,
     new OriginBodyError("stalled", "origin body stalled: the request's deadline came first"),
   );
-  if (started) {
-    void read.body.cancel().catch(() => undefined);
-    throw started;
-  }
-  return sentAsItComes(tx, meta, rep, status, read.body);
+  if (failed) void read.body.cancel().catch(() => undefined);
+  return failed;
 }
 
 /** A fill's body: read (whole, or its start and a stream of it all), or its client's and its store's streams at once. */
