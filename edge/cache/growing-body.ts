@@ -136,7 +136,7 @@ export class GrowingBody {
     return this.spare.splice(at, 1)[0];
   }
 
-  /** Readers waiting for a row now (for tests and the store's bookkeeping). */
+  /** Readers waiting for a row now (what tests look at). */
   get readersWaiting(): number {
     return this.waiting.size;
   }
